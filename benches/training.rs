@@ -1,0 +1,83 @@
+//! Criterion benches of the training step, per backend (run with and without
+//! `--features openblas`):
+//! - `step/…`: one mini-batch of 10 (gather, forward, backward, update) for each variant;
+//! - `gemm/…`: the two products of the first layer of the batched backprop, W·Xᵀ
+//!   `(30×784)·(784×m)` and δ·X `(30×m)·(m×784)`, for m = 10 and 100. Throughput is reported
+//!   in elements/s where one element is one floating-point operation (2·30·784·m per product),
+//!   so `Gelem/s` reads as GFLOP/s.
+//!
+//! Synthetic data (uniform pixels, random labels) keeps the benches independent of the data
+//! file; the arithmetic is the same as on MNIST.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ndarray::linalg::general_mat_mul;
+use ndarray::Array2;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::hint::black_box;
+
+use nndl::batch::Batched;
+use nndl::config::Variant;
+use nndl::data::Dataset;
+use nndl::network::{Network, Step};
+use nndl::train::{PerExample, UpdateMiniBatch};
+
+const SIZES: [usize; 3] = [784, 30, 10];
+
+fn data(n: usize, rng: &mut StdRng) -> Dataset {
+    Dataset {
+        images: Array2::from_shape_simple_fn((n, 784), || rng.random::<f64>()),
+        labels: (0..n).map(|_| rng.random_range(0..10u8)).collect(),
+    }
+}
+
+fn step(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(0);
+    let training = data(1000, &mut rng);
+    let mut group = c.benchmark_group("step");
+    for variant in [Variant::Network1, Variant::Network2, Variant::Network3] {
+        let mut net = Network::new(&SIZES, variant.init(), variant.cost(), &mut rng);
+        let step = Step {
+            eta: variant.seed_eta(),
+            lambda: variant.seed_lambda(),
+            n: 50_000,
+        };
+        let mut stepper: Box<dyn UpdateMiniBatch> = match variant.backprop() {
+            nndl::config::Backprop::PerExample => Box::new(PerExample::new(&net)),
+            nndl::config::Backprop::Batched => Box::new(Batched::new(&SIZES, 10)),
+        };
+        let batches: Vec<Vec<usize>> = (0..100).map(|b| (b * 10..b * 10 + 10).collect()).collect();
+        let mut i = 0;
+        group.bench_function(BenchmarkId::new(variant.name(), "mini-batch 10"), |b| {
+            b.iter(|| {
+                stepper.update_mini_batch(&mut net, &training, &batches[i % batches.len()], &step);
+                i += 1;
+            })
+        });
+    }
+    group.finish();
+}
+
+fn gemm(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut group = c.benchmark_group("gemm");
+    let w = Array2::from_shape_simple_fn((30, 784), || rng.random::<f64>());
+    for m in [10usize, 100] {
+        let x = Array2::from_shape_simple_fn((m, 784), || rng.random::<f64>());
+        let delta = Array2::from_shape_simple_fn((30, m), || rng.random::<f64>());
+        let flops = 2 * 30 * 784 * m as u64;
+        group.throughput(Throughput::Elements(flops));
+        let mut z = Array2::zeros((30, m));
+        group.bench_function(BenchmarkId::new("W·Xt (30x784)(784xm)", m), |b| {
+            b.iter(|| general_mat_mul(1.0, black_box(&w), &x.t(), 0.0, &mut z))
+        });
+        let mut nw = Array2::zeros((30, 784));
+        group.bench_function(BenchmarkId::new("delta·X (30xm)(mx784)", m), |b| {
+            b.iter(|| general_mat_mul(-0.05, black_box(&delta), &x, 0.9999, &mut nw))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, step, gemm);
+criterion_main!(benches);

@@ -1,0 +1,167 @@
+//! Backpropagation of a whole mini-batch at once, the "fully matrix-based approach" the book
+//! suggests at the end of chapter 2: the m examples are the columns of one matrix, so each
+//! layer's forward step is one matrix product Zˡ = Wˡ·Aˡ⁻¹ (plus the bias on every column)
+//! and each backward step is one product δˡ = (Wˡ⁺¹)ᵀ·δˡ⁺¹ (⊙ σ′).
+//!
+//! Shapes, with m examples in the mini-batch:
+//! - `x`: `(m, n_0)`, the mini-batch's images **one per row**, gathered from the data set; the
+//!   first layer reads it as the `(n_0, m)` transpose (a view, no copy).
+//! - `y`: `(n_L, m)`, the one-hot targets, one per column.
+//! - `activations[l]`, `deltas[l]`: `(sizes[l+1], m)`, one example per column.
+//!
+//! All buffers are allocated once for the largest mini-batch and reused; a smaller last
+//! mini-batch uses the first columns. The update is fused into the gradient product:
+//! W ← (1 − ηλ/n)·W − (η/m)·δ·Aᵀ is one `general_mat_mul` with α = −η/m and β = 1 − ηλ/n,
+//! so ∇w is never stored.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array1, Array2, Zip};
+
+use crate::activation::{sigmoid, sigmoid_prime_from_output};
+use crate::data::Dataset;
+use crate::network::{Gradient, Network, Step};
+use crate::train::UpdateMiniBatch;
+
+/// Work buffers for matrix-based backprop of one network shape.
+#[derive(Clone, Debug)]
+pub struct Batched {
+    /// `(m_max, n_0)`: the gathered mini-batch, one image per row.
+    x: Array2<f64>,
+    /// `(n_L, m_max)`: one-hot targets, one per column.
+    y: Array2<f64>,
+    /// `activations[l]`: `(sizes[l+1], m_max)`.
+    activations: Vec<Array2<f64>>,
+    /// `deltas[l]`: `(sizes[l+1], m_max)`, the error δ of layer l+1.
+    deltas: Vec<Array2<f64>>,
+    /// Examples in the current mini-batch (≤ m_max).
+    m: usize,
+}
+
+impl Batched {
+    /// Buffers for a network of `sizes` and mini-batches of up to `m_max` examples.
+    pub fn new(sizes: &[usize], m_max: usize) -> Self {
+        let layer = |n: usize| Array2::zeros((n, m_max));
+        Batched {
+            x: Array2::zeros((m_max, sizes[0])),
+            y: Array2::zeros((sizes[sizes.len() - 1], m_max)),
+            activations: sizes[1..].iter().map(|&n| layer(n)).collect(),
+            deltas: sizes[1..].iter().map(|&n| layer(n)).collect(),
+            m: 0,
+        }
+    }
+
+    /// Copies the examples `batch` of `data` into `x` and their one-hot targets into `y`.
+    pub fn gather(&mut self, data: &Dataset, batch: &[usize]) {
+        if batch.len() > self.x.nrows() {
+            let sizes: Vec<usize> = std::iter::once(self.x.ncols())
+                .chain(self.activations.iter().map(|a| a.nrows()))
+                .collect();
+            *self = Batched::new(&sizes, batch.len());
+        }
+        self.m = batch.len();
+        self.y.fill(0.0);
+        for (i, &k) in batch.iter().enumerate() {
+            self.x.row_mut(i).assign(&data.images.row(k));
+            self.y[[usize::from(data.labels[k]), i]] = 1.0;
+        }
+    }
+
+    /// Forward and backward pass over the gathered mini-batch: afterwards `activations` and
+    /// `deltas` hold Aˡ and δˡ for every layer (BP1 and BP2 in matrix form).
+    pub fn backprop(&mut self, net: &Network) {
+        let m = self.m;
+        let layers = net.weights.len();
+        // Forward: Aˡ = σ(Wˡ·Aˡ⁻¹ + bˡ), bias and σ applied in one pass over each row.
+        for l in 0..layers {
+            let (below, rest) = self.activations.split_at_mut(l);
+            let mut a = rest[0].slice_mut(s![.., ..m]); // (n_out, m)
+            if l == 0 {
+                let x = self.x.slice(s![..m, ..]); // (m, n_in)
+                general_mat_mul(1.0, &net.weights[0], &x.t(), 0.0, &mut a);
+            } else {
+                let a_in = below[l - 1].slice(s![.., ..m]); // (n_in, m)
+                general_mat_mul(1.0, &net.weights[l], &a_in, 0.0, &mut a);
+            }
+            for (mut row, &b) in a.rows_mut().into_iter().zip(&net.biases[l]) {
+                row.mapv_inplace(|z| sigmoid(z + b));
+            }
+        }
+        // BP1: δᴸ from the cost, column by column.
+        let last = layers - 1;
+        let cost = net.cost;
+        Zip::from(self.deltas[last].slice_mut(s![.., ..m]))
+            .and(self.activations[last].slice(s![.., ..m]))
+            .and(self.y.slice(s![.., ..m]))
+            .for_each(|d, &a, &y| *d = cost.delta(a, y));
+        // BP2: δˡ = (Wˡ⁺¹)ᵀ·δˡ⁺¹ ⊙ σ′(zˡ).
+        for l in (0..last).rev() {
+            let (lower, upper) = self.deltas.split_at_mut(l + 1);
+            let mut delta = lower[l].slice_mut(s![.., ..m]); // (n_l, m)
+            let delta_up = upper[0].slice(s![.., ..m]); // (n_{l+1}, m)
+            general_mat_mul(1.0, &net.weights[l + 1].t(), &delta_up, 0.0, &mut delta);
+            Zip::from(&mut delta)
+                .and(self.activations[l].slice(s![.., ..m]))
+                .for_each(|d, &a| *d *= sigmoid_prime_from_output(a));
+        }
+    }
+
+    /// The gradient summed over the mini-batch (BP3: ∇b = Σ columns of δ; BP4: ∇w = δ·Aᵀ),
+    /// materialised for inspection and tests; training uses the fused [`Batched::update`].
+    pub fn gradient(&self, net: &Network) -> Gradient {
+        let m = self.m;
+        let mut grad = Gradient::zeros_like(net);
+        for l in 0..net.weights.len() {
+            let delta = self.deltas[l].slice(s![.., ..m]);
+            if l == 0 {
+                general_mat_mul(
+                    1.0,
+                    &delta,
+                    &self.x.slice(s![..m, ..]),
+                    0.0,
+                    &mut grad.nabla_w[0],
+                );
+            } else {
+                let a_in = self.activations[l - 1].slice(s![.., ..m]);
+                general_mat_mul(1.0, &delta, &a_in.t(), 0.0, &mut grad.nabla_w[l]);
+            }
+            grad.nabla_b[l] = delta.sum_axis(ndarray::Axis(1));
+        }
+        grad
+    }
+
+    /// The gradient-descent step of eq. (93), fused: W ← (1 − ηλ/n)·W − (η/m)·δ·Aᵀ as one
+    /// GEMM per layer, and b ← b − (η/m)·Σ δ.
+    pub fn update(&self, net: &mut Network, step: &Step) {
+        let m = self.m;
+        let k = step.eta / m as f64;
+        let decay = step.decay();
+        for l in 0..net.weights.len() {
+            let delta = self.deltas[l].slice(s![.., ..m]); // (n_out, m)
+            if l == 0 {
+                let x = self.x.slice(s![..m, ..]); // Aᵀ of the input layer: (m, n_in)
+                general_mat_mul(-k, &delta, &x, decay, &mut net.weights[0]);
+            } else {
+                let a_in = self.activations[l - 1].slice(s![.., ..m]); // (n_in, m)
+                general_mat_mul(-k, &delta, &a_in.t(), decay, &mut net.weights[l]);
+            }
+            let b: &mut Array1<f64> = &mut net.biases[l];
+            for (b, row) in b.iter_mut().zip(delta.rows()) {
+                *b -= k * row.sum();
+            }
+        }
+    }
+}
+
+impl UpdateMiniBatch for Batched {
+    fn update_mini_batch(
+        &mut self,
+        net: &mut Network,
+        data: &Dataset,
+        batch: &[usize],
+        step: &Step,
+    ) {
+        self.gather(data, batch);
+        self.backprop(net);
+        self.update(net, step);
+    }
+}

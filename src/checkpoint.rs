@@ -1,0 +1,154 @@
+//! Saving and loading a network in the JSON layout of `network2.py`'s `save()` and `load()`:
+//! `{"sizes": [...], "weights": [...], "biases": [...], "cost": "CrossEntropyCost"}`, with
+//! every weight matrix a list of rows `(n_out, n_in)` and every bias vector a list of
+//! one-element rows `(n_out, 1)`, as NumPy's `tolist()` writes them. The book's Python loads
+//! a network saved here and vice versa.
+//!
+//! JSON numbers are written in the shortest form that reads back to the same `f64`, so a
+//! save/load round trip is exact. A save goes to a temporary file that is then renamed over
+//! the target, so an interrupted save never leaves a half-written model. Loading checks every
+//! shape against `sizes` and that every number is finite.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+
+use crate::cost::Cost;
+use crate::network::Network;
+
+/// Why a model file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a network2.py model file")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The file's layout, field for field as `network2.py` writes it.
+#[derive(Serialize, Deserialize)]
+struct ModelFile {
+    sizes: Vec<usize>,
+    weights: Vec<Vec<Vec<f64>>>,
+    biases: Vec<Vec<Vec<f64>>>,
+    cost: String,
+}
+
+/// The class name `network2.py` stores for a cost.
+fn cost_name(cost: Cost) -> &'static str {
+    match cost {
+        Cost::Quadratic => "QuadraticCost",
+        Cost::CrossEntropy => "CrossEntropyCost",
+    }
+}
+
+/// Writes `net` to `path` (through a temporary file in the same directory).
+pub fn save(net: &Network, path: &Path) -> Result<(), ModelError> {
+    let file = ModelFile {
+        sizes: net.sizes.clone(),
+        weights: net
+            .weights
+            .iter()
+            .map(|w| w.rows().into_iter().map(|r| r.to_vec()).collect())
+            .collect(),
+        biases: net
+            .biases
+            .iter()
+            .map(|b| b.iter().map(|&v| vec![v]).collect())
+            .collect(),
+        cost: cost_name(net.cost).to_string(),
+    };
+    let err = |source| ModelError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let write = || -> std::io::Result<()> {
+        let mut out = BufWriter::new(fs::File::create(&tmp)?);
+        serde_json::to_writer(&mut out, &file)?;
+        out.flush()?;
+        out.get_ref().sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(err(e));
+    }
+    fs::rename(&tmp, path).map_err(err)
+}
+
+/// Reads a network saved by [`save`] or by `network2.py`'s `save()`.
+pub fn load(path: &Path) -> Result<Network, ModelError> {
+    let text = fs::read_to_string(path).map_err(|source| ModelError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file: ModelFile = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    from_file(file).map_err(|message| ModelError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+fn from_file(file: ModelFile) -> Result<Network, String> {
+    let cost = match file.cost.as_str() {
+        "QuadraticCost" => Cost::Quadratic,
+        "CrossEntropyCost" => Cost::CrossEntropy,
+        other => return Err(format!("unknown cost {other:?}")),
+    };
+    let sizes = file.sizes;
+    crate::config::check_sizes(&sizes).map_err(|e| e.to_string())?;
+    let layers = sizes.len() - 1;
+    if file.weights.len() != layers || file.biases.len() != layers {
+        return Err(format!(
+            "sizes {sizes:?} need {layers} weight matrices and bias vectors, found {} and {}",
+            file.weights.len(),
+            file.biases.len()
+        ));
+    }
+    let mut weights = Vec::with_capacity(layers);
+    let mut biases = Vec::with_capacity(layers);
+    for (l, (w, b)) in file.weights.into_iter().zip(file.biases).enumerate() {
+        let (n_in, n_out) = (sizes[l], sizes[l + 1]);
+        if w.len() != n_out || w.iter().any(|row| row.len() != n_in) {
+            return Err(format!("weights[{l}] is not {n_out}×{n_in}"));
+        }
+        if b.len() != n_out || b.iter().any(|row| row.len() != 1) {
+            return Err(format!("biases[{l}] is not {n_out}×1"));
+        }
+        let w = Array2::from_shape_vec((n_out, n_in), w.into_iter().flatten().collect())
+            .map_err(|e| e.to_string())?;
+        let b: Array1<f64> = b.into_iter().flatten().collect();
+        if w.iter().chain(&b).any(|v| !v.is_finite()) {
+            return Err(format!("layer {l} has a weight or bias that is not finite"));
+        }
+        weights.push(w);
+        biases.push(b);
+    }
+    Ok(Network {
+        sizes,
+        weights,
+        biases,
+        cost,
+    })
+}

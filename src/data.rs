@@ -1,0 +1,314 @@
+//! MNIST, as the book loads it: `mnist_loader.py`'s `load_data()` on `mnist.pkl.gz`.
+//!
+//! The file is a gzip of a pickled `((train_x, train_y), (valid_x, valid_y), (test_x, test_y))`
+//! (see [`crate::pickle`]). Unlike `load_data_wrapper()`, nothing is reshaped into lists of
+//! column vectors: each set stays one matrix with **one image per row**, `(n, 784)`, and the
+//! labels stay digits (the one-hot vectors the book builds for training are made per mini-batch
+//! by the training code).
+//!
+//! Every failure names the file and what is wrong with it; no length read from the file is used
+//! before it has been checked against the bytes that are really there.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use ndarray::Array2;
+
+use crate::pickle::{self, ElementType, NdArray, Value};
+
+/// Pixels per MNIST image (28 × 28).
+pub const IMAGE_PIXELS: usize = 784;
+/// Number of digit classes.
+pub const CLASSES: usize = 10;
+
+/// Largest decompressed size we reserve up front from the gzip trailer's claim (the real
+/// `mnist.pkl.gz` is 220 MB); a larger file still loads, it just grows its buffer as it goes.
+const MAX_RESERVE: u64 = 512 << 20;
+
+/// Why a data file could not be loaded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot open {path}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a complete gzip file")]
+    Gzip {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a readable pickle")]
+    Pickle {
+        path: PathBuf,
+        source: pickle::PickleError,
+    },
+    #[error("{path}: {message}")]
+    Content { path: PathBuf, message: String },
+}
+
+/// One labelled set: `images` is `(n, 784)`, one image per row, pixels in [0, 1);
+/// `labels[i]` is the digit (0–9) shown in row `i`.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub images: Array2<f64>,
+    pub labels: Vec<u8>,
+}
+
+impl Dataset {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixels per image (784 for MNIST).
+    pub fn inputs(&self) -> usize {
+        self.images.ncols()
+    }
+
+    /// The first `n` examples (all of them if there are fewer).
+    pub fn head(&self, n: usize) -> Dataset {
+        let n = n.min(self.len());
+        Dataset {
+            images: self.images.slice(ndarray::s![..n, ..]).to_owned(),
+            labels: self.labels[..n].to_vec(),
+        }
+    }
+}
+
+/// The three sets of `mnist.pkl.gz`: 50,000 training, 10,000 validation, 10,000 test images.
+#[derive(Clone, Debug)]
+pub struct Mnist {
+    pub training: Dataset,
+    pub validation: Dataset,
+    pub test: Dataset,
+}
+
+/// Loads `mnist.pkl.gz` (or any pickle of the same tuple; see [`crate::pickle`]).
+pub fn load_mnist(path: impl AsRef<Path>) -> Result<Mnist, DataError> {
+    let path = path.as_ref();
+    let raw = read_gzip(path)?;
+    parse_mnist(path, &raw)
+}
+
+/// Decompresses a whole gzip file into memory.
+fn read_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
+    let open_err = |source| DataError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(open_err)?;
+    // The gzip trailer's last four bytes claim the decompressed size (mod 2^32). It is only a
+    // hint for the first allocation: capped, and never trusted for anything else.
+    let hint = size_hint(&mut file).map_err(open_err)?;
+    let mut raw = Vec::with_capacity(hint);
+    GzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file))
+        .read_to_end(&mut raw)
+        .map_err(|source| DataError::Gzip {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(raw)
+}
+
+fn size_hint(file: &mut File) -> std::io::Result<usize> {
+    let len = file.metadata()?.len();
+    if len < 18 {
+        return Ok(0);
+    }
+    file.seek(SeekFrom::End(-4))?;
+    let mut isize = [0u8; 4];
+    file.read_exact(&mut isize)?;
+    file.seek(SeekFrom::Start(0))?;
+    let claimed = u64::from(u32::from_le_bytes(isize));
+    // Deflate cannot expand by more than about 1032:1.
+    Ok(claimed.min(MAX_RESERVE).min(len.saturating_mul(1032)) as usize)
+}
+
+/// Interprets decompressed pickle bytes as the MNIST tuple; `path` is only used in errors.
+pub fn parse_mnist(path: &Path, raw: &[u8]) -> Result<Mnist, DataError> {
+    let content = |message: String| DataError::Content {
+        path: path.to_path_buf(),
+        message,
+    };
+    let root = pickle::read(raw).map_err(|source| DataError::Pickle {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let sets = match root.as_tuple() {
+        Some(sets) if sets.len() == 3 => sets.to_vec(),
+        _ => {
+            return Err(content(format!(
+                "expected a tuple (training, validation, test), found {}",
+                describe(&root)
+            )))
+        }
+    };
+    drop(root);
+    let mut out = Vec::with_capacity(3);
+    for (name, set) in ["training", "validation", "test"].into_iter().zip(sets) {
+        out.push(dataset(name, set).map_err(content)?);
+    }
+    let test = out.pop();
+    let validation = out.pop();
+    let training = out.pop();
+    match (training, validation, test) {
+        (Some(training), Some(validation), Some(test)) => Ok(Mnist {
+            training,
+            validation,
+            test,
+        }),
+        _ => Err(content("expected three sets".to_string())),
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v.as_tuple() {
+        Some(items) => format!("a tuple of {} items", items.len()),
+        None => format!("a {}", v.type_name()),
+    }
+}
+
+fn dataset(name: &str, set: Value) -> Result<Dataset, String> {
+    let items = match set.as_tuple() {
+        Some(items) if items.len() == 2 => items.to_vec(),
+        _ => {
+            return Err(format!(
+                "{name} set: expected a tuple (images, labels), found {}",
+                describe(&set)
+            ))
+        }
+    };
+    drop(set);
+    let mut items = items.into_iter();
+    let (Some(x), Some(y)) = (items.next(), items.next()) else {
+        return Err(format!("{name} set: expected (images, labels)"));
+    };
+    let x = x
+        .into_array()
+        .ok_or_else(|| format!("{name} images: not a NumPy array"))?;
+    let y = y
+        .into_array()
+        .ok_or_else(|| format!("{name} labels: not a NumPy array"))?;
+
+    let [n, cols] = x.shape[..] else {
+        return Err(format!(
+            "{name} images: expected a 2-D array, found shape {:?}",
+            x.shape
+        ));
+    };
+    if cols != IMAGE_PIXELS {
+        return Err(format!(
+            "{name} images: expected {IMAGE_PIXELS} columns (28×28 pixels), found {cols}"
+        ));
+    }
+    let [n_labels] = y.shape[..] else {
+        return Err(format!(
+            "{name} labels: expected a 1-D array, found shape {:?}",
+            y.shape
+        ));
+    };
+    if n_labels != n {
+        return Err(format!("{name} set: {n} images but {n_labels} labels"));
+    }
+    let images = images(&x).map_err(|e| format!("{name} images: {e}"))?;
+    let labels = labels(&y).map_err(|e| format!("{name} labels: {e}"))?;
+    Ok(Dataset { images, labels })
+}
+
+/// Converts the pixel buffer to an `(n, 784)` f64 matrix in row-major order.
+fn images(x: &NdArray) -> Result<Array2<f64>, String> {
+    let (n, cols) = (x.shape[0], x.shape[1]);
+    let big = x.dtype.big_endian;
+    let values: Vec<f64> = match x.dtype.element {
+        ElementType::F32 => x
+            .data
+            .chunks_exact(4)
+            .map(|c| {
+                let b = [c[0], c[1], c[2], c[3]];
+                f64::from(if big {
+                    f32::from_be_bytes(b)
+                } else {
+                    f32::from_le_bytes(b)
+                })
+            })
+            .collect(),
+        ElementType::F64 => x
+            .data
+            .chunks_exact(8)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                if big {
+                    f64::from_be_bytes(b)
+                } else {
+                    f64::from_le_bytes(b)
+                }
+            })
+            .collect(),
+        other => {
+            return Err(format!(
+                "pixels must be float32 or float64, found {other:?}"
+            ))
+        }
+    };
+    if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+        return Err(format!("pixel {bad} is not a finite number"));
+    }
+    let shape = ndarray::ShapeBuilder::set_f((n, cols), x.fortran_order);
+    let m = Array2::from_shape_vec(shape, values).map_err(|e| e.to_string())?;
+    // One image per row, contiguous: a Fortran-ordered file is transposed in memory once here.
+    Ok(if x.fortran_order {
+        m.as_standard_layout().into_owned()
+    } else {
+        m
+    })
+}
+
+/// Converts the label buffer to digits, rejecting anything outside 0–9.
+fn labels(y: &NdArray) -> Result<Vec<u8>, String> {
+    let big = y.dtype.big_endian;
+    let values: Vec<i64> = match y.dtype.element {
+        ElementType::I64 => y
+            .data
+            .chunks_exact(8)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                if big {
+                    i64::from_be_bytes(b)
+                } else {
+                    i64::from_le_bytes(b)
+                }
+            })
+            .collect(),
+        ElementType::I32 => y
+            .data
+            .chunks_exact(4)
+            .map(|c| {
+                let b = [c[0], c[1], c[2], c[3]];
+                i64::from(if big {
+                    i32::from_be_bytes(b)
+                } else {
+                    i32::from_le_bytes(b)
+                })
+            })
+            .collect(),
+        ElementType::U8 => y.data.iter().map(|&b| i64::from(b)).collect(),
+        other => return Err(format!("labels must be integers, found {other:?}")),
+    };
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| match u8::try_from(v) {
+            Ok(d) if usize::from(d) < CLASSES => Ok(d),
+            _ => Err(format!("label {i} is {v}, not a digit 0–9")),
+        })
+        .collect()
+}

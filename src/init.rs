@@ -1,0 +1,39 @@
+//! Weight initialisers of chapters 1 and 3: `network.py`'s N(0, 1) weights and biases
+//! (`large_weight_initializer` in `network2.py`) and `default_weight_initializer`'s
+//! N(0, 1/n_in) weights, which keep hidden neurons out of saturation (ch. 3, "Weight
+//! initialization"). Biases are N(0, 1) in both, as in the book.
+
+use ndarray::{Array1, Array2};
+use rand::rngs::StdRng;
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+/// How the weights and biases of a new network are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Init {
+    /// Weights and biases N(0, 1).
+    StandardNormal,
+    /// Weights N(0, 1/n_in), biases N(0, 1).
+    ScaledNormal,
+}
+
+impl Init {
+    /// Weights `(n_out, n_in)` and biases `(n_out,)` of one layer. The draw order is the
+    /// book's: all biases of the network first, then all weights, each row-major.
+    pub fn layer_weights(self, n_out: usize, n_in: usize, rng: &mut StdRng) -> Array2<f64> {
+        let scale = match self {
+            Init::StandardNormal => 1.0,
+            Init::ScaledNormal => 1.0 / (n_in as f64).sqrt(),
+        };
+        Array2::from_shape_simple_fn((n_out, n_in), || {
+            scale * rng.sample::<f64, _>(StandardNormal)
+        })
+    }
+
+    /// Biases `(n_out,)` of one layer, N(0, 1) for every initialiser.
+    pub fn layer_biases(self, n_out: usize, rng: &mut StdRng) -> Array1<f64> {
+        Array1::from_shape_simple_fn(n_out, || rng.sample::<f64, _>(StandardNormal))
+    }
+}

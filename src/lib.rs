@@ -1,0 +1,36 @@
+//! # nndl
+//!
+//! The networks of Michael Nielsen's *Neural Networks and Deep Learning*, in Rust.
+//!
+//! The modules read as the book's programs are built:
+//! - [`data`] loads `mnist.pkl.gz` (through the small, safe [`pickle`] reader);
+//! - [`activation`], [`cost`] and [`init`] are the pieces a network is made of;
+//! - [`network`] is `network.py`'s `Network` with per-example backprop (BP1–BP4);
+//! - [`batch`] is the same backprop for a whole mini-batch as matrix products;
+//! - [`checkpoint`] saves and loads networks as `network2.py` does;
+//! - [`train`] is the one SGD loop that drives either, and [`config`] configures it, with
+//!   the three programs of chapters 1–3 as [`config::Variant`] presets.
+//!
+//! Matrices are `ndarray` arrays of `f64`. Their products go through `ndarray`'s
+//! `general_mat_mul`, which the `openblas` or `accelerate` feature routes to BLAS `dgemm`;
+//! without either it is the pure-Rust `matrixmultiply`. [`BACKEND`] names the one built in.
+
+// The BLAS library is linked by naming its crate; ndarray only declares the cblas functions.
+#[cfg(all(feature = "accelerate", target_os = "macos"))]
+extern crate accelerate_src as _;
+#[cfg(feature = "openblas")]
+extern crate blas_src as _;
+
+pub mod activation;
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod cost;
+pub mod data;
+pub mod init;
+pub mod network;
+pub mod pickle;
+pub mod train;
+
+/// The matrix-product backend this build uses, as chosen by Cargo features (see `build.rs`).
+pub const BACKEND: &str = env!("NNDL_BACKEND");

@@ -1,0 +1,241 @@
+//! `nndl`: train the book's networks on MNIST from the command line.
+//!
+//! `nndl train --net network1|network2|network3 …` (or just `nndl`, which trains network3 with
+//! the book's chapter-3 parameters) prints the backend, the load time, each epoch's test
+//! accuracy as the book's programs do, and the training time.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use nndl::checkpoint;
+use nndl::config::{TrainConfig, Variant};
+use nndl::data::{load_mnist, CLASSES};
+use nndl::train::{build_network, sgd, TrainError};
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "The networks of Nielsen's Neural Networks and Deep Learning, on MNIST",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// With no subcommand: `train` with these options.
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a network with SGD and report its test accuracy after every epoch.
+    Train(TrainArgs),
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Which of the book's programs to run.
+    #[arg(long, value_enum, default_value_t = Variant::Network3)]
+    net: Variant,
+    /// Neurons per layer, input first.
+    #[arg(long, value_delimiter = ',', default_value = "784,30,10")]
+    sizes: Vec<usize>,
+    /// Learning rate η [default: 3.0 for network1/2, 0.5 for network3].
+    #[arg(long, allow_negative_numbers = true)]
+    eta: Option<f64>,
+    /// L2 regularisation λ [default: 0 for network1/2, 5.0 for network3].
+    #[arg(long = "lambda", allow_negative_numbers = true)]
+    lambda: Option<f64>,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Examples per mini-batch.
+    #[arg(long = "mini-batch", default_value_t = 10)]
+    mini_batch: usize,
+    /// Seed of the random initial weights and shuffles; the same seed repeats a run exactly.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The MNIST pickle.
+    #[arg(long, default_value = "data/mnist.pkl.gz")]
+    data: PathBuf,
+    /// Train on only the first N training images (default: all of them).
+    #[arg(long, value_name = "N")]
+    train_size: Option<usize>,
+    /// Start from this saved network (network2.py's JSON) instead of random weights.
+    #[arg(long, value_name = "FILE")]
+    init: Option<PathBuf>,
+    /// Write the initial network to FILE before training (network2.py's JSON).
+    #[arg(long, value_name = "FILE")]
+    save_init: Option<PathBuf>,
+    /// Write the trained network to FILE (network2.py's JSON).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Write each epoch's shuffled order of training examples to FILE (JSON, a list per epoch).
+    #[arg(long, value_name = "FILE")]
+    dump_order: Option<PathBuf>,
+}
+
+impl TrainArgs {
+    /// Maps the options onto the library's configuration, with the variant's book defaults.
+    fn config(&self) -> TrainConfig {
+        let mut config = TrainConfig::seed_run(self.net);
+        config.network.sizes = self.sizes.clone();
+        config.sgd.eta = self.eta.unwrap_or(self.net.seed_eta());
+        config.sgd.lambda = self.lambda.unwrap_or(self.net.seed_lambda());
+        config.sgd.epochs = self.epochs;
+        config.sgd.mini_batch_size = self.mini_batch;
+        config.seed = self.seed;
+        config
+    }
+}
+
+/// Exit code for arguments that cannot be trained with, as clap uses for parse errors.
+const USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Train(args)) => args,
+        None => cli.train,
+    };
+    match run_train(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(USAGE)
+        }
+        Err(Failure::Other(err)) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Failure {
+    /// The arguments are wrong: exit 2.
+    Usage(String),
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(err: E) -> Self {
+        Failure::Other(err.into())
+    }
+}
+
+fn run_train(args: &TrainArgs) -> Result<(), Failure> {
+    let mut config = args.config();
+    config
+        .validate()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let hyper = &config.sgd;
+    println!(
+        "{}: sizes {:?}, eta {}, lambda {}, {} epochs, mini-batch {}, seed {}",
+        args.net.name(),
+        config.network.sizes,
+        hyper.eta,
+        hyper.lambda,
+        hyper.epochs,
+        hyper.mini_batch_size,
+        config.seed
+    );
+    println!("Backend: {}", nndl::BACKEND);
+
+    let start = Instant::now();
+    let mnist = load_mnist(&args.data)
+        .with_context(|| "cannot load the MNIST data (use --data to point at mnist.pkl.gz)")?;
+    println!(
+        "Loaded {} in {:.2} seconds ({} training, {} validation, {} test images)",
+        args.data.display(),
+        start.elapsed().as_secs_f64(),
+        mnist.training.len(),
+        mnist.validation.len(),
+        mnist.test.len()
+    );
+
+    let usage = |e: nndl::config::ConfigError| Failure::Usage(e.to_string());
+    let training = match args.train_size {
+        Some(0) => return Err(Failure::Usage("--train-size must be at least 1".into())),
+        Some(n) if n > mnist.training.len() => {
+            return Err(Failure::Usage(format!(
+                "--train-size {n} is more than the {} training images",
+                mnist.training.len()
+            )))
+        }
+        Some(n) => mnist.training.head(n),
+        None => mnist.training,
+    };
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut net = match &args.init {
+        Some(path) => {
+            let net = checkpoint::load(path)?;
+            if net.cost != config.network.cost {
+                return Err(Failure::Usage(format!(
+                    "{} was saved with the {:?} cost but {} trains with {:?}",
+                    path.display(),
+                    net.cost,
+                    args.net.name(),
+                    config.network.cost
+                )));
+            }
+            config.network.sizes = net.sizes.clone();
+            net
+        }
+        None => build_network(&config, &mut rng),
+    };
+    config
+        .check_data(training.inputs(), CLASSES, training.len())
+        .map_err(usage)?;
+    if let Some(path) = &args.save_init {
+        checkpoint::save(&net, path)?;
+    }
+
+    let mut orders: Vec<Vec<usize>> = Vec::new();
+    let result = sgd(
+        &mut net,
+        &config.sgd,
+        &training,
+        &mnist.test,
+        &mut rng,
+        |e, order| {
+            println!(
+                "Epoch {}: {} / {} ({:.2}%)",
+                e.epoch,
+                e.correct,
+                e.total,
+                e.accuracy()
+            );
+            if args.dump_order.is_some() {
+                orders.push(order.to_vec());
+            }
+        },
+    );
+    if let Some(path) = &args.dump_order {
+        let json = serde_json::to_string(&orders).map_err(anyhow::Error::from)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let history = match result {
+        Ok(history) => history,
+        Err(TrainError::Config(e)) => return Err(usage(e)),
+        Err(e) => return Err(Failure::Other(e.into())),
+    };
+    if let Some(path) = &args.save {
+        checkpoint::save(&net, path)?;
+    }
+    if let (Some(last), Some(best)) = (history.epochs.last(), history.best()) {
+        println!(
+            "Training took {:.2} seconds; best epoch {} with {:.2}%",
+            last.elapsed,
+            best.epoch,
+            best.accuracy()
+        );
+    }
+    Ok(())
+}

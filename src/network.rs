@@ -1,0 +1,242 @@
+//! The network of `network.py` (ch. 1) and `network2.py` (ch. 3): layer sizes, weights, biases
+//! and the cost it is trained on, with `feedforward`, the per-example `backprop` (BP1–BP4) and
+//! the gradient-descent update with L2 weight decay (eq. 93).
+//!
+//! Shapes: `weights[l]` is `(sizes[l+1], sizes[l])`, `(n_out, n_in)`, so that a layer computes
+//! z = w·a + b on a column; `biases[l]` is `(sizes[l+1],)`. A single input is a vector of
+//! `sizes[0]` pixels; a batch of inputs is a matrix with **one example per column**,
+//! `(n_in, m)`, as in the book's matrix-based backprop.
+//!
+//! The mini-batch version of backprop, where each layer is one matrix product, is in
+//! [`crate::batch`]; both are driven by the one training loop in [`crate::train`].
+
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
+use rand::rngs::StdRng;
+
+use crate::activation::{sigmoid, sigmoid_prime_from_output};
+use crate::cost::Cost;
+use crate::data::Dataset;
+use crate::init::Init;
+
+/// Rows evaluated per matrix product when scoring a whole data set.
+const EVAL_CHUNK: usize = 1000;
+
+/// A fully connected sigmoid network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    /// Neurons per layer, input first: `[784, 30, 10]`.
+    pub sizes: Vec<usize>,
+    /// `weights[l]`: `(sizes[l+1], sizes[l])`.
+    pub weights: Vec<Array2<f64>>,
+    /// `biases[l]`: `(sizes[l+1],)`.
+    pub biases: Vec<Array1<f64>>,
+    pub cost: Cost,
+}
+
+/// ∂C/∂b and ∂C/∂w for every layer (`nabla_b`, `nabla_w` in the book), same shapes as the
+/// biases and weights. Summed, not averaged, over the examples that produced it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradient {
+    pub nabla_b: Vec<Array1<f64>>,
+    pub nabla_w: Vec<Array2<f64>>,
+}
+
+impl Gradient {
+    /// A zero gradient shaped like `net`.
+    pub fn zeros_like(net: &Network) -> Self {
+        Gradient {
+            nabla_b: net
+                .biases
+                .iter()
+                .map(|b| Array1::zeros(b.raw_dim()))
+                .collect(),
+            nabla_w: net
+                .weights
+                .iter()
+                .map(|w| Array2::zeros(w.raw_dim()))
+                .collect(),
+        }
+    }
+}
+
+/// The hyperparameters of one gradient-descent step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    /// Learning rate η.
+    pub eta: f64,
+    /// L2 regularisation strength λ (0 for none).
+    pub lambda: f64,
+    /// Size n of the whole training set, which scales the weight decay ηλ/n.
+    pub n: usize,
+}
+
+impl Step {
+    /// The weight-decay factor 1 − ηλ/n of eq. (93).
+    pub fn decay(&self) -> f64 {
+        1.0 - self.eta * self.lambda / self.n as f64
+    }
+}
+
+impl Network {
+    /// A network with the given layer sizes, drawn from `init` (biases for every layer first,
+    /// then weights, as the book's list comprehensions draw them).
+    pub fn new(sizes: &[usize], init: Init, cost: Cost, rng: &mut StdRng) -> Self {
+        let layers = || sizes.windows(2).map(|w| (w[0], w[1]));
+        let biases = layers()
+            .map(|(_, n_out)| init.layer_biases(n_out, rng))
+            .collect();
+        let weights = layers()
+            .map(|(n_in, n_out)| init.layer_weights(n_out, n_in, rng))
+            .collect();
+        Network {
+            sizes: sizes.to_vec(),
+            weights,
+            biases,
+            cost,
+        }
+    }
+
+    /// Number of layers including the input layer, as `num_layers` in the book.
+    pub fn num_layers(&self) -> usize {
+        self.sizes.len()
+    }
+
+    /// The output for one input vector `a` of `sizes[0]` values: a′ = σ(w·a + b) per layer (eq. 22).
+    pub fn feedforward(&self, a: ArrayView1<f64>) -> Array1<f64> {
+        let mut a = a.to_owned();
+        for (w, b) in self.weights.iter().zip(&self.biases) {
+            a = (w.dot(&a) + b).mapv_into(sigmoid);
+        }
+        a
+    }
+
+    /// The outputs `(n_out, m)` for inputs `(n_in, m)`, one example per column.
+    pub fn feedforward_batch(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let mut a = x.to_owned();
+        for (w, b) in self.weights.iter().zip(&self.biases) {
+            a = w.dot(&a);
+            for (mut row, &b) in a.rows_mut().into_iter().zip(b) {
+                row.mapv_inplace(|z| sigmoid(z + b));
+            }
+        }
+        a
+    }
+
+    /// The book's `backprop(x, y)`: the gradient of the cost of one example `x` with one-hot
+    /// target `y`, by equations BP1–BP4.
+    pub fn backprop(&self, x: ArrayView1<f64>, y: ArrayView1<f64>) -> Gradient {
+        let mut grad = Gradient::zeros_like(self);
+        self.backprop_into(x, y, &mut grad);
+        grad
+    }
+
+    /// As [`Network::backprop`], but adds the example's gradient to `acc`, so that a mini-batch
+    /// sums its gradients without allocating one per example.
+    pub fn backprop_into(&self, x: ArrayView1<f64>, y: ArrayView1<f64>, acc: &mut Gradient) {
+        // Forward pass, keeping every layer's activation (σ′ is computed from them).
+        let mut activations: Vec<Array1<f64>> = Vec::with_capacity(self.num_layers());
+        activations.push(x.to_owned());
+        for (w, b) in self.weights.iter().zip(&self.biases) {
+            let z = w.dot(&activations[activations.len() - 1]) + b;
+            activations.push(z.mapv_into(sigmoid));
+        }
+        // Backward pass. BP1: δᴸ from the cost.
+        let last = self.weights.len() - 1;
+        let output = &activations[last + 1];
+        let mut delta: Array1<f64> = ndarray::Zip::from(output)
+            .and(y)
+            .map_collect(|&a, &y| self.cost.delta(a, y));
+        for l in (0..=last).rev() {
+            // BP3 and BP4: ∂C/∂b = δ, ∂C/∂w = δ·aᵀ of the layer below (an outer product).
+            acc.nabla_b[l] += &delta;
+            let a_in = &activations[l];
+            for (mut row, &d) in acc.nabla_w[l].rows_mut().into_iter().zip(&delta) {
+                row.scaled_add(d, a_in);
+            }
+            if l > 0 {
+                // BP2: δˡ = (wˡ⁺¹)ᵀδˡ⁺¹ ⊙ σ′(zˡ).
+                let mut next = self.weights[l].t().dot(&delta);
+                next.zip_mut_with(a_in, |d, &a| *d *= sigmoid_prime_from_output(a));
+                delta = next;
+            }
+        }
+    }
+
+    /// One gradient-descent step from a gradient summed over `m` examples (eq. 93 and
+    /// `network2.py`'s `update_mini_batch`):
+    /// w → (1 − ηλ/n)·w − (η/m)·∇w,  b → b − (η/m)·∇b.
+    pub fn update(&mut self, grad: &Gradient, m: usize, step: &Step) {
+        let k = step.eta / m as f64;
+        let decay = step.decay();
+        for (w, nw) in self.weights.iter_mut().zip(&grad.nabla_w) {
+            w.zip_mut_with(nw, |w, &nw| *w = decay * *w - k * nw);
+        }
+        for (b, nb) in self.biases.iter_mut().zip(&grad.nabla_b) {
+            b.scaled_add(-k, nb);
+        }
+    }
+
+    /// How many examples of `data` the network classifies correctly: the index of the most
+    /// active output neuron is the digit (`evaluate` in the book), computed in chunks of
+    /// [`EVAL_CHUNK`] examples, one matrix product per layer and chunk.
+    pub fn evaluate(&self, data: &Dataset) -> usize {
+        let mut correct = 0;
+        for (start, labels) in (0..data.len())
+            .step_by(EVAL_CHUNK)
+            .zip(data.labels.chunks(EVAL_CHUNK))
+        {
+            let x = data.images.slice(s![start..start + labels.len(), ..]);
+            let out = self.feedforward_batch(x.t());
+            correct += out
+                .axis_iter(Axis(1))
+                .zip(labels)
+                .filter(|(col, &label)| argmax(col.iter().copied()) == usize::from(label))
+                .count();
+        }
+        correct
+    }
+
+    /// The mean cost over `data` (without the L2 term): (1/n) Σₓ C(a(x), y(x)).
+    pub fn mean_cost(&self, data: &Dataset) -> f64 {
+        let mut total = 0.0;
+        let mut y = vec![0.0; self.sizes[self.sizes.len() - 1]];
+        for (start, labels) in (0..data.len())
+            .step_by(EVAL_CHUNK)
+            .zip(data.labels.chunks(EVAL_CHUNK))
+        {
+            let x = data.images.slice(s![start..start + labels.len(), ..]);
+            let out = self.feedforward_batch(x.t());
+            for (col, &label) in out.axis_iter(Axis(1)).zip(labels) {
+                y.fill(0.0);
+                y[usize::from(label)] = 1.0;
+                let a: Vec<f64> = col.to_vec();
+                total += self.cost.value(&a, &y);
+            }
+        }
+        total / data.len() as f64
+    }
+
+    /// True when every weight and bias is a finite number.
+    pub fn is_finite(&self) -> bool {
+        self.weights.iter().all(|w| w.iter().all(|v| v.is_finite()))
+            && self.biases.iter().all(|b| b.iter().all(|v| v.is_finite()))
+    }
+}
+
+/// The book's `vectorized_result(j)`: a one-hot column with 1.0 at `digit`.
+pub fn one_hot(digit: u8, classes: usize) -> Array1<f64> {
+    let mut y = Array1::zeros(classes);
+    y[usize::from(digit)] = 1.0;
+    y
+}
+
+/// Index of the largest value (the first one on ties, as `np.argmax`).
+pub fn argmax(values: impl Iterator<Item = f64>) -> usize {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, v) in values.enumerate() {
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best.0
+}

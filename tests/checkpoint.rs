@@ -1,0 +1,89 @@
+//! Model files in network2.py's JSON layout: an exact round trip, the layout the book's
+//! `load()` expects, and clear errors for files that do not describe a network.
+
+mod common;
+
+use common::*;
+use nndl::checkpoint::{load, save, ModelError};
+use nndl::cost::Cost;
+use nndl::init::Init;
+use nndl::network::Network;
+
+#[test]
+fn save_then_load_is_exact() {
+    let dir = temp_dir("ckpt-roundtrip");
+    for cost in [Cost::Quadratic, Cost::CrossEntropy] {
+        let net = Network::new(&[784, 30, 20, 10], Init::ScaledNormal, cost, &mut rng(3));
+        let path = dir.join("model.json");
+        save(&net, &path).unwrap();
+        assert_eq!(load(&path).unwrap(), net);
+        assert!(!dir.join("model.json.tmp").exists());
+    }
+}
+
+#[test]
+fn the_file_has_network2_py_layout() {
+    let dir = temp_dir("ckpt-layout");
+    let net = Network::new(
+        &[3, 2, 1],
+        Init::StandardNormal,
+        Cost::CrossEntropy,
+        &mut rng(1),
+    );
+    let path = dir.join("m.json");
+    save(&net, &path).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(v["sizes"], serde_json::json!([3, 2, 1]));
+    assert_eq!(v["cost"], "CrossEntropyCost");
+    assert_eq!(v["weights"][0].as_array().unwrap().len(), 2);
+    assert_eq!(v["weights"][0][1].as_array().unwrap().len(), 3);
+    assert_eq!(
+        v["weights"][0][1][2].as_f64().unwrap(),
+        net.weights[0][[1, 2]]
+    );
+    // Biases are (n, 1) columns, as NumPy's tolist() writes them.
+    assert_eq!(v["biases"][0][1], serde_json::json!([net.biases[0][1]]));
+}
+
+#[test]
+fn files_that_are_not_networks_are_refused() {
+    let dir = temp_dir("ckpt-bad");
+    let good =
+        r#"{"sizes":[2,1],"weights":[[[0.5,-1.0]]],"biases":[[[0.1]]],"cost":"QuadraticCost"}"#;
+    assert!(load(&write_file(&dir, "good.json", good.as_bytes())).is_ok());
+    for (name, text, want) in [
+        (
+            "shape.json",
+            good.replace("[[[0.5,-1.0]]]", "[[[0.5]]]"),
+            "weights[0] is not 1×2",
+        ),
+        (
+            "bias.json",
+            good.replace("[[[0.1]]]", "[[0.1]]"),
+            "not a network2.py model file",
+        ),
+        (
+            "cost.json",
+            good.replace("QuadraticCost", "HingeCost"),
+            "unknown cost \"HingeCost\"",
+        ),
+        (
+            "sizes.json",
+            good.replace("[2,1]", "[2,1,1]"),
+            "need 2 weight matrices",
+        ),
+        (
+            "nan.json",
+            good.replace("0.5", "1e999"),
+            "not a network2.py model file",
+        ),
+        ("empty.json", String::new(), "not a network2.py model file"),
+    ] {
+        let path = write_file(&dir, name, text.as_bytes());
+        let err = chain(&load(&path).unwrap_err());
+        assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+    }
+    let missing = load(&dir.join("missing.json")).unwrap_err();
+    assert!(matches!(missing, ModelError::Read { .. }));
+}

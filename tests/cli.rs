@@ -1,0 +1,232 @@
+//! The `nndl` binary: its output on a small file, and a one-line error with exit code 2 for
+//! every argument that cannot be trained with.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+fn nndl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run nndl")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn trains_on_a_small_file_and_prints_the_books_lines() {
+    let small = fixture("py3_p2.pkl.gz");
+    let o = nndl(&[
+        "train",
+        "--net",
+        "network1",
+        "--data",
+        small.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--mini-batch",
+        "2",
+        "--sizes",
+        "784,5,10",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("network1: sizes [784, 5, 10], eta 3, lambda 0, 2 epochs, mini-batch 2"),
+        "{out}"
+    );
+    assert!(out.contains("Backend: "), "{out}");
+    assert!(
+        out.contains("(6 training, 3 validation, 3 test images)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nEpoch 0: ") && out.contains(" / 3 ("),
+        "{out}"
+    );
+    assert!(out.contains("\nEpoch 1: "), "{out}");
+    assert!(out.contains("Training took "), "{out}");
+}
+
+#[test]
+fn the_same_seed_prints_the_same_epochs() {
+    let small = fixture("py3_p5.pkl.gz");
+    let run = |seed: &str| {
+        let o = nndl(&[
+            "--data",
+            small.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--mini-batch",
+            "3",
+            "--seed",
+            seed,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.starts_with("Epoch"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run("5"), run("5"));
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    let small = fixture("py3_p2.pkl.gz");
+    let data = small.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec!["--eta", "0"],
+            "eta must be a finite number above 0, got 0",
+        ),
+        (
+            vec!["--eta", "-1"],
+            "eta must be a finite number above 0, got -1",
+        ),
+        (
+            vec!["--eta", "NaN"],
+            "eta must be a finite number above 0, got NaN",
+        ),
+        (
+            vec!["--lambda", "-0.5"],
+            "lambda must be a finite number of at least 0, got -0.5",
+        ),
+        (vec!["--epochs", "0"], "epochs must be at least 1"),
+        (
+            vec!["--mini-batch", "0"],
+            "mini-batch size must be at least 1",
+        ),
+        (
+            vec!["--mini-batch", "7"],
+            "mini-batch size 7 is larger than the 6 training examples",
+        ),
+        (
+            vec!["--sizes", "784,0,10"],
+            "layer 1 of sizes [784, 0, 10] has 0 neurons",
+        ),
+        (
+            vec!["--sizes", "783,30,10"],
+            "first layer must have 784 neurons",
+        ),
+        (
+            vec!["--sizes", "784,30,2"],
+            "last layer must have 10 neurons",
+        ),
+        (vec!["--net", "network9"], "invalid value 'network9'"),
+        (vec!["--sizes", "784,x,10"], "invalid value 'x'"),
+    ] {
+        let mut all = vec!["train", "--data", data];
+        all.extend(&args);
+        let o = nndl(&all);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        if !want.starts_with("invalid value") {
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_data_file_is_a_clear_error() {
+    let o = nndl(&["--data", "nowhere/mnist.pkl.gz", "--epochs", "1"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot open nowhere/mnist.pkl.gz"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_diverging_run_says_so() {
+    let small = fixture("py3_p2.pkl.gz");
+    let o = nndl(&[
+        "--data",
+        small.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--mini-batch",
+        "2",
+        "--eta",
+        "1e300",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("training diverged; try a smaller learning rate"),
+        "{err}"
+    );
+}
+
+#[test]
+fn save_init_and_init_reproduce_a_run() {
+    let small = fixture("py3_p4_fortran_u8.pkl.gz");
+    let dir = temp_dir("cli-init");
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let base = [
+        "--data",
+        small.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--mini-batch",
+        "2",
+        "--seed",
+        "3",
+    ];
+    let mut first: Vec<&str> = base.to_vec();
+    let (init, order, a, b) = (p("init.json"), p("order.json"), p("a.json"), p("b.json"));
+    first.extend(["--save-init", &init, "--dump-order", &order, "--save", &a]);
+    assert!(nndl(&first).status.success());
+    let orders: Vec<Vec<usize>> =
+        serde_json::from_str(&std::fs::read_to_string(&order).unwrap()).unwrap();
+    assert_eq!(orders.len(), 2);
+    let mut sorted = orders[0].clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..6).collect::<Vec<_>>());
+    // Starting from the saved initial weights trains to a different point (the shuffles now
+    // come from a fresh stream) but must load and train.
+    let mut second: Vec<&str> = base.to_vec();
+    second.extend(["--init", &init, "--save", &b]);
+    let o = nndl(&second);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(nndl::checkpoint::load(std::path::Path::new(&b)).is_ok());
+    // A model saved with another cost is refused for network1.
+    let o = nndl(&[
+        "--net",
+        "network1",
+        "--data",
+        small.to_str().unwrap(),
+        "--init",
+        &init,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o)
+        .contains("was saved with the CrossEntropy cost but network1 trains with Quadratic"));
+}
+
+#[test]
+fn train_size_limits_the_training_set() {
+    let small = fixture("py3_p2.pkl.gz");
+    let o = nndl(&[
+        "--data",
+        small.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--mini-batch",
+        "5",
+        "--train-size",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("mini-batch size 5 is larger than the 4 training examples"));
+    let o = nndl(&["--data", small.to_str().unwrap(), "--train-size", "7"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--train-size 7 is more than the 6 training images"));
+}

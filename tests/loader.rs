@@ -1,0 +1,257 @@
+//! The MNIST loader: the real file, pickles written by Python 2 and 3 in every supported form,
+//! and every kind of broken input, which must give one clear error naming the file — never a
+//! panic.
+
+mod common;
+
+use common::*;
+use nndl::data::{load_mnist, parse_mnist, DataError, Mnist};
+use std::path::Path;
+
+fn expect_small(m: &Mnist) {
+    let sets = small_sets();
+    for (set, raw) in [&m.training, &m.validation, &m.test].into_iter().zip(&sets) {
+        assert_eq!(set.images.dim(), (raw.labels.len(), 784));
+        assert!(set.images.is_standard_layout());
+        let want: Vec<f64> = raw.pixels.iter().map(|&p| f64::from(p)).collect();
+        assert_eq!(set.images.as_slice().unwrap(), &want[..]);
+        let labels: Vec<u8> = raw.labels.iter().map(|&l| l as u8).collect();
+        assert_eq!(set.labels, labels);
+    }
+}
+
+fn load_err(path: &Path) -> String {
+    match load_mnist(path) {
+        Ok(_) => panic!("{} loaded but should not", path.display()),
+        Err(e) => chain(&e),
+    }
+}
+
+#[test]
+fn real_mnist_file_has_the_books_three_sets() {
+    let m = load_mnist(mnist_path()).expect("data/mnist.pkl.gz loads");
+    assert_eq!(m.training.images.dim(), (50_000, 784));
+    assert_eq!(m.validation.images.dim(), (10_000, 784));
+    assert_eq!(m.test.images.dim(), (10_000, 784));
+    // Test-set label counts of the original MNIST t10k file.
+    let mut counts = [0usize; 10];
+    m.test
+        .labels
+        .iter()
+        .for_each(|&l| counts[usize::from(l)] += 1);
+    assert_eq!(
+        counts,
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
+    let (lo, hi) = m
+        .training
+        .images
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert_eq!((lo, hi), (0.0, 255.0 / 256.0));
+    // The first training image is a 5, as in the book's figures.
+    assert_eq!(m.training.labels[0], 5);
+}
+
+#[test]
+fn python2_protocol2_layout_loads() {
+    let dir = temp_dir("py2");
+    let path = write_file(&dir, "small.pkl.gz", &gzip(&py2_mnist(&small_sets())));
+    expect_small(&load_mnist(&path).unwrap());
+}
+
+#[test]
+fn python3_pickles_of_every_supported_form_load() {
+    for name in [
+        "py3_p2.pkl.gz",
+        "py3_p2_numpy1.pkl.gz",
+        "py3_p3_f64_i32.pkl.gz",
+        "py3_p4_fortran_u8.pkl.gz",
+        "py3_p4_bigendian.pkl.gz",
+        "py3_p5.pkl.gz",
+        "py3_p5_fortran_f64.pkl.gz",
+    ] {
+        let m = load_mnist(fixture(name)).unwrap_or_else(|e| panic!("{name}: {}", chain(&e)));
+        expect_small(&m);
+    }
+}
+
+#[test]
+fn every_truncation_of_the_pickle_is_an_error() {
+    let raw = py2_mnist(&small_sets());
+    let path = Path::new("cut.pkl");
+    for len in 0..raw.len() {
+        match parse_mnist(path, &raw[..len]) {
+            Err(DataError::Pickle { .. }) => {}
+            Err(e) => panic!("cut at {len}: unexpected error {}", chain(&e)),
+            Ok(_) => panic!("cut at {len} loaded"),
+        }
+    }
+    assert!(parse_mnist(path, &raw).is_ok());
+}
+
+#[test]
+fn every_truncation_of_protocol5_is_an_error() {
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(fixture("py3_p5.pkl.gz")).unwrap()),
+        &mut raw,
+    )
+    .unwrap();
+    for len in 0..raw.len() {
+        assert!(
+            parse_mnist(Path::new("cut"), &raw[..len]).is_err(),
+            "cut at {len} loaded"
+        );
+    }
+}
+
+#[test]
+fn corrupted_bytes_never_panic() {
+    let raw = py2_mnist(&small_sets());
+    let mut rng = rng(7);
+    for _ in 0..2000 {
+        let mut bad = raw.clone();
+        for _ in 0..3 {
+            let i = rand::RngExt::random_range(&mut rng, 0..bad.len());
+            bad[i] = rand::RngExt::random(&mut rng);
+        }
+        let _ = parse_mnist(Path::new("fuzzed"), &bad);
+    }
+}
+
+#[test]
+fn length_prefix_beyond_the_data_is_refused_before_allocating() {
+    let raw = py2_mnist(&small_sets());
+    // The first BINSTRING ('T' + u32 length) holds the training pixels: claim 4 GiB − 1.
+    let at = raw
+        .windows(5)
+        .position(|w| w[0] == b'T' && u32::from_le_bytes([w[1], w[2], w[3], w[4]]) == 6 * 784 * 4)
+        .expect("pixel BINSTRING present");
+    let mut bad = raw.clone();
+    bad[at + 1..at + 5].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = chain(&parse_mnist(Path::new("long.pkl"), &bad).unwrap_err());
+    assert!(err.contains("long.pkl"), "{err}");
+    assert!(
+        err.contains("4294967295 bytes") && err.contains("remain"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let err = load_err(Path::new("no/such/mnist.pkl.gz"));
+    assert!(err.contains("cannot open no/such/mnist.pkl.gz"), "{err}");
+}
+
+#[test]
+fn file_that_is_not_gzip() {
+    let dir = temp_dir("notgz");
+    let path = write_file(&dir, "plain.pkl", &py2_mnist(&small_sets()));
+    let err = load_err(&path);
+    assert!(
+        err.contains("plain.pkl is not a complete gzip file"),
+        "{err}"
+    );
+    let empty = write_file(&dir, "empty.gz", b"");
+    assert!(load_err(&empty).contains("empty.gz"));
+}
+
+#[test]
+fn truncated_gzip() {
+    let dir = temp_dir("cutgz");
+    let gz = gzip(&py2_mnist(&small_sets()));
+    for cut in [10, gz.len() / 2, gz.len() - 4] {
+        let path = write_file(&dir, "cut.pkl.gz", &gz[..cut]);
+        let err = load_err(&path);
+        assert!(err.contains("cut.pkl.gz"), "cut at {cut}: {err}");
+    }
+}
+
+#[test]
+fn random_bytes_inside_gzip() {
+    let dir = temp_dir("randomgz");
+    let mut rng = rng(3);
+    let junk: Vec<u8> = (0..5000).map(|_| rand::RngExt::random(&mut rng)).collect();
+    let path = write_file(&dir, "junk.pkl.gz", &gzip(&junk));
+    let err = load_err(&path);
+    assert!(
+        err.contains("junk.pkl.gz is not a readable pickle"),
+        "{err}"
+    );
+    let path = write_file(&dir, "junk.gz", &junk);
+    assert!(load_err(&path).contains("junk.gz"));
+}
+
+#[test]
+fn content_errors_say_what_is_wrong() {
+    for (name, want) in [
+        (
+            "bad_label.pkl.gz",
+            "training labels: label 5 is 10, not a digit 0–9",
+        ),
+        (
+            "bad_columns.pkl.gz",
+            "validation images: expected 784 columns (28×28 pixels), found 783",
+        ),
+        ("bad_label_count.pkl.gz", "test set: 3 images but 2 labels"),
+        (
+            "bad_two_sets.pkl.gz",
+            "expected a tuple (training, validation, test), found a tuple of 2 items",
+        ),
+        (
+            "bad_object_array.pkl.gz",
+            "dtype \"O8\" is not one of f4, f8, i8, i4, u1",
+        ),
+        ("bad_global.pkl.gz", "refusing global posix.system"),
+    ] {
+        let err = load_err(&fixture(name));
+        assert!(err.contains(name), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+    }
+}
+
+#[test]
+fn wrong_shapes_written_in_the_python2_layout() {
+    let path = Path::new("shape.pkl");
+    // Images as a 1-D array.
+    let mut p = Py2Pickler::default();
+    p.array("f4", &[784], &vec![0u8; 784 * 4]);
+    p.array("i8", &[1], &[0u8; 8]);
+    p.tuple2();
+    p.array("f4", &[1, 784], &vec![0u8; 784 * 4]);
+    p.array("i8", &[1], &[0u8; 8]);
+    p.tuple2();
+    p.array("f4", &[1, 784], &vec![0u8; 784 * 4]);
+    p.array("i8", &[1], &[0u8; 8]);
+    p.tuple2();
+    p.tuple3();
+    let err = chain(&parse_mnist(path, &p.finish()).unwrap_err());
+    assert!(
+        err.contains("training images: expected a 2-D array, found shape [784]"),
+        "{err}"
+    );
+
+    // A shape that does not match the bytes stored.
+    let mut p = Py2Pickler::default();
+    p.array("f4", &[2, 784], &vec![0u8; 784 * 4]);
+    let err = chain(&parse_mnist(path, &p.finish()).unwrap_err());
+    assert!(
+        err.contains("needs 6272 bytes but 3136 are stored"),
+        "{err}"
+    );
+
+    // Integer pixels.
+    let mut p = Py2Pickler::default();
+    for _ in 0..3 {
+        p.array("u1", &[1, 784], &[0u8; 784]);
+        p.array("i8", &[1], &[0u8; 8]);
+        p.tuple2();
+    }
+    p.tuple3();
+    let err = chain(&parse_mnist(path, &p.finish()).unwrap_err());
+    assert!(
+        err.contains("training images: pixels must be float32 or float64, found U8"),
+        "{err}"
+    );
+}
