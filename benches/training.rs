@@ -1,7 +1,7 @@
 //! Criterion benches of the training step, per backend (run with and without
 //! `--features openblas`):
-//! - `step/…`: one mini-batch of 10 (gather, forward, backward, update) for each variant;
-//! - `gemm/…`: the two products of the first layer of the batched backprop, W·Xᵀ
+//! - `step-f64/…`, `step-f32/…`: one mini-batch of 10 (gather, forward, backward, update) for each variant;
+//! - `gemm-f64/…`, `gemm-f32/…`: the two products of the first layer of the batched backprop, W·Xᵀ
 //!   `(30×784)·(784×m)` and δ·X `(30×m)·(m×784)`, for m = 10 and 100. Throughput is reported
 //!   in elements/s where one element is one floating-point operation (2·30·784·m per product),
 //!   so `Gelem/s` reads as GFLOP/s.
@@ -16,36 +16,33 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::hint::black_box;
 
-use nndl::batch::Batched;
 use nndl::config::Variant;
 use nndl::data::Dataset;
 use nndl::network::{Network, Step};
-use nndl::train::{PerExample, UpdateMiniBatch};
+use nndl::real::Real;
+use nndl::train::mini_batch_step;
 
 const SIZES: [usize; 3] = [784, 30, 10];
 
-fn data(n: usize, rng: &mut StdRng) -> Dataset {
+fn data<F: Real>(n: usize, rng: &mut StdRng) -> Dataset<F> {
     Dataset {
-        images: Array2::from_shape_simple_fn((n, 784), || rng.random::<f64>()),
+        images: Array2::from_shape_simple_fn((n, 784), || F::of(rng.random::<f64>())),
         labels: (0..n).map(|_| rng.random_range(0..10u8)).collect(),
     }
 }
 
-fn step(c: &mut Criterion) {
+fn step_in<F: Real>(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(0);
-    let training = data(1000, &mut rng);
-    let mut group = c.benchmark_group("step");
+    let training = data::<F>(1000, &mut rng);
+    let mut group = c.benchmark_group(format!("step-{}", F::NAME));
     for variant in [Variant::Network1, Variant::Network2, Variant::Network3] {
-        let mut net = Network::new(&SIZES, variant.init(), variant.cost(), &mut rng);
+        let mut net = Network::<F>::new(&SIZES, variant.init(), variant.cost(), &mut rng);
         let step = Step {
             eta: variant.seed_eta(),
             lambda: variant.seed_lambda(),
             n: 50_000,
         };
-        let mut stepper: Box<dyn UpdateMiniBatch> = match variant.backprop() {
-            nndl::config::Backprop::PerExample => Box::new(PerExample::new(&net)),
-            nndl::config::Backprop::Batched => Box::new(Batched::new(&SIZES, 10)),
-        };
+        let mut stepper = mini_batch_step(variant.backprop(), &net, 10);
         let batches: Vec<Vec<usize>> = (0..100).map(|b| (b * 10..b * 10 + 10).collect()).collect();
         let mut i = 0;
         group.bench_function(BenchmarkId::new(variant.name(), "mini-batch 10"), |b| {
@@ -58,25 +55,37 @@ fn step(c: &mut Criterion) {
     group.finish();
 }
 
-fn gemm(c: &mut Criterion) {
+fn step(c: &mut Criterion) {
+    step_in::<f64>(c);
+    step_in::<f32>(c);
+}
+
+fn gemm_in<F: Real>(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(1);
-    let mut group = c.benchmark_group("gemm");
-    let w = Array2::from_shape_simple_fn((30, 784), || rng.random::<f64>());
+    let mut group = c.benchmark_group(format!("gemm-{}", F::NAME));
+    let mut random =
+        |shape: (usize, usize)| Array2::from_shape_simple_fn(shape, || F::of(rng.random::<f64>()));
+    let w = random((30, 784));
     for m in [10usize, 100] {
-        let x = Array2::from_shape_simple_fn((m, 784), || rng.random::<f64>());
-        let delta = Array2::from_shape_simple_fn((30, m), || rng.random::<f64>());
+        let x = random((m, 784));
+        let delta = random((30, m));
         let flops = 2 * 30 * 784 * m as u64;
         group.throughput(Throughput::Elements(flops));
         let mut z = Array2::zeros((30, m));
         group.bench_function(BenchmarkId::new("W·Xt (30x784)(784xm)", m), |b| {
-            b.iter(|| general_mat_mul(1.0, black_box(&w), &x.t(), 0.0, &mut z))
+            b.iter(|| general_mat_mul(F::one(), black_box(&w), &x.t(), F::zero(), &mut z))
         });
         let mut nw = Array2::zeros((30, 784));
         group.bench_function(BenchmarkId::new("delta·X (30xm)(mx784)", m), |b| {
-            b.iter(|| general_mat_mul(-0.05, black_box(&delta), &x, 0.9999, &mut nw))
+            b.iter(|| general_mat_mul(F::of(-0.05), black_box(&delta), &x, F::of(0.9999), &mut nw))
         });
     }
     group.finish();
+}
+
+fn gemm(c: &mut Criterion) {
+    gemm_in::<f64>(c);
+    gemm_in::<f32>(c);
 }
 
 criterion_group!(benches, step, gemm);

@@ -20,24 +20,25 @@ use ndarray::{s, Array1, Array2, Zip};
 use crate::activation::{sigmoid, sigmoid_prime_from_output};
 use crate::data::Dataset;
 use crate::network::{Gradient, Network, Step};
+use crate::real::Real;
 use crate::train::UpdateMiniBatch;
 
 /// Work buffers for matrix-based backprop of one network shape.
 #[derive(Clone, Debug)]
-pub struct Batched {
+pub struct Batched<F: Real = f64> {
     /// `(m_max, n_0)`: the gathered mini-batch, one image per row.
-    x: Array2<f64>,
+    x: Array2<F>,
     /// `(n_L, m_max)`: one-hot targets, one per column.
-    y: Array2<f64>,
+    y: Array2<F>,
     /// `activations[l]`: `(sizes[l+1], m_max)`.
-    activations: Vec<Array2<f64>>,
+    activations: Vec<Array2<F>>,
     /// `deltas[l]`: `(sizes[l+1], m_max)`, the error δ of layer l+1.
-    deltas: Vec<Array2<f64>>,
+    deltas: Vec<Array2<F>>,
     /// Examples in the current mini-batch (≤ m_max).
     m: usize,
 }
 
-impl Batched {
+impl<F: Real> Batched<F> {
     /// Buffers for a network of `sizes` and mini-batches of up to `m_max` examples.
     pub fn new(sizes: &[usize], m_max: usize) -> Self {
         let layer = |n: usize| Array2::zeros((n, m_max));
@@ -51,7 +52,7 @@ impl Batched {
     }
 
     /// Copies the examples `batch` of `data` into `x` and their one-hot targets into `y`.
-    pub fn gather(&mut self, data: &Dataset, batch: &[usize]) {
+    pub fn gather(&mut self, data: &Dataset<F>, batch: &[usize]) {
         if batch.len() > self.x.nrows() {
             let sizes: Vec<usize> = std::iter::once(self.x.ncols())
                 .chain(self.activations.iter().map(|a| a.nrows()))
@@ -59,16 +60,16 @@ impl Batched {
             *self = Batched::new(&sizes, batch.len());
         }
         self.m = batch.len();
-        self.y.fill(0.0);
+        self.y.fill(F::zero());
         for (i, &k) in batch.iter().enumerate() {
             self.x.row_mut(i).assign(&data.images.row(k));
-            self.y[[usize::from(data.labels[k]), i]] = 1.0;
+            self.y[[usize::from(data.labels[k]), i]] = F::one();
         }
     }
 
     /// Forward and backward pass over the gathered mini-batch: afterwards `activations` and
     /// `deltas` hold Aˡ and δˡ for every layer (BP1 and BP2 in matrix form).
-    pub fn backprop(&mut self, net: &Network) {
+    pub fn backprop(&mut self, net: &Network<F>) {
         let m = self.m;
         let layers = net.weights.len();
         // Forward: Aˡ = σ(Wˡ·Aˡ⁻¹ + bˡ), bias and σ applied in one pass over each row.
@@ -77,10 +78,10 @@ impl Batched {
             let mut a = rest[0].slice_mut(s![.., ..m]); // (n_out, m)
             if l == 0 {
                 let x = self.x.slice(s![..m, ..]); // (m, n_in)
-                general_mat_mul(1.0, &net.weights[0], &x.t(), 0.0, &mut a);
+                general_mat_mul(F::one(), &net.weights[0], &x.t(), F::zero(), &mut a);
             } else {
                 let a_in = below[l - 1].slice(s![.., ..m]); // (n_in, m)
-                general_mat_mul(1.0, &net.weights[l], &a_in, 0.0, &mut a);
+                general_mat_mul(F::one(), &net.weights[l], &a_in, F::zero(), &mut a);
             }
             for (mut row, &b) in a.rows_mut().into_iter().zip(&net.biases[l]) {
                 row.mapv_inplace(|z| sigmoid(z + b));
@@ -98,7 +99,13 @@ impl Batched {
             let (lower, upper) = self.deltas.split_at_mut(l + 1);
             let mut delta = lower[l].slice_mut(s![.., ..m]); // (n_l, m)
             let delta_up = upper[0].slice(s![.., ..m]); // (n_{l+1}, m)
-            general_mat_mul(1.0, &net.weights[l + 1].t(), &delta_up, 0.0, &mut delta);
+            general_mat_mul(
+                F::one(),
+                &net.weights[l + 1].t(),
+                &delta_up,
+                F::zero(),
+                &mut delta,
+            );
             Zip::from(&mut delta)
                 .and(self.activations[l].slice(s![.., ..m]))
                 .for_each(|d, &a| *d *= sigmoid_prime_from_output(a));
@@ -107,22 +114,22 @@ impl Batched {
 
     /// The gradient summed over the mini-batch (BP3: ∇b = Σ columns of δ; BP4: ∇w = δ·Aᵀ),
     /// materialised for inspection and tests; training uses the fused [`Batched::update`].
-    pub fn gradient(&self, net: &Network) -> Gradient {
+    pub fn gradient(&self, net: &Network<F>) -> Gradient<F> {
         let m = self.m;
         let mut grad = Gradient::zeros_like(net);
         for l in 0..net.weights.len() {
             let delta = self.deltas[l].slice(s![.., ..m]);
             if l == 0 {
                 general_mat_mul(
-                    1.0,
+                    F::one(),
                     &delta,
                     &self.x.slice(s![..m, ..]),
-                    0.0,
+                    F::zero(),
                     &mut grad.nabla_w[0],
                 );
             } else {
                 let a_in = self.activations[l - 1].slice(s![.., ..m]);
-                general_mat_mul(1.0, &delta, &a_in.t(), 0.0, &mut grad.nabla_w[l]);
+                general_mat_mul(F::one(), &delta, &a_in.t(), F::zero(), &mut grad.nabla_w[l]);
             }
             grad.nabla_b[l] = delta.sum_axis(ndarray::Axis(1));
         }
@@ -131,10 +138,10 @@ impl Batched {
 
     /// The gradient-descent step of eq. (93), fused: W ← (1 − ηλ/n)·W − (η/m)·δ·Aᵀ as one
     /// GEMM per layer, and b ← b − (η/m)·Σ δ.
-    pub fn update(&self, net: &mut Network, step: &Step) {
+    pub fn update(&self, net: &mut Network<F>, step: &Step) {
         let m = self.m;
-        let k = step.eta / m as f64;
-        let decay = step.decay();
+        let k = F::of(step.eta / m as f64);
+        let decay = F::of(step.decay());
         for l in 0..net.weights.len() {
             let delta = self.deltas[l].slice(s![.., ..m]); // (n_out, m)
             if l == 0 {
@@ -144,7 +151,7 @@ impl Batched {
                 let a_in = self.activations[l - 1].slice(s![.., ..m]); // (n_in, m)
                 general_mat_mul(-k, &delta, &a_in.t(), decay, &mut net.weights[l]);
             }
-            let b: &mut Array1<f64> = &mut net.biases[l];
+            let b: &mut Array1<F> = &mut net.biases[l];
             for (b, row) in b.iter_mut().zip(delta.rows()) {
                 *b -= k * row.sum();
             }
@@ -152,11 +159,11 @@ impl Batched {
     }
 }
 
-impl UpdateMiniBatch for Batched {
+impl<F: Real> UpdateMiniBatch<F> for Batched<F> {
     fn update_mini_batch(
         &mut self,
-        net: &mut Network,
-        data: &Dataset,
+        net: &mut Network<F>,
+        data: &Dataset<F>,
         batch: &[usize],
         step: &Step,
     ) {

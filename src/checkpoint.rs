@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cost::Cost;
 use crate::network::Network;
+use crate::real::Real;
 
 /// Why a model file could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -59,18 +60,23 @@ fn cost_name(cost: Cost) -> &'static str {
 }
 
 /// Writes `net` to `path` (through a temporary file in the same directory).
-pub fn save(net: &Network, path: &Path) -> Result<(), ModelError> {
+pub fn save<F: Real>(net: &Network<F>, path: &Path) -> Result<(), ModelError> {
     let file = ModelFile {
         sizes: net.sizes.clone(),
         weights: net
             .weights
             .iter()
-            .map(|w| w.rows().into_iter().map(|r| r.to_vec()).collect())
+            .map(|w| {
+                w.rows()
+                    .into_iter()
+                    .map(|r| r.iter().map(|v| v.as_f64()).collect())
+                    .collect()
+            })
             .collect(),
         biases: net
             .biases
             .iter()
-            .map(|b| b.iter().map(|&v| vec![v]).collect())
+            .map(|b| b.iter().map(|&v| vec![v.as_f64()]).collect())
             .collect(),
         cost: cost_name(net.cost).to_string(),
     };
@@ -94,8 +100,9 @@ pub fn save(net: &Network, path: &Path) -> Result<(), ModelError> {
     fs::rename(&tmp, path).map_err(err)
 }
 
-/// Reads a network saved by [`save`] or by `network2.py`'s `save()`.
-pub fn load(path: &Path) -> Result<Network, ModelError> {
+/// Reads a network saved by [`save`] or by `network2.py`'s `save()`, rounding the weights to
+/// `F`.
+pub fn load<F: Real>(path: &Path) -> Result<Network<F>, ModelError> {
     let text = fs::read_to_string(path).map_err(|source| ModelError::Read {
         path: path.to_path_buf(),
         source,
@@ -110,7 +117,7 @@ pub fn load(path: &Path) -> Result<Network, ModelError> {
     })
 }
 
-fn from_file(file: ModelFile) -> Result<Network, String> {
+fn from_file<F: Real>(file: ModelFile) -> Result<Network<F>, String> {
     let cost = match file.cost.as_str() {
         "QuadraticCost" => Cost::Quadratic,
         "CrossEntropyCost" => Cost::CrossEntropy,
@@ -142,8 +149,8 @@ fn from_file(file: ModelFile) -> Result<Network, String> {
         if w.iter().chain(&b).any(|v| !v.is_finite()) {
             return Err(format!("layer {l} has a weight or bias that is not finite"));
         }
-        weights.push(w);
-        biases.push(b);
+        weights.push(w.mapv(F::of));
+        biases.push(b.mapv(F::of));
     }
     Ok(Network {
         sizes,

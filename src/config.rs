@@ -78,6 +78,17 @@ pub enum Backprop {
     Batched,
 }
 
+/// The floating-point type the network computes in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Single precision: half the memory traffic and twice the SIMD lanes.
+    F32,
+    /// Double precision, as NumPy computes.
+    #[default]
+    F64,
+}
+
 /// The network to build.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetworkConfig {
@@ -85,6 +96,7 @@ pub struct NetworkConfig {
     pub sizes: Vec<usize>,
     pub cost: Cost,
     pub init: Init,
+    pub precision: Precision,
 }
 
 /// Stochastic gradient descent, as `SGD(training_data, epochs, mini_batch_size, eta, lmbda)`.
@@ -140,6 +152,7 @@ impl TrainConfig {
                 sizes: vec![784, 30, 10],
                 cost: variant.cost(),
                 init: variant.init(),
+                precision: Precision::F64,
             },
             sgd: SgdConfig {
                 epochs: 30,

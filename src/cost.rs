@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::activation::sigmoid_prime_from_output;
+use crate::real::Real;
 
 /// Which cost the network is trained on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,14 +22,13 @@ pub enum Cost {
 }
 
 impl Cost {
-    /// The cost of one output `a` against its target `y` (not averaged).
-    pub fn value(self, a: &[f64], y: &[f64]) -> f64 {
+    /// The cost of one output `a` against its target `y` (not averaged), summed in `f64`.
+    pub fn value<F: Real>(self, a: &[F], y: &[F]) -> f64 {
+        let pairs = a.iter().zip(y).map(|(a, y)| (a.as_f64(), y.as_f64()));
         match self {
-            Cost::Quadratic => 0.5 * a.iter().zip(y).map(|(a, y)| (a - y) * (a - y)).sum::<f64>(),
-            Cost::CrossEntropy => a
-                .iter()
-                .zip(y)
-                .map(|(&a, &y)| {
+            Cost::Quadratic => 0.5 * pairs.map(|(a, y)| (a - y) * (a - y)).sum::<f64>(),
+            Cost::CrossEntropy => pairs
+                .map(|(a, y)| {
                     // network2.py's np.nan_to_num: 0·ln 0 counts as 0.
                     let t = |p: f64, q: f64| if p == 0.0 { 0.0 } else { p * q.ln() };
                     -(t(y, a) + t(1.0 - y, 1.0 - a))
@@ -41,7 +41,7 @@ impl Cost {
     /// (a − y)σ′(z) for the quadratic cost, a − y for cross-entropy (eq. 66), where the σ′
     /// cancels — the reason the book introduces it.
     #[inline]
-    pub fn delta(self, a: f64, y: f64) -> f64 {
+    pub fn delta<F: Real>(self, a: F, y: F) -> F {
         match self {
             Cost::Quadratic => (a - y) * sigmoid_prime_from_output(a),
             Cost::CrossEntropy => a - y,

@@ -17,6 +17,7 @@ use flate2::read::GzDecoder;
 use ndarray::Array2;
 
 use crate::pickle::{self, ElementType, NdArray, Value};
+use crate::real::Real;
 
 /// Pixels per MNIST image (28 × 28).
 pub const IMAGE_PIXELS: usize = 784;
@@ -52,12 +53,12 @@ pub enum DataError {
 /// One labelled set: `images` is `(n, 784)`, one image per row, pixels in [0, 1);
 /// `labels[i]` is the digit (0–9) shown in row `i`.
 #[derive(Clone, Debug)]
-pub struct Dataset {
-    pub images: Array2<f64>,
+pub struct Dataset<F: Real = f64> {
+    pub images: Array2<F>,
     pub labels: Vec<u8>,
 }
 
-impl Dataset {
+impl<F: Real> Dataset<F> {
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -73,21 +74,41 @@ impl Dataset {
     }
 
     /// The first `n` examples (all of them if there are fewer).
-    pub fn head(&self, n: usize) -> Dataset {
+    pub fn head(&self, n: usize) -> Dataset<F> {
         let n = n.min(self.len());
         Dataset {
             images: self.images.slice(ndarray::s![..n, ..]).to_owned(),
             labels: self.labels[..n].to_vec(),
         }
     }
+
+    /// The same set in another precision (MNIST's pixels, multiples of 1/256, are exact in
+    /// `f32`).
+    pub fn cast<G: Real>(&self) -> Dataset<G> {
+        Dataset {
+            images: self.images.mapv(|v| G::of(v.as_f64())),
+            labels: self.labels.clone(),
+        }
+    }
 }
 
 /// The three sets of `mnist.pkl.gz`: 50,000 training, 10,000 validation, 10,000 test images.
 #[derive(Clone, Debug)]
-pub struct Mnist {
-    pub training: Dataset,
-    pub validation: Dataset,
-    pub test: Dataset,
+pub struct Mnist<F: Real = f64> {
+    pub training: Dataset<F>,
+    pub validation: Dataset<F>,
+    pub test: Dataset<F>,
+}
+
+impl<F: Real> Mnist<F> {
+    /// All three sets in another precision.
+    pub fn cast<G: Real>(&self) -> Mnist<G> {
+        Mnist {
+            training: self.training.cast(),
+            validation: self.validation.cast(),
+            test: self.test.cast(),
+        }
+    }
 }
 
 /// Loads `mnist.pkl.gz` (or any pickle of the same tuple; see [`crate::pickle`]).

@@ -9,6 +9,8 @@ use rand::RngExt;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
+use crate::real::Real;
+
 /// How the weights and biases of a new network are drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -20,20 +22,21 @@ pub enum Init {
 }
 
 impl Init {
-    /// Weights `(n_out, n_in)` and biases `(n_out,)` of one layer. The draw order is the
-    /// book's: all biases of the network first, then all weights, each row-major.
-    pub fn layer_weights(self, n_out: usize, n_in: usize, rng: &mut StdRng) -> Array2<f64> {
+    /// Weights `(n_out, n_in)` of one layer, row-major. The draw order is the book's: all
+    /// biases of the network first, then all weights. Drawn in `f64` and rounded, so an `f32`
+    /// network starts from the same weights as an `f64` one with the same seed.
+    pub fn layer_weights<F: Real>(self, n_out: usize, n_in: usize, rng: &mut StdRng) -> Array2<F> {
         let scale = match self {
             Init::StandardNormal => 1.0,
             Init::ScaledNormal => 1.0 / (n_in as f64).sqrt(),
         };
         Array2::from_shape_simple_fn((n_out, n_in), || {
-            scale * rng.sample::<f64, _>(StandardNormal)
+            F::of(scale * rng.sample::<f64, _>(StandardNormal))
         })
     }
 
     /// Biases `(n_out,)` of one layer, N(0, 1) for every initialiser.
-    pub fn layer_biases(self, n_out: usize, rng: &mut StdRng) -> Array1<f64> {
-        Array1::from_shape_simple_fn(n_out, || rng.sample::<f64, _>(StandardNormal))
+    pub fn layer_biases<F: Real>(self, n_out: usize, rng: &mut StdRng) -> Array1<F> {
+        Array1::from_shape_simple_fn(n_out, || F::of(rng.sample::<f64, _>(StandardNormal)))
     }
 }

@@ -11,7 +11,7 @@
 //! - [`train`] is the one SGD loop that drives either, and [`config`] configures it, with
 //!   the three programs of chapters 1–3 as [`config::Variant`] presets.
 //!
-//! Matrices are `ndarray` arrays of `f64`. Their products go through `ndarray`'s
+//! Matrices are `ndarray` arrays of `f64`, or `f32` (see [`real`]). Their products go through `ndarray`'s
 //! `general_mat_mul`, which the `openblas` or `accelerate` feature routes to BLAS `dgemm`;
 //! without either it is the pure-Rust `matrixmultiply`. [`BACKEND`] names the one built in.
 
@@ -30,6 +30,7 @@ pub mod data;
 pub mod init;
 pub mod network;
 pub mod pickle;
+pub mod real;
 pub mod train;
 
 /// The matrix-product backend this build uses, as chosen by Cargo features (see `build.rs`).

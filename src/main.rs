@@ -15,8 +15,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use nndl::checkpoint;
-use nndl::config::{TrainConfig, Variant};
-use nndl::data::{load_mnist, CLASSES};
+use nndl::config::{Precision, TrainConfig, Variant};
+use nndl::data::{load_mnist, Mnist, CLASSES};
+use nndl::real::Real;
 use nndl::train::{build_network, sgd, TrainError};
 
 #[derive(Parser, Debug)]
@@ -68,6 +69,9 @@ struct TrainArgs {
     /// Train on only the first N training images (default: all of them).
     #[arg(long, value_name = "N")]
     train_size: Option<usize>,
+    /// The floating-point type to compute in.
+    #[arg(long, value_enum, default_value_t = Precision::F64)]
+    precision: Precision,
     /// Start from this saved network (network2.py's JSON) instead of random weights.
     #[arg(long, value_name = "FILE")]
     init: Option<PathBuf>,
@@ -91,6 +95,7 @@ impl TrainArgs {
         config.sgd.lambda = self.lambda.unwrap_or(self.net.seed_lambda());
         config.sgd.epochs = self.epochs;
         config.sgd.mini_batch_size = self.mini_batch;
+        config.network.precision = self.precision;
         config.seed = self.seed;
         config
     }
@@ -131,20 +136,24 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 }
 
 fn run_train(args: &TrainArgs) -> Result<(), Failure> {
-    let mut config = args.config();
+    let config = args.config();
     config
         .validate()
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let hyper = &config.sgd;
     println!(
-        "{}: sizes {:?}, eta {}, lambda {}, {} epochs, mini-batch {}, seed {}",
+        "{}: sizes {:?}, eta {}, lambda {}, {} epochs, mini-batch {}, seed {}, {}",
         args.net.name(),
         config.network.sizes,
         hyper.eta,
         hyper.lambda,
         hyper.epochs,
         hyper.mini_batch_size,
-        config.seed
+        config.seed,
+        match config.network.precision {
+            Precision::F32 => f32::NAME,
+            Precision::F64 => f64::NAME,
+        }
     );
     println!("Backend: {}", nndl::BACKEND);
 
@@ -160,6 +169,18 @@ fn run_train(args: &TrainArgs) -> Result<(), Failure> {
         mnist.test.len()
     );
 
+    match config.network.precision {
+        Precision::F64 => train_in(args, config, mnist),
+        Precision::F32 => train_in::<f32>(args, config, mnist.cast()),
+    }
+}
+
+/// Trains in precision `F` on `mnist`, as `args` and the checked `config` say.
+fn train_in<F: Real>(
+    args: &TrainArgs,
+    mut config: TrainConfig,
+    mnist: Mnist<F>,
+) -> Result<(), Failure> {
     let usage = |e: nndl::config::ConfigError| Failure::Usage(e.to_string());
     let training = match args.train_size {
         Some(0) => return Err(Failure::Usage("--train-size must be at least 1".into())),

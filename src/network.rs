@@ -17,33 +17,34 @@ use crate::activation::{sigmoid, sigmoid_prime_from_output};
 use crate::cost::Cost;
 use crate::data::Dataset;
 use crate::init::Init;
+use crate::real::Real;
 
 /// Rows evaluated per matrix product when scoring a whole data set.
 const EVAL_CHUNK: usize = 1000;
 
-/// A fully connected sigmoid network.
+/// A fully connected sigmoid network computing in `F` (`f64` unless chosen otherwise).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Network {
+pub struct Network<F: Real = f64> {
     /// Neurons per layer, input first: `[784, 30, 10]`.
     pub sizes: Vec<usize>,
     /// `weights[l]`: `(sizes[l+1], sizes[l])`.
-    pub weights: Vec<Array2<f64>>,
+    pub weights: Vec<Array2<F>>,
     /// `biases[l]`: `(sizes[l+1],)`.
-    pub biases: Vec<Array1<f64>>,
+    pub biases: Vec<Array1<F>>,
     pub cost: Cost,
 }
 
 /// ∂C/∂b and ∂C/∂w for every layer (`nabla_b`, `nabla_w` in the book), same shapes as the
 /// biases and weights. Summed, not averaged, over the examples that produced it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Gradient {
-    pub nabla_b: Vec<Array1<f64>>,
-    pub nabla_w: Vec<Array2<f64>>,
+pub struct Gradient<F: Real = f64> {
+    pub nabla_b: Vec<Array1<F>>,
+    pub nabla_w: Vec<Array2<F>>,
 }
 
-impl Gradient {
+impl<F: Real> Gradient<F> {
     /// A zero gradient shaped like `net`.
-    pub fn zeros_like(net: &Network) -> Self {
+    pub fn zeros_like(net: &Network<F>) -> Self {
         Gradient {
             nabla_b: net
                 .biases
@@ -77,7 +78,7 @@ impl Step {
     }
 }
 
-impl Network {
+impl<F: Real> Network<F> {
     /// A network with the given layer sizes, drawn from `init` (biases for every layer first,
     /// then weights, as the book's list comprehensions draw them).
     pub fn new(sizes: &[usize], init: Init, cost: Cost, rng: &mut StdRng) -> Self {
@@ -102,7 +103,7 @@ impl Network {
     }
 
     /// The output for one input vector `a` of `sizes[0]` values: a′ = σ(w·a + b) per layer (eq. 22).
-    pub fn feedforward(&self, a: ArrayView1<f64>) -> Array1<f64> {
+    pub fn feedforward(&self, a: ArrayView1<F>) -> Array1<F> {
         let mut a = a.to_owned();
         for (w, b) in self.weights.iter().zip(&self.biases) {
             a = (w.dot(&a) + b).mapv_into(sigmoid);
@@ -111,7 +112,7 @@ impl Network {
     }
 
     /// The outputs `(n_out, m)` for inputs `(n_in, m)`, one example per column.
-    pub fn feedforward_batch(&self, x: ArrayView2<f64>) -> Array2<f64> {
+    pub fn feedforward_batch(&self, x: ArrayView2<F>) -> Array2<F> {
         let mut a = x.to_owned();
         for (w, b) in self.weights.iter().zip(&self.biases) {
             a = w.dot(&a);
@@ -124,7 +125,7 @@ impl Network {
 
     /// The book's `backprop(x, y)`: the gradient of the cost of one example `x` with one-hot
     /// target `y`, by equations BP1–BP4.
-    pub fn backprop(&self, x: ArrayView1<f64>, y: ArrayView1<f64>) -> Gradient {
+    pub fn backprop(&self, x: ArrayView1<F>, y: ArrayView1<F>) -> Gradient<F> {
         let mut grad = Gradient::zeros_like(self);
         self.backprop_into(x, y, &mut grad);
         grad
@@ -132,9 +133,9 @@ impl Network {
 
     /// As [`Network::backprop`], but adds the example's gradient to `acc`, so that a mini-batch
     /// sums its gradients without allocating one per example.
-    pub fn backprop_into(&self, x: ArrayView1<f64>, y: ArrayView1<f64>, acc: &mut Gradient) {
+    pub fn backprop_into(&self, x: ArrayView1<F>, y: ArrayView1<F>, acc: &mut Gradient<F>) {
         // Forward pass, keeping every layer's activation (σ′ is computed from them).
-        let mut activations: Vec<Array1<f64>> = Vec::with_capacity(self.num_layers());
+        let mut activations: Vec<Array1<F>> = Vec::with_capacity(self.num_layers());
         activations.push(x.to_owned());
         for (w, b) in self.weights.iter().zip(&self.biases) {
             let z = w.dot(&activations[activations.len() - 1]) + b;
@@ -143,7 +144,7 @@ impl Network {
         // Backward pass. BP1: δᴸ from the cost.
         let last = self.weights.len() - 1;
         let output = &activations[last + 1];
-        let mut delta: Array1<f64> = ndarray::Zip::from(output)
+        let mut delta: Array1<F> = ndarray::Zip::from(output)
             .and(y)
             .map_collect(|&a, &y| self.cost.delta(a, y));
         for l in (0..=last).rev() {
@@ -165,9 +166,9 @@ impl Network {
     /// One gradient-descent step from a gradient summed over `m` examples (eq. 93 and
     /// `network2.py`'s `update_mini_batch`):
     /// w → (1 − ηλ/n)·w − (η/m)·∇w,  b → b − (η/m)·∇b.
-    pub fn update(&mut self, grad: &Gradient, m: usize, step: &Step) {
-        let k = step.eta / m as f64;
-        let decay = step.decay();
+    pub fn update(&mut self, grad: &Gradient<F>, m: usize, step: &Step) {
+        let k = F::of(step.eta / m as f64);
+        let decay = F::of(step.decay());
         for (w, nw) in self.weights.iter_mut().zip(&grad.nabla_w) {
             w.zip_mut_with(nw, |w, &nw| *w = decay * *w - k * nw);
         }
@@ -179,7 +180,7 @@ impl Network {
     /// How many examples of `data` the network classifies correctly: the index of the most
     /// active output neuron is the digit (`evaluate` in the book), computed in chunks of
     /// [`EVAL_CHUNK`] examples, one matrix product per layer and chunk.
-    pub fn evaluate(&self, data: &Dataset) -> usize {
+    pub fn evaluate(&self, data: &Dataset<F>) -> usize {
         let mut correct = 0;
         for (start, labels) in (0..data.len())
             .step_by(EVAL_CHUNK)
@@ -190,16 +191,18 @@ impl Network {
             correct += out
                 .axis_iter(Axis(1))
                 .zip(labels)
-                .filter(|(col, &label)| argmax(col.iter().copied()) == usize::from(label))
+                .filter(|(col, &label)| {
+                    argmax(col.iter().map(|v| v.as_f64())) == usize::from(label)
+                })
                 .count();
         }
         correct
     }
 
     /// The mean cost over `data` (without the L2 term): (1/n) Σₓ C(a(x), y(x)).
-    pub fn mean_cost(&self, data: &Dataset) -> f64 {
+    pub fn mean_cost(&self, data: &Dataset<F>) -> f64 {
         let mut total = 0.0;
-        let mut y = vec![0.0; self.sizes[self.sizes.len() - 1]];
+        let mut y = vec![F::zero(); self.sizes[self.sizes.len() - 1]];
         for (start, labels) in (0..data.len())
             .step_by(EVAL_CHUNK)
             .zip(data.labels.chunks(EVAL_CHUNK))
@@ -207,9 +210,9 @@ impl Network {
             let x = data.images.slice(s![start..start + labels.len(), ..]);
             let out = self.feedforward_batch(x.t());
             for (col, &label) in out.axis_iter(Axis(1)).zip(labels) {
-                y.fill(0.0);
-                y[usize::from(label)] = 1.0;
-                let a: Vec<f64> = col.to_vec();
+                y.fill(F::zero());
+                y[usize::from(label)] = F::one();
+                let a: Vec<F> = col.to_vec();
                 total += self.cost.value(&a, &y);
             }
         }
@@ -224,9 +227,9 @@ impl Network {
 }
 
 /// The book's `vectorized_result(j)`: a one-hot column with 1.0 at `digit`.
-pub fn one_hot(digit: u8, classes: usize) -> Array1<f64> {
+pub fn one_hot<F: Real>(digit: u8, classes: usize) -> Array1<F> {
     let mut y = Array1::zeros(classes);
-    y[usize::from(digit)] = 1.0;
+    y[usize::from(digit)] = F::one();
     y
 }
 

@@ -18,14 +18,15 @@ use crate::batch::Batched;
 use crate::config::{check_sizes_against, Backprop, ConfigError, SgdConfig, TrainConfig};
 use crate::data::{Dataset, CLASSES};
 use crate::network::{one_hot, Gradient, Network, Step};
+use crate::real::Real;
 
 /// One step of gradient descent on one mini-batch.
-pub trait UpdateMiniBatch {
+pub trait UpdateMiniBatch<F: Real> {
     /// Updates `net` from the examples of `data` whose indices are `batch`.
     fn update_mini_batch(
         &mut self,
-        net: &mut Network,
-        data: &Dataset,
+        net: &mut Network<F>,
+        data: &Dataset<F>,
         batch: &[usize],
         step: &Step,
     );
@@ -34,28 +35,28 @@ pub trait UpdateMiniBatch {
 /// `network.py`'s `update_mini_batch`: backprop each example on its own, sum the gradients,
 /// then step. The sums are kept between mini-batches to avoid reallocating them.
 #[derive(Clone, Debug)]
-pub struct PerExample {
-    sum: Gradient,
+pub struct PerExample<F: Real = f64> {
+    sum: Gradient<F>,
 }
 
-impl PerExample {
-    pub fn new(net: &Network) -> Self {
+impl<F: Real> PerExample<F> {
+    pub fn new(net: &Network<F>) -> Self {
         PerExample {
             sum: Gradient::zeros_like(net),
         }
     }
 }
 
-impl UpdateMiniBatch for PerExample {
+impl<F: Real> UpdateMiniBatch<F> for PerExample<F> {
     fn update_mini_batch(
         &mut self,
-        net: &mut Network,
-        data: &Dataset,
+        net: &mut Network<F>,
+        data: &Dataset<F>,
         batch: &[usize],
         step: &Step,
     ) {
-        self.sum.nabla_b.iter_mut().for_each(|b| b.fill(0.0));
-        self.sum.nabla_w.iter_mut().for_each(|w| w.fill(0.0));
+        self.sum.nabla_b.iter_mut().for_each(|b| b.fill(F::zero()));
+        self.sum.nabla_w.iter_mut().for_each(|w| w.fill(F::zero()));
         let classes = net.sizes[net.sizes.len() - 1];
         for &k in batch {
             let y = one_hot(data.labels[k], classes);
@@ -66,11 +67,11 @@ impl UpdateMiniBatch for PerExample {
 }
 
 /// The mini-batch step a [`Backprop`] choice stands for, with buffers sized for `net`.
-pub fn mini_batch_step(
+pub fn mini_batch_step<F: Real>(
     backprop: Backprop,
-    net: &Network,
+    net: &Network<F>,
     mini_batch_size: usize,
-) -> Box<dyn UpdateMiniBatch> {
+) -> Box<dyn UpdateMiniBatch<F>> {
     match backprop {
         Backprop::PerExample => Box::new(PerExample::new(net)),
         Backprop::Batched => Box::new(Batched::new(&net.sizes, mini_batch_size)),
@@ -132,7 +133,7 @@ pub enum TrainError {
 }
 
 /// A new network for `config`, its weights drawn from `rng`.
-pub fn build_network(config: &TrainConfig, rng: &mut StdRng) -> Network {
+pub fn build_network<F: Real>(config: &TrainConfig, rng: &mut StdRng) -> Network<F> {
     let net = &config.network;
     Network::new(&net.sizes, net.init, net.cost, rng)
 }
@@ -140,12 +141,12 @@ pub fn build_network(config: &TrainConfig, rng: &mut StdRng) -> Network {
 /// Trains a new network as `config` says and returns it with its history. One `StdRng`,
 /// seeded from `config.seed`, draws the initial weights and then every epoch's shuffle, so the
 /// same seed gives the same run.
-pub fn train(
+pub fn train<F: Real>(
     config: &TrainConfig,
-    training: &Dataset,
-    evaluation: &Dataset,
+    training: &Dataset<F>,
+    evaluation: &Dataset<F>,
     on_epoch: impl FnMut(&EpochRecord, &[usize]),
-) -> Result<(Network, History), TrainError> {
+) -> Result<(Network<F>, History), TrainError> {
     config.check_data(training.inputs(), CLASSES, training.len())?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut net = build_network(config, &mut rng);
@@ -163,11 +164,11 @@ pub fn train(
 /// `SGD(training_data, epochs, mini_batch_size, eta, lmbda, evaluation_data)`: trains `net`
 /// in place, scoring it on `evaluation` after every epoch. `on_epoch` receives each epoch's
 /// record and the shuffled order of training examples that epoch used.
-pub fn sgd(
-    net: &mut Network,
+pub fn sgd<F: Real>(
+    net: &mut Network<F>,
     sgd: &SgdConfig,
-    training: &Dataset,
-    evaluation: &Dataset,
+    training: &Dataset<F>,
+    evaluation: &Dataset<F>,
     rng: &mut StdRng,
     mut on_epoch: impl FnMut(&EpochRecord, &[usize]),
 ) -> Result<History, TrainError> {

@@ -178,3 +178,28 @@ fn weight_decay_follows_eq_93() {
     }
     assert_eq!(net.biases, before.biases);
 }
+
+#[test]
+fn f32_backprop_matches_f64_to_single_precision() {
+    for cost in [Cost::CrossEntropy, Cost::Quadratic] {
+        let (net, data) = small_problem(cost, 13);
+        let net32: Network<f32> = Network {
+            sizes: net.sizes.clone(),
+            weights: net.weights.iter().map(|w| w.mapv(|v| v as f32)).collect(),
+            biases: net.biases.iter().map(|b| b.mapv(|v| v as f32)).collect(),
+            cost,
+        };
+        let data32 = data.cast::<f32>();
+        let g64 = batched_gradient(&net, &data);
+        let mut b = Batched::new(&net32.sizes, data32.len());
+        let all: Vec<usize> = (0..data32.len()).collect();
+        b.gather(&data32, &all);
+        b.backprop(&net32);
+        let g32 = b.gradient(&net32);
+        for (w64, w32) in g64.nabla_w.iter().zip(&g32.nabla_w) {
+            for (x, y) in w64.iter().zip(w32) {
+                assert_close("f32 nabla_w", f64::from(*y), *x, 1e-4);
+            }
+        }
+    }
+}

@@ -13,7 +13,7 @@ use nndl::network::Network;
 fn save_then_load_is_exact() {
     let dir = temp_dir("ckpt-roundtrip");
     for cost in [Cost::Quadratic, Cost::CrossEntropy] {
-        let net = Network::new(&[784, 30, 20, 10], Init::ScaledNormal, cost, &mut rng(3));
+        let net: Network = Network::new(&[784, 30, 20, 10], Init::ScaledNormal, cost, &mut rng(3));
         let path = dir.join("model.json");
         save(&net, &path).unwrap();
         assert_eq!(load(&path).unwrap(), net);
@@ -24,7 +24,7 @@ fn save_then_load_is_exact() {
 #[test]
 fn the_file_has_network2_py_layout() {
     let dir = temp_dir("ckpt-layout");
-    let net = Network::new(
+    let net: Network = Network::new(
         &[3, 2, 1],
         Init::StandardNormal,
         Cost::CrossEntropy,
@@ -51,7 +51,7 @@ fn files_that_are_not_networks_are_refused() {
     let dir = temp_dir("ckpt-bad");
     let good =
         r#"{"sizes":[2,1],"weights":[[[0.5,-1.0]]],"biases":[[[0.1]]],"cost":"QuadraticCost"}"#;
-    assert!(load(&write_file(&dir, "good.json", good.as_bytes())).is_ok());
+    assert!(load::<f64>(&write_file(&dir, "good.json", good.as_bytes())).is_ok());
     for (name, text, want) in [
         (
             "shape.json",
@@ -81,9 +81,9 @@ fn files_that_are_not_networks_are_refused() {
         ("empty.json", String::new(), "not a network2.py model file"),
     ] {
         let path = write_file(&dir, name, text.as_bytes());
-        let err = chain(&load(&path).unwrap_err());
+        let err = chain(&load::<f64>(&path).unwrap_err());
         assert!(err.contains(name) && err.contains(want), "{name}: {err}");
     }
-    let missing = load(&dir.join("missing.json")).unwrap_err();
+    let missing = load::<f64>(&dir.join("missing.json")).unwrap_err();
     assert!(matches!(missing, ModelError::Read { .. }));
 }

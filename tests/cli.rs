@@ -38,7 +38,9 @@ fn trains_on_a_small_file_and_prints_the_books_lines() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}{}", stderr(&o));
     assert!(
-        out.contains("network1: sizes [784, 5, 10], eta 3, lambda 0, 2 epochs, mini-batch 2"),
+        out.contains(
+            "network1: sizes [784, 5, 10], eta 3, lambda 0, 2 epochs, mini-batch 2, seed 0, f64"
+        ),
         "{out}"
     );
     assert!(out.contains("Backend: "), "{out}");
@@ -196,7 +198,7 @@ fn save_init_and_init_reproduce_a_run() {
     second.extend(["--init", &init, "--save", &b]);
     let o = nndl(&second);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(nndl::checkpoint::load(std::path::Path::new(&b)).is_ok());
+    assert!(nndl::checkpoint::load::<f64>(std::path::Path::new(&b)).is_ok());
     // A model saved with another cost is refused for network1.
     let o = nndl(&[
         "--net",

@@ -190,3 +190,27 @@ fn deeper_networks_train_too() {
         );
     }
 }
+
+#[test]
+fn f32_training_learns_like_f64() {
+    let m = mnist();
+    let training = m.training.head(10_000).cast::<f32>();
+    let test = m.test.cast::<f32>();
+    let mut config = short_run(Variant::Network3, 2);
+    config.network.precision = nndl::config::Precision::F32;
+    let (_, h32) = train(&config, &training, &test, |_, _| {}).unwrap();
+    let (_, h64) = train(
+        &short_run(Variant::Network3, 2),
+        &m.training.head(10_000),
+        &m.test,
+        |_, _| {},
+    )
+    .unwrap();
+    for (a, b) in h32.epochs.iter().zip(&h64.epochs) {
+        assert!(
+            (a.accuracy() - b.accuracy()).abs() < 0.5,
+            "{h32:?} vs {h64:?}"
+        );
+    }
+    assert!(h32.epochs[1].accuracy() >= 89.0);
+}

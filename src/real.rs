@@ -1,0 +1,60 @@
+//! The floating-point type a network computes in: `f64` (the default, as NumPy) or `f32`
+//! (half the memory traffic, twice the SIMD width). Everything numeric in the crate is generic
+//! over [`Real`]; hyperparameters stay `f64` and are converted where they meet the weights.
+
+use std::fmt::{Debug, Display};
+use std::ops::{AddAssign, MulAssign, SubAssign};
+
+use ndarray::{LinalgScalar, ScalarOperand};
+
+/// `f32` or `f64`: what `ndarray`'s products (and BLAS `sgemm`/`dgemm`) work on.
+pub trait Real:
+    num_traits::Float
+    + LinalgScalar
+    + ScalarOperand
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + 'static
+{
+    /// `"f32"` or `"f64"`.
+    const NAME: &'static str;
+
+    /// The nearest value of this type (exact for `f64`).
+    fn of(x: f64) -> Self;
+
+    /// The value as `f64` (always exact).
+    fn as_f64(self) -> f64;
+}
+
+impl Real for f32 {
+    const NAME: &'static str = "f32";
+
+    #[inline]
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+
+    #[inline]
+    fn as_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Real for f64 {
+    const NAME: &'static str = "f64";
+
+    #[inline]
+    fn of(x: f64) -> Self {
+        x
+    }
+
+    #[inline]
+    fn as_f64(self) -> f64 {
+        self
+    }
+}
