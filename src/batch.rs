@@ -62,8 +62,8 @@ impl<F: Real> Batched<F> {
         self.m = batch.len();
         self.y.fill(F::zero());
         for (i, &k) in batch.iter().enumerate() {
-            self.x.row_mut(i).assign(&data.images.row(k));
-            self.y[[usize::from(data.labels[k]), i]] = F::one();
+            data.copy_row(k, self.x.row_mut(i));
+            self.y[[usize::from(data.labels()[k]), i]] = F::one();
         }
     }
 

@@ -13,7 +13,7 @@
 //!
 //! Matrices are `ndarray` arrays of `f64`, or `f32` (see [`real`]). Their products go through `ndarray`'s
 //! `general_mat_mul`, which the `openblas` or `accelerate` feature routes to BLAS `dgemm`;
-//! without either it is the pure-Rust `matrixmultiply`. [`BACKEND`] names the one built in.
+//! without either it is the pure-Rust `matrixmultiply`. [`backend`] names the one built in.
 
 // The BLAS library is linked by naming its crate; ndarray only declares the cblas functions.
 #[cfg(all(feature = "accelerate", target_os = "macos"))]
@@ -22,6 +22,7 @@ extern crate accelerate_src as _;
 extern crate blas_src as _;
 
 pub mod activation;
+pub mod backend;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
@@ -32,6 +33,3 @@ pub mod network;
 pub mod pickle;
 pub mod real;
 pub mod train;
-
-/// The matrix-product backend this build uses, as chosen by Cargo features (see `build.rs`).
-pub const BACKEND: &str = env!("NNDL_BACKEND");

@@ -20,6 +20,15 @@ use nndl::data::{load_mnist, Mnist, CLASSES};
 use nndl::real::Real;
 use nndl::train::{build_network, sgd, TrainError};
 
+/// Prints a line to stdout. A closed stdout (the output piped into `head`, say) is ignored:
+/// it must neither panic nor stop a run before its files are written.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(
     version,
@@ -69,6 +78,9 @@ struct TrainArgs {
     /// Train on only the first N training images (default: all of them).
     #[arg(long, value_name = "N")]
     train_size: Option<usize>,
+    /// Threads for the matrix products (OpenBLAS; the pure-Rust backend always uses one).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// The floating-point type to compute in.
     #[arg(long, value_enum, default_value_t = Precision::F64)]
     precision: Precision,
@@ -141,7 +153,7 @@ fn run_train(args: &TrainArgs) -> Result<(), Failure> {
         .validate()
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let hyper = &config.sgd;
-    println!(
+    say!(
         "{}: sizes {:?}, eta {}, lambda {}, {} epochs, mini-batch {}, seed {}, {}",
         args.net.name(),
         config.network.sizes,
@@ -155,12 +167,13 @@ fn run_train(args: &TrainArgs) -> Result<(), Failure> {
             Precision::F64 => f64::NAME,
         }
     );
-    println!("Backend: {}", nndl::BACKEND);
+    nndl::backend::set_threads(args.threads);
+    say!("Backend: {}", nndl::backend::describe());
 
     let start = Instant::now();
     let mnist = load_mnist(&args.data)
         .with_context(|| "cannot load the MNIST data (use --data to point at mnist.pkl.gz)")?;
-    println!(
+    say!(
         "Loaded {} in {:.2} seconds ({} training, {} validation, {} test images)",
         args.data.display(),
         start.elapsed().as_secs_f64(),
@@ -226,7 +239,7 @@ fn train_in<F: Real>(
         &mnist.test,
         &mut rng,
         |e, order| {
-            println!(
+            say!(
                 "Epoch {}: {} / {} ({:.2}%)",
                 e.epoch,
                 e.correct,
@@ -251,7 +264,7 @@ fn train_in<F: Real>(
         checkpoint::save(&net, path)?;
     }
     if let (Some(last), Some(best)) = (history.epochs.last(), history.best()) {
-        println!(
+        say!(
             "Training took {:.2} seconds; best epoch {} with {:.2}%",
             last.elapsed,
             best.epoch,

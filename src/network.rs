@@ -184,9 +184,11 @@ impl<F: Real> Network<F> {
         let mut correct = 0;
         for (start, labels) in (0..data.len())
             .step_by(EVAL_CHUNK)
-            .zip(data.labels.chunks(EVAL_CHUNK))
+            .zip(data.labels().chunks(EVAL_CHUNK))
         {
-            let x = data.images.slice(s![start..start + labels.len(), ..]);
+            let x = data
+                .images()
+                .slice_move(s![start..start + labels.len(), ..]);
             let out = self.feedforward_batch(x.t());
             correct += out
                 .axis_iter(Axis(1))
@@ -205,9 +207,11 @@ impl<F: Real> Network<F> {
         let mut y = vec![F::zero(); self.sizes[self.sizes.len() - 1]];
         for (start, labels) in (0..data.len())
             .step_by(EVAL_CHUNK)
-            .zip(data.labels.chunks(EVAL_CHUNK))
+            .zip(data.labels().chunks(EVAL_CHUNK))
         {
-            let x = data.images.slice(s![start..start + labels.len(), ..]);
+            let x = data
+                .images()
+                .slice_move(s![start..start + labels.len(), ..]);
             let out = self.feedforward_batch(x.t());
             for (col, &label) in out.axis_iter(Axis(1)).zip(labels) {
                 y.fill(F::zero());

@@ -29,6 +29,9 @@ pub trait Real:
 
     /// The value as `f64` (always exact).
     fn as_f64(self) -> f64;
+
+    /// A byte's value (exact).
+    fn from_u8(b: u8) -> Self;
 }
 
 impl Real for f32 {
@@ -43,6 +46,11 @@ impl Real for f32 {
     fn as_f64(self) -> f64 {
         f64::from(self)
     }
+
+    #[inline]
+    fn from_u8(b: u8) -> Self {
+        f32::from(b)
+    }
 }
 
 impl Real for f64 {
@@ -56,5 +64,10 @@ impl Real for f64 {
     #[inline]
     fn as_f64(self) -> f64 {
         self
+    }
+
+    #[inline]
+    fn from_u8(b: u8) -> Self {
+        f64::from(b)
     }
 }

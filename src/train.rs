@@ -59,8 +59,8 @@ impl<F: Real> UpdateMiniBatch<F> for PerExample<F> {
         self.sum.nabla_w.iter_mut().for_each(|w| w.fill(F::zero()));
         let classes = net.sizes[net.sizes.len() - 1];
         for &k in batch {
-            let y = one_hot(data.labels[k], classes);
-            net.backprop_into(data.images.row(k), y.view(), &mut self.sum);
+            let y = one_hot(data.labels()[k], classes);
+            net.backprop_into(data.images().row(k), y.view(), &mut self.sum);
         }
         net.update(&self.sum, batch.len(), step);
     }
@@ -186,7 +186,11 @@ pub fn sgd<F: Real>(
     let start = Instant::now();
     for epoch in 0..sgd.epochs {
         order.shuffle(rng);
-        for batch in order.chunks(sgd.mini_batch_size) {
+        let mut batches = order.chunks(sgd.mini_batch_size).peekable();
+        while let Some(batch) = batches.next() {
+            if let Some(next) = batches.peek() {
+                training.prefetch(next);
+            }
             stepper.update_mini_batch(net, training, batch, &step);
         }
         if !net.is_finite() {

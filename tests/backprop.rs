@@ -25,8 +25,8 @@ fn small_problem(cost: Cost, seed: u64) -> (Network, Dataset) {
 fn total_cost(net: &Network, data: &Dataset) -> f64 {
     (0..data.len())
         .map(|i| {
-            let a = net.feedforward(data.images.row(i));
-            let y = one_hot(data.labels[i], SIZES[3]);
+            let a = net.feedforward(data.images().row(i));
+            let y = one_hot(data.labels()[i], SIZES[3]);
             net.cost.value(a.as_slice().unwrap(), y.as_slice().unwrap())
         })
         .sum()
@@ -35,8 +35,8 @@ fn total_cost(net: &Network, data: &Dataset) -> f64 {
 fn per_example_gradient(net: &Network, data: &Dataset) -> Gradient {
     let mut g = Gradient::zeros_like(net);
     for i in 0..data.len() {
-        let y = one_hot(data.labels[i], SIZES[3]);
-        net.backprop_into(data.images.row(i), y.view(), &mut g);
+        let y = one_hot(data.labels()[i], SIZES[3]);
+        net.backprop_into(data.images().row(i), y.view(), &mut g);
     }
     g
 }
@@ -146,15 +146,15 @@ fn one_mini_batch_gives_the_same_weights_either_way() {
 fn batched_feedforward_and_evaluate_match_the_per_example_ones() {
     let (net, _) = small_problem(Cost::CrossEntropy, 2);
     let data = random_dataset(2500, SIZES[0], SIZES[3] as u8, &mut rng(4));
-    let out = net.feedforward_batch(data.images.t());
+    let out = net.feedforward_batch(data.images().t());
     let mut correct = 0;
     for i in 0..data.len() {
-        let a = net.feedforward(data.images.row(i));
+        let a = net.feedforward(data.images().row(i));
         for (x, y) in a.iter().zip(out.column(i)) {
             assert_close("activation", *y, *x, 1e-14);
         }
         correct +=
-            usize::from(nndl::network::argmax(a.iter().copied()) == usize::from(data.labels[i]));
+            usize::from(nndl::network::argmax(a.iter().copied()) == usize::from(data.labels()[i]));
     }
     assert_eq!(net.evaluate(&data), correct);
 }

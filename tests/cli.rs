@@ -232,3 +232,31 @@ fn train_size_limits_the_training_set() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--train-size 7 is more than the 6 training images"));
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    let small = fixture("py3_p2.pkl.gz");
+    let dir = temp_dir("cli-closed-stdout");
+    let model = dir.join("m.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args([
+            "--data",
+            small.to_str().unwrap(),
+            "--epochs",
+            "50",
+            "--mini-batch",
+            "2",
+        ])
+        .args(["--save", model.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(model.exists(), "the model was not saved");
+}

@@ -11,12 +11,12 @@ use std::path::Path;
 fn expect_small(m: &Mnist) {
     let sets = small_sets();
     for (set, raw) in [&m.training, &m.validation, &m.test].into_iter().zip(&sets) {
-        assert_eq!(set.images.dim(), (raw.labels.len(), 784));
-        assert!(set.images.is_standard_layout());
+        assert_eq!(set.images().dim(), (raw.labels.len(), 784));
+        assert!(set.images().is_standard_layout());
         let want: Vec<f64> = raw.pixels.iter().map(|&p| f64::from(p)).collect();
-        assert_eq!(set.images.as_slice().unwrap(), &want[..]);
+        assert_eq!(set.images().as_slice().unwrap(), &want[..]);
         let labels: Vec<u8> = raw.labels.iter().map(|&l| l as u8).collect();
-        assert_eq!(set.labels, labels);
+        assert_eq!(set.labels(), labels);
     }
 }
 
@@ -30,13 +30,13 @@ fn load_err(path: &Path) -> String {
 #[test]
 fn real_mnist_file_has_the_books_three_sets() {
     let m = load_mnist(mnist_path()).expect("data/mnist.pkl.gz loads");
-    assert_eq!(m.training.images.dim(), (50_000, 784));
-    assert_eq!(m.validation.images.dim(), (10_000, 784));
-    assert_eq!(m.test.images.dim(), (10_000, 784));
+    assert_eq!(m.training.images().dim(), (50_000, 784));
+    assert_eq!(m.validation.images().dim(), (10_000, 784));
+    assert_eq!(m.test.images().dim(), (10_000, 784));
     // Test-set label counts of the original MNIST t10k file.
     let mut counts = [0usize; 10];
     m.test
-        .labels
+        .labels()
         .iter()
         .for_each(|&l| counts[usize::from(l)] += 1);
     assert_eq!(
@@ -45,12 +45,12 @@ fn real_mnist_file_has_the_books_three_sets() {
     );
     let (lo, hi) = m
         .training
-        .images
+        .images()
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     assert_eq!((lo, hi), (0.0, 255.0 / 256.0));
     // The first training image is a 5, as in the book's figures.
-    assert_eq!(m.training.labels[0], 5);
+    assert_eq!(m.training.labels()[0], 5);
 }
 
 #[test]
@@ -254,4 +254,27 @@ fn wrong_shapes_written_in_the_python2_layout() {
         err.contains("training images: pixels must be float32 or float64, found U8"),
         "{err}"
     );
+}
+
+#[test]
+fn copy_row_gives_the_exact_pixels_with_or_without_the_byte_copy() {
+    use ndarray::{Array1, Array2};
+    use nndl::data::Dataset;
+    // MNIST-like pixels (k/256) take the byte path; others the dense one; both are exact.
+    let mnist_like =
+        Array2::from_shape_fn((3, 784), |(i, j)| ((i * 31 + j * 7) % 256) as f64 / 256.0);
+    let other = Array2::from_shape_fn((3, 784), |(i, j)| ((i + j) as f64).sin().abs());
+    for images in [mnist_like, other] {
+        for set in [Dataset::new(images.clone(), vec![1, 2, 3])] {
+            let mut out = Array1::zeros(784);
+            for k in 0..3 {
+                set.copy_row(k, out.view_mut());
+                assert_eq!(out, images.row(k));
+            }
+            let set32 = set.cast::<f32>();
+            let mut out32 = Array1::<f32>::zeros(784);
+            set32.copy_row(1, out32.view_mut());
+            assert_eq!(out32, images.row(1).mapv(|v| v as f32));
+        }
+    }
 }

@@ -218,10 +218,11 @@ pub fn mnist_path() -> PathBuf {
 
 /// `n` random inputs in [0, 1) of `inputs` values with random labels below `classes`.
 pub fn random_dataset(n: usize, inputs: usize, classes: u8, rng: &mut StdRng) -> Dataset {
-    Dataset {
-        images: Array2::from_shape_simple_fn((n, inputs), || rng.random::<f64>()),
-        labels: (0..n).map(|_| rng.random_range(0..classes)).collect(),
-    }
+    let images = Array2::from_shape_simple_fn((n, inputs), || rng.random::<f64>());
+    Dataset::new(
+        images,
+        (0..n).map(|_| rng.random_range(0..classes)).collect(),
+    )
 }
 
 pub fn rng(seed: u64) -> StdRng {
