@@ -6,7 +6,8 @@
 //! - [`data`] loads `mnist.pkl.gz` (through the small, safe [`pickle`] reader);
 //! - [`activation`], [`cost`] and [`init`] are the pieces a network is made of;
 //! - [`network`] is `network.py`'s `Network` with per-example backprop (BP1–BP4);
-//! - [`batch`] is the same backprop for a whole mini-batch as matrix products;
+//! - [`per_example`] and [`batch`] are the fast mini-batch steps: backprop one example at a
+//!   time, or the whole mini-batch as matrix products;
 //! - [`checkpoint`] saves and loads networks as `network2.py` does;
 //! - [`train`] is the one SGD loop that drives either, and [`config`] configures it, with
 //!   the three programs of chapters 1–3 as [`config::Variant`] presets.
@@ -30,6 +31,7 @@ pub mod cost;
 pub mod data;
 pub mod init;
 pub mod network;
+pub mod per_example;
 pub mod pickle;
 pub mod real;
 pub mod train;

@@ -127,13 +127,6 @@ impl<F: Real> Network<F> {
     /// target `y`, by equations BP1–BP4.
     pub fn backprop(&self, x: ArrayView1<F>, y: ArrayView1<F>) -> Gradient<F> {
         let mut grad = Gradient::zeros_like(self);
-        self.backprop_into(x, y, &mut grad);
-        grad
-    }
-
-    /// As [`Network::backprop`], but adds the example's gradient to `acc`, so that a mini-batch
-    /// sums its gradients without allocating one per example.
-    pub fn backprop_into(&self, x: ArrayView1<F>, y: ArrayView1<F>, acc: &mut Gradient<F>) {
         // Forward pass, keeping every layer's activation (σ′ is computed from them).
         let mut activations: Vec<Array1<F>> = Vec::with_capacity(self.num_layers());
         activations.push(x.to_owned());
@@ -149,11 +142,12 @@ impl<F: Real> Network<F> {
             .map_collect(|&a, &y| self.cost.delta(a, y));
         for l in (0..=last).rev() {
             // BP3 and BP4: ∂C/∂b = δ, ∂C/∂w = δ·aᵀ of the layer below (an outer product).
-            acc.nabla_b[l] += &delta;
             let a_in = &activations[l];
-            for (mut row, &d) in acc.nabla_w[l].rows_mut().into_iter().zip(&delta) {
-                row.scaled_add(d, a_in);
-            }
+            grad.nabla_b[l] = delta.clone();
+            grad.nabla_w[l] = delta
+                .view()
+                .insert_axis(Axis(1))
+                .dot(&a_in.view().insert_axis(Axis(0)));
             if l > 0 {
                 // BP2: δˡ = (wˡ⁺¹)ᵀδˡ⁺¹ ⊙ σ′(zˡ).
                 let mut next = self.weights[l].t().dot(&delta);
@@ -161,6 +155,27 @@ impl<F: Real> Network<F> {
                 delta = next;
             }
         }
+        grad
+    }
+
+    /// `network.py`'s `update_mini_batch`, as the book writes it: backprop every example of
+    /// `batch` on its own, add up the gradients, take one step. The straightforward reference
+    /// that the fast mini-batch steps ([`crate::per_example`], [`crate::batch`]) are tested
+    /// against.
+    pub fn update_mini_batch(&mut self, data: &Dataset<F>, batch: &[usize], step: &Step) {
+        let classes = self.sizes[self.sizes.len() - 1];
+        let mut sum = Gradient::zeros_like(self);
+        for &k in batch {
+            let y = one_hot(data.labels()[k], classes);
+            let g = self.backprop(data.images().row(k), y.view());
+            for (nb, d) in sum.nabla_b.iter_mut().zip(&g.nabla_b) {
+                *nb += d;
+            }
+            for (nw, d) in sum.nabla_w.iter_mut().zip(&g.nabla_w) {
+                *nw += d;
+            }
+        }
+        self.update(&sum, batch.len(), step);
     }
 
     /// One gradient-descent step from a gradient summed over `m` examples (eq. 93 and

@@ -1,7 +1,7 @@
 //! Mini-batch stochastic gradient descent: `SGD` of `network.py` and `network2.py`, one loop
 //! for every variant. Each epoch shuffles the training set, splits it into mini-batches and
 //! hands each to an [`UpdateMiniBatch`] — per example ([`PerExample`], `network.py`'s
-//! `update_mini_batch`) or as matrices ([`crate::batch::Batched`]) — then scores the network
+//! `update_mini_batch`) or as matrices ([`Batched`]) — then scores the network
 //! on the evaluation set and reports the epoch to a callback.
 //!
 //! Not here yet: the training-cost/accuracy monitors, early stopping and learning-rate
@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::batch::Batched;
 use crate::config::{check_sizes_against, Backprop, ConfigError, SgdConfig, TrainConfig};
 use crate::data::{Dataset, CLASSES};
-use crate::network::{one_hot, Gradient, Network, Step};
+use crate::network::{Network, Step};
+use crate::per_example::PerExample;
 use crate::real::Real;
 
 /// One step of gradient descent on one mini-batch.
@@ -30,40 +31,6 @@ pub trait UpdateMiniBatch<F: Real> {
         batch: &[usize],
         step: &Step,
     );
-}
-
-/// `network.py`'s `update_mini_batch`: backprop each example on its own, sum the gradients,
-/// then step. The sums are kept between mini-batches to avoid reallocating them.
-#[derive(Clone, Debug)]
-pub struct PerExample<F: Real = f64> {
-    sum: Gradient<F>,
-}
-
-impl<F: Real> PerExample<F> {
-    pub fn new(net: &Network<F>) -> Self {
-        PerExample {
-            sum: Gradient::zeros_like(net),
-        }
-    }
-}
-
-impl<F: Real> UpdateMiniBatch<F> for PerExample<F> {
-    fn update_mini_batch(
-        &mut self,
-        net: &mut Network<F>,
-        data: &Dataset<F>,
-        batch: &[usize],
-        step: &Step,
-    ) {
-        self.sum.nabla_b.iter_mut().for_each(|b| b.fill(F::zero()));
-        self.sum.nabla_w.iter_mut().for_each(|w| w.fill(F::zero()));
-        let classes = net.sizes[net.sizes.len() - 1];
-        for &k in batch {
-            let y = one_hot(data.labels()[k], classes);
-            net.backprop_into(data.images().row(k), y.view(), &mut self.sum);
-        }
-        net.update(&self.sum, batch.len(), step);
-    }
 }
 
 /// The mini-batch step a [`Backprop`] choice stands for, with buffers sized for `net`.

@@ -10,7 +10,8 @@ use nndl::cost::Cost;
 use nndl::data::Dataset;
 use nndl::init::Init;
 use nndl::network::{one_hot, Gradient, Network, Step};
-use nndl::train::{PerExample, UpdateMiniBatch};
+use nndl::per_example::PerExample;
+use nndl::train::UpdateMiniBatch;
 
 const SIZES: [usize; 4] = [6, 5, 4, 3];
 
@@ -36,7 +37,13 @@ fn per_example_gradient(net: &Network, data: &Dataset) -> Gradient {
     let mut g = Gradient::zeros_like(net);
     for i in 0..data.len() {
         let y = one_hot(data.labels()[i], SIZES[3]);
-        net.backprop_into(data.images().row(i), y.view(), &mut g);
+        let d = net.backprop(data.images().row(i), y.view());
+        for (a, b) in g.nabla_w.iter_mut().zip(&d.nabla_w) {
+            *a += b;
+        }
+        for (a, b) in g.nabla_b.iter_mut().zip(&d.nabla_b) {
+            *a += b;
+        }
     }
     g
 }
@@ -201,5 +208,73 @@ fn f32_backprop_matches_f64_to_single_precision() {
                 assert_close("f32 nabla_w", f64::from(*y), *x, 1e-4);
             }
         }
+    }
+}
+
+/// One epoch of `data` in mini-batches of 10 with `step_fn`, from the same start.
+fn epoch_with(
+    net: &Network,
+    data: &Dataset,
+    mut step_fn: impl FnMut(&mut Network, &[usize]),
+) -> Network {
+    let mut net = net.clone();
+    let order: Vec<usize> = (0..data.len()).rev().collect();
+    for batch in order.chunks(10) {
+        step_fn(&mut net, batch);
+    }
+    net
+}
+
+fn assert_same_network(what: &str, a: &Network, b: &Network, rel: f64) {
+    for (wa, wb) in a.weights.iter().zip(&b.weights) {
+        for (x, y) in wa.iter().zip(wb) {
+            assert_close(what, *y, *x, rel);
+        }
+    }
+    for (ba, bb) in a.biases.iter().zip(&b.biases) {
+        for (x, y) in ba.iter().zip(bb) {
+            assert_close(what, *y, *x, rel);
+        }
+    }
+}
+
+#[test]
+fn fast_steps_match_the_books_update_mini_batch_over_an_epoch() {
+    // MNIST-like inputs (mostly zero pixels, k/256 values) so the sparse and byte-copy paths
+    // are the ones exercised; the network3 step (cross-entropy, L2) and the network1 step.
+    let mut r = rng(21);
+    let images = ndarray::Array2::from_shape_simple_fn((1000, 784), || {
+        if rand::RngExt::random::<f64>(&mut r) < 0.8 {
+            0.0
+        } else {
+            f64::from(rand::RngExt::random::<u8>(&mut r)) / 256.0
+        }
+    });
+    let labels = (0..1000)
+        .map(|_| rand::RngExt::random_range(&mut r, 0..10u8))
+        .collect();
+    let data = Dataset::new(images, labels);
+    for (cost, init, eta, lambda) in [
+        (Cost::Quadratic, Init::StandardNormal, 3.0, 0.0),
+        (Cost::CrossEntropy, Init::ScaledNormal, 0.5, 5.0),
+    ] {
+        let net = Network::new(&[784, 30, 10], init, cost, &mut rng(5));
+        let step = Step {
+            eta,
+            lambda,
+            n: 1000,
+        };
+        let reference = epoch_with(&net, &data, |n, b| n.update_mini_batch(&data, b, &step));
+        let mut per_example = PerExample::new(&net);
+        let fast = epoch_with(&net, &data, |n, b| {
+            per_example.update_mini_batch(n, &data, b, &step)
+        });
+        assert_same_network("per-example after an epoch", &reference, &fast, 1e-10);
+        let mut batched = Batched::new(&net.sizes, 10);
+        let fast = epoch_with(&net, &data, |n, b| {
+            batched.update_mini_batch(n, &data, b, &step)
+        });
+        assert_same_network("batched after an epoch", &reference, &fast, 1e-10);
+        assert_ne!(reference.weights, net.weights);
     }
 }
