@@ -71,20 +71,25 @@ impl<F: Real> Dataset<F> {
     /// If there is not one label per image (the loader checks this before it gets here).
     pub fn new(images: Array2<F>, labels: Vec<u8>) -> Self {
         assert_eq!(images.nrows(), labels.len(), "one label per image");
-        let images = images.as_standard_layout().into_owned();
-        let scale = F::of(256.0);
-        let mut bytes = Array2::<u8>::zeros(images.raw_dim());
-        let mut exact = true;
-        ndarray::Zip::from(&mut bytes)
-            .and(&images)
-            .for_each(|b, &p| {
+        let images = if images.is_standard_layout() {
+            images
+        } else {
+            images.as_standard_layout().into_owned()
+        };
+        let bytes = images.as_slice().and_then(|pixels| {
+            let scale = F::of(256.0);
+            let mut bytes = Vec::with_capacity(pixels.len());
+            let mut exact = true;
+            for &p in pixels {
                 // `as u8` saturates (and maps NaN to 0), so the round trip fails for anything
                 // that is not k/256 with k in 0..=255.
                 let k = p * scale;
-                *b = k.as_f64() as u8;
-                exact &= F::from_u8(*b) == k;
-            });
-        let bytes = exact.then_some(bytes);
+                let b = k.as_f64() as u8;
+                exact &= F::from_u8(b) == k;
+                bytes.push(b);
+            }
+            exact.then(|| Array2::from_shape_vec(images.raw_dim(), bytes).ok())?
+        });
         Dataset {
             images,
             labels,
@@ -337,32 +342,25 @@ fn dataset(name: &str, set: Value) -> Result<Dataset, String> {
 fn images(x: &NdArray) -> Result<Array2<f64>, String> {
     let (n, cols) = (x.shape[0], x.shape[1]);
     let big = x.dtype.big_endian;
-    let values: Vec<f64> = match x.dtype.element {
-        ElementType::F32 => x
-            .data
-            .chunks_exact(4)
-            .map(|c| {
-                let b = [c[0], c[1], c[2], c[3]];
-                f64::from(if big {
-                    f32::from_be_bytes(b)
-                } else {
-                    f32::from_le_bytes(b)
-                })
+    let mut values: Vec<f64> = Vec::with_capacity(n * cols);
+    match x.dtype.element {
+        ElementType::F32 => values.extend(x.data.chunks_exact(4).map(|c| {
+            let b = [c[0], c[1], c[2], c[3]];
+            f64::from(if big {
+                f32::from_be_bytes(b)
+            } else {
+                f32::from_le_bytes(b)
             })
-            .collect(),
-        ElementType::F64 => x
-            .data
-            .chunks_exact(8)
-            .map(|c| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(c);
-                if big {
-                    f64::from_be_bytes(b)
-                } else {
-                    f64::from_le_bytes(b)
-                }
-            })
-            .collect(),
+        })),
+        ElementType::F64 => values.extend(x.data.chunks_exact(8).map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            if big {
+                f64::from_be_bytes(b)
+            } else {
+                f64::from_le_bytes(b)
+            }
+        })),
         other => {
             return Err(format!(
                 "pixels must be float32 or float64, found {other:?}"

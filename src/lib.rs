@@ -25,6 +25,7 @@ extern crate blas_src as _;
 pub mod activation;
 pub mod backend;
 pub mod batch;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod cost;

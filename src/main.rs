@@ -14,11 +14,12 @@ use clap::{Args, Parser, Subcommand};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use nndl::bench;
 use nndl::checkpoint;
 use nndl::config::{Precision, TrainConfig, Variant};
 use nndl::data::{load_mnist, Mnist, CLASSES};
 use nndl::real::Real;
-use nndl::train::{build_network, sgd, TrainError};
+use nndl::train::{build_network, sgd, train, EpochRecord, TrainError};
 
 /// Prints a line to stdout. A closed stdout (the output piped into `head`, say) is ignored:
 /// it must neither panic nor stop a run before its files are written.
@@ -47,6 +48,32 @@ struct Cli {
 enum Command {
     /// Train a network with SGD and report its test accuracy after every epoch.
     Train(TrainArgs),
+    /// Time each program's training step and compare it with this core's peak FLOP rate.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Epochs per run (the median epoch is reported).
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Programs to time.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "network1,network2,network3"
+    )]
+    nets: Vec<Variant>,
+    /// Precisions to time.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "f64,f32")]
+    precisions: Vec<Precision>,
+    /// Threads for the matrix products (OpenBLAS).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// The MNIST pickle.
+    #[arg(long, default_value = "data/mnist.pkl.gz")]
+    data: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -118,11 +145,12 @@ const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Train(args)) => args,
-        None => cli.train,
+    let result = match cli.command {
+        Some(Command::Train(args)) => run_train(&args),
+        Some(Command::Bench(args)) => run_bench(&args),
+        None => run_train(&cli.train),
     };
-    match run_train(&args) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
             eprintln!("error: {message}");
@@ -271,5 +299,73 @@ fn train_in<F: Real>(
             best.accuracy()
         );
     }
+    Ok(())
+}
+
+fn run_bench(args: &BenchArgs) -> Result<(), Failure> {
+    if args.epochs == 0 {
+        return Err(Failure::Usage("epochs must be at least 1".into()));
+    }
+    nndl::backend::set_threads(args.threads);
+    say!("Backend: {}", nndl::backend::describe());
+    let peak = |p: Precision| bench::fma_peak(p == Precision::F32);
+    let (peak64, peak32) = (peak(Precision::F64), peak(Precision::F32));
+    say!(
+        "Peak of one core ({}): {peak64:.1} GFLOP/s in f64, {peak32:.1} GFLOP/s in f32",
+        bench::fma_kind()
+    );
+    let mnist = load_mnist(&args.data)
+        .with_context(|| "cannot load the MNIST data (use --data to point at mnist.pkl.gz)")?;
+    let mnist32 = mnist.cast::<f32>();
+    say!(
+        "{} epochs of each; training {} images, evaluating {}; times are medians over epochs\n",
+        args.epochs,
+        mnist.training.len(),
+        mnist.test.len()
+    );
+    say!("| program | precision | train s/epoch | train GFLOP/s | % of peak | eval s/epoch | epoch incl. eval (s) | GFLOP/s incl. eval | % of peak |");
+    say!("|---|---|---|---|---|---|---|---|---|");
+    for &net in &args.nets {
+        for &precision in &args.precisions {
+            let mut config = TrainConfig::seed_run(net);
+            config.sgd.epochs = args.epochs;
+            config.network.precision = precision;
+            let (history, peak) = match precision {
+                Precision::F64 => (
+                    train(&config, &mnist.training, &mnist.test, |_, _| {})?.1,
+                    peak64,
+                ),
+                Precision::F32 => (
+                    train(&config, &mnist32.training, &mnist32.test, |_, _| {})?.1,
+                    peak32,
+                ),
+            };
+            let median = |f: fn(&EpochRecord) -> f64| {
+                let mut v: Vec<f64> = history.epochs.iter().map(f).collect();
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let (train_s, eval_s) = (median(|e| e.train_seconds), median(|e| e.eval_seconds));
+            let (train_flops, eval_flops) = bench::flops_per_epoch(
+                &config.network.sizes,
+                mnist.training.len(),
+                mnist.test.len(),
+            );
+            let rate = train_flops / train_s / 1e9;
+            let both = (train_flops + eval_flops) / (train_s + eval_s) / 1e9;
+            say!(
+                "| {} | {} | {train_s:.3} | {rate:.1} | {:.0}% | {eval_s:.3} | {:.3} | {both:.1} | {:.0}% |",
+                net.name(),
+                match precision {
+                    Precision::F32 => "f32",
+                    Precision::F64 => "f64",
+                },
+                100.0 * rate / peak,
+                train_s + eval_s,
+                100.0 * both / peak
+            );
+        }
+    }
+    say!("\nFLOPs per epoch are the dense algorithm's (see nndl::bench); network1 skips the zero pixels, so it does fewer than it is credited with.");
     Ok(())
 }

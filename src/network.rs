@@ -113,12 +113,15 @@ impl<F: Real> Network<F> {
 
     /// The outputs `(n_out, m)` for inputs `(n_in, m)`, one example per column.
     pub fn feedforward_batch(&self, x: ArrayView2<F>) -> Array2<F> {
-        let mut a = x.to_owned();
-        for (w, b) in self.weights.iter().zip(&self.biases) {
-            a = w.dot(&a);
-            for (mut row, &b) in a.rows_mut().into_iter().zip(b) {
+        let layer = |b: &Array1<F>, mut z: Array2<F>| {
+            for (mut row, &b) in z.rows_mut().into_iter().zip(b) {
                 row.mapv_inplace(|z| sigmoid(z + b));
             }
+            z
+        };
+        let mut a = layer(&self.biases[0], self.weights[0].dot(&x));
+        for (w, b) in self.weights.iter().zip(&self.biases).skip(1) {
+            a = layer(b, w.dot(&a));
         }
         a
     }

@@ -56,6 +56,10 @@ pub struct EpochRecord {
     pub total: usize,
     /// Seconds since training started, at the end of this epoch (evaluation included).
     pub elapsed: f64,
+    /// Seconds this epoch spent in mini-batch steps.
+    pub train_seconds: f64,
+    /// Seconds this epoch spent scoring the evaluation set.
+    pub eval_seconds: f64,
 }
 
 impl EpochRecord {
@@ -152,6 +156,7 @@ pub fn sgd<F: Real>(
     let mut history = History::default();
     let start = Instant::now();
     for epoch in 0..sgd.epochs {
+        let epoch_start = Instant::now();
         order.shuffle(rng);
         let mut batches = order.chunks(sgd.mini_batch_size).peekable();
         while let Some(batch) = batches.next() {
@@ -167,11 +172,16 @@ pub fn sgd<F: Real>(
                 history,
             });
         }
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let eval_start = Instant::now();
+        let correct = net.evaluate(evaluation);
         let record = EpochRecord {
             epoch,
-            correct: net.evaluate(evaluation),
+            correct,
             total: evaluation.len(),
             elapsed: start.elapsed().as_secs_f64(),
+            train_seconds,
+            eval_seconds: eval_start.elapsed().as_secs_f64(),
         };
         on_epoch(&record, &order);
         history.epochs.push(record);

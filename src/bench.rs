@@ -1,0 +1,186 @@
+//! How close a training step comes to what one core can do: the FLOPs of an epoch, the
+//! core's measured peak rate of fused multiply-adds, and the fraction of it a run reaches.
+//! Backs `nndl bench`; not part of the book.
+//!
+//! FLOPs are counted as the dense algorithm does them, 2 per multiply-add of the matrix
+//! products (the elementwise work — σ, δ, the update — is left out, as is the shortcut the
+//! per-example step takes over zero pixels): per training example, the forward product of
+//! every layer, the backward product of every layer but the first, and the weight gradient of
+//! every layer: 2·Σ n_in·n_out · (3 − [first layer]). Evaluation is one forward product per
+//! example.
+
+use std::time::Instant;
+
+/// FLOPs of one epoch: `(training, evaluation)`, for a network of `sizes` trained on
+/// `n_train` examples and scored on `n_eval`.
+pub fn flops_per_epoch(sizes: &[usize], n_train: usize, n_eval: usize) -> (f64, f64) {
+    let layer = |l: usize| 2.0 * (sizes[l] * sizes[l + 1]) as f64;
+    let layers = 0..sizes.len().saturating_sub(1);
+    let forward: f64 = layers.clone().map(layer).sum();
+    let backward: f64 = layers.clone().skip(1).map(layer).sum();
+    let gradient: f64 = layers.map(layer).sum();
+    (
+        n_train as f64 * (forward + backward + gradient),
+        n_eval as f64 * forward,
+    )
+}
+
+/// The widest fused multiply-add this CPU runs, as used by [`fma_peak`].
+pub fn fma_kind() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "AVX-512 FMA";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "AVX2 FMA";
+        }
+    }
+    "scalar mul_add"
+}
+
+/// The single-core peak rate of fused multiply-adds in GFLOP/s for `f64` (`single = false`)
+/// or `f32`: the best of a few short runs of independent FMA chains, at the widest vector
+/// width the CPU has ([`fma_kind`]).
+pub fn fma_peak(single: bool) -> f64 {
+    let iterations = 20_000_000;
+    (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            let (flops, checksum) = fma_loop(single, iterations);
+            let seconds = start.elapsed().as_secs_f64();
+            std::hint::black_box(checksum);
+            flops / seconds / 1e9
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Independent accumulators: enough to cover the FMA latency on two ports.
+const CHAINS: usize = 12;
+
+/// Runs `iterations` rounds of [`CHAINS`] vector FMAs; returns (FLOPs, a checksum).
+fn fma_loop(single: bool, iterations: u64) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // Safety: the CPU has AVX-512F (checked just above).
+            let sum = unsafe {
+                if single {
+                    x86::f32_avx512(iterations)
+                } else {
+                    x86::f64_avx512(iterations)
+                }
+            };
+            let lanes = if single { 16.0 } else { 8.0 };
+            return (2.0 * lanes * (CHAINS as u64 * iterations) as f64, sum);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // Safety: the CPU has AVX2 and FMA (checked just above).
+            let sum = unsafe {
+                if single {
+                    x86::f32_avx2(iterations)
+                } else {
+                    x86::f64_avx2(iterations)
+                }
+            };
+            let lanes = if single { 8.0 } else { 4.0 };
+            return (2.0 * lanes * (CHAINS as u64 * iterations) as f64, sum);
+        }
+    }
+    let mut acc = [1.0f64; CHAINS];
+    for _ in 0..iterations / 8 {
+        for a in acc.iter_mut() {
+            *a = a.mul_add(0.999_999, 1e-7);
+        }
+    }
+    let _ = single;
+    (
+        2.0 * (CHAINS as u64 * (iterations / 8)) as f64,
+        acc.iter().sum(),
+    )
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::CHAINS;
+    use std::arch::x86_64::*;
+
+    macro_rules! fma_chains {
+        ($name:ident, $feature:literal, $set1:ident, $fmadd:ident, $add:ident, $store:ident, $t:ty, $lanes:literal) => {
+            #[target_feature(enable = $feature)]
+            pub unsafe fn $name(iterations: u64) -> f64 {
+                let a = $set1(0.999_999);
+                let b = $set1(1e-7);
+                let mut acc = [$set1(1.0); CHAINS];
+                for _ in 0..iterations {
+                    for r in acc.iter_mut() {
+                        *r = $fmadd(*r, a, b);
+                    }
+                }
+                let mut s = $set1(0.0);
+                for r in acc {
+                    s = $add(s, r);
+                }
+                let mut out = [0.0 as $t; $lanes];
+                $store(out.as_mut_ptr(), s);
+                out.iter().map(|&v| v as f64).sum()
+            }
+        };
+    }
+
+    fma_chains!(
+        f64_avx512,
+        "avx512f",
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_storeu_pd,
+        f64,
+        8
+    );
+    fma_chains!(
+        f32_avx512,
+        "avx512f",
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps,
+        f32,
+        16
+    );
+    fma_chains!(
+        f64_avx2,
+        "avx2,fma",
+        _mm256_set1_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        _mm256_storeu_pd,
+        f64,
+        4
+    );
+    fma_chains!(
+        f32_avx2,
+        "avx2,fma",
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps,
+        f32,
+        8
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flops_of_the_books_network() {
+        // [784, 30, 10]: forward 2·(23520 + 300), backward 2·300, gradient 2·(23520 + 300).
+        let (train, eval) = flops_per_epoch(&[784, 30, 10], 50_000, 10_000);
+        assert_eq!(train, 50_000.0 * 2.0 * (23_820.0 + 300.0 + 23_820.0));
+        assert_eq!(eval, 10_000.0 * 2.0 * 23_820.0);
+    }
+}
