@@ -38,6 +38,7 @@ def main():
     p.add_argument("--variants", default="network1,network2,network3")
     p.add_argument("--backends", help="comma-separated; default: every one available here")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads, the same for both sides")
+    p.add_argument("--precisions", default="f64,f32", help="nndl precisions to run (NumPy is always f64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="2 epochs, 1 run each (a smoke test)")
     args = p.parse_args()
@@ -57,7 +58,9 @@ def main():
         for variant in variants:
             sides = [("NumPy", [sys.executable, os.path.join(ROOT, "scripts", "numpy", variant + ".py"),
                                 *common, "--threads", str(args.threads)])]
-            sides += [(f"nndl {b}", [exes[b], "train", "--net", variant, *common]) for b in backends]
+            sides += [(f"nndl {b} {p}", [exes[b], "train", "--net", variant, *common, "--threads", str(args.threads),
+                                          "--precision", p])
+                      for b in backends for p in args.precisions.split(",")]
             # Alternate which side goes first from one repeat to the next.
             for impl, cmd in (sides if rep % 2 == 0 else sides[::-1]):
                 r = run(cmd, env)
@@ -74,17 +77,19 @@ def main():
 
     print(f"{cpu_name()}, {os.cpu_count()} logical CPUs; {args.epochs} epochs, seed {args.seed}, "
           f"{args.repeat} run(s) each, {args.threads} BLAS thread(s)\n")
-    print("| variant | implementation | backend | threads | median train time (s) | s/epoch | "
+    print("| variant | implementation | precision | backend | threads | median train time (s) | s/epoch | "
           "final acc. (%) | best acc. (%) | median load (s) | speedup vs NumPy |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for variant in variants:
         def median(impl, key):
             return statistics.median(r[key] for r in runs if r["variant"] == variant and r["implementation"] == impl)
         base = median("NumPy", "seconds")
-        for impl in ["NumPy"] + [f"nndl {b}" for b in backends]:
+        for impl in ["NumPy"] + [f"nndl {b} {p}" for b in backends for p in args.precisions.split(",")]:
             rs = [r for r in runs if r["variant"] == variant and r["implementation"] == impl]
             t = median(impl, "seconds")
-            print(f"| {variant} | {impl.split()[0]} | {rs[0]['backend']} | {args.threads} | {t:.2f} | "
+            precision = impl.split()[2] if impl != "NumPy" else "f64"
+            backend = rs[0]["backend"].split(":")[0]
+            print(f"| {variant} | {impl.split()[0]} | {precision} | {backend} | {args.threads} | {t:.2f} | "
                   f"{t / args.epochs:.3f} | {rs[-1]['accuracy'][-1]:.2f} | {max(rs[-1]['accuracy']):.2f} | "
                   f"{median(impl, 'load_seconds'):.2f} | {base / t:.1f}× |")
     print(f"\nRaw results: {os.path.relpath(out, ROOT)}")
