@@ -62,7 +62,8 @@ def main():
             final = statistics.mean(r["accuracy"][-1] for r in rs)
             best = min(max(r["accuracy"]) for r in rs)
             t = statistics.median(r["seconds"] for r in rs)
-            print(f"| {variant} | {rs[0]['backend']} | " + " | ".join(cols) +
+            backend = rs[0]["backend"].split(":")[0].split(",")[0]
+            print(f"| {variant} | {backend} | " + " | ".join(cols) +
                   f" | {final:.2f} | {best:.2f} | {t:.2f} |")
     print(f"\n{len(seeds)} seeds ({args.seeds}) per row; accuracy on the 10,000 test images, %.")
 
