@@ -63,29 +63,27 @@ const CHAINS: usize = 12;
 fn fma_loop(single: bool, iterations: u64) -> (f64, f64) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // Safety: the CPU has AVX-512F (checked just above).
-            let sum = unsafe {
-                if single {
-                    x86::f32_avx512(iterations)
-                } else {
-                    x86::f64_avx512(iterations)
-                }
-            };
-            let lanes = if single { 16.0 } else { 8.0 };
-            return (2.0 * lanes * (CHAINS as u64 * iterations) as f64, sum);
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // Safety: the CPU has AVX2 and FMA (checked just above).
-            let sum = unsafe {
-                if single {
-                    x86::f32_avx2(iterations)
-                } else {
-                    x86::f64_avx2(iterations)
-                }
-            };
-            let lanes = if single { 8.0 } else { 4.0 };
+        use std::arch::is_x86_feature_detected as has;
+        // (kernel, lanes) for the widest FMA this CPU has.
+        type Kernel = unsafe fn(u64) -> f64;
+        let chosen: Option<(Kernel, f64)> = if has!("avx512f") {
+            Some(if single {
+                (x86::f32_avx512, 16.0)
+            } else {
+                (x86::f64_avx512, 8.0)
+            })
+        } else if has!("avx2") && has!("fma") {
+            Some(if single {
+                (x86::f32_avx2, 8.0)
+            } else {
+                (x86::f64_avx2, 4.0)
+            })
+        } else {
+            None
+        };
+        if let Some((kernel, lanes)) = chosen {
+            // Safety: the kernel's target features were detected on this CPU just above.
+            let sum = unsafe { kernel(iterations) };
             return (2.0 * lanes * (CHAINS as u64 * iterations) as f64, sum);
         }
     }
