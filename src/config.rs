@@ -99,16 +99,41 @@ pub struct NetworkConfig {
     pub precision: Precision,
 }
 
-/// Stochastic gradient descent, as `SGD(training_data, epochs, mini_batch_size, eta, lmbda)`.
+/// Stochastic gradient descent, as `SGD(training_data, epochs, mini_batch_size, eta, lmbda)`,
+/// with chapter 3's monitors, early stopping and learning-rate schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SgdConfig {
+    /// The most epochs to train (fewer if early stopping or the schedule ends the run).
     pub epochs: usize,
     pub mini_batch_size: usize,
-    /// Learning rate η.
+    /// Learning rate η (the starting one, under a schedule).
     pub eta: f64,
     /// L2 regularisation λ (0 for none).
     pub lambda: f64,
     pub backprop: Backprop,
+    /// What to measure after every epoch besides the evaluation accuracy.
+    pub monitor: Monitor,
+    /// Stop when the evaluation accuracy has not improved for this many epochs, and go back
+    /// to the weights of the best epoch (ch. 3's "no-improvement-in-n").
+    pub early_stop: Option<usize>,
+    pub schedule: Option<EtaSchedule>,
+}
+
+/// `network2.py`'s `monitor_*` flags. The evaluation accuracy is always measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Monitor {
+    pub training_cost: bool,
+    pub training_accuracy: bool,
+    pub evaluation_cost: bool,
+}
+
+/// Chapter 3's learning-rate schedule: halve η whenever the evaluation accuracy has not
+/// improved for `patience` epochs, and stop once η has fallen to `min_ratio` of its start
+/// (the book suggests 1/128).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EtaSchedule {
+    pub patience: usize,
+    pub min_ratio: f64,
 }
 
 /// One training run: the network, the optimiser and the seed that makes it repeatable.
@@ -141,6 +166,12 @@ pub enum ConfigError {
     EmptyMiniBatch,
     #[error("the mini-batch size {mini_batch} is larger than the {n} training examples")]
     MiniBatchTooLarge { mini_batch: usize, n: usize },
+    #[error("early stopping needs a patience of at least 1 epoch")]
+    EarlyStopPatience,
+    #[error("the learning-rate schedule needs a patience of at least 1 epoch")]
+    SchedulePatience,
+    #[error("the learning-rate schedule's floor must be a ratio between 0 and 1, got {0}")]
+    ScheduleRatio(f64),
 }
 
 impl TrainConfig {
@@ -160,6 +191,9 @@ impl TrainConfig {
                 eta: variant.seed_eta(),
                 lambda: variant.seed_lambda(),
                 backprop: variant.backprop(),
+                monitor: Monitor::default(),
+                early_stop: None,
+                schedule: None,
             },
             seed: 0,
         }
@@ -194,6 +228,18 @@ impl SgdConfig {
         }
         if self.mini_batch_size == 0 {
             return Err(ConfigError::EmptyMiniBatch);
+        }
+        if self.early_stop == Some(0) {
+            return Err(ConfigError::EarlyStopPatience);
+        }
+        if let Some(schedule) = self.schedule {
+            if schedule.patience == 0 {
+                return Err(ConfigError::SchedulePatience);
+            }
+            let r = schedule.min_ratio;
+            if !(r > 0.0 && r < 1.0) {
+                return Err(ConfigError::ScheduleRatio(r));
+            }
         }
         Ok(())
     }

@@ -16,10 +16,11 @@ use rand::SeedableRng;
 
 use nndl::bench;
 use nndl::checkpoint;
-use nndl::config::{Precision, TrainConfig, Variant};
-use nndl::data::{load_mnist, Mnist, CLASSES};
+use nndl::config::{EtaSchedule, Monitor, Precision, TrainConfig, Variant};
+use nndl::data::{load_mnist, Dataset, Mnist, CLASSES};
+use nndl::metrics::{MetricsError, MetricsWriter};
 use nndl::real::Real;
-use nndl::train::{build_network, sgd, train, EpochRecord, TrainError};
+use nndl::train::{build_network, sgd, train, EpochRecord, Stop, TrainError};
 
 /// Prints a line to stdout. A closed stdout (the output piped into `head`, say) is ignored:
 /// it must neither panic nor stop a run before its files are written.
@@ -44,12 +45,32 @@ struct Cli {
     train: TrainArgs,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a network with SGD and report its test accuracy after every epoch.
     Train(TrainArgs),
     /// Time each program's training step and compare it with this core's peak FLOP rate.
     Bench(BenchArgs),
+    /// Score a saved network (network2.py's JSON) on the test or validation images.
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// The saved network.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The set to score.
+    #[arg(long, value_enum, default_value_t = EvalSet::Test)]
+    on: EvalSet,
+    /// λ for the cost's L2 term (as network2.py's total_cost).
+    #[arg(long = "lambda", default_value_t = 0.0)]
+    lambda: f64,
+    /// The MNIST pickle.
+    #[arg(long, default_value = "data/mnist.pkl.gz")]
+    data: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -105,6 +126,23 @@ struct TrainArgs {
     /// Train on only the first N training images (default: all of them).
     #[arg(long, value_name = "N")]
     train_size: Option<usize>,
+    /// The set scored after every epoch (and watched by --early-stop and --eta-schedule).
+    #[arg(long, value_enum, default_value_t = EvalSet::Test)]
+    eval_on: EvalSet,
+    /// What else to measure after every epoch, as network2.py's monitor_* flags.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    monitor: Vec<MonitorItem>,
+    /// Write every epoch's measurements to FILE (.csv or .jsonl).
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
+    /// Stop when the evaluation accuracy has not improved for N epochs; keep the best epoch's
+    /// weights.
+    #[arg(long, value_name = "N")]
+    early_stop: Option<usize>,
+    /// Halve η when the evaluation accuracy has not improved for N epochs; stop when η has
+    /// fallen to RATIO of its start (default 1/128).
+    #[arg(long, value_name = "halve:N[,RATIO]", value_parser = parse_schedule)]
+    eta_schedule: Option<EtaSchedule>,
     /// Threads for the matrix products (OpenBLAS; the pure-Rust backend always uses one).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -135,9 +173,63 @@ impl TrainArgs {
         config.sgd.epochs = self.epochs;
         config.sgd.mini_batch_size = self.mini_batch;
         config.network.precision = self.precision;
+        config.sgd.monitor = Monitor {
+            training_cost: self.monitor.contains(&MonitorItem::TrainCost),
+            training_accuracy: self.monitor.contains(&MonitorItem::TrainAcc),
+            evaluation_cost: self.monitor.contains(&MonitorItem::EvalCost),
+        };
+        config.sgd.early_stop = self.early_stop;
+        config.sgd.schedule = self.eta_schedule;
         config.seed = self.seed;
         config
     }
+}
+
+/// Which set of `mnist.pkl.gz` to score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum EvalSet {
+    Validation,
+    Test,
+}
+
+impl EvalSet {
+    fn pick<F: Real>(self, validation: Dataset<F>, test: Dataset<F>) -> Dataset<F> {
+        match self {
+            EvalSet::Validation => validation,
+            EvalSet::Test => test,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            EvalSet::Validation => "validation",
+            EvalSet::Test => "test",
+        }
+    }
+}
+
+/// One of `--monitor`'s items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum MonitorItem {
+    TrainCost,
+    TrainAcc,
+    EvalCost,
+    /// Always on; accepted for symmetry with network2.py.
+    EvalAcc,
+}
+
+/// `halve:N` or `halve:N,RATIO`.
+fn parse_schedule(text: &str) -> Result<EtaSchedule, String> {
+    let usage = || format!("{text:?} is not halve:N or halve:N,RATIO");
+    let rest = text.strip_prefix("halve:").ok_or_else(usage)?;
+    let (n, ratio) = match rest.split_once(',') {
+        Some((n, r)) => (n, r.parse::<f64>().map_err(|_| usage())?),
+        None => (rest, 1.0 / 128.0),
+    };
+    Ok(EtaSchedule {
+        patience: n.parse().map_err(|_| usage())?,
+        min_ratio: ratio,
+    })
 }
 
 /// Exit code for arguments that cannot be trained with, as clap uses for parse errors.
@@ -148,6 +240,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Train(args)) => run_train(&args),
         Some(Command::Bench(args)) => run_bench(&args),
+        Some(Command::Eval(args)) => run_eval(&args),
         None => run_train(&cli.train),
     };
     match result {
@@ -259,12 +352,21 @@ fn train_in<F: Real>(
         checkpoint::save(&net, path)?;
     }
 
+    let mut metrics = match &args.metrics {
+        Some(path) => Some(MetricsWriter::create(path).map_err(|e| match e {
+            MetricsError::Format(_) => Failure::Usage(e.to_string()),
+            other => Failure::Other(other.into()),
+        })?),
+        None => None,
+    };
+    let mut metrics_error = None;
     let mut orders: Vec<Vec<usize>> = Vec::new();
+    let evaluation = args.eval_on.pick(mnist.validation, mnist.test);
     let result = sgd(
         &mut net,
         &config.sgd,
         &training,
-        &mnist.test,
+        &evaluation,
         &mut rng,
         |e, order| {
             say!(
@@ -274,11 +376,18 @@ fn train_in<F: Real>(
                 e.total,
                 e.accuracy()
             );
+            print_monitors(e);
+            if let (Some(m), None) = (&mut metrics, &metrics_error) {
+                metrics_error = m.write(e).err();
+            }
             if args.dump_order.is_some() {
                 orders.push(order.to_vec());
             }
         },
     );
+    if let Some(e) = metrics_error {
+        return Err(Failure::Other(e.into()));
+    }
     if let Some(path) = &args.dump_order {
         let json = serde_json::to_string(&orders).map_err(anyhow::Error::from)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
@@ -291,6 +400,18 @@ fn train_in<F: Real>(
     if let Some(path) = &args.save {
         checkpoint::save(&net, path)?;
     }
+    match history.stop {
+        Stop::Completed => {}
+        Stop::NoImprovement { patience } => say!(
+            "Stopped early: no improvement on the {} data in {patience} epochs; \
+             the network is the best epoch's",
+            args.eval_on.name()
+        ),
+        Stop::EtaFloor { eta } => say!(
+            "Stopped: the schedule halved eta to {eta} (1/{} of its start)",
+            (config.sgd.eta / eta).round()
+        ),
+    }
     if let (Some(last), Some(best)) = (history.epochs.last(), history.best()) {
         say!(
             "Training took {:.2} seconds; best epoch {} with {:.2}%",
@@ -299,6 +420,54 @@ fn train_in<F: Real>(
             best.accuracy()
         );
     }
+    Ok(())
+}
+
+/// The monitored quantities of an epoch, on one line after the book's.
+fn print_monitors(e: &EpochRecord) {
+    let mut parts = Vec::new();
+    if let Some(c) = e.training_cost {
+        parts.push(format!("training cost {c:.4}"));
+    }
+    if let (Some(c), Some(p)) = (e.training_correct, e.training_accuracy()) {
+        parts.push(format!(
+            "training accuracy {c} / {} ({p:.2}%)",
+            e.training_total
+        ));
+    }
+    if let Some(c) = e.evaluation_cost {
+        parts.push(format!("evaluation cost {c:.4}"));
+    }
+    if !parts.is_empty() {
+        say!("  {}", parts.join(", "));
+    }
+}
+
+fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
+    let net: nndl::network::Network = checkpoint::load(&args.model)?;
+    let mnist = load_mnist(&args.data)
+        .with_context(|| "cannot load the MNIST data (use --data to point at mnist.pkl.gz)")?;
+    let data = args.on.pick(mnist.validation, mnist.test);
+    nndl::config::check_sizes_against(&net.sizes, data.inputs(), CLASSES)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", args.model.display())))?;
+    say!(
+        "{}: sizes {:?}, {:?} cost",
+        args.model.display(),
+        net.sizes,
+        net.cost
+    );
+    let correct = net.evaluate(&data);
+    say!(
+        "Accuracy on the {} data: {correct} / {} ({:.2}%)",
+        args.on.name(),
+        data.len(),
+        100.0 * correct as f64 / data.len() as f64
+    );
+    say!(
+        "Cost on the {} data: {:.6}",
+        args.on.name(),
+        net.total_cost(&data, args.lambda)
+    );
     Ok(())
 }
 

@@ -219,7 +219,19 @@ impl<F: Real> Network<F> {
         correct
     }
 
-    /// The mean cost over `data` (without the L2 term): (1/n) Σₓ C(a(x), y(x)).
+    /// `network2.py`'s `total_cost(data, lmbda)`: the mean cost over `data` plus the L2 term
+    /// of eq. (87), (1/n) Σₓ C(a(x), y(x)) + (λ/2n) Σ w², with n the size of `data`.
+    pub fn total_cost(&self, data: &Dataset<F>, lambda: f64) -> f64 {
+        let squares: f64 = self
+            .weights
+            .iter()
+            .flat_map(|w| w.iter())
+            .map(|w| w.as_f64() * w.as_f64())
+            .sum();
+        self.mean_cost(data) + 0.5 * lambda / data.len() as f64 * squares
+    }
+
+    /// The mean cost over `data`, without the L2 term: (1/n) Σₓ C(a(x), y(x)).
     pub fn mean_cost(&self, data: &Dataset<F>) -> f64 {
         let mut total = 0.0;
         let mut y = vec![F::zero(); self.sizes[self.sizes.len() - 1]];

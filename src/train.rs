@@ -1,11 +1,13 @@
 //! Mini-batch stochastic gradient descent: `SGD` of `network.py` and `network2.py`, one loop
 //! for every variant. Each epoch shuffles the training set, splits it into mini-batches and
 //! hands each to an [`UpdateMiniBatch`] — per example ([`PerExample`], `network.py`'s
-//! `update_mini_batch`) or as matrices ([`Batched`]) — then scores the network
-//! on the evaluation set and reports the epoch to a callback.
+//! `update_mini_batch`) or as matrices ([`Batched`]) — then scores the network on the
+//! evaluation set, measures what the [`Monitor`](crate::config::Monitor) asks for, and reports
+//! the epoch to a callback.
 //!
-//! Not here yet: the training-cost/accuracy monitors, early stopping and learning-rate
-//! schedules of chapter 3.
+//! Chapter 3's ways of ending a run are here too: early stopping on no improvement in n
+//! epochs (restoring the best epoch's weights), and the schedule that halves η on the same
+//! rule until η has fallen to a set fraction of its start.
 
 use std::time::Instant;
 
@@ -50,10 +52,20 @@ pub fn mini_batch_step<F: Real>(
 pub struct EpochRecord {
     /// 0-based, as the book prints it.
     pub epoch: usize,
+    /// The learning rate this epoch trained with.
+    pub eta: f64,
     /// Correctly classified examples of the evaluation set.
     pub correct: usize,
     /// Size of the evaluation set.
     pub total: usize,
+    /// `total_cost` on the evaluation set (with the L2 term), if monitored.
+    pub evaluation_cost: Option<f64>,
+    /// `total_cost` on the training set (with the L2 term), if monitored.
+    pub training_cost: Option<f64>,
+    /// Correctly classified training examples, if monitored.
+    pub training_correct: Option<usize>,
+    /// Size of the training set.
+    pub training_total: usize,
     /// Seconds since training started, at the end of this epoch (evaluation included).
     pub elapsed: f64,
     /// Seconds this epoch spent in mini-batch steps.
@@ -63,16 +75,37 @@ pub struct EpochRecord {
 }
 
 impl EpochRecord {
-    /// Accuracy in percent.
+    /// Accuracy on the evaluation set, in percent.
     pub fn accuracy(&self) -> f64 {
         100.0 * self.correct as f64 / self.total as f64
     }
+
+    /// Accuracy on the training set, in percent, if monitored.
+    pub fn training_accuracy(&self) -> Option<f64> {
+        self.training_correct
+            .map(|c| 100.0 * c as f64 / self.training_total as f64)
+    }
 }
 
-/// Everything a run measured, epoch by epoch.
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "reason")]
+pub enum Stop {
+    /// It trained every epoch it was given.
+    #[default]
+    Completed,
+    /// Early stopping: no improvement for `patience` epochs; the weights are the best
+    /// epoch's.
+    NoImprovement { patience: usize },
+    /// The schedule halved η down to its floor.
+    EtaFloor { eta: f64 },
+}
+
+/// Everything a run measured, epoch by epoch, and how it ended.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     pub epochs: Vec<EpochRecord>,
+    pub stop: Stop,
 }
 
 impl History {
@@ -132,9 +165,10 @@ pub fn train<F: Real>(
     Ok((net, history))
 }
 
-/// `SGD(training_data, epochs, mini_batch_size, eta, lmbda, evaluation_data)`: trains `net`
-/// in place, scoring it on `evaluation` after every epoch. `on_epoch` receives each epoch's
-/// record and the shuffled order of training examples that epoch used.
+/// `SGD(training_data, epochs, mini_batch_size, eta, lmbda, evaluation_data, monitor_…)`:
+/// trains `net` in place, scoring it on `evaluation` after every epoch. `on_epoch` receives
+/// each epoch's record and the shuffled order of training examples that epoch used. With
+/// early stopping, `net` ends with the weights of its best epoch.
 pub fn sgd<F: Real>(
     net: &mut Network<F>,
     sgd: &SgdConfig,
@@ -146,7 +180,7 @@ pub fn sgd<F: Real>(
     sgd.validate()?;
     sgd.check_data(training.len())?;
     check_sizes_against(&net.sizes, training.inputs(), CLASSES)?;
-    let step = Step {
+    let mut step = Step {
         eta: sgd.eta,
         lambda: sgd.lambda,
         n: training.len(),
@@ -154,6 +188,7 @@ pub fn sgd<F: Real>(
     let mut stepper = mini_batch_step(sgd.backprop, net, sgd.mini_batch_size);
     let mut order: Vec<usize> = (0..training.len()).collect();
     let mut history = History::default();
+    let mut progress = Progress::default();
     let start = Instant::now();
     for epoch in 0..sgd.epochs {
         let epoch_start = Instant::now();
@@ -168,23 +203,94 @@ pub fn sgd<F: Real>(
         if !net.is_finite() {
             return Err(TrainError::Diverged {
                 epoch,
-                eta: sgd.eta,
+                eta: step.eta,
                 history,
             });
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         let eval_start = Instant::now();
         let correct = net.evaluate(evaluation);
+        let monitor = sgd.monitor;
         let record = EpochRecord {
             epoch,
+            eta: step.eta,
             correct,
             total: evaluation.len(),
+            evaluation_cost: monitor
+                .evaluation_cost
+                .then(|| net.total_cost(evaluation, sgd.lambda)),
+            training_cost: monitor
+                .training_cost
+                .then(|| net.total_cost(training, sgd.lambda)),
+            training_correct: monitor.training_accuracy.then(|| net.evaluate(training)),
+            training_total: training.len(),
             elapsed: start.elapsed().as_secs_f64(),
             train_seconds,
             eval_seconds: eval_start.elapsed().as_secs_f64(),
         };
         on_epoch(&record, &order);
         history.epochs.push(record);
+
+        // Chapter 3's rules, on the evaluation accuracy.
+        if progress.improved(correct) && sgd.early_stop.is_some() {
+            progress.best_net = Some(Box::new(net.clone()));
+        }
+        if let Some(patience) = sgd.early_stop {
+            if progress.since_best >= patience {
+                if let Some(best) = progress.best_net.take() {
+                    *net = *best;
+                }
+                history.stop = Stop::NoImprovement { patience };
+                break;
+            }
+        }
+        if let Some(schedule) = sgd.schedule {
+            if progress.since_change >= schedule.patience {
+                step.eta /= 2.0;
+                progress.since_change = 0;
+                if step.eta <= sgd.eta * schedule.min_ratio * (1.0 + 1e-12) {
+                    history.stop = Stop::EtaFloor { eta: step.eta };
+                    break;
+                }
+            }
+        }
     }
     Ok(history)
+}
+
+/// Epochs without improvement of the evaluation accuracy, for early stopping and the schedule.
+struct Progress<F: Real> {
+    best: Option<usize>,
+    /// Epochs since the best one.
+    since_best: usize,
+    /// Epochs since the best one or the last change of η, whichever is later.
+    since_change: usize,
+    best_net: Option<Box<Network<F>>>,
+}
+
+impl<F: Real> Default for Progress<F> {
+    fn default() -> Self {
+        Progress {
+            best: None,
+            since_best: 0,
+            since_change: 0,
+            best_net: None,
+        }
+    }
+}
+
+impl<F: Real> Progress<F> {
+    /// Records an epoch with `correct` evaluation examples; true if it is a new best.
+    fn improved(&mut self, correct: usize) -> bool {
+        if self.best.is_none_or(|b| correct > b) {
+            self.best = Some(correct);
+            self.since_best = 0;
+            self.since_change = 0;
+            true
+        } else {
+            self.since_best += 1;
+            self.since_change += 1;
+            false
+        }
+    }
 }

@@ -260,3 +260,145 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(model.exists(), "the model was not saved");
 }
+
+#[test]
+fn metrics_files_hold_one_row_per_epoch() {
+    let small = fixture("py3_p2.pkl.gz");
+    let dir = temp_dir("cli-metrics");
+    for name in ["run.csv", "run.jsonl"] {
+        let path = dir.join(name);
+        let o = nndl(&[
+            "--data",
+            small.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--mini-batch",
+            "2",
+            "--monitor",
+            "train-cost,train-acc,eval-cost",
+            "--eval-on",
+            "validation",
+            "--metrics",
+            path.to_str().unwrap(),
+        ]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(out.contains("  training cost "), "{out}");
+        assert!(
+            out.contains("training accuracy ") && out.contains(" / 6 ("),
+            "{out}"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let rows: Vec<nndl::metrics::Row> = if name.ends_with(".csv") {
+            let mut lines = text.lines();
+            let header = lines.next().unwrap();
+            assert!(
+                header.starts_with("epoch,elapsed,eta,evaluation_correct,evaluation_total"),
+                "{header}"
+            );
+            csv::Reader::from_reader(text.as_bytes())
+                .deserialize()
+                .map(|r| r.unwrap())
+                .collect()
+        } else {
+            text.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        assert_eq!(rows.len(), 3, "{text}");
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(r.epoch, i);
+            assert_eq!(r.evaluation_total, 3, "evaluated on the validation set");
+            assert_eq!(r.training_total, 6);
+            assert!(r.training_cost.is_some() && r.evaluation_cost.is_some());
+            assert_eq!(
+                r.training_accuracy,
+                r.training_correct.map(|c| 100.0 * c as f64 / 6.0)
+            );
+            assert!(out.contains(&format!("Epoch {i}: {} / 3", r.evaluation_correct)));
+        }
+        assert!(rows[0].elapsed < rows[2].elapsed);
+    }
+}
+
+#[test]
+fn the_new_options_refuse_bad_values() {
+    let small = fixture("py3_p2.pkl.gz");
+    let data = small.to_str().unwrap();
+    for (args, want) in [
+        (vec!["--metrics", "run.txt"], "must end in .csv or .jsonl"),
+        (
+            vec!["--early-stop", "0"],
+            "early stopping needs a patience of at least 1",
+        ),
+        (
+            vec!["--eta-schedule", "halve:0"],
+            "schedule needs a patience of at least 1",
+        ),
+        (
+            vec!["--eta-schedule", "halve:3,2"],
+            "floor must be a ratio between 0 and 1, got 2",
+        ),
+        (
+            vec!["--eta-schedule", "double:3"],
+            "is not halve:N or halve:N,RATIO",
+        ),
+        (vec!["--monitor", "speed"], "invalid value 'speed'"),
+        (vec!["--eval-on", "training"], "invalid value 'training'"),
+    ] {
+        let mut all = vec!["train", "--data", data, "--mini-batch", "2"];
+        all.extend(&args);
+        let o = nndl(&all);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn eval_scores_a_saved_network_as_training_did() {
+    let small = fixture("py3_p2.pkl.gz");
+    let dir = temp_dir("cli-eval");
+    let model = dir.join("m.json");
+    let o = nndl(&[
+        "--data",
+        small.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--mini-batch",
+        "2",
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let last = out.lines().rfind(|l| l.starts_with("Epoch 1:")).unwrap();
+    let counted = last
+        .trim_start_matches("Epoch 1: ")
+        .split(" (")
+        .next()
+        .unwrap();
+    let o = nndl(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        small.to_str().unwrap(),
+    ]);
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        report.contains(&format!("Accuracy on the test data: {counted} (")),
+        "{report}\n{out}"
+    );
+    assert!(report.contains("Cost on the test data: "), "{report}");
+    let o = nndl(&[
+        "eval",
+        "--model",
+        "missing.json",
+        "--data",
+        small.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot read missing.json"));
+}
