@@ -9,7 +9,7 @@
 //! - [`per_example`] and [`batch`] are the fast mini-batch steps: backprop one example at a
 //!   time, or the whole mini-batch as matrix products;
 //! - [`checkpoint`] saves and loads networks as `network2.py` does;
-//! - [`metrics`] writes a run's epochs to CSV or JSON Lines;
+//! - [`metrics`] writes a run's epochs to CSV or JSON Lines, and [`plot`] draws them;
 //! - [`train`] is the one SGD loop that drives either, and [`config`] configures it, with
 //!   the three programs of chapters 1–3 as [`config::Variant`] presets.
 //!
@@ -36,5 +36,6 @@ pub mod metrics;
 pub mod network;
 pub mod per_example;
 pub mod pickle;
+pub mod plot;
 pub mod real;
 pub mod train;

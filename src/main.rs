@@ -18,7 +18,8 @@ use nndl::bench;
 use nndl::checkpoint;
 use nndl::config::{EtaSchedule, Monitor, Precision, TrainConfig, Variant};
 use nndl::data::{load_mnist, Dataset, Mnist, CLASSES};
-use nndl::metrics::{MetricsError, MetricsWriter};
+use nndl::metrics::{self, MetricsError, MetricsWriter};
+use nndl::plot;
 use nndl::real::Real;
 use nndl::train::{build_network, sgd, train, EpochRecord, Stop, TrainError};
 
@@ -55,6 +56,21 @@ enum Command {
     Bench(BenchArgs),
     /// Score a saved network (network2.py's JSON) on the test or validation images.
     Eval(EvalArgs),
+    /// Draw accuracy and cost against epoch from metrics files (.csv or .jsonl).
+    Plot(PlotArgs),
+}
+
+#[derive(Args, Debug)]
+struct PlotArgs {
+    /// Metrics files written by `train --metrics`; several are drawn side by side.
+    #[arg(required = true, value_name = "METRICS")]
+    runs: Vec<PathBuf>,
+    /// The figure to write: .png or .svg.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// The figure's title [default: the files' names].
+    #[arg(long)]
+    title: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +151,12 @@ struct TrainArgs {
     /// Write every epoch's measurements to FILE (.csv or .jsonl).
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
+    /// Draw accuracy and cost against epoch to FILE (.png or .svg) when training ends.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Print no line per epoch, only the summary.
+    #[arg(long)]
+    quiet: bool,
     /// Stop when the evaluation accuracy has not improved for N epochs; keep the best epoch's
     /// weights.
     #[arg(long, value_name = "N")]
@@ -241,6 +263,7 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => run_train(&args),
         Some(Command::Bench(args)) => run_bench(&args),
         Some(Command::Eval(args)) => run_eval(&args),
+        Some(Command::Plot(args)) => run_plot(&args),
         None => run_train(&cli.train),
     };
     match result {
@@ -369,14 +392,16 @@ fn train_in<F: Real>(
         &evaluation,
         &mut rng,
         |e, order| {
-            say!(
-                "Epoch {}: {} / {} ({:.2}%)",
-                e.epoch,
-                e.correct,
-                e.total,
-                e.accuracy()
-            );
-            print_monitors(e);
+            if !args.quiet {
+                say!(
+                    "Epoch {}: {} / {} ({:.2}%)",
+                    e.epoch,
+                    e.correct,
+                    e.total,
+                    e.accuracy()
+                );
+                print_monitors(e);
+            }
             if let (Some(m), None) = (&mut metrics, &metrics_error) {
                 metrics_error = m.write(e).err();
             }
@@ -399,6 +424,22 @@ fn train_in<F: Real>(
     };
     if let Some(path) = &args.save {
         checkpoint::save(&net, path)?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{} {:?}, η = {}, λ = {}, {} training images, evaluated on {}",
+            args.net.name(),
+            config.network.sizes,
+            config.sgd.eta,
+            config.sgd.lambda,
+            training.len(),
+            args.eval_on.name()
+        );
+        let run = plot::Run {
+            label: args.net.name().to_string(),
+            rows: history.epochs.iter().map(metrics::Row::from).collect(),
+        };
+        plot::plot(&[run], &title, path)?;
     }
     match history.stop {
         Stop::Completed => {}
@@ -441,6 +482,30 @@ fn print_monitors(e: &EpochRecord) {
     if !parts.is_empty() {
         say!("  {}", parts.join(", "));
     }
+}
+
+fn run_plot(args: &PlotArgs) -> Result<(), Failure> {
+    let mut runs = Vec::with_capacity(args.runs.len());
+    for path in &args.runs {
+        let label = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        runs.push(plot::Run {
+            label,
+            rows: plot::read_metrics(path)?,
+        });
+    }
+    let title = args.title.clone().unwrap_or_else(|| {
+        let names: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
+        names.join(" vs ")
+    });
+    plot::plot(&runs, &title, &args.output).map_err(|e| match e {
+        plot::PlotError::Format(_) | plot::PlotError::Empty(_) => Failure::Usage(e.to_string()),
+        other => Failure::Other(other.into()),
+    })?;
+    say!("Wrote {}", args.output.display());
+    Ok(())
 }
 
 fn run_eval(args: &EvalArgs) -> Result<(), Failure> {

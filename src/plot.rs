@@ -1,0 +1,223 @@
+//! Chapter 3's figures: accuracy and cost against epoch, on the training and the evaluation
+//! data, for one run or several side by side — drawn from metrics rows
+//! ([`crate::metrics::Row`], as a run's metrics file holds them) to PNG or SVG.
+//!
+//! The figure has two panels, accuracy (%) on the left and cost on the right; each run
+//! contributes its evaluation curves (solid) and, where they were monitored, its training
+//! curves (a lighter shade). Text is drawn with DejaVu Sans, embedded in the binary, so a PNG
+//! renders the same on a machine with no fonts installed.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::metrics::Row;
+
+/// DejaVu Sans (Bitstream Vera license, see `assets/fonts/DejaVuSans-LICENSE.txt`).
+const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+/// Why a figure could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("{0}: a figure must end in .png or .svg")]
+    Format(PathBuf),
+    #[error("there is nothing to plot: {0}")]
+    Empty(String),
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a metrics file: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("cannot draw {path}: {message}")]
+    Draw { path: PathBuf, message: String },
+}
+
+/// One run's rows and the name it goes by in the legend.
+pub struct Run {
+    pub label: String,
+    pub rows: Vec<Row>,
+}
+
+/// Reads a metrics file written by [`crate::metrics::MetricsWriter`] (`.csv` or `.jsonl`).
+pub fn read_metrics(path: &Path) -> Result<Vec<Row>, PlotError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PlotError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let parse = |message: String| PlotError::Parse {
+        path: path.to_path_buf(),
+        message,
+    };
+    if path.extension().is_some_and(|e| e == "jsonl") {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| parse(format!("line {}: {e}", i + 1)))
+            })
+            .collect()
+    } else {
+        csv::Reader::from_reader(text.as_bytes())
+            .deserialize()
+            .map(|r| r.map_err(|e| parse(e.to_string())))
+            .collect()
+    }
+}
+
+/// Draws `runs` to `out` (`.png` or `.svg`) under `title`.
+pub fn plot(runs: &[Run], title: &str, out: &Path) -> Result<(), PlotError> {
+    if runs.iter().all(|r| r.rows.is_empty()) {
+        return Err(PlotError::Empty("no epochs in any run".into()));
+    }
+    static FONT_READY: OnceLock<bool> = OnceLock::new();
+    let ready = *FONT_READY
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    let draw_err = |message: String| PlotError::Draw {
+        path: out.to_path_buf(),
+        message,
+    };
+    if !ready {
+        return Err(draw_err("the embedded font could not be read".into()));
+    }
+    const SIZE: (u32, u32) = (1400, 560);
+    match out.extension().and_then(|e| e.to_str()) {
+        Some("png") => {
+            let root = BitMapBackend::new(out, SIZE).into_drawing_area();
+            draw(&root, runs, title).map_err(draw_err)?;
+            root.present().map_err(|e| draw_err(e.to_string()))
+        }
+        Some("svg") => {
+            let root = SVGBackend::new(out, SIZE).into_drawing_area();
+            draw(&root, runs, title).map_err(draw_err)?;
+            root.present().map_err(|e| draw_err(e.to_string()))
+        }
+        _ => Err(PlotError::Format(out.to_path_buf())),
+    }
+}
+
+/// Colours for successive runs: (evaluation, training).
+const COLOURS: [(RGBColor, RGBColor); 4] = [
+    (RGBColor(31, 119, 180), RGBColor(158, 202, 225)),
+    (RGBColor(214, 39, 40), RGBColor(252, 160, 160)),
+    (RGBColor(44, 160, 44), RGBColor(161, 217, 155)),
+    (RGBColor(148, 103, 189), RGBColor(203, 183, 227)),
+];
+
+/// A curve: its legend entry, colour and points (epoch, value).
+type Curve = (String, RGBColor, Vec<(f64, f64)>);
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    runs: &[Run],
+    title: &str,
+) -> Result<(), String> {
+    let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(text)?;
+    let root = root.titled(title, (FAMILY, 26)).map_err(text)?;
+    let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
+    let name = |run: &Run, set: &str| {
+        if runs.len() == 1 {
+            set.to_string()
+        } else {
+            format!("{} {set}", run.label)
+        }
+    };
+    let mut accuracy: Vec<Curve> = Vec::new();
+    let mut cost: Vec<Curve> = Vec::new();
+    for (run, &(dark, light)) in runs.iter().zip(COLOURS.iter().cycle()) {
+        let points = |f: &dyn Fn(&Row) -> Option<f64>| -> Vec<(f64, f64)> {
+            run.rows
+                .iter()
+                .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
+                .collect()
+        };
+        let curves = [
+            (
+                false,
+                "evaluation",
+                dark,
+                points(&|r| Some(r.evaluation_accuracy)),
+            ),
+            (false, "training", light, points(&|r| r.training_accuracy)),
+            (true, "evaluation", dark, points(&|r| r.evaluation_cost)),
+            (true, "training", light, points(&|r| r.training_cost)),
+        ];
+        for (is_cost, set, colour, pts) in curves {
+            if !pts.is_empty() {
+                let panel = if is_cost { &mut cost } else { &mut accuracy };
+                panel.push((name(run, set), colour, pts));
+            }
+        }
+    }
+    panel(&left, "Accuracy", "accuracy (%)", &accuracy)?;
+    panel(&right, "Cost", "cost", &cost)
+}
+
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    y_label: &str,
+    curves: &[Curve],
+) -> Result<(), String> {
+    let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    if curves.is_empty() {
+        let style = TextStyle::from((FAMILY, 18).into_font()).color(&BLACK);
+        area.draw_text(
+            &format!("{caption}: not monitored"),
+            &style,
+            (40, area.dim_in_pixel().1 as i32 / 2),
+        )
+        .map_err(text)?;
+        return Ok(());
+    }
+    let all = curves.iter().flat_map(|(_, _, p)| p.iter());
+    let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in all {
+        x_max = x_max.max(x);
+        y_min = y_min.min(y);
+        y_max = y_max.max(y);
+    }
+    let pad = ((y_max - y_min) * 0.05).max(1e-6);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FAMILY, 20))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))
+        .map_err(text)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_label)
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 16))
+        .draw()
+        .map_err(text)?;
+    for (label, colour, points) in curves {
+        let colour = *colour;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))
+            .map_err(text)?
+            .label(label.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FAMILY, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(text)
+}

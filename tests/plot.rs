@@ -1,0 +1,151 @@
+//! Figures from metrics files: PNG and SVG with the title, axes and legend, and clear errors.
+
+mod common;
+
+use common::*;
+use nndl::metrics::Row;
+use nndl::plot::{plot, read_metrics, PlotError, Run};
+
+fn rows(n: usize, monitored: bool) -> Vec<Row> {
+    (0..n)
+        .map(|e| Row {
+            epoch: e,
+            elapsed: e as f64,
+            eta: 0.5,
+            evaluation_correct: 8000 + e,
+            evaluation_total: 10_000,
+            evaluation_accuracy: 80.0 + e as f64 / 100.0,
+            evaluation_cost: monitored.then(|| 1.0 + e as f64 / 100.0),
+            training_cost: monitored.then(|| 1.0 / (1.0 + e as f64)),
+            training_correct: monitored.then_some(900 + e),
+            training_total: 1000,
+            training_accuracy: monitored.then(|| 90.0 + e as f64 / 10.0),
+            train_seconds: 0.1,
+            eval_seconds: 0.01,
+        })
+        .collect()
+}
+
+#[test]
+fn png_and_svg_figures_are_drawn() {
+    let dir = temp_dir("plot-draw");
+    let runs = [
+        Run {
+            label: "plain".into(),
+            rows: rows(40, true),
+        },
+        Run {
+            label: "regularised".into(),
+            rows: rows(30, false),
+        },
+    ];
+    let png = dir.join("fig.png");
+    plot(&runs, "A title", &png).unwrap();
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+    let height = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+    assert_eq!((width, height), (1400, 560));
+
+    let svg = dir.join("fig.svg");
+    plot(&runs, "A title", &svg).unwrap();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for want in [
+        "A title",
+        "Accuracy",
+        "Cost",
+        "epoch",
+        "accuracy (%)",
+        "plain evaluation",
+        "plain training",
+        "regularised evaluation",
+    ] {
+        assert!(text.contains(want), "{want} missing from the SVG");
+    }
+    // The unmonitored run has no training curve.
+    assert!(!text.contains("regularised training"));
+}
+
+#[test]
+fn metrics_files_are_read_back() {
+    let dir = temp_dir("plot-read");
+    let path = dir.join("run.jsonl");
+    let lines: Vec<String> = rows(5, true)
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    assert_eq!(read_metrics(&path).unwrap(), rows(5, true));
+    let bad = write_file(&dir, "bad.csv", b"epoch,elapsed\nx,y\n");
+    assert!(matches!(read_metrics(&bad), Err(PlotError::Parse { .. })));
+    assert!(matches!(
+        read_metrics(&dir.join("none.csv")),
+        Err(PlotError::Read { .. })
+    ));
+}
+
+#[test]
+fn bad_figures_are_refused() {
+    let dir = temp_dir("plot-bad");
+    let run = [Run {
+        label: "a".into(),
+        rows: rows(3, false),
+    }];
+    assert!(matches!(
+        plot(&run, "t", &dir.join("fig.jpg")),
+        Err(PlotError::Format(_))
+    ));
+    let empty = [Run {
+        label: "a".into(),
+        rows: vec![],
+    }];
+    assert!(matches!(
+        plot(&empty, "t", &dir.join("fig.png")),
+        Err(PlotError::Empty(_))
+    ));
+}
+
+#[test]
+fn train_and_plot_commands_write_figures() {
+    let small = fixture("py3_p2.pkl.gz");
+    let dir = temp_dir("plot-cli");
+    let (csv, png, svg) = (
+        dir.join("run.csv"),
+        dir.join("train.png"),
+        dir.join("plot.svg"),
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args([
+            "--data",
+            small.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--mini-batch",
+            "2",
+            "--quiet",
+        ])
+        .args(["--monitor", "train-acc", "--metrics", csv.to_str().unwrap()])
+        .args(["--plot", png.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("Epoch 0:"),
+        "--quiet printed epochs"
+    );
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(["plot", csv.to_str().unwrap(), "-o", svg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        std::fs::read_to_string(&svg).unwrap().contains("\nrun\n"),
+        "the title is the file's name"
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(["plot", csv.to_str().unwrap(), "-o", "fig.gif"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
