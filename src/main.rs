@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -21,7 +22,7 @@ use nndl::data::{load_mnist, Dataset, Mnist, CLASSES};
 use nndl::metrics::{self, MetricsError, MetricsWriter};
 use nndl::plot;
 use nndl::real::Real;
-use nndl::train::{build_network, sgd, train, EpochRecord, Stop, TrainError};
+use nndl::train::{build_network, sgd_observed, train, EpochRecord, Observer, Stop, TrainError};
 
 /// Prints a line to stdout. A closed stdout (the output piped into `head`, say) is ignored:
 /// it must neither panic nor stop a run before its files are written.
@@ -375,44 +376,36 @@ fn train_in<F: Real>(
         checkpoint::save(&net, path)?;
     }
 
-    let mut metrics = match &args.metrics {
+    let metrics = match &args.metrics {
         Some(path) => Some(MetricsWriter::create(path).map_err(|e| match e {
             MetricsError::Format(_) => Failure::Usage(e.to_string()),
             other => Failure::Other(other.into()),
         })?),
         None => None,
     };
-    let mut metrics_error = None;
-    let mut orders: Vec<Vec<usize>> = Vec::new();
     let evaluation = args.eval_on.pick(mnist.validation, mnist.test);
-    let result = sgd(
+    let mut console = Console {
+        quiet: args.quiet,
+        bar: progress_bar(args.quiet),
+        metrics,
+        metrics_error: None,
+        orders: args.dump_order.as_ref().map(|_| Vec::new()),
+    };
+    let result = sgd_observed(
         &mut net,
         &config.sgd,
         &training,
         &evaluation,
         &mut rng,
-        |e, order| {
-            if !args.quiet {
-                say!(
-                    "Epoch {}: {} / {} ({:.2}%)",
-                    e.epoch,
-                    e.correct,
-                    e.total,
-                    e.accuracy()
-                );
-                print_monitors(e);
-            }
-            if let (Some(m), None) = (&mut metrics, &metrics_error) {
-                metrics_error = m.write(e).err();
-            }
-            if args.dump_order.is_some() {
-                orders.push(order.to_vec());
-            }
-        },
+        &mut console,
     );
-    if let Some(e) = metrics_error {
+    if let Some(bar) = &console.bar {
+        bar.finish_and_clear();
+    }
+    if let Some(e) = console.metrics_error {
         return Err(Failure::Other(e.into()));
     }
+    let orders = console.orders.unwrap_or_default();
     if let Some(path) = &args.dump_order {
         let json = serde_json::to_string(&orders).map_err(anyhow::Error::from)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
@@ -462,6 +455,66 @@ fn train_in<F: Real>(
         );
     }
     Ok(())
+}
+
+/// What the console shows of a run: the book's line per epoch (unless quiet), a progress bar
+/// over the mini-batches on an interactive terminal, and the metrics file.
+struct Console {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    metrics: Option<MetricsWriter>,
+    /// The first error writing the metrics file; training goes on, the run then fails.
+    metrics_error: Option<MetricsError>,
+    /// Every epoch's order, when `--dump-order` asks for it.
+    orders: Option<Vec<Vec<usize>>>,
+}
+
+/// A progress bar on stderr, only when both output streams are a terminal and not `--quiet`;
+/// redrawn at most 10 times a second.
+fn progress_bar(quiet: bool) -> Option<ProgressBar> {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} mini-batches {elapsed}") {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+impl Observer for Console {
+    fn epoch(&mut self, e: &EpochRecord, order: &[usize]) {
+        let print = || {
+            if !self.quiet {
+                say!(
+                    "Epoch {}: {} / {} ({:.2}%)",
+                    e.epoch,
+                    e.correct,
+                    e.total,
+                    e.accuracy()
+                );
+                print_monitors(e);
+            }
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+        if let (Some(m), None) = (&mut self.metrics, &self.metrics_error) {
+            self.metrics_error = m.write(e).err();
+        }
+        if let Some(orders) = &mut self.orders {
+            orders.push(order.to_vec());
+        }
+    }
+
+    fn batches(&mut self, done: usize, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    }
 }
 
 /// The monitored quantities of an epoch, on one line after the book's.

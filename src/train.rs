@@ -47,6 +47,28 @@ pub fn mini_batch_step<F: Real>(
     }
 }
 
+/// Follows a run as it trains ([`sgd_observed`]); [`sgd`] takes just the epoch callback.
+pub trait Observer {
+    /// An epoch has ended: its record, and the order of training examples it used.
+    fn epoch(&mut self, record: &EpochRecord, order: &[usize]);
+
+    /// `done` of the epoch's `total` mini-batches are finished. Called every
+    /// [`BATCH_REPORT`] mini-batches and at the end of each epoch, so it costs the step nothing.
+    fn batches(&mut self, _done: usize, _total: usize) {}
+}
+
+/// An epoch callback as an [`Observer`].
+struct EpochFn<G>(G);
+
+impl<G: FnMut(&EpochRecord, &[usize])> Observer for EpochFn<G> {
+    fn epoch(&mut self, record: &EpochRecord, order: &[usize]) {
+        (self.0)(record, order)
+    }
+}
+
+/// Mini-batches between calls of [`Observer::batches`].
+pub const BATCH_REPORT: usize = 64;
+
 /// What one epoch achieved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
@@ -175,7 +197,19 @@ pub fn sgd<F: Real>(
     training: &Dataset<F>,
     evaluation: &Dataset<F>,
     rng: &mut StdRng,
-    mut on_epoch: impl FnMut(&EpochRecord, &[usize]),
+    on_epoch: impl FnMut(&EpochRecord, &[usize]),
+) -> Result<History, TrainError> {
+    sgd_observed(net, sgd, training, evaluation, rng, &mut EpochFn(on_epoch))
+}
+
+/// [`sgd`], reporting to an [`Observer`], which also hears how far each epoch has got.
+pub fn sgd_observed<F: Real>(
+    net: &mut Network<F>,
+    sgd: &SgdConfig,
+    training: &Dataset<F>,
+    evaluation: &Dataset<F>,
+    rng: &mut StdRng,
+    observer: &mut dyn Observer,
 ) -> Result<History, TrainError> {
     sgd.validate()?;
     sgd.check_data(training.len())?;
@@ -193,12 +227,16 @@ pub fn sgd<F: Real>(
     for epoch in 0..sgd.epochs {
         let epoch_start = Instant::now();
         order.shuffle(rng);
-        let mut batches = order.chunks(sgd.mini_batch_size).peekable();
-        while let Some(batch) = batches.next() {
-            if let Some(next) = batches.peek() {
+        let total = order.len().div_ceil(sgd.mini_batch_size);
+        let mut batches = order.chunks(sgd.mini_batch_size).enumerate().peekable();
+        while let Some((i, batch)) = batches.next() {
+            if let Some((_, next)) = batches.peek() {
                 training.prefetch(next);
             }
             stepper.update_mini_batch(net, training, batch, &step);
+            if (i + 1) % BATCH_REPORT == 0 || i + 1 == total {
+                observer.batches(i + 1, total);
+            }
         }
         if !net.is_finite() {
             return Err(TrainError::Diverged {
@@ -228,7 +266,7 @@ pub fn sgd<F: Real>(
             train_seconds,
             eval_seconds: eval_start.elapsed().as_secs_f64(),
         };
-        on_epoch(&record, &order);
+        observer.epoch(&record, &order);
         history.epochs.push(record);
 
         // Chapter 3's rules, on the evaluation accuracy.

@@ -54,6 +54,8 @@ fn trains_on_a_small_file_and_prints_the_books_lines() {
     );
     assert!(out.contains("\nEpoch 1: "), "{out}");
     assert!(out.contains("Training took "), "{out}");
+    // Output is piped here: no progress bar.
+    assert!(!stderr(&o).contains("mini-batches"), "{}", stderr(&o));
 }
 
 #[test]
