@@ -8,7 +8,8 @@
 //! - [`network`] is `network.py`'s `Network` with per-example backprop (BP1–BP4);
 //! - [`per_example`] and [`batch`] are the fast mini-batch steps: backprop one example at a
 //!   time, or the whole mini-batch as matrix products;
-//! - [`checkpoint`] saves and loads networks as `network2.py` does;
+//! - [`checkpoint`] saves and loads networks as `network2.py` does, and [`predict`] reads
+//!   a digit from an image file for one;
 //! - [`metrics`] writes a run's epochs to CSV or JSON Lines, and [`plot`] draws them;
 //! - [`train`] is the one SGD loop that drives either, and [`config`] configures it, with
 //!   the three programs of chapters 1–3 as [`config::Variant`] presets.
@@ -37,5 +38,6 @@ pub mod network;
 pub mod per_example;
 pub mod pickle;
 pub mod plot;
+pub mod predict;
 pub mod real;
 pub mod train;

@@ -59,6 +59,19 @@ enum Command {
     Eval(EvalArgs),
     /// Draw accuracy and cost against epoch from metrics files (.csv or .jsonl).
     Plot(PlotArgs),
+    /// Read handwritten digits from PNG images with a saved network.
+    Predict(PredictArgs),
+}
+
+#[derive(Args, Debug)]
+struct PredictArgs {
+    /// The saved network.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// PNG images of one digit each: 28×28 as MNIST, or any size (fitted and centred as
+    /// MNIST digits were); white on black or black on white.
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -265,6 +278,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => run_bench(&args),
         Some(Command::Eval(args)) => run_eval(&args),
         Some(Command::Plot(args)) => run_plot(&args),
+        Some(Command::Predict(args)) => run_predict(&args),
         None => run_train(&cli.train),
     };
     match result {
@@ -535,6 +549,24 @@ fn print_monitors(e: &EpochRecord) {
     if !parts.is_empty() {
         say!("  {}", parts.join(", "));
     }
+}
+
+fn run_predict(args: &PredictArgs) -> Result<(), Failure> {
+    let net: nndl::network::Network = checkpoint::load(&args.model)?;
+    nndl::config::check_sizes_against(&net.sizes, nndl::data::IMAGE_PIXELS, CLASSES)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", args.model.display())))?;
+    for path in &args.images {
+        let x = nndl::predict::read_digit(path)?;
+        let a = net.feedforward(x.view());
+        let digit = nndl::network::argmax(a.iter().copied());
+        let activations: Vec<String> = a.iter().map(|v| format!("{v:.3}")).collect();
+        say!(
+            "{}: {digit}   (output activations 0–9: {})",
+            path.display(),
+            activations.join(" ")
+        );
+    }
+    Ok(())
 }
 
 fn run_plot(args: &PlotArgs) -> Result<(), Failure> {
