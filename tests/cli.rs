@@ -3,20 +3,24 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::*;
 
-fn nndl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nndl"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run nndl")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// `nndl train --data <small file> <base> <args>` must exit 2 with `want` in its message, on one
+/// line unless clap itself reports it.
+fn expect_usage_error(base: &[&str], args: &[&str], want: &str) {
+    let small = fixture("py3_p2.pkl.gz");
+    let mut all = vec!["train", "--data", small.to_str().unwrap()];
+    all.extend(base);
+    all.extend(args);
+    let o = nndl(&all);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(want), "{args:?}: {err}");
+    if !want.starts_with("invalid value") {
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
 }
 
 #[test]
@@ -84,8 +88,6 @@ fn the_same_seed_prints_the_same_epochs() {
 
 #[test]
 fn bad_arguments_exit_2_with_one_line() {
-    let small = fixture("py3_p2.pkl.gz");
-    let data = small.to_str().unwrap();
     for (args, want) in [
         (
             vec!["--eta", "0"],
@@ -127,15 +129,7 @@ fn bad_arguments_exit_2_with_one_line() {
         (vec!["--net", "network9"], "invalid value 'network9'"),
         (vec!["--sizes", "784,x,10"], "invalid value 'x'"),
     ] {
-        let mut all = vec!["train", "--data", data];
-        all.extend(&args);
-        let o = nndl(&all);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: {err}");
-        if !want.starts_with("invalid value") {
-            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        }
+        expect_usage_error(&[], &args, want);
     }
 }
 
@@ -325,8 +319,6 @@ fn metrics_files_hold_one_row_per_epoch() {
 
 #[test]
 fn the_new_options_refuse_bad_values() {
-    let small = fixture("py3_p2.pkl.gz");
-    let data = small.to_str().unwrap();
     for (args, want) in [
         (vec!["--metrics", "run.txt"], "must end in .csv or .jsonl"),
         (
@@ -343,17 +335,12 @@ fn the_new_options_refuse_bad_values() {
         ),
         (
             vec!["--eta-schedule", "double:3"],
-            "is not halve:N or halve:N,RATIO",
+            "invalid value 'double:3' for '--eta-schedule <halve:N[,RATIO]>': \"double:3\" is not halve:N or halve:N,RATIO",
         ),
         (vec!["--monitor", "speed"], "invalid value 'speed'"),
         (vec!["--eval-on", "training"], "invalid value 'training'"),
     ] {
-        let mut all = vec!["train", "--data", data, "--mini-batch", "2"];
-        all.extend(&args);
-        let o = nndl(&all);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: {err}");
+        expect_usage_error(&["--mini-batch", "2"], &args, want);
     }
 }
 

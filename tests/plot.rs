@@ -114,38 +114,35 @@ fn train_and_plot_commands_write_figures() {
         dir.join("train.png"),
         dir.join("plot.svg"),
     );
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
-        .args([
-            "--data",
-            small.to_str().unwrap(),
-            "--epochs",
-            "3",
-            "--mini-batch",
-            "2",
-            "--quiet",
-        ])
-        .args(["--monitor", "train-acc", "--metrics", csv.to_str().unwrap()])
-        .args(["--plot", png.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (csv, png, svg) = (
+        csv.to_str().unwrap(),
+        png.to_str().unwrap(),
+        svg.to_str().unwrap(),
+    );
+    let o = nndl(&[
+        "--data",
+        small.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--mini-batch",
+        "2",
+        "--quiet",
+        "--monitor",
+        "train-acc",
+        "--metrics",
+        csv,
+        "--plot",
+        png,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("Epoch 0:"),
         "--quiet printed epochs"
     );
-    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
-        .args(["plot", csv.to_str().unwrap(), "-o", svg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(
-        std::fs::read_to_string(&svg).unwrap().contains("\nrun\n"),
-        "the title is the file's name"
-    );
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
-        .args(["plot", csv.to_str().unwrap(), "-o", "fig.gif"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
+    assert!(std::fs::metadata(png).unwrap().len() > 1000);
+    let o = nndl(&["plot", csv, "-o", svg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(svg).unwrap();
+    assert!(text.contains("\nrun\n"), "the title is the file's name");
+    assert_eq!(nndl(&["plot", csv, "-o", "fig.gif"]).status.code(), Some(2));
 }

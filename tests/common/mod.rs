@@ -229,6 +229,20 @@ pub fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
 }
 
+/// Runs the `nndl` binary from the crate's directory.
+pub fn nndl(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run nndl")
+}
+
+/// A finished command's standard error.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// An error and all its causes, as `main` prints them.
 pub fn chain(err: &dyn std::error::Error) -> String {
     let mut s = err.to_string();
