@@ -15,7 +15,7 @@ import platform
 import statistics
 import sys
 
-from runlib import ROOT, available_backends, build, run
+from runlib import ROOT, available_backends, build, run, short_backend
 
 SEED_EPOCHS = 30
 
@@ -88,7 +88,7 @@ def main():
             rs = [r for r in runs if r["variant"] == variant and r["implementation"] == impl]
             t = median(impl, "seconds")
             precision = impl.split()[2] if impl != "NumPy" else "f64"
-            backend = rs[0]["backend"].split(":")[0]
+            backend = short_backend(rs[0]["backend"])
             print(f"| {variant} | {impl.split()[0]} | {precision} | {backend} | {args.threads} | {t:.2f} | "
                   f"{t / args.epochs:.3f} | {rs[-1]['accuracy'][-1]:.2f} | {max(rs[-1]['accuracy']):.2f} | "
                   f"{median(impl, 'load_seconds'):.2f} | {base / t:.1f}× |")

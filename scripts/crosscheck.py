@@ -9,7 +9,7 @@ weight matrix and bias vector: max |rust - numpy| / max |rust|) and print the sa
         [--train-size N] [--sensitivity]
 
 By default the epoch covers the first 10,000 training images. With η = 3 and N(0, 1)
-weights, network1/2 amplify any rounding difference about tenfold every 5,000 examples, so
+weights, network1/2 amplify any rounding difference as training goes on, so
 over all 50,000 no two implementations that round differently stay within 1e-9 — not even
 NumPy and itself started one ulp apart. `--sensitivity` measures exactly that (NumPy against
 NumPy from initial weights moved by one ulp) and prints it beside the nndl/NumPy difference.

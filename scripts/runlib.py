@@ -54,3 +54,8 @@ def run(cmd, env=None):
         "load_seconds": float(loaded.group(1)),
         "backend": backend.group(1),
     }
+
+
+def short_backend(line):
+    """The backend's name from a `Backend:` line, without its kernel and thread details."""
+    return line.split(":")[0].split(",")[0]

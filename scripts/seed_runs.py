@@ -19,7 +19,7 @@ import os
 import statistics
 import sys
 
-from runlib import ROOT, build, run
+from runlib import ROOT, build, run, short_backend
 
 
 def main():
@@ -62,7 +62,7 @@ def main():
             final = statistics.mean(r["accuracy"][-1] for r in rs)
             best = min(max(r["accuracy"]) for r in rs)
             t = statistics.median(r["seconds"] for r in rs)
-            backend = rs[0]["backend"].split(":")[0].split(",")[0]
+            backend = short_backend(rs[0]["backend"])
             print(f"| {variant} | {backend} | " + " | ".join(cols) +
                   f" | {final:.2f} | {best:.2f} | {t:.2f} |")
     print(f"\n{len(seeds)} seeds ({args.seeds}) per row; accuracy on the 10,000 test images, %.")

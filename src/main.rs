@@ -636,10 +636,14 @@ fn run_bench(args: &BenchArgs) -> Result<(), Failure> {
     let mnist = load_mnist(&args.data)
         .with_context(|| "cannot load the MNIST data (use --data to point at mnist.pkl.gz)")?;
     let mnist32 = mnist.cast::<f32>();
+    let images = mnist.training.images();
+    let nonzero = images.iter().filter(|&&p| p != 0.0).count();
     say!(
-        "{} epochs of each; training {} images, evaluating {}; times are medians over epochs\n",
+        "{} epochs of each; training {} images ({:.1}% of their pixels not 0), evaluating {}; \
+         times are medians over epochs\n",
         args.epochs,
         mnist.training.len(),
+        100.0 * nonzero as f64 / images.len() as f64,
         mnist.test.len()
     );
     say!("| program | precision | train s/epoch | train GFLOP/s | % of peak | eval s/epoch | epoch incl. eval (s) | GFLOP/s incl. eval | % of peak |");
