@@ -41,19 +41,34 @@ fn step_in<F: Real>(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(0);
     let training = data::<F>(1000, &mut rng);
     let mut group = c.benchmark_group(format!("step-{}", F::NAME));
-    for variant in [Variant::Network1, Variant::Network2, Variant::Network3] {
+    // The three programs, and network1 and network3 with dropout for what the masks cost.
+    let cases = [
+        (Variant::Network1, 0.0),
+        (Variant::Network2, 0.0),
+        (Variant::Network3, 0.0),
+        (Variant::Network1, 0.5),
+        (Variant::Network3, 0.5),
+    ];
+    for (variant, dropout) in cases {
         let mut net = Network::<F>::new(&SIZES, variant.init(), variant.cost(), &mut rng);
         let step = Step {
             eta: variant.seed_eta(),
             lambda: variant.seed_lambda(),
             n: 50_000,
+            dropout,
         };
         let mut stepper = mini_batch_step(variant.backprop(), &net, 10);
         let batches: Vec<Vec<usize>> = (0..100).map(|b| (b * 10..b * 10 + 10).collect()).collect();
         let mut i = 0;
-        group.bench_function(BenchmarkId::new(variant.name(), "mini-batch 10"), |b| {
+        let name = if dropout > 0.0 {
+            format!("mini-batch 10, dropout {dropout}")
+        } else {
+            "mini-batch 10".to_string()
+        };
+        group.bench_function(BenchmarkId::new(variant.name(), name), |b| {
             b.iter(|| {
-                stepper.update_mini_batch(&mut net, &training, &batches[i % batches.len()], &step);
+                let batch = &batches[i % batches.len()];
+                stepper.update_mini_batch(&mut net, &training, batch, &step, &mut rng);
                 i += 1;
             })
         });

@@ -56,6 +56,14 @@ def run(cmd, env=None):
     }
 
 
+def run_logged(cmd, label):
+    """`run`, then one line on stderr with the run's final and best accuracy and its time."""
+    r = run(cmd)
+    print(f"{label}: final {r['accuracy'][-1]:.2f}%, best {max(r['accuracy']):.2f}%, {r['seconds']:.2f} s",
+          file=sys.stderr)
+    return r
+
+
 def short_backend(line):
     """The backend's name from a `Backend:` line, without its kernel and thread details."""
     return line.split(":")[0].split(",")[0]

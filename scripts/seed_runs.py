@@ -17,9 +17,8 @@ import argparse
 import json
 import os
 import statistics
-import sys
 
-from runlib import ROOT, build, run, short_backend
+from runlib import ROOT, build, run_logged, short_backend
 
 
 def main():
@@ -41,12 +40,10 @@ def main():
     for seed in seeds:
         for variant in variants:
             for b in backends:
-                r = run([exes[b], "train", "--net", variant, "--seed", str(seed),
-                         "--epochs", str(args.epochs), "--data", args.data])
+                r = run_logged([exes[b], "train", "--net", variant, "--seed", str(seed),
+                                "--epochs", str(args.epochs), "--data", args.data], f"{variant} {b} seed {seed}")
                 r.update(variant=variant, seed=seed, features=b)
                 runs.append(r)
-                print(f"{variant} {b} seed {seed}: final {r['accuracy'][-1]:.2f}%, "
-                      f"best {max(r['accuracy']):.2f}%, {r['seconds']:.2f} s", file=sys.stderr)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(runs, f, indent=1)

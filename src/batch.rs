@@ -1,13 +1,16 @@
 //! Backpropagation of a whole mini-batch at once, the "fully matrix-based approach" the book
 //! suggests at the end of chapter 2: the m examples are the columns of one matrix, so each
 //! layer's forward step is one matrix product Zˡ = Wˡ·Aˡ⁻¹ (plus the bias on every column)
-//! and each backward step is one product δˡ = (Wˡ⁺¹)ᵀ·δˡ⁺¹ (⊙ σ′).
+//! and each backward step is one product δˡ = (Wˡ⁺¹)ᵀ·δˡ⁺¹ (⊙ f′, the activation's derivative).
 //!
 //! Shapes, with m examples in the mini-batch:
 //! - `x`: `(m, n_0)`, the mini-batch's images **one per row**, gathered from the data set; the
 //!   first layer reads it as the `(n_0, m)` transpose (a view, no copy).
 //! - `y`: `(n_L, m)`, the one-hot targets, one per column.
 //! - `activations[l]`, `deltas[l]`: `(sizes[l+1], m)`, one example per column.
+//!
+//! - `masks[l]`: `(sizes[l+1], m)` for each hidden layer, the dropout masks, one example per
+//!   column (drawn example by example, see [`crate::dropout`]).
 //!
 //! All buffers are allocated once for the largest mini-batch and reused; a smaller last
 //! mini-batch uses the first columns. The update is fused into the gradient product:
@@ -16,9 +19,10 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, Zip};
+use rand::rngs::StdRng;
 
-use crate::activation::{sigmoid, sigmoid_prime_from_output};
 use crate::data::Dataset;
+use crate::dropout;
 use crate::network::{Gradient, Network, Step};
 use crate::real::Real;
 use crate::train::UpdateMiniBatch;
@@ -34,6 +38,10 @@ pub struct Batched<F: Real = f64> {
     activations: Vec<Array2<F>>,
     /// `deltas[l]`: `(sizes[l+1], m_max)`, the error δ of layer l+1.
     deltas: Vec<Array2<F>>,
+    /// `masks[l]`: `(sizes[l+1], m_max)` for each hidden layer: dropout masks.
+    masks: Vec<Array2<F>>,
+    /// The dropout probability `masks` were drawn with for the gathered mini-batch, if any.
+    dropout: Option<f64>,
     /// Examples in the current mini-batch (≤ m_max).
     m: usize,
 }
@@ -47,6 +55,11 @@ impl<F: Real> Batched<F> {
             y: Array2::zeros((sizes[sizes.len() - 1], m_max)),
             activations: sizes[1..].iter().map(|&n| layer(n)).collect(),
             deltas: sizes[1..].iter().map(|&n| layer(n)).collect(),
+            masks: sizes[1..sizes.len() - 1]
+                .iter()
+                .map(|&n| layer(n))
+                .collect(),
+            dropout: None,
             m: 0,
         }
     }
@@ -60,6 +73,7 @@ impl<F: Real> Batched<F> {
             *self = Batched::new(&sizes, batch.len());
         }
         self.m = batch.len();
+        self.dropout = None;
         self.y.fill(F::zero());
         for (i, &k) in batch.iter().enumerate() {
             data.copy_row(k, self.x.row_mut(i));
@@ -67,12 +81,26 @@ impl<F: Real> Batched<F> {
         }
     }
 
+    /// Draws dropout masks for the gathered mini-batch, each hidden neuron dropped with
+    /// probability `p`, example by example in the order [`crate::dropout`] fixes. The next
+    /// [`Batched::backprop`] applies them.
+    pub fn draw_masks(&mut self, p: f64, rng: &mut StdRng) {
+        for i in 0..self.m {
+            for mask in &mut self.masks {
+                dropout::fill(p, rng, mask.column_mut(i));
+            }
+        }
+        self.dropout = Some(p);
+    }
+
     /// Forward and backward pass over the gathered mini-batch: afterwards `activations` and
     /// `deltas` hold Aˡ and δˡ for every layer (BP1 and BP2 in matrix form).
     pub fn backprop(&mut self, net: &Network<F>) {
         let m = self.m;
         let layers = net.weights.len();
-        // Forward: Aˡ = σ(Wˡ·Aˡ⁻¹ + bˡ), bias and σ applied in one pass over each row.
+        let last = layers - 1;
+        // Forward: Aˡ = f(Wˡ·Aˡ⁻¹ + bˡ), bias and f applied in one pass over each row, then
+        // the dropout masks.
         for l in 0..layers {
             let (below, rest) = self.activations.split_at_mut(l);
             let mut a = rest[0].slice_mut(s![.., ..m]); // (n_out, m)
@@ -83,18 +111,24 @@ impl<F: Real> Batched<F> {
                 let a_in = below[l - 1].slice(s![.., ..m]); // (n_in, m)
                 general_mat_mul(F::one(), &net.weights[l], &a_in, F::zero(), &mut a);
             }
-            for (mut row, &b) in a.rows_mut().into_iter().zip(&net.biases[l]) {
-                row.mapv_inplace(|z| sigmoid(z + b));
+            let b = net.biases[l].view();
+            if l == last {
+                net.output().apply_layer(a, b);
+            } else {
+                net.activation.apply_layer(a.view_mut(), b);
+                if self.dropout.is_some() {
+                    a *= &self.masks[l].slice(s![.., ..m]);
+                }
             }
         }
         // BP1: δᴸ from the cost, column by column.
-        let last = layers - 1;
         let cost = net.cost;
         Zip::from(self.deltas[last].slice_mut(s![.., ..m]))
             .and(self.activations[last].slice(s![.., ..m]))
             .and(self.y.slice(s![.., ..m]))
             .for_each(|d, &a, &y| *d = cost.delta(a, y));
-        // BP2: δˡ = (Wˡ⁺¹)ᵀ·δˡ⁺¹ ⊙ σ′(zˡ).
+        // BP2: δˡ = (Wˡ⁺¹)ᵀ·δˡ⁺¹ ⊙ f′(zˡ) (⊙ the masks under dropout).
+        let activation = net.activation;
         for l in (0..last).rev() {
             let (lower, upper) = self.deltas.split_at_mut(l + 1);
             let mut delta = lower[l].slice_mut(s![.., ..m]); // (n_l, m)
@@ -106,9 +140,18 @@ impl<F: Real> Batched<F> {
                 F::zero(),
                 &mut delta,
             );
-            Zip::from(&mut delta)
-                .and(self.activations[l].slice(s![.., ..m]))
-                .for_each(|d, &a| *d *= sigmoid_prime_from_output(a));
+            let a = self.activations[l].slice(s![.., ..m]);
+            if let Some(p) = self.dropout {
+                let p = F::of(p);
+                Zip::from(&mut delta)
+                    .and(a)
+                    .and(self.masks[l].slice(s![.., ..m]))
+                    .for_each(|d, &a, &s| *d *= dropout::masked_prime(activation, a, s, p));
+            } else {
+                Zip::from(&mut delta)
+                    .and(a)
+                    .for_each(|d, &a| *d *= activation.prime_from_output(a));
+            }
         }
     }
 
@@ -166,8 +209,12 @@ impl<F: Real> UpdateMiniBatch<F> for Batched<F> {
         data: &Dataset<F>,
         batch: &[usize],
         step: &Step,
+        rng: &mut StdRng,
     ) {
         self.gather(data, batch);
+        if step.dropout > 0.0 {
+            self.draw_masks(step.dropout, rng);
+        }
         self.backprop(net);
         self.update(net, step);
     }

@@ -4,6 +4,13 @@
 //! one-element rows `(n_out, 1)`, as NumPy's `tolist()` writes them. The book's Python loads
 //! a network saved here and vice versa.
 //!
+//! Three optional fields say what `network2.py` cannot: `"activation"` of the hidden layers
+//! (`"sigmoid"`, `"tanh"` or `"relu"`; sigmoid when absent), `"output"` (`"sigmoid"` or
+//! `"softmax"`, which must agree with the cost) and `"config"`, the [`TrainConfig`] the network
+//! was trained with. `network2.py`'s `load()` reads only the four fields it knows, so it still
+//! loads sigmoid networks saved here; a softmax network's cost, `"LogLikelihoodCost"`, is not
+//! a class of `network2.py`'s.
+//!
 //! JSON numbers are written in the shortest form that reads back to the same `f64`, so a
 //! save/load round trip is exact. A save goes to a temporary file that is then renamed over
 //! the target, so an interrupted save never leaves a half-written model. Loading checks every
@@ -16,6 +23,8 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
+use crate::activation::{Activation, Output};
+use crate::config::TrainConfig;
 use crate::cost::Cost;
 use crate::network::Network;
 use crate::real::Real;
@@ -42,25 +51,43 @@ pub enum ModelError {
     Invalid { path: PathBuf, message: String },
 }
 
-/// The file's layout, field for field as `network2.py` writes it.
+/// The file's layout: the first four fields as `network2.py` writes them, then ours.
 #[derive(Serialize, Deserialize)]
 struct ModelFile {
     sizes: Vec<usize>,
     weights: Vec<Vec<Vec<f64>>>,
     biases: Vec<Vec<Vec<f64>>>,
     cost: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    activation: Option<Activation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output: Option<Output>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    config: Option<TrainConfig>,
 }
 
-/// The class name `network2.py` stores for a cost.
+/// The costs by the class names `network2.py` stores (the last is ours).
+const COST_NAMES: [(Cost, &str); 3] = [
+    (Cost::Quadratic, "QuadraticCost"),
+    (Cost::CrossEntropy, "CrossEntropyCost"),
+    (Cost::LogLikelihood, "LogLikelihoodCost"),
+];
+
+/// The class name stored for a cost.
 fn cost_name(cost: Cost) -> &'static str {
-    match cost {
-        Cost::Quadratic => "QuadraticCost",
-        Cost::CrossEntropy => "CrossEntropyCost",
-    }
+    COST_NAMES
+        .iter()
+        .find(|(c, _)| *c == cost)
+        .map_or("", |(_, name)| name)
 }
 
-/// Writes `net` to `path` (through a temporary file in the same directory).
-pub fn save<F: Real>(net: &Network<F>, path: &Path) -> Result<(), ModelError> {
+/// Writes `net` to `path` (through a temporary file in the same directory), with the
+/// configuration it was trained with, if given.
+pub fn save<F: Real>(
+    net: &Network<F>,
+    config: Option<&TrainConfig>,
+    path: &Path,
+) -> Result<(), ModelError> {
     let file = ModelFile {
         sizes: net.sizes.clone(),
         weights: net
@@ -79,6 +106,9 @@ pub fn save<F: Real>(net: &Network<F>, path: &Path) -> Result<(), ModelError> {
             .map(|b| b.iter().map(|&v| vec![v.as_f64()]).collect())
             .collect(),
         cost: cost_name(net.cost).to_string(),
+        activation: Some(net.activation),
+        output: Some(net.output()),
+        config: config.cloned(),
     };
     let err = |source| ModelError::Write {
         path: path.to_path_buf(),
@@ -103,6 +133,13 @@ pub fn save<F: Real>(net: &Network<F>, path: &Path) -> Result<(), ModelError> {
 /// Reads a network saved by [`save`] or by `network2.py`'s `save()`, rounding the weights to
 /// `F`.
 pub fn load<F: Real>(path: &Path) -> Result<Network<F>, ModelError> {
+    load_with_config(path).map(|(net, _)| net)
+}
+
+/// [`load`], with the training configuration saved beside the network, if any.
+pub fn load_with_config<F: Real>(
+    path: &Path,
+) -> Result<(Network<F>, Option<TrainConfig>), ModelError> {
     let text = fs::read_to_string(path).map_err(|source| ModelError::Read {
         path: path.to_path_buf(),
         source,
@@ -111,18 +148,30 @@ pub fn load<F: Real>(path: &Path) -> Result<Network<F>, ModelError> {
         path: path.to_path_buf(),
         source,
     })?;
-    from_file(file).map_err(|message| ModelError::Invalid {
+    let config = file.config.clone();
+    let net = from_file(file).map_err(|message| ModelError::Invalid {
         path: path.to_path_buf(),
         message,
-    })
+    })?;
+    Ok((net, config))
 }
 
 fn from_file<F: Real>(file: ModelFile) -> Result<Network<F>, String> {
-    let cost = match file.cost.as_str() {
-        "QuadraticCost" => Cost::Quadratic,
-        "CrossEntropyCost" => Cost::CrossEntropy,
-        other => return Err(format!("unknown cost {other:?}")),
-    };
+    let cost = COST_NAMES
+        .iter()
+        .find(|(_, name)| *name == file.cost)
+        .map(|&(cost, _)| cost)
+        .ok_or_else(|| format!("unknown cost {:?}", file.cost))?;
+    if let Some(output) = file.output {
+        if output != cost.output() {
+            return Err(format!(
+                "a {} output layer does not go with the {} cost (it needs a {} one)",
+                output.name(),
+                file.cost,
+                cost.output().name()
+            ));
+        }
+    }
     let sizes = file.sizes;
     crate::config::check_sizes(&sizes).map_err(|e| e.to_string())?;
     let layers = sizes.len() - 1;
@@ -156,6 +205,7 @@ fn from_file<F: Real>(file: ModelFile) -> Result<Network<F>, String> {
         sizes,
         weights,
         biases,
+        activation: file.activation.unwrap_or_default(),
         cost,
     })
 }

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::activation::Activation;
 use crate::cost::Cost;
 use crate::init::Init;
 
@@ -89,11 +90,25 @@ pub enum Precision {
     F64,
 }
 
+impl Precision {
+    /// `"f32"` or `"f64"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+}
+
 /// The network to build.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetworkConfig {
     /// Neurons per layer, input first.
     pub sizes: Vec<usize>,
+    /// The hidden layers' activation (sigmoid in all three programs).
+    #[serde(default)]
+    pub activation: Activation,
+    /// The cost, which also picks the output layer (softmax for log-likelihood).
     pub cost: Cost,
     pub init: Init,
     pub precision: Precision,
@@ -117,6 +132,10 @@ pub struct SgdConfig {
     /// to the weights of the best epoch (ch. 3's "no-improvement-in-n").
     pub early_stop: Option<usize>,
     pub schedule: Option<EtaSchedule>,
+    /// Probability of dropping each hidden neuron for each training example (ch. 3's
+    /// dropout; 0 for none).
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 /// `network2.py`'s `monitor_*` flags. The evaluation accuracy is always measured.
@@ -172,6 +191,10 @@ pub enum ConfigError {
     SchedulePatience,
     #[error("the learning-rate schedule's floor must be a ratio between 0 and 1, got {0}")]
     ScheduleRatio(f64),
+    #[error("the dropout probability must be at least 0 and below 1, got {0}")]
+    Dropout(f64),
+    #[error("dropout acts on hidden layers, and sizes {0:?} have none")]
+    DropoutWithoutHiddenLayer(Vec<usize>),
 }
 
 impl TrainConfig {
@@ -181,6 +204,7 @@ impl TrainConfig {
         TrainConfig {
             network: NetworkConfig {
                 sizes: vec![784, 30, 10],
+                activation: Activation::Sigmoid,
                 cost: variant.cost(),
                 init: variant.init(),
                 precision: Precision::F64,
@@ -194,6 +218,7 @@ impl TrainConfig {
                 monitor: Monitor::default(),
                 early_stop: None,
                 schedule: None,
+                dropout: 0.0,
             },
             seed: 0,
         }
@@ -202,7 +227,8 @@ impl TrainConfig {
     /// Checks everything that does not depend on the data.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_sizes(&self.network.sizes)?;
-        self.sgd.validate()
+        self.sgd.validate()?;
+        check_dropout(&self.network.sizes, self.sgd.dropout)
     }
 
     /// Checks the configuration against data with `inputs` pixels, `classes` labels and `n`
@@ -241,6 +267,9 @@ impl SgdConfig {
                 return Err(ConfigError::ScheduleRatio(r));
             }
         }
+        if !(self.dropout >= 0.0 && self.dropout < 1.0) {
+            return Err(ConfigError::Dropout(self.dropout));
+        }
         Ok(())
     }
 
@@ -266,6 +295,14 @@ pub fn check_sizes(sizes: &[usize]) -> Result<(), ConfigError> {
             index,
             sizes: sizes.to_vec(),
         });
+    }
+    Ok(())
+}
+
+/// Dropout needs a hidden layer to act on.
+pub fn check_dropout(sizes: &[usize], p: f64) -> Result<(), ConfigError> {
+    if p > 0.0 && sizes.len() < 3 {
+        return Err(ConfigError::DropoutWithoutHiddenLayer(sizes.to_vec()));
     }
     Ok(())
 }

@@ -4,8 +4,11 @@
 //!
 //! The modules read as the book's programs are built:
 //! - [`data`] loads `mnist.pkl.gz` (through the small, safe [`pickle`] reader);
-//! - [`activation`], [`cost`] and [`init`] are the pieces a network is made of;
-//! - [`network`] is `network.py`'s `Network` with per-example backprop (BP1–BP4);
+//! - [`activation`], [`cost`] and [`init`] are the pieces a network is made of: sigmoid, tanh
+//!   or ReLU hidden layers, a sigmoid or softmax output layer, the quadratic, cross-entropy or
+//!   log-likelihood cost;
+//! - [`network`] is `network.py`'s `Network` with per-example backprop (BP1–BP4), and
+//!   [`dropout`] thins its hidden layers while it trains;
 //! - [`per_example`] and [`batch`] are the fast mini-batch steps: backprop one example at a
 //!   time, or the whole mini-batch as matrix products;
 //! - [`checkpoint`] saves and loads networks as `network2.py` does, and [`predict`] reads
@@ -32,6 +35,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod cost;
 pub mod data;
+pub mod dropout;
 pub mod init;
 pub mod metrics;
 pub mod network;

@@ -15,9 +15,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use nndl::activation::Activation;
 use nndl::bench;
 use nndl::checkpoint;
 use nndl::config::{EtaSchedule, Monitor, Precision, TrainConfig, Variant};
+use nndl::cost::Cost;
 use nndl::data::{load_mnist, Dataset, Mnist, CLASSES};
 use nndl::metrics::{self, MetricsError, MetricsWriter};
 use nndl::plot;
@@ -141,6 +143,22 @@ struct TrainArgs {
     /// L2 regularisation λ [default: 0 for network1/2, 5.0 for network3].
     #[arg(long = "lambda", allow_negative_numbers = true)]
     lambda: Option<f64>,
+    /// The cost; log-likelihood puts a softmax output layer in place of sigmoid neurons
+    /// [default: quadratic for network1/2, cross-entropy for network3].
+    #[arg(long, value_enum)]
+    cost: Option<Cost>,
+    /// The hidden layers' activation.
+    #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
+    activation: Activation,
+    /// Drop each hidden neuron with probability P for each training example (inverted
+    /// dropout: off when evaluating).
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    dropout: f64,
     /// Passes over the training set.
     #[arg(long, default_value_t = 30)]
     epochs: usize,
@@ -206,6 +224,9 @@ impl TrainArgs {
         config.network.sizes = self.sizes.clone();
         config.sgd.eta = self.eta.unwrap_or(self.net.seed_eta());
         config.sgd.lambda = self.lambda.unwrap_or(self.net.seed_lambda());
+        config.network.cost = self.cost.unwrap_or(self.net.cost());
+        config.network.activation = self.activation;
+        config.sgd.dropout = self.dropout;
         config.sgd.epochs = self.epochs;
         config.sgd.mini_batch_size = self.mini_batch;
         config.network.precision = self.precision;
@@ -321,11 +342,20 @@ fn run_train(args: &TrainArgs) -> Result<(), Failure> {
         hyper.epochs,
         hyper.mini_batch_size,
         config.seed,
-        match config.network.precision {
-            Precision::F32 => f32::NAME,
-            Precision::F64 => f64::NAME,
-        }
+        config.network.precision.name()
     );
+    let network = &config.network;
+    if network.cost != args.net.cost() || network.activation != Activation::Sigmoid {
+        say!(
+            "  {} hidden layers, {} output layer, {} cost",
+            network.activation.name(),
+            network.cost.output().name(),
+            network.cost.name()
+        );
+    }
+    if hyper.dropout > 0.0 {
+        say!("  dropout {} on the hidden layers", hyper.dropout);
+    }
     nndl::backend::set_threads(args.threads);
     say!("Backend: {}", nndl::backend::describe());
 
@@ -368,14 +398,18 @@ fn train_in<F: Real>(
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut net = match &args.init {
         Some(path) => {
-            let net = checkpoint::load(path)?;
-            if net.cost != config.network.cost {
+            let net: nndl::network::Network<F> = checkpoint::load(path)?;
+            let saved = (net.cost, net.activation);
+            let asked = (config.network.cost, config.network.activation);
+            if saved != asked {
                 return Err(Failure::Usage(format!(
-                    "{} was saved with the {:?} cost but {} trains with {:?}",
+                    "{} was saved with the {} cost and {} hidden layers, but this run trains \
+                     with the {} cost and {} hidden layers (see --cost and --activation)",
                     path.display(),
-                    net.cost,
-                    args.net.name(),
-                    config.network.cost
+                    saved.0.name(),
+                    saved.1.name(),
+                    asked.0.name(),
+                    asked.1.name()
                 )));
             }
             config.network.sizes = net.sizes.clone();
@@ -387,7 +421,7 @@ fn train_in<F: Real>(
         .check_data(training.inputs(), CLASSES, training.len())
         .map_err(usage)?;
     if let Some(path) = &args.save_init {
-        checkpoint::save(&net, path)?;
+        checkpoint::save(&net, Some(&config), path)?;
     }
 
     let metrics = match &args.metrics {
@@ -430,7 +464,7 @@ fn train_in<F: Real>(
         Err(e) => return Err(Failure::Other(e.into())),
     };
     if let Some(path) = &args.save {
-        checkpoint::save(&net, path)?;
+        checkpoint::save(&net, Some(&config), path)?;
     }
     if let Some(path) = &args.plot {
         let title = format!(
@@ -594,18 +628,33 @@ fn run_plot(args: &PlotArgs) -> Result<(), Failure> {
 }
 
 fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
-    let net: nndl::network::Network = checkpoint::load(&args.model)?;
+    let (net, config): (nndl::network::Network, _) = checkpoint::load_with_config(&args.model)?;
     let mnist = load_mnist(&args.data)
         .with_context(|| "cannot load the MNIST data (use --data to point at mnist.pkl.gz)")?;
     let data = args.on.pick(mnist.validation, mnist.test);
     nndl::config::check_sizes_against(&net.sizes, data.inputs(), CLASSES)
         .map_err(|e| Failure::Usage(format!("{}: {e}", args.model.display())))?;
     say!(
-        "{}: sizes {:?}, {:?} cost",
+        "{}: sizes {:?}, {} hidden layers, {} output layer, {} cost",
         args.model.display(),
         net.sizes,
-        net.cost
+        net.activation.name(),
+        net.output().name(),
+        net.cost.name()
     );
+    if let Some(c) = config {
+        let sgd = &c.sgd;
+        say!(
+            "Trained with eta {}, lambda {}, dropout {}, mini-batch {}, up to {} epochs, seed {}, {}",
+            sgd.eta,
+            sgd.lambda,
+            sgd.dropout,
+            sgd.mini_batch_size,
+            sgd.epochs,
+            c.seed,
+            c.network.precision.name()
+        );
+    }
     let correct = net.evaluate(&data);
     say!(
         "Accuracy on the {} data: {correct} / {} ({:.2}%)",
@@ -679,10 +728,7 @@ fn run_bench(args: &BenchArgs) -> Result<(), Failure> {
             say!(
                 "| {} | {} | {train_s:.3} | {rate:.1} | {:.0}% | {eval_s:.3} | {:.3} | {both:.1} | {:.0}% |",
                 net.name(),
-                match precision {
-                    Precision::F32 => "f32",
-                    Precision::F64 => "f64",
-                },
+                precision.name(),
                 100.0 * rate / peak,
                 train_s + eval_s,
                 100.0 * both / peak

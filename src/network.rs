@@ -1,6 +1,8 @@
-//! The network of `network.py` (ch. 1) and `network2.py` (ch. 3): layer sizes, weights, biases
-//! and the cost it is trained on, with `feedforward`, the per-example `backprop` (BP1–BP4) and
-//! the gradient-descent update with L2 weight decay (eq. 93).
+//! The network of `network.py` (ch. 1) and `network2.py` (ch. 3): layer sizes, weights, biases,
+//! the hidden layers' activation and the cost it is trained on (which fixes the output layer:
+//! sigmoid, or softmax for the log-likelihood), with `feedforward`, the per-example `backprop`
+//! (BP1–BP4), dropout masks (ch. 3) and the gradient-descent update with L2 weight decay
+//! (eq. 93).
 //!
 //! Shapes: `weights[l]` is `(sizes[l+1], sizes[l])`, `(n_out, n_in)`, so that a layer computes
 //! z = w·a + b on a column; `biases[l]` is `(sizes[l+1],)`. A single input is a vector of
@@ -13,16 +15,17 @@
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::rngs::StdRng;
 
-use crate::activation::{sigmoid, sigmoid_prime_from_output};
+use crate::activation::{Activation, Output};
 use crate::cost::Cost;
 use crate::data::Dataset;
+use crate::dropout;
 use crate::init::Init;
 use crate::real::Real;
 
 /// Rows evaluated per matrix product when scoring a whole data set.
 const EVAL_CHUNK: usize = 1000;
 
-/// A fully connected sigmoid network computing in `F` (`f64` unless chosen otherwise).
+/// A fully connected network computing in `F` (`f64` unless chosen otherwise).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network<F: Real = f64> {
     /// Neurons per layer, input first: `[784, 30, 10]`.
@@ -31,6 +34,8 @@ pub struct Network<F: Real = f64> {
     pub weights: Vec<Array2<F>>,
     /// `biases[l]`: `(sizes[l+1],)`.
     pub biases: Vec<Array1<F>>,
+    /// The activation of every hidden layer (the output layer's is the cost's).
+    pub activation: Activation,
     pub cost: Cost,
 }
 
@@ -69,6 +74,8 @@ pub struct Step {
     pub lambda: f64,
     /// Size n of the whole training set, which scales the weight decay ηλ/n.
     pub n: usize,
+    /// Probability p of dropping each hidden neuron for an example (0 for no dropout).
+    pub dropout: f64,
 }
 
 impl Step {
@@ -79,8 +86,8 @@ impl Step {
 }
 
 impl<F: Real> Network<F> {
-    /// A network with the given layer sizes, drawn from `init` (biases for every layer first,
-    /// then weights, as the book's list comprehensions draw them).
+    /// A sigmoid network with the given layer sizes, drawn from `init` (biases for every layer
+    /// first, then weights, as the book's list comprehensions draw them).
     pub fn new(sizes: &[usize], init: Init, cost: Cost, rng: &mut StdRng) -> Self {
         let layers = || sizes.windows(2).map(|w| (w[0], w[1]));
         let biases = layers()
@@ -93,8 +100,15 @@ impl<F: Real> Network<F> {
             sizes: sizes.to_vec(),
             weights,
             biases,
+            activation: Activation::Sigmoid,
             cost,
         }
+    }
+
+    /// The same network with `activation` in its hidden layers.
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
     }
 
     /// Number of layers including the input layer, as `num_layers` in the book.
@@ -102,26 +116,53 @@ impl<F: Real> Network<F> {
         self.sizes.len()
     }
 
-    /// The output for one input vector `a` of `sizes[0]` values: a′ = σ(w·a + b) per layer (eq. 22).
+    /// The output layer, which the cost decides.
+    pub fn output(&self) -> Output {
+        self.cost.output()
+    }
+
+    /// The output for one input vector `a` of `sizes[0]` values: a′ = f(w·a + b) per layer
+    /// (eq. 22), with f the hidden activation and then the output layer's.
     pub fn feedforward(&self, a: ArrayView1<F>) -> Array1<F> {
+        self.feedforward_masked(a, &[])
+    }
+
+    /// [`Network::feedforward`] with dropout masks applied (see [`crate::dropout`]):
+    /// `masks[l]` `(sizes[l+1],)` multiplies the outputs of hidden layer l. No masks, no
+    /// dropout.
+    pub fn feedforward_masked(&self, a: ArrayView1<F>, masks: &[Array1<F>]) -> Array1<F> {
+        self.check_masks(masks);
+        let last = self.weights.len() - 1;
         let mut a = a.to_owned();
-        for (w, b) in self.weights.iter().zip(&self.biases) {
-            a = (w.dot(&a) + b).mapv_into(sigmoid);
+        for (l, (w, b)) in self.weights.iter().zip(&self.biases).enumerate() {
+            let mut z = w.dot(&a) + b;
+            if l == last {
+                self.output().apply(z.view_mut());
+                a = z;
+            } else {
+                a = z.mapv_into(|z| self.activation.apply(z));
+                if let Some(mask) = masks.get(l) {
+                    a *= mask;
+                }
+            }
         }
         a
     }
 
     /// The outputs `(n_out, m)` for inputs `(n_in, m)`, one example per column.
     pub fn feedforward_batch(&self, x: ArrayView2<F>) -> Array2<F> {
-        let layer = |b: &Array1<F>, mut z: Array2<F>| {
-            for (mut row, &b) in z.rows_mut().into_iter().zip(b) {
-                row.mapv_inplace(|z| sigmoid(z + b));
+        let last = self.weights.len() - 1;
+        let mut a = self.weights[0].dot(&x);
+        for l in 0..=last {
+            if l > 0 {
+                a = self.weights[l].dot(&a);
             }
-            z
-        };
-        let mut a = layer(&self.biases[0], self.weights[0].dot(&x));
-        for (w, b) in self.weights.iter().zip(&self.biases).skip(1) {
-            a = layer(b, w.dot(&a));
+            let b = self.biases[l].view();
+            if l == last {
+                self.output().apply_layer(a.view_mut(), b);
+            } else {
+                self.activation.apply_layer(a.view_mut(), b);
+            }
         }
         a
     }
@@ -129,16 +170,40 @@ impl<F: Real> Network<F> {
     /// The book's `backprop(x, y)`: the gradient of the cost of one example `x` with one-hot
     /// target `y`, by equations BP1–BP4.
     pub fn backprop(&self, x: ArrayView1<F>, y: ArrayView1<F>) -> Gradient<F> {
+        self.backprop_masked(x, y, &[])
+    }
+
+    /// [`Network::backprop`] with dropout masks on the hidden layers, as
+    /// [`Network::feedforward_masked`] applies them: the gradient of the cost of the thinned
+    /// network the masks pick.
+    pub fn backprop_masked(
+        &self,
+        x: ArrayView1<F>,
+        y: ArrayView1<F>,
+        masks: &[Array1<F>],
+    ) -> Gradient<F> {
+        self.check_masks(masks);
         let mut grad = Gradient::zeros_like(self);
-        // Forward pass, keeping every layer's activation (σ′ is computed from them).
+        let last = self.weights.len() - 1;
+        // Forward pass, keeping every layer's weighted input z and (masked) activation a.
+        let mut zs: Vec<Array1<F>> = Vec::with_capacity(last + 1);
         let mut activations: Vec<Array1<F>> = Vec::with_capacity(self.num_layers());
         activations.push(x.to_owned());
-        for (w, b) in self.weights.iter().zip(&self.biases) {
-            let z = w.dot(&activations[activations.len() - 1]) + b;
-            activations.push(z.mapv_into(sigmoid));
+        for (l, (w, b)) in self.weights.iter().zip(&self.biases).enumerate() {
+            let z = w.dot(&activations[l]) + b;
+            let mut a = z.clone();
+            if l == last {
+                self.output().apply(a.view_mut());
+            } else {
+                a.mapv_inplace(|z| self.activation.apply(z));
+                if let Some(mask) = masks.get(l) {
+                    a *= mask;
+                }
+            }
+            zs.push(z);
+            activations.push(a);
         }
         // Backward pass. BP1: δᴸ from the cost.
-        let last = self.weights.len() - 1;
         let output = &activations[last + 1];
         let mut delta: Array1<F> = ndarray::Zip::from(output)
             .and(y)
@@ -152,25 +217,66 @@ impl<F: Real> Network<F> {
                 .insert_axis(Axis(1))
                 .dot(&a_in.view().insert_axis(Axis(0)));
             if l > 0 {
-                // BP2: δˡ = (wˡ⁺¹)ᵀδˡ⁺¹ ⊙ σ′(zˡ).
+                // BP2: δˡ = (wˡ⁺¹)ᵀδˡ⁺¹ ⊙ f′(zˡ), and ⊙ the mask under dropout.
                 let mut next = self.weights[l].t().dot(&delta);
-                next.zip_mut_with(a_in, |d, &a| *d *= sigmoid_prime_from_output(a));
+                next.zip_mut_with(&zs[l - 1], |d, &z| *d *= self.activation.prime(z));
+                if let Some(mask) = masks.get(l - 1) {
+                    next *= mask;
+                }
                 delta = next;
             }
         }
         grad
     }
 
+    /// Masks come one per hidden layer, each as long as its layer, or not at all.
+    fn check_masks(&self, masks: &[Array1<F>]) {
+        assert!(
+            masks.is_empty()
+                || (masks.len() == self.weights.len() - 1
+                    && masks
+                        .iter()
+                        .zip(&self.sizes[1..])
+                        .all(|(m, &n)| m.len() == n)),
+            "dropout masks must be one per hidden layer, shaped like it"
+        );
+    }
+
+    /// Draws one example's dropout masks, one per hidden layer, in the order
+    /// [`crate::dropout`] fixes.
+    pub fn draw_masks(&self, p: f64, rng: &mut StdRng) -> Vec<Array1<F>> {
+        let hidden = &self.sizes[1..self.sizes.len() - 1];
+        hidden
+            .iter()
+            .map(|&n| {
+                let mut mask = Array1::zeros(n);
+                dropout::fill(p, rng, &mut mask);
+                mask
+            })
+            .collect()
+    }
+
     /// `network.py`'s `update_mini_batch`, as the book writes it: backprop every example of
-    /// `batch` on its own, add up the gradients, take one step. The straightforward reference
-    /// that the fast mini-batch steps ([`crate::per_example`], [`crate::batch`]) are tested
-    /// against.
-    pub fn update_mini_batch(&mut self, data: &Dataset<F>, batch: &[usize], step: &Step) {
+    /// `batch` on its own, add up the gradients, take one step. Under dropout each example
+    /// gets masks of its own from `rng`. The straightforward reference that the fast
+    /// mini-batch steps ([`crate::per_example`], [`crate::batch`]) are tested against.
+    pub fn update_mini_batch(
+        &mut self,
+        data: &Dataset<F>,
+        batch: &[usize],
+        step: &Step,
+        rng: &mut StdRng,
+    ) {
         let classes = self.sizes[self.sizes.len() - 1];
         let mut sum = Gradient::zeros_like(self);
         for &k in batch {
             let y = one_hot(data.labels()[k], classes);
-            let g = self.backprop(data.images().row(k), y.view());
+            let masks = if step.dropout > 0.0 {
+                self.draw_masks(step.dropout, rng)
+            } else {
+                Vec::new()
+            };
+            let g = self.backprop_masked(data.images().row(k), y.view(), &masks);
             for (nb, d) in sum.nabla_b.iter_mut().zip(&g.nabla_b) {
                 *nb += d;
             }
@@ -197,7 +303,7 @@ impl<F: Real> Network<F> {
 
     /// How many examples of `data` the network classifies correctly: the index of the most
     /// active output neuron is the digit (`evaluate` in the book), computed in chunks of
-    /// [`EVAL_CHUNK`] examples, one matrix product per layer and chunk.
+    /// `EVAL_CHUNK` (1,000) examples, one matrix product per layer and chunk.
     pub fn evaluate(&self, data: &Dataset<F>) -> usize {
         let mut correct = 0;
         for (start, labels) in (0..data.len())

@@ -11,13 +11,16 @@
 //!   pixel's 30 weights contiguous); the values are the same, only their order in memory
 //!   changes, and every other use of the network is layout-agnostic.
 //!
+//! Under dropout each example draws its masks as it is propagated (see [`crate::dropout`]).
+//!
 //! [`Network::update_mini_batch`] is the straightforward version this one is tested against.
 
 use multiversion::multiversion;
 use ndarray::{Array1, Array2, Zip};
+use rand::rngs::StdRng;
 
-use crate::activation::{sigmoid, sigmoid_prime_from_output};
 use crate::data::Dataset;
+use crate::dropout;
 use crate::network::{Gradient, Network, Step};
 use crate::real::Real;
 use crate::train::UpdateMiniBatch;
@@ -38,6 +41,8 @@ pub struct PerExample<F: Real = f64> {
     activations: Vec<Array1<F>>,
     /// `deltas[l]`: `(sizes[l+1],)`, the error of layer l+1.
     deltas: Vec<Array1<F>>,
+    /// `masks[l]`: `(sizes[l+1],)`, the current example's dropout masks of hidden layer l+1.
+    masks: Vec<Array1<F>>,
 }
 
 /// The elements of a vector this module made (always contiguous).
@@ -72,6 +77,20 @@ fn add_outer_columns<F: Real>(g: &mut [F], delta: &[F], x: &[F], nonzero: &[usiz
     }
 }
 
+/// Turns layer l's weighted inputs `a` into its outputs in place: the output layer's
+/// function for the last layer, else the hidden activation and then the dropout `mask`, if any.
+fn activate<F: Real>(net: &Network<F>, l: usize, a: &mut Array1<F>, mask: Option<&Array1<F>>) {
+    if l == net.weights.len() - 1 {
+        net.output().apply(a.view_mut());
+        return;
+    }
+    net.activation
+        .apply_slice(a.as_slice_mut().expect("a buffer made contiguous by new()"));
+    if let Some(mask) = mask {
+        *a *= mask;
+    }
+}
+
 /// Σ aᵢbᵢ.
 fn dot<F: Real>(a: &[F], b: &[F]) -> F {
     a.iter().zip(b).fold(F::zero(), |s, (&a, &b)| s + a * b)
@@ -95,11 +114,26 @@ impl<F: Real> PerExample<F> {
             touched_list: Vec::with_capacity(net.sizes[0]),
             activations: layers().collect(),
             deltas: layers().collect(),
+            masks: layers().take(net.sizes.len() - 2).collect(),
         }
     }
 
-    /// Adds the gradient of example `k` of `data` to `self.sum` (BP1–BP4).
-    fn backprop(&mut self, net: &Network<F>, data: &Dataset<F>, k: usize) {
+    /// Adds the gradient of example `k` of `data` to `self.sum` (BP1–BP4), dropping hidden
+    /// neurons with probability `p` (masks drawn from `rng`) if `p` > 0.
+    fn backprop(
+        &mut self,
+        net: &Network<F>,
+        data: &Dataset<F>,
+        k: usize,
+        p: f64,
+        rng: &mut StdRng,
+    ) {
+        let dropout = p > 0.0;
+        if dropout {
+            for mask in &mut self.masks {
+                dropout::fill(p, rng, mask);
+            }
+        }
         data.copy_row(k, self.x.view_mut());
         let x = self
             .x
@@ -132,10 +166,9 @@ impl<F: Real> PerExample<F> {
             *a = b;
         }
         add_columns(a0, w0, x, nonzero);
-        for a in a0.iter_mut() {
-            *a = sigmoid(*a);
-        }
-        // Forward, the other layers: a = σ(w·a_prev + b).
+        let mask = |l| self.masks.get(l).filter(|_| dropout);
+        activate(net, 0, &mut self.activations[0], mask(0));
+        // Forward, the other layers: a = f(w·a_prev + b).
         for l in 1..net.weights.len() {
             let (below, rest) = self.activations.split_at_mut(l);
             let a_in = contiguous(&below[l - 1]);
@@ -150,8 +183,9 @@ impl<F: Real> PerExample<F> {
                 .zip(w.chunks_exact(a_in.len()))
                 .zip(&net.biases[l])
             {
-                *a = sigmoid(dot(row, a_in) + b);
+                *a = dot(row, a_in) + b;
             }
+            activate(net, l, &mut rest[0], mask(l));
         }
 
         // BP1 for the one-hot target of the label.
@@ -166,7 +200,8 @@ impl<F: Real> PerExample<F> {
             let y = if i == label { F::one() } else { F::zero() };
             *d = cost.delta(a, y);
         }
-        // BP2–BP4 down to the second layer: ∇b += δ, ∇w += δ·a_prevᵀ, δ_prev = wᵀδ ⊙ σ′.
+        // BP2–BP4 down to the second layer: ∇b += δ, ∇w += δ·a_prevᵀ, δ_prev = wᵀδ ⊙ f′
+        // (⊙ the mask under dropout).
         for l in (1..=last).rev() {
             let (lower, upper) = self.deltas.split_at_mut(l);
             let delta = contiguous(&upper[0]);
@@ -194,8 +229,16 @@ impl<F: Real> PerExample<F> {
                     *b += d * w;
                 }
             }
-            for (b, &a) in below.iter_mut().zip(a_in) {
-                *b *= sigmoid_prime_from_output(a);
+            let activation = net.activation;
+            if dropout {
+                let p = F::of(p);
+                for ((b, &a), &s) in below.iter_mut().zip(a_in).zip(&self.masks[l - 1]) {
+                    *b *= dropout::masked_prime(activation, a, s, p);
+                }
+            } else {
+                for (b, &a) in below.iter_mut().zip(a_in) {
+                    *b *= activation.prime_from_output(a);
+                }
             }
         }
         // BP3–BP4, first layer: only the columns of non-zero inputs change.
@@ -262,12 +305,13 @@ impl<F: Real> UpdateMiniBatch<F> for PerExample<F> {
         data: &Dataset<F>,
         batch: &[usize],
         step: &Step,
+        rng: &mut StdRng,
     ) {
         if !net.weights[0].t().is_standard_layout() {
             net.weights[0] = column_major(&net.weights[0]);
         }
         for &k in batch {
-            self.backprop(net, data, k);
+            self.backprop(net, data, k, step.dropout, rng);
         }
         self.update(net, batch.len(), step);
     }

@@ -3,7 +3,8 @@
 //! hands each to an [`UpdateMiniBatch`] — per example ([`PerExample`], `network.py`'s
 //! `update_mini_batch`) or as matrices ([`Batched`]) — then scores the network on the
 //! evaluation set, measures what the [`Monitor`](crate::config::Monitor) asks for, and reports
-//! the epoch to a callback.
+//! the epoch to a callback. The one `StdRng` of the run shuffles the examples and, under
+//! dropout, draws the masks, so a seed repeats a run exactly.
 //!
 //! Chapter 3's ways of ending a run are here too: early stopping on no improvement in n
 //! epochs (restoring the best epoch's weights), and the schedule that halves η on the same
@@ -17,7 +18,9 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Batched;
-use crate::config::{check_sizes_against, Backprop, ConfigError, SgdConfig, TrainConfig};
+use crate::config::{
+    check_dropout, check_sizes_against, Backprop, ConfigError, SgdConfig, TrainConfig,
+};
 use crate::data::{Dataset, CLASSES};
 use crate::network::{Network, Step};
 use crate::per_example::PerExample;
@@ -25,13 +28,15 @@ use crate::real::Real;
 
 /// One step of gradient descent on one mini-batch.
 pub trait UpdateMiniBatch<F: Real> {
-    /// Updates `net` from the examples of `data` whose indices are `batch`.
+    /// Updates `net` from the examples of `data` whose indices are `batch`, drawing any
+    /// dropout masks from `rng`.
     fn update_mini_batch(
         &mut self,
         net: &mut Network<F>,
         data: &Dataset<F>,
         batch: &[usize],
         step: &Step,
+        rng: &mut StdRng,
     );
 }
 
@@ -161,7 +166,7 @@ pub enum TrainError {
 /// A new network for `config`, its weights drawn from `rng`.
 pub fn build_network<F: Real>(config: &TrainConfig, rng: &mut StdRng) -> Network<F> {
     let net = &config.network;
-    Network::new(&net.sizes, net.init, net.cost, rng)
+    Network::new(&net.sizes, net.init, net.cost, rng).with_activation(net.activation)
 }
 
 /// Trains a new network as `config` says and returns it with its history. One `StdRng`,
@@ -214,10 +219,12 @@ pub fn sgd_observed<F: Real>(
     sgd.validate()?;
     sgd.check_data(training.len())?;
     check_sizes_against(&net.sizes, training.inputs(), CLASSES)?;
+    check_dropout(&net.sizes, sgd.dropout)?;
     let mut step = Step {
         eta: sgd.eta,
         lambda: sgd.lambda,
         n: training.len(),
+        dropout: sgd.dropout,
     };
     let mut stepper = mini_batch_step(sgd.backprop, net, sgd.mini_batch_size);
     let mut order: Vec<usize> = (0..training.len()).collect();
@@ -233,7 +240,7 @@ pub fn sgd_observed<F: Real>(
             if let Some((_, next)) = batches.peek() {
                 training.prefetch(next);
             }
-            stepper.update_mini_batch(net, training, batch, &step);
+            stepper.update_mini_batch(net, training, batch, &step, rng);
             if (i + 1) % BATCH_REPORT == 0 || i + 1 == total {
                 observer.batches(i + 1, total);
             }

@@ -205,8 +205,10 @@ fn save_init_and_init_reproduce_a_run() {
         &init,
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o)
-        .contains("was saved with the CrossEntropy cost but network1 trains with Quadratic"));
+    assert!(stderr(&o).contains(
+        "was saved with the cross-entropy cost and sigmoid hidden layers, but this run trains \
+         with the quadratic cost and sigmoid hidden layers"
+    ));
 }
 
 #[test]
@@ -339,6 +341,20 @@ fn the_new_options_refuse_bad_values() {
         ),
         (vec!["--monitor", "speed"], "invalid value 'speed'"),
         (vec!["--eval-on", "training"], "invalid value 'training'"),
+        (
+            vec!["--dropout", "1"],
+            "the dropout probability must be at least 0 and below 1, got 1",
+        ),
+        (
+            vec!["--dropout", "-0.5"],
+            "the dropout probability must be at least 0 and below 1, got -0.5",
+        ),
+        (
+            vec!["--dropout", "0.5", "--sizes", "784,10"],
+            "dropout acts on hidden layers, and sizes [784, 10] have none",
+        ),
+        (vec!["--activation", "swish"], "invalid value 'swish'"),
+        (vec!["--cost", "hinge"], "invalid value 'hinge'"),
     ] {
         expect_usage_error(&["--mini-batch", "2"], &args, want);
     }
@@ -390,4 +406,65 @@ fn eval_scores_a_saved_network_as_training_did() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cannot read missing.json"));
+}
+
+#[test]
+fn a_softmax_relu_dropout_network_round_trips_through_its_model_file() {
+    let small = fixture("py3_p2.pkl.gz");
+    let dir = temp_dir("cli-softmax");
+    let model = dir.join("m.json");
+    let data = ["--data", small.to_str().unwrap()];
+    let mut args = vec!["--epochs", "2", "--mini-batch", "2", "--seed", "3"];
+    args.extend([
+        "--cost",
+        "log-likelihood",
+        "--activation",
+        "relu",
+        "--dropout",
+        "0.3",
+    ]);
+    args.extend(data);
+    args.extend(["--save", model.to_str().unwrap()]);
+    let o = nndl(&args);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("relu hidden layers, softmax output layer, log-likelihood cost"),
+        "{out}"
+    );
+    assert!(out.contains("dropout 0.3 on the hidden layers"), "{out}");
+    let o = nndl(&[&["eval", "--model", model.to_str().unwrap()][..], &data].concat());
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        report.contains(
+            "sizes [784, 30, 10], relu hidden layers, softmax output layer, log-likelihood cost"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("Trained with eta 0.5, lambda 5, dropout 0.3, mini-batch 2, up to 2 epochs, seed 3, f64"),
+        "{report}"
+    );
+    // Continuing from it needs the same cost and activation.
+    let o = nndl(
+        &[
+            &["--init", model.to_str().unwrap(), "--mini-batch", "2"][..],
+            &data,
+        ]
+        .concat(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("saved with the log-likelihood cost and relu hidden layers"));
+    let mut again = vec![
+        "--init",
+        model.to_str().unwrap(),
+        "--mini-batch",
+        "2",
+        "--epochs",
+        "1",
+    ];
+    again.extend(["--cost", "log-likelihood", "--activation", "relu"]);
+    let o = nndl(&[&again[..], &data].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
 }

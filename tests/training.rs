@@ -7,7 +7,9 @@ mod common;
 use std::sync::OnceLock;
 
 use common::*;
+use nndl::activation::Activation;
 use nndl::config::{Backprop, ConfigError, TrainConfig, Variant};
+use nndl::cost::Cost;
 use nndl::data::{load_mnist, Mnist};
 use nndl::train::{train, TrainError};
 
@@ -163,6 +165,18 @@ fn impossible_configurations_are_refused_before_training() {
                 got: 9,
             },
         ),
+        (Box::new(|c| c.sgd.dropout = 1.0), ConfigError::Dropout(1.0)),
+        (
+            Box::new(|c| c.sgd.dropout = -0.1),
+            ConfigError::Dropout(-0.1),
+        ),
+        (
+            Box::new(|c| {
+                c.sgd.dropout = 0.5;
+                c.network.sizes = vec![784, 10];
+            }),
+            ConfigError::DropoutWithoutHiddenLayer(vec![784, 10]),
+        ),
     ];
     for (edit, want) in cases {
         let mut config = base.clone();
@@ -213,4 +227,65 @@ fn f32_training_learns_like_f64() {
         );
     }
     assert!(h32.epochs[1].accuracy() >= 89.0);
+}
+
+#[test]
+fn every_output_layer_and_activation_learns_with_and_without_dropout() {
+    // Two epochs on 10,000 training images, network3's set-up otherwise. Measured with seed 1
+    // (`nndl --train-size 10000 --epochs 2 --seed 1 …`): 90.6%, 90.2%, 91.4%, 90.0%, 91.3%
+    // and 88.6%.
+    let m = mnist();
+    let training = m.training.head(10_000);
+    for (activation, cost, eta, dropout, floor) in [
+        (Activation::Sigmoid, Cost::LogLikelihood, 0.5, 0.0, 87.0),
+        (Activation::Relu, Cost::LogLikelihood, 0.1, 0.0, 87.0),
+        (Activation::Tanh, Cost::CrossEntropy, 0.1, 0.0, 88.0),
+        (Activation::Relu, Cost::CrossEntropy, 0.1, 0.0, 87.0),
+        (Activation::Sigmoid, Cost::CrossEntropy, 0.5, 0.2, 88.0),
+        (Activation::Relu, Cost::LogLikelihood, 0.1, 0.5, 85.0),
+    ] {
+        let mut config = short_run(Variant::Network3, 2);
+        config.network.activation = activation;
+        config.network.cost = cost;
+        config.sgd.eta = eta;
+        config.sgd.dropout = dropout;
+        let (_, history) = train(&config, &training, &m.test, |_, _| {}).unwrap();
+        let acc: Vec<f64> = history.epochs.iter().map(|e| e.accuracy()).collect();
+        assert!(
+            acc[1] >= floor,
+            "{activation:?}/{cost:?}, dropout {dropout}: only {acc:?}"
+        );
+    }
+}
+
+#[test]
+fn dropout_is_repeatable_under_a_seed_and_off_when_evaluating() {
+    let m = mnist();
+    let training = m.training.head(2_000);
+    let evaluation = m.validation.head(1_000);
+    for backprop in [Backprop::PerExample, Backprop::Batched] {
+        let mut config = short_run(Variant::Network3, 2);
+        config.sgd.backprop = backprop;
+        config.sgd.dropout = 0.5;
+        let (a, ha) = train(&config, &training, &evaluation, |_, _| {}).unwrap();
+        let (b, _) = train(&config, &training, &evaluation, |_, _| {}).unwrap();
+        assert_eq!(
+            a, b,
+            "{backprop:?}: the same seed must give the same network"
+        );
+        // The epoch's score is the whole network's, with no neuron dropped: scoring the
+        // returned network again gives the same count, every time.
+        assert_eq!(ha.epochs[1].correct, a.evaluate(&evaluation));
+        let mut plain = config.clone();
+        plain.sgd.dropout = 0.0;
+        let (c, _) = train(&plain, &training, &evaluation, |_, _| {}).unwrap();
+        assert_ne!(
+            a.weights, c.weights,
+            "{backprop:?}: dropout changed nothing"
+        );
+        let mut other = config.clone();
+        other.seed = 2;
+        let (d, _) = train(&other, &training, &evaluation, |_, _| {}).unwrap();
+        assert_ne!(a.weights, d.weights);
+    }
 }
