@@ -11,6 +11,54 @@
 
 use std::time::Instant;
 
+use crate::train::{EpochRecord, History};
+
+/// A run's typical epoch: the median times over its epochs and the FLOPs they did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochRate {
+    /// Median seconds of an epoch's mini-batch steps.
+    pub train_seconds: f64,
+    /// Median seconds of an epoch's evaluation.
+    pub eval_seconds: f64,
+    /// FLOPs of an epoch's training and evaluation ([`flops_per_epoch`]).
+    pub train_flops: f64,
+    pub eval_flops: f64,
+}
+
+impl EpochRate {
+    /// The median epoch of `history`, for a network of `sizes` trained on `n_train` examples
+    /// and scored on `n_eval`; `None` for a history without epochs.
+    pub fn of(history: &History, sizes: &[usize], n_train: usize, n_eval: usize) -> Option<Self> {
+        let median = |f: fn(&EpochRecord) -> f64| {
+            let mut v: Vec<f64> = history.epochs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied()
+        };
+        let (train_flops, eval_flops) = flops_per_epoch(sizes, n_train, n_eval);
+        Some(EpochRate {
+            train_seconds: median(|e| e.train_seconds)?,
+            eval_seconds: median(|e| e.eval_seconds)?,
+            train_flops,
+            eval_flops,
+        })
+    }
+
+    /// GFLOP/s of the training steps.
+    pub fn train_gflops(&self) -> f64 {
+        self.train_flops / self.train_seconds / 1e9
+    }
+
+    /// Seconds of a whole epoch, evaluation included.
+    pub fn epoch_seconds(&self) -> f64 {
+        self.train_seconds + self.eval_seconds
+    }
+
+    /// GFLOP/s of a whole epoch, evaluation included.
+    pub fn epoch_gflops(&self) -> f64 {
+        (self.train_flops + self.eval_flops) / self.epoch_seconds() / 1e9
+    }
+}
+
 /// FLOPs of one epoch: `(training, evaluation)`, for a network of `sizes` trained on
 /// `n_train` examples and scored on `n_eval`.
 pub fn flops_per_epoch(sizes: &[usize], n_train: usize, n_eval: usize) -> (f64, f64) {

@@ -13,7 +13,8 @@
 //!   time, or the whole mini-batch as matrix products;
 //! - [`checkpoint`] saves and loads networks as `network2.py` does, and [`predict`] reads
 //!   a digit from an image file for one;
-//! - [`metrics`] writes a run's epochs to CSV or JSON Lines, and [`plot`] draws them;
+//! - [`metrics`] writes a run's epochs to CSV or JSON Lines, [`plot`] draws them, and
+//!   [`console`] prints them as the book's programs do while a run trains;
 //! - [`train`] is the one SGD loop that drives either, and [`config`] configures it, with
 //!   the three programs of chapters 1–3 as [`config::Variant`] presets.
 //!
@@ -33,6 +34,7 @@ pub mod batch;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod console;
 pub mod cost;
 pub mod data;
 pub mod dropout;

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -19,20 +18,19 @@ use nndl::activation::Activation;
 use nndl::bench;
 use nndl::checkpoint;
 use nndl::config::{EtaSchedule, Monitor, Precision, TrainConfig, Variant};
+use nndl::console::Console;
 use nndl::cost::Cost;
 use nndl::data::{load_mnist, Dataset, Mnist, CLASSES};
 use nndl::metrics::{self, MetricsError, MetricsWriter};
 use nndl::plot;
 use nndl::real::Real;
-use nndl::train::{build_network, sgd_observed, train, EpochRecord, Observer, Stop, TrainError};
+use nndl::train::{build_network, sgd_observed, train, Stop, TrainError};
 
-/// Prints a line to stdout. A closed stdout (the output piped into `head`, say) is ignored:
-/// it must neither panic nor stop a run before its files are written.
+/// Prints a line to stdout, ignoring a closed stdout ([`nndl::console::say`]).
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        nndl::console::say(&format!($($arg)*))
+    };
 }
 
 #[derive(Parser, Debug)]
@@ -97,9 +95,10 @@ struct EvalArgs {
     /// The set to score.
     #[arg(long, value_enum, default_value_t = EvalSet::Test)]
     on: EvalSet,
-    /// λ for the cost's L2 term (as network2.py's total_cost).
-    #[arg(long = "lambda", default_value_t = 0.0)]
-    lambda: f64,
+    /// λ for the cost's L2 term (as network2.py's total_cost) [default: the λ the model was
+    /// trained with, if its file says, else 0].
+    #[arg(long = "lambda")]
+    lambda: Option<f64>,
     /// The MNIST pickle.
     #[arg(long, default_value = "data/mnist.pkl.gz")]
     data: PathBuf,
@@ -432,13 +431,7 @@ fn train_in<F: Real>(
         None => None,
     };
     let evaluation = args.eval_on.pick(mnist.validation, mnist.test);
-    let mut console = Console {
-        quiet: args.quiet,
-        bar: progress_bar(args.quiet),
-        metrics,
-        metrics_error: None,
-        orders: args.dump_order.as_ref().map(|_| Vec::new()),
-    };
+    let mut console = Console::new(args.quiet, metrics, args.dump_order.is_some());
     let result = sgd_observed(
         &mut net,
         &config.sgd,
@@ -447,13 +440,7 @@ fn train_in<F: Real>(
         &mut rng,
         &mut console,
     );
-    if let Some(bar) = &console.bar {
-        bar.finish_and_clear();
-    }
-    if let Some(e) = console.metrics_error {
-        return Err(Failure::Other(e.into()));
-    }
-    let orders = console.orders.unwrap_or_default();
+    let orders = console.finish()?;
     if let Some(path) = &args.dump_order {
         let json = serde_json::to_string(&orders).map_err(anyhow::Error::from)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
@@ -503,86 +490,6 @@ fn train_in<F: Real>(
         );
     }
     Ok(())
-}
-
-/// What the console shows of a run: the book's line per epoch (unless quiet), a progress bar
-/// over the mini-batches on an interactive terminal, and the metrics file.
-struct Console {
-    quiet: bool,
-    bar: Option<ProgressBar>,
-    metrics: Option<MetricsWriter>,
-    /// The first error writing the metrics file; training goes on, the run then fails.
-    metrics_error: Option<MetricsError>,
-    /// Every epoch's order, when `--dump-order` asks for it.
-    orders: Option<Vec<Vec<usize>>>,
-}
-
-/// A progress bar on stderr, only when both output streams are a terminal and not `--quiet`;
-/// redrawn at most 10 times a second.
-fn progress_bar(quiet: bool) -> Option<ProgressBar> {
-    use std::io::IsTerminal;
-    if quiet || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} mini-batches {elapsed}") {
-        bar.set_style(style);
-    }
-    Some(bar)
-}
-
-impl Observer for Console {
-    fn epoch(&mut self, e: &EpochRecord, order: &[usize]) {
-        let print = || {
-            if !self.quiet {
-                say!(
-                    "Epoch {}: {} / {} ({:.2}%)",
-                    e.epoch,
-                    e.correct,
-                    e.total,
-                    e.accuracy()
-                );
-                print_monitors(e);
-            }
-        };
-        match &self.bar {
-            Some(bar) => bar.suspend(print),
-            None => print(),
-        }
-        if let (Some(m), None) = (&mut self.metrics, &self.metrics_error) {
-            self.metrics_error = m.write(e).err();
-        }
-        if let Some(orders) = &mut self.orders {
-            orders.push(order.to_vec());
-        }
-    }
-
-    fn batches(&mut self, done: usize, total: usize) {
-        if let Some(bar) = &self.bar {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
-    }
-}
-
-/// The monitored quantities of an epoch, on one line after the book's.
-fn print_monitors(e: &EpochRecord) {
-    let mut parts = Vec::new();
-    if let Some(c) = e.training_cost {
-        parts.push(format!("training cost {c:.4}"));
-    }
-    if let (Some(c), Some(p)) = (e.training_correct, e.training_accuracy()) {
-        parts.push(format!(
-            "training accuracy {c} / {} ({p:.2}%)",
-            e.training_total
-        ));
-    }
-    if let Some(c) = e.evaluation_cost {
-        parts.push(format!("evaluation cost {c:.4}"));
-    }
-    if !parts.is_empty() {
-        say!("  {}", parts.join(", "));
-    }
 }
 
 fn run_predict(args: &PredictArgs) -> Result<(), Failure> {
@@ -642,6 +549,15 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
         net.output().name(),
         net.cost.name()
     );
+    let lambda = args
+        .lambda
+        .or(config.as_ref().map(|c| c.sgd.lambda))
+        .unwrap_or(0.0);
+    if !(lambda.is_finite() && lambda >= 0.0) {
+        return Err(Failure::Usage(
+            nndl::config::ConfigError::Lambda(lambda).to_string(),
+        ));
+    }
     if let Some(c) = config {
         let sgd = &c.sgd;
         say!(
@@ -663,9 +579,9 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
         100.0 * correct as f64 / data.len() as f64
     );
     say!(
-        "Cost on the {} data: {:.6}",
+        "Cost on the {} data (lambda {lambda}): {:.6}",
         args.on.name(),
-        net.total_cost(&data, args.lambda)
+        net.total_cost(&data, lambda)
     );
     Ok(())
 }
@@ -712,26 +628,22 @@ fn run_bench(args: &BenchArgs) -> Result<(), Failure> {
                     peak32,
                 ),
             };
-            let median = |f: fn(&EpochRecord) -> f64| {
-                let mut v: Vec<f64> = history.epochs.iter().map(f).collect();
-                v.sort_by(f64::total_cmp);
-                v[v.len() / 2]
+            let sizes = &config.network.sizes;
+            let (n_train, n_eval) = (mnist.training.len(), mnist.test.len());
+            let Some(r) = bench::EpochRate::of(&history, sizes, n_train, n_eval) else {
+                continue;
             };
-            let (train_s, eval_s) = (median(|e| e.train_seconds), median(|e| e.eval_seconds));
-            let (train_flops, eval_flops) = bench::flops_per_epoch(
-                &config.network.sizes,
-                mnist.training.len(),
-                mnist.test.len(),
-            );
-            let rate = train_flops / train_s / 1e9;
-            let both = (train_flops + eval_flops) / (train_s + eval_s) / 1e9;
             say!(
-                "| {} | {} | {train_s:.3} | {rate:.1} | {:.0}% | {eval_s:.3} | {:.3} | {both:.1} | {:.0}% |",
+                "| {} | {} | {:.3} | {:.1} | {:.0}% | {:.3} | {:.3} | {:.1} | {:.0}% |",
                 net.name(),
                 precision.name(),
-                100.0 * rate / peak,
-                train_s + eval_s,
-                100.0 * both / peak
+                r.train_seconds,
+                r.train_gflops(),
+                100.0 * r.train_gflops() / peak,
+                r.eval_seconds,
+                r.epoch_seconds(),
+                r.epoch_gflops(),
+                100.0 * r.epoch_gflops() / peak
             );
         }
     }

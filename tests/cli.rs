@@ -374,6 +374,8 @@ fn eval_scores_a_saved_network_as_training_did() {
         "2",
         "--save",
         model.to_str().unwrap(),
+        "--monitor",
+        "eval-cost",
     ]);
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -396,7 +398,19 @@ fn eval_scores_a_saved_network_as_training_did() {
         report.contains(&format!("Accuracy on the test data: {counted} (")),
         "{report}\n{out}"
     );
-    assert!(report.contains("Cost on the test data: "), "{report}");
+    // The cost with the L2 term of the λ the model was trained with, as the monitor measured it.
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("Cost on the test data (lambda 5): "));
+    let value: f64 = line.unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    let monitored = out
+        .lines()
+        .rfind(|l| l.contains("evaluation cost"))
+        .unwrap();
+    assert!(
+        monitored.ends_with(&format!("evaluation cost {value:.4}")),
+        "{monitored} vs {value}"
+    );
     let o = nndl(&[
         "eval",
         "--model",

@@ -1,0 +1,123 @@
+//! What a training run shows while it trains: the book's `Epoch k: c / n (p%)` line after every
+//! epoch (as `network.py` prints it) with the monitored costs and accuracies on a line under
+//! it, a progress bar over the mini-batches on an interactive terminal, and — kept alongside —
+//! the metrics file and each epoch's shuffled order. It is the command line's
+//! [`Observer`] of [`crate::train::sgd_observed`].
+//!
+//! A closed standard output (the output piped into `head`, say) is ignored: it must neither
+//! panic nor stop a run before its files are written.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::metrics::{MetricsError, MetricsWriter};
+use crate::train::{EpochRecord, Observer};
+
+/// Prints one line to standard output, ignoring a closed stream.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// The terminal's view of a run.
+pub struct Console {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    metrics: Option<MetricsWriter>,
+    /// The first error writing the metrics file; training goes on, [`Console::finish`]
+    /// reports it.
+    metrics_error: Option<MetricsError>,
+    /// Every epoch's order, if asked for.
+    orders: Option<Vec<Vec<usize>>>,
+}
+
+impl Console {
+    /// Epoch lines unless `quiet`; a row per epoch in `metrics`; every epoch's order kept if
+    /// `keep_orders`. The progress bar appears only when both output streams are a terminal
+    /// and not `quiet`, and is redrawn at most 10 times a second.
+    pub fn new(quiet: bool, metrics: Option<MetricsWriter>, keep_orders: bool) -> Self {
+        let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+        let bar = (!quiet && terminal).then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+            if let Ok(style) =
+                ProgressStyle::with_template("{bar:40} {pos}/{len} mini-batches {elapsed}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Console {
+            quiet,
+            bar,
+            metrics,
+            metrics_error: None,
+            orders: keep_orders.then(Vec::new),
+        }
+    }
+
+    /// Clears the progress bar; returns every epoch's order (empty unless kept), or the first
+    /// error writing the metrics file.
+    pub fn finish(self) -> Result<Vec<Vec<usize>>, MetricsError> {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        match self.metrics_error {
+            Some(e) => Err(e),
+            None => Ok(self.orders.unwrap_or_default()),
+        }
+    }
+}
+
+impl Observer for Console {
+    fn epoch(&mut self, e: &EpochRecord, order: &[usize]) {
+        let print = || {
+            if !self.quiet {
+                say(&format!(
+                    "Epoch {}: {} / {} ({:.2}%)",
+                    e.epoch,
+                    e.correct,
+                    e.total,
+                    e.accuracy()
+                ));
+                if let Some(line) = monitors(e) {
+                    say(&line);
+                }
+            }
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+        if let (Some(m), None) = (&mut self.metrics, &self.metrics_error) {
+            self.metrics_error = m.write(e).err();
+        }
+        if let Some(orders) = &mut self.orders {
+            orders.push(order.to_vec());
+        }
+    }
+
+    fn batches(&mut self, done: usize, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    }
+}
+
+/// The monitored quantities of an epoch, as one indented line, if any were monitored.
+fn monitors(e: &EpochRecord) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(c) = e.training_cost {
+        parts.push(format!("training cost {c:.4}"));
+    }
+    if let (Some(c), Some(p)) = (e.training_correct, e.training_accuracy()) {
+        parts.push(format!(
+            "training accuracy {c} / {} ({p:.2}%)",
+            e.training_total
+        ));
+    }
+    if let Some(c) = e.evaluation_cost {
+        parts.push(format!("evaluation cost {c:.4}"));
+    }
+    (!parts.is_empty()).then(|| format!("  {}", parts.join(", ")))
+}
