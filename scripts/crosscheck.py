@@ -14,6 +14,11 @@ over all 50,000 no two implementations that round differently stay within 1e-9 â
 NumPy and itself started one ulp apart. `--sensitivity` measures exactly that (NumPy against
 NumPy from initial weights moved by one ulp) and prints it beside the nndl/NumPy difference.
 
+Besides the three programs, two cases check chapter 3's other pieces the same way: network3
+with a softmax output layer, the log-likelihood cost and ReLU hidden neurons, and network3
+with tanh hidden neurons (dropout cannot be compared: the two programs draw their masks from
+different generators).
+
 Exits 1 when any variant disagrees. Run it with a Python that has NumPy (scripts/requirements.txt).
 """
 
@@ -28,6 +33,16 @@ import numpy as np
 from runlib import ROOT, build, run
 
 TOLERANCE = 1e-9
+
+# Each case: the program (`nndl train --net` and scripts/numpy/<program>.py) and the options both
+# are given.
+CASES = {
+    "network1": ("network1", []),
+    "network2": ("network2", []),
+    "network3": ("network3", []),
+    "network3-softmax-relu": ("network3", ["--cost", "log-likelihood", "--activation", "relu", "--eta", "0.1"]),
+    "network3-tanh": ("network3", ["--activation", "tanh", "--eta", "0.1"]),
+}
 
 
 def weights(path):
@@ -53,7 +68,7 @@ def nudge(src, dst):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backend", default="default")
-    p.add_argument("--variants", default="network1,network2,network3")
+    p.add_argument("--variants", default=",".join(CASES), help=f"any of {', '.join(CASES)}")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--train-size", type=int, default=10_000, help="training images (the first N)")
@@ -64,11 +79,15 @@ def main():
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         for variant in args.variants.split(","):
+            if variant not in CASES:
+                sys.exit(f"unknown variant {variant!r}: choose from {', '.join(CASES)}")
+            name, options = CASES[variant]
             f = {k: os.path.join(tmp, f"{variant}-{k}.json") for k in ("init", "order", "rust", "numpy", "ulp", "numpy-ulp")}
-            common = ["--epochs", str(args.epochs), "--seed", str(args.seed), "--train-size", str(args.train_size)]
-            rust = run([exe, "train", "--net", variant, *common, "--save-init", f["init"],
+            common = ["--epochs", str(args.epochs), "--seed", str(args.seed), "--train-size", str(args.train_size),
+                      *options]
+            rust = run([exe, "train", "--net", name, *common, "--save-init", f["init"],
                         "--dump-order", f["order"], "--save", f["rust"]])
-            program = [sys.executable, os.path.join(ROOT, "scripts", "numpy", variant + ".py"), *common,
+            program = [sys.executable, os.path.join(ROOT, "scripts", "numpy", name + ".py"), *common,
                        "--order", f["order"]]
             numpy = run(program + ["--init", f["init"], "--save", f["numpy"]])
             worst = difference(f["rust"], f["numpy"])

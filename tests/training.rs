@@ -44,29 +44,46 @@ fn short_runs_reach_an_accuracy_floor() {
 
 #[test]
 fn network1_and_network2_follow_the_same_trajectory() {
-    // Same seed: same initial weights and shuffles. Per-example and batched backprop differ
-    // only in rounding, so after an epoch the weights still agree closely.
+    // Same seed: same initial weights, shuffles and dropout masks. Per-example and batched
+    // backprop differ only in rounding, so after an epoch the weights still agree closely —
+    // for the book's network and for ReLU, softmax and dropout.
     let m = mnist();
     let training = m.training.head(2_000);
     let evaluation = m.validation.head(1_000);
-    let (n1, h1) = train(
-        &short_run(Variant::Network1, 1),
-        &training,
-        &evaluation,
-        |_, _| {},
-    )
-    .unwrap();
-    let (n2, h2) = train(
-        &short_run(Variant::Network2, 1),
-        &training,
-        &evaluation,
-        |_, _| {},
-    )
-    .unwrap();
-    assert_eq!(h1.epochs[0].correct, h2.epochs[0].correct);
-    for (a, b) in n1.weights.iter().zip(&n2.weights) {
-        for (x, y) in a.iter().zip(b) {
-            assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{x} vs {y}");
+    for (activation, cost, eta, dropout) in [
+        (Activation::Sigmoid, Cost::Quadratic, 3.0, 0.0),
+        (Activation::Relu, Cost::LogLikelihood, 0.05, 0.3),
+    ] {
+        let config = |variant| {
+            let mut c = short_run(variant, 1);
+            c.network.activation = activation;
+            c.network.cost = cost;
+            c.sgd.eta = eta;
+            c.sgd.dropout = dropout;
+            c
+        };
+        let (n1, h1) = train(
+            &config(Variant::Network1),
+            &training,
+            &evaluation,
+            |_, _| {},
+        )
+        .unwrap();
+        let (n2, h2) = train(
+            &config(Variant::Network2),
+            &training,
+            &evaluation,
+            |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(h1.epochs[0].correct, h2.epochs[0].correct);
+        for (a, b) in n1.weights.iter().zip(&n2.weights) {
+            for (x, y) in a.iter().zip(b) {
+                assert!(
+                    (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                    "{activation:?}: {x} vs {y}"
+                );
+            }
         }
     }
 }

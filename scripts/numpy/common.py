@@ -18,8 +18,13 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def parse_args(name, eta, lmbda):
+def parse_args(name, eta, lmbda, configurable):
     p = argparse.ArgumentParser(description=f"{name}: the NumPy reference for `nndl train --net {name}`")
+    if configurable:
+        p.add_argument("--cost", choices=["quadratic", "cross-entropy", "log-likelihood"],
+                       help="the cost; log-likelihood puts a softmax output layer in place of sigmoid neurons")
+        p.add_argument("--activation", choices=["sigmoid", "tanh", "relu"], default="sigmoid",
+                       help="the hidden layers' activation")
     p.add_argument("--sizes", default="784,30,10", help="neurons per layer, input first")
     p.add_argument("--eta", type=float, default=eta, help="learning rate")
     p.add_argument("--lambda", dest="lmbda", type=float, default=lmbda, help="L2 regularisation")
@@ -81,10 +86,12 @@ def load_weights(path):
     return data["sizes"], [np.array(w) for w in data["weights"]], [np.array(b) for b in data["biases"]]
 
 
-def main(name, make_network, cost_name, eta, lmbda):
+def main(name, make_network, cost_name, eta, lmbda, configurable=False):
     """Runs program `name`: `make_network(sizes, rng)` builds its network, which saves with
-    `cost_name`; `eta` and `lmbda` are the program's default η and λ."""
-    args = parse_args(name, eta, lmbda)
+    `cost_name`; `eta` and `lmbda` are the program's default η and λ. A `configurable` program
+    also takes --cost and --activation: it is built as `make_network(sizes, rng, args)` and
+    saves with the name of its cost's class."""
+    args = parse_args(name, eta, lmbda, configurable)
     limiter = None
     if args.threads:
         from threadpoolctl import threadpool_limits
@@ -101,7 +108,11 @@ def main(name, make_network, cost_name, eta, lmbda):
           f"({len(train_y)} training, {len(valid[1])} validation, {len(test_y)} test images)")
 
     rng = np.random.default_rng(args.seed)
-    net = make_network(args.sizes, rng)
+    if configurable:
+        net = make_network(args.sizes, rng, args)
+        cost_name = net.cost.__name__
+    else:
+        net = make_network(args.sizes, rng)
     if args.init:
         net.sizes, net.weights, net.biases = load_weights(args.init)
     orders = None

@@ -9,9 +9,10 @@ import common
 import network2
 
 
-def make_network(sizes, rng):
-    return network2.Network(sizes, rng, cost=network2.CrossEntropyCost, scaled_weights=True)
+def make_network(sizes, rng, args):
+    cost = network2.COSTS[args.cost or "cross-entropy"]
+    return network2.Network(sizes, rng, cost=cost, scaled_weights=True, activation=args.activation)
 
 
 if __name__ == "__main__":
-    common.main("network3", make_network, "CrossEntropyCost", eta=0.5, lmbda=5.0)
+    common.main("network3", make_network, "CrossEntropyCost", eta=0.5, lmbda=5.0, configurable=True)
