@@ -77,17 +77,15 @@ impl<F: Real> Dataset<F> {
             images.as_standard_layout().into_owned()
         };
         let bytes = images.as_slice().and_then(|pixels| {
-            let scale = F::of(256.0);
-            let mut bytes = Vec::with_capacity(pixels.len());
             let mut exact = true;
-            for &p in pixels {
-                // `as u8` saturates (and maps NaN to 0), so the round trip fails for anything
-                // that is not k/256 with k in 0..=255.
-                let k = p * scale;
-                let b = k.as_f64() as u8;
-                exact &= F::from_u8(b) == k;
-                bytes.push(b);
-            }
+            let bytes: Vec<u8> = pixels
+                .iter()
+                .map(|&p| {
+                    let (b, is) = as_byte(p);
+                    exact &= is;
+                    b
+                })
+                .collect();
             exact.then(|| Array2::from_shape_vec(images.raw_dim(), bytes).ok())?
         });
         Dataset {
@@ -333,47 +331,99 @@ fn dataset(name: &str, set: Value) -> Result<Dataset, String> {
     if n_labels != n {
         return Err(format!("{name} set: {n} images but {n_labels} labels"));
     }
-    let images = images(&x).map_err(|e| format!("{name} images: {e}"))?;
+    let pixels = images(&x).map_err(|e| format!("{name} images: {e}"))?;
     let labels = labels(&y).map_err(|e| format!("{name} labels: {e}"))?;
-    Ok(Dataset::new(images, labels))
+    Ok(match pixels.bytes {
+        // The file's rows are the images: keep the bytes found while decoding.
+        Some(bytes) if pixels.values.is_standard_layout() => Dataset {
+            images: pixels.values,
+            labels,
+            bytes: Some(bytes),
+        },
+        // Fortran order (or pixels that are not bytes): Dataset::new lays them out.
+        _ => Dataset::new(pixels.values, labels),
+    })
 }
 
-/// Converts the pixel buffer to an `(n, 784)` f64 matrix in row-major order.
-fn images(x: &NdArray) -> Result<Array2<f64>, String> {
+/// Pixels as an `(n, 784)` f64 matrix, and — when every pixel is a whole number k of 256ths,
+/// as in MNIST — as the bytes k, both derived in one pass over the file's buffer.
+struct Pixels {
+    values: Array2<f64>,
+    bytes: Option<Array2<u8>>,
+}
+
+/// Converts the pixel buffer, in the file's order (C or Fortran).
+fn images(x: &NdArray) -> Result<Pixels, String> {
     let (n, cols) = (x.shape[0], x.shape[1]);
-    let big = x.dtype.big_endian;
-    let mut values: Vec<f64> = Vec::with_capacity(n * cols);
-    match x.dtype.element {
-        ElementType::F32 => values.extend(x.data.chunks_exact(4).map(|c| {
-            let b = [c[0], c[1], c[2], c[3]];
-            f64::from(if big {
-                f32::from_be_bytes(b)
-            } else {
-                f32::from_le_bytes(b)
-            })
-        })),
-        ElementType::F64 => values.extend(x.data.chunks_exact(8).map(|c| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            if big {
-                f64::from_be_bytes(b)
-            } else {
-                f64::from_le_bytes(b)
-            }
-        })),
-        other => {
+    let data = &x.data[..];
+    // One loop per element type and byte order, without a branch inside.
+    let decoded = match (x.dtype.element, x.dtype.big_endian) {
+        (ElementType::F32, false) => decode(data, |b| f64::from(f32::from_le_bytes(b))),
+        (ElementType::F32, true) => decode(data, |b| f64::from(f32::from_be_bytes(b))),
+        (ElementType::F64, false) => decode(data, f64::from_le_bytes),
+        (ElementType::F64, true) => decode(data, f64::from_be_bytes),
+        (other, _) => {
             return Err(format!(
                 "pixels must be float32 or float64, found {other:?}"
             ))
         }
     };
-    if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
-        return Err(format!("pixel {bad} is not a finite number"));
+    if !decoded.finite {
+        let bad = decoded.values.iter().position(|v| !v.is_finite());
+        return Err(format!(
+            "pixel {} is not a finite number",
+            bad.unwrap_or_default()
+        ));
     }
-    let shape = ndarray::ShapeBuilder::set_f((n, cols), x.fortran_order);
-    let m = Array2::from_shape_vec(shape, values).map_err(|e| e.to_string())?;
-    // One image per row: a Fortran-ordered file is put in row-major order by Dataset::new.
-    Ok(m)
+    let shape = || ndarray::ShapeBuilder::set_f((n, cols), x.fortran_order);
+    let values = Array2::from_shape_vec(shape(), decoded.values).map_err(|e| e.to_string())?;
+    let bytes = match decoded.exact {
+        true => Some(Array2::from_shape_vec(shape(), decoded.bytes).map_err(|e| e.to_string())?),
+        false => None,
+    };
+    Ok(Pixels { values, bytes })
+}
+
+/// The byte k of a pixel k/256, and whether the pixel is exactly that for a whole k in 0..=255.
+/// (`as u8` saturates and maps NaN to 0, so the round trip fails for anything else.)
+#[inline]
+fn as_byte<F: Real>(p: F) -> (u8, bool) {
+    let k = p * F::of(256.0);
+    let b = k.as_f64() as u8;
+    (b, F::from_u8(b) == k)
+}
+
+/// What [`decode`] finds in a pixel buffer.
+struct Decoded {
+    values: Vec<f64>,
+    /// Each value × 256 as a byte (saturating), meaningful when `exact`.
+    bytes: Vec<u8>,
+    /// Every value is k/256 for a whole k in 0..=255.
+    exact: bool,
+    /// Every value is a finite number.
+    finite: bool,
+}
+
+/// Every `N`-byte element of `data`, decoded by `f`, with its byte k = 256·value.
+fn decode<const N: usize>(data: &[u8], f: impl Fn([u8; N]) -> f64) -> Decoded {
+    let len = data.len() / N;
+    let mut out = Decoded {
+        values: Vec::with_capacity(len),
+        bytes: Vec::with_capacity(len),
+        exact: true,
+        finite: true,
+    };
+    for c in data.chunks_exact(N) {
+        let mut b = [0u8; N];
+        b.copy_from_slice(c);
+        let v = f(b);
+        let (byte, exact) = as_byte(v);
+        out.exact &= exact;
+        out.finite &= v.is_finite();
+        out.values.push(v);
+        out.bytes.push(byte);
+    }
+    out
 }
 
 /// Converts the label buffer to digits, rejecting anything outside 0–9.

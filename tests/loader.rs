@@ -17,6 +17,16 @@ fn expect_small(m: &Mnist) {
         assert_eq!(set.images().as_slice().unwrap(), &want[..]);
         let labels: Vec<u8> = raw.labels.iter().map(|&l| l as u8).collect();
         assert_eq!(set.labels(), labels);
+        expect_rows_copied_exactly(set, 0..set.len());
+    }
+}
+
+/// The rows training gathers (from the byte copy the loader keeps) are the images' rows.
+fn expect_rows_copied_exactly(set: &nndl::data::Dataset, rows: impl Iterator<Item = usize>) {
+    let mut out = ndarray::Array1::zeros(784);
+    for k in rows {
+        set.copy_row(k, out.view_mut());
+        assert_eq!(out, set.images().row(k), "row {k}");
     }
 }
 
@@ -33,6 +43,7 @@ fn real_mnist_file_has_the_books_three_sets() {
     assert_eq!(m.training.images().dim(), (50_000, 784));
     assert_eq!(m.validation.images().dim(), (10_000, 784));
     assert_eq!(m.test.images().dim(), (10_000, 784));
+    expect_rows_copied_exactly(&m.training, (0..50_000).step_by(997));
     // Test-set label counts of the original MNIST t10k file.
     let mut counts = [0usize; 10];
     m.test
