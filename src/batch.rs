@@ -111,15 +111,8 @@ impl<F: Real> Batched<F> {
                 let a_in = below[l - 1].slice(s![.., ..m]); // (n_in, m)
                 general_mat_mul(F::one(), &net.weights[l], &a_in, F::zero(), &mut a);
             }
-            let b = net.biases[l].view();
-            if l == last {
-                net.output().apply_layer(a, b);
-            } else {
-                net.activation.apply_layer(a.view_mut(), b);
-                if self.dropout.is_some() {
-                    a *= &self.masks[l].slice(s![.., ..m]);
-                }
-            }
+            let mask = self.masks.get(l).filter(|_| self.dropout.is_some());
+            net.activate_batch(l, a, mask.map(|mask| mask.slice(s![.., ..m])));
         }
         // BP1: δᴸ from the cost, column by column.
         let cost = net.cost;

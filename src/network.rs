@@ -12,7 +12,7 @@
 //! The mini-batch version of backprop, where each layer is one matrix product, is in
 //! [`crate::batch`]; both are driven by the one training loop in [`crate::train`].
 
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 use rand::rngs::StdRng;
 
 use crate::activation::{Activation, Output};
@@ -121,6 +121,39 @@ impl<F: Real> Network<F> {
         self.cost.output()
     }
 
+    /// Turns layer `l`'s weighted inputs z = w·a + b into its outputs, in place: the output
+    /// layer's function for the last layer; otherwise the hidden activation f, then the
+    /// dropout `mask`, if one is given. Every forward pass in the crate goes through this or
+    /// [`Network::activate_batch`].
+    pub fn activate(&self, l: usize, mut z: ArrayViewMut1<F>, mask: Option<&Array1<F>>) {
+        if l == self.weights.len() - 1 {
+            self.output().apply(z);
+            return;
+        }
+        match z.as_slice_mut() {
+            Some(z) => self.activation.apply_slice(z),
+            None => z.mapv_inplace(|v| self.activation.apply(v)),
+        }
+        if let Some(mask) = mask {
+            z *= mask;
+        }
+    }
+
+    /// [`Network::activate`] for a mini-batch, adding the bias in the same pass: Z ← f(Z + b)
+    /// for `z` `(sizes[l+1], m)` of weighted inputs without the bias, one example per column,
+    /// then ⊙ `mask` `(sizes[l+1], m)` on a hidden layer, if given.
+    pub fn activate_batch(&self, l: usize, mut z: ArrayViewMut2<F>, mask: Option<ArrayView2<F>>) {
+        let b = self.biases[l].view();
+        if l == self.weights.len() - 1 {
+            self.output().apply_layer(z, b);
+            return;
+        }
+        self.activation.apply_layer(z.view_mut(), b);
+        if let Some(mask) = mask {
+            z *= &mask;
+        }
+    }
+
     /// The output for one input vector `a` of `sizes[0]` values: a′ = f(w·a + b) per layer
     /// (eq. 22), with f the hidden activation and then the output layer's.
     pub fn feedforward(&self, a: ArrayView1<F>) -> Array1<F> {
@@ -132,37 +165,21 @@ impl<F: Real> Network<F> {
     /// dropout.
     pub fn feedforward_masked(&self, a: ArrayView1<F>, masks: &[Array1<F>]) -> Array1<F> {
         self.check_masks(masks);
-        let last = self.weights.len() - 1;
         let mut a = a.to_owned();
         for (l, (w, b)) in self.weights.iter().zip(&self.biases).enumerate() {
-            let mut z = w.dot(&a) + b;
-            if l == last {
-                self.output().apply(z.view_mut());
-                a = z;
-            } else {
-                a = z.mapv_into(|z| self.activation.apply(z));
-                if let Some(mask) = masks.get(l) {
-                    a *= mask;
-                }
-            }
+            a = w.dot(&a) + b;
+            self.activate(l, a.view_mut(), masks.get(l));
         }
         a
     }
 
     /// The outputs `(n_out, m)` for inputs `(n_in, m)`, one example per column.
     pub fn feedforward_batch(&self, x: ArrayView2<F>) -> Array2<F> {
-        let last = self.weights.len() - 1;
         let mut a = self.weights[0].dot(&x);
-        for l in 0..=last {
-            if l > 0 {
-                a = self.weights[l].dot(&a);
-            }
-            let b = self.biases[l].view();
-            if l == last {
-                self.output().apply_layer(a.view_mut(), b);
-            } else {
-                self.activation.apply_layer(a.view_mut(), b);
-            }
+        self.activate_batch(0, a.view_mut(), None);
+        for (l, w) in self.weights.iter().enumerate().skip(1) {
+            a = w.dot(&a);
+            self.activate_batch(l, a.view_mut(), None);
         }
         a
     }
@@ -192,14 +209,7 @@ impl<F: Real> Network<F> {
         for (l, (w, b)) in self.weights.iter().zip(&self.biases).enumerate() {
             let z = w.dot(&activations[l]) + b;
             let mut a = z.clone();
-            if l == last {
-                self.output().apply(a.view_mut());
-            } else {
-                a.mapv_inplace(|z| self.activation.apply(z));
-                if let Some(mask) = masks.get(l) {
-                    a *= mask;
-                }
-            }
+            self.activate(l, a.view_mut(), masks.get(l));
             zs.push(z);
             activations.push(a);
         }

@@ -77,20 +77,6 @@ fn add_outer_columns<F: Real>(g: &mut [F], delta: &[F], x: &[F], nonzero: &[usiz
     }
 }
 
-/// Turns layer l's weighted inputs `a` into its outputs in place: the output layer's
-/// function for the last layer, else the hidden activation and then the dropout `mask`, if any.
-fn activate<F: Real>(net: &Network<F>, l: usize, a: &mut Array1<F>, mask: Option<&Array1<F>>) {
-    if l == net.weights.len() - 1 {
-        net.output().apply(a.view_mut());
-        return;
-    }
-    net.activation
-        .apply_slice(a.as_slice_mut().expect("a buffer made contiguous by new()"));
-    if let Some(mask) = mask {
-        *a *= mask;
-    }
-}
-
 /// Σ aᵢbᵢ.
 fn dot<F: Real>(a: &[F], b: &[F]) -> F {
     a.iter().zip(b).fold(F::zero(), |s, (&a, &b)| s + a * b)
@@ -167,7 +153,7 @@ impl<F: Real> PerExample<F> {
         }
         add_columns(a0, w0, x, nonzero);
         let mask = |l| self.masks.get(l).filter(|_| dropout);
-        activate(net, 0, &mut self.activations[0], mask(0));
+        net.activate(0, self.activations[0].view_mut(), mask(0));
         // Forward, the other layers: a = f(w·a_prev + b).
         for l in 1..net.weights.len() {
             let (below, rest) = self.activations.split_at_mut(l);
@@ -185,7 +171,7 @@ impl<F: Real> PerExample<F> {
             {
                 *a = dot(row, a_in) + b;
             }
-            activate(net, l, &mut rest[0], mask(l));
+            net.activate(l, rest[0].view_mut(), mask(l));
         }
 
         // BP1 for the one-hot target of the label.
