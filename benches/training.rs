@@ -16,11 +16,13 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::hint::black_box;
 
-use nndl::config::Variant;
+use nndl::config::{TrainConfig, Variant};
 use nndl::data::Dataset;
-use nndl::network::{Network, Step};
+use nndl::model::network::Network;
+use nndl::model::Step;
 use nndl::real::Real;
-use nndl::train::mini_batch_step;
+use nndl::train::step::UpdateMiniBatch;
+use nndl::train::Model;
 
 const SIZES: [usize; 3] = [784, 30, 10];
 
@@ -52,12 +54,12 @@ fn step_in<F: Real>(c: &mut Criterion) {
     for (variant, dropout) in cases {
         let mut net = Network::<F>::new(&SIZES, variant.init(), variant.cost(), &mut rng);
         let step = Step {
-            eta: variant.seed_eta(),
-            lambda: variant.seed_lambda(),
+            eta: variant.book_eta(),
+            lambda: variant.book_lambda(),
             n: 50_000,
             dropout,
         };
-        let mut stepper = mini_batch_step(variant.backprop(), &net, 10);
+        let mut stepper = net.step(&TrainConfig::book_run(variant).sgd);
         let batches: Vec<Vec<usize>> = (0..100).map(|b| (b * 10..b * 10 + 10).collect()).collect();
         let mut i = 0;
         let name = if dropout > 0.0 {

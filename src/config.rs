@@ -1,14 +1,16 @@
-//! Everything a training run is configured by, in one nested struct checked once
-//! ([`TrainConfig::validate`], then [`TrainConfig::check_data`] when the data is known).
+//! Everything a training run is configured by, in one nested struct, and every rule it must
+//! obey. [`TrainConfig::check`] turns a configuration into a [`CheckedConfig`], the only kind the
+//! training loop accepts; [`CheckedConfig::check_data`] adds the rules that need the data
+//! (its pixels, classes and size). Each broken rule is a [`ConfigError`] in the user's terms.
 //!
 //! The three programs of the book's first chapters are three presets ([`Variant`]) of the
 //! same pieces: a cost, an initialiser and a way to backpropagate a mini-batch.
 
 use serde::{Deserialize, Serialize};
 
-use crate::activation::Activation;
-use crate::cost::Cost;
-use crate::init::Init;
+use crate::model::activation::Activation;
+use crate::model::cost::Cost;
+use crate::model::init::Init;
 
 /// The three NumPy programs this crate mirrors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -53,7 +55,7 @@ impl Variant {
     }
 
     /// The learning rate of the book's run of this program: η = 3.0 (ch. 1), 0.5 (ch. 3).
-    pub fn seed_eta(self) -> f64 {
+    pub fn book_eta(self) -> f64 {
         match self {
             Variant::Network1 | Variant::Network2 => 3.0,
             Variant::Network3 => 0.5,
@@ -61,7 +63,7 @@ impl Variant {
     }
 
     /// The L2 strength of the book's run: none in ch. 1, λ = 5.0 in ch. 3.
-    pub fn seed_lambda(self) -> f64 {
+    pub fn book_lambda(self) -> f64 {
         match self {
             Variant::Network1 | Variant::Network2 => 0.0,
             Variant::Network3 => 5.0,
@@ -195,12 +197,30 @@ pub enum ConfigError {
     Dropout(f64),
     #[error("dropout acts on hidden layers, and sizes {0:?} have none")]
     DropoutWithoutHiddenLayer(Vec<usize>),
+    #[error("--train-size must be at least 1")]
+    NoTrainingExamples,
+    #[error("--train-size {asked} is more than the {available} training images")]
+    TrainSize { asked: usize, available: usize },
+    #[error("--threads must be at least 1")]
+    NoThreads,
+    #[error(
+        "{} was saved with the {saved_cost} cost and {saved_activation} hidden layers, but this \
+         run trains with the {cost} cost and {activation} hidden layers (see --cost and \
+         --activation)", path.display()
+    )]
+    InitDiffers {
+        path: std::path::PathBuf,
+        saved_cost: &'static str,
+        saved_activation: &'static str,
+        cost: &'static str,
+        activation: &'static str,
+    },
 }
 
 impl TrainConfig {
     /// The book's run of `variant`: [784, 30, 10], 30 epochs, mini-batches of 10, and the
     /// variant's η and λ.
-    pub fn seed_run(variant: Variant) -> Self {
+    pub fn book_run(variant: Variant) -> Self {
         TrainConfig {
             network: NetworkConfig {
                 sizes: vec![784, 30, 10],
@@ -212,8 +232,8 @@ impl TrainConfig {
             sgd: SgdConfig {
                 epochs: 30,
                 mini_batch_size: 10,
-                eta: variant.seed_eta(),
-                lambda: variant.seed_lambda(),
+                eta: variant.book_eta(),
+                lambda: variant.book_lambda(),
                 backprop: variant.backprop(),
                 monitor: Monitor::default(),
                 early_stop: None,
@@ -224,31 +244,73 @@ impl TrainConfig {
         }
     }
 
-    /// Checks everything that does not depend on the data.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every rule that does not depend on the data, and vouches for the configuration
+    /// if it passes.
+    pub fn check(&self) -> Result<CheckedConfig, ConfigError> {
         check_sizes(&self.network.sizes)?;
-        self.sgd.validate()?;
-        check_dropout(&self.network.sizes, self.sgd.dropout)
+        self.sgd.check()?;
+        check_dropout(&self.network.sizes, self.sgd.dropout)?;
+        Ok(CheckedConfig(self.clone()))
+    }
+}
+
+/// A [`TrainConfig`] that passed [`TrainConfig::check`]: the only configuration the training
+/// loop takes. It derefs to the configuration for reading; changing it means checking again.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct CheckedConfig(TrainConfig);
+
+impl std::ops::Deref for CheckedConfig {
+    type Target = TrainConfig;
+
+    fn deref(&self) -> &TrainConfig {
+        &self.0
+    }
+}
+
+impl CheckedConfig {
+    /// The configuration itself.
+    pub fn into_inner(self) -> TrainConfig {
+        self.0
     }
 
-    /// Checks the configuration against data with `inputs` pixels, `classes` labels and `n`
-    /// training examples (and everything [`TrainConfig::validate`] checks).
-    pub fn check_data(&self, inputs: usize, classes: usize, n: usize) -> Result<(), ConfigError> {
-        self.validate()?;
-        check_sizes_against(&self.network.sizes, inputs, classes)?;
-        self.sgd.check_data(n)
+    /// The rules that need the data: a model of `shape` (inputs, outputs) reads the data's
+    /// `inputs` values per example and has one output per class of `classes`, and a mini-batch
+    /// is no larger than the `n` training examples.
+    pub fn check_data(
+        &self,
+        shape: (usize, usize),
+        inputs: usize,
+        classes: usize,
+        n: usize,
+    ) -> Result<(), ConfigError> {
+        check_shape(shape, inputs, classes)?;
+        if self.sgd.mini_batch_size > n {
+            return Err(ConfigError::MiniBatchTooLarge {
+                mini_batch: self.sgd.mini_batch_size,
+                n,
+            });
+        }
+        Ok(())
     }
 }
 
 impl SgdConfig {
-    /// Checks η, λ, the epoch count and the mini-batch size.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// λ is a finite number of at least 0.
+    pub fn check_lambda(lambda: f64) -> Result<(), ConfigError> {
+        if !(lambda.is_finite() && lambda >= 0.0) {
+            return Err(ConfigError::Lambda(lambda));
+        }
+        Ok(())
+    }
+
+    /// Checks η, λ, the epoch count, the mini-batch size, early stopping, the schedule and the
+    /// dropout probability.
+    fn check(&self) -> Result<(), ConfigError> {
         if !(self.eta.is_finite() && self.eta > 0.0) {
             return Err(ConfigError::Eta(self.eta));
         }
-        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
-            return Err(ConfigError::Lambda(self.lambda));
-        }
+        Self::check_lambda(self.lambda)?;
         if self.epochs == 0 {
             return Err(ConfigError::NoEpochs);
         }
@@ -272,17 +334,42 @@ impl SgdConfig {
         }
         Ok(())
     }
+}
 
-    /// Checks the mini-batch size against `n` training examples.
-    pub fn check_data(&self, n: usize) -> Result<(), ConfigError> {
-        if self.mini_batch_size > n {
-            return Err(ConfigError::MiniBatchTooLarge {
-                mini_batch: self.mini_batch_size,
-                n,
-            });
-        }
-        Ok(())
+/// At least one thread for the matrix products.
+pub fn check_threads(threads: usize) -> Result<(), ConfigError> {
+    if threads == 0 {
+        return Err(ConfigError::NoThreads);
     }
+    Ok(())
+}
+
+/// `--train-size`: at least one example, and no more than the `available` ones (when known).
+pub fn check_train_size(asked: usize, available: Option<usize>) -> Result<(), ConfigError> {
+    match available {
+        _ if asked == 0 => Err(ConfigError::NoTrainingExamples),
+        Some(available) if asked > available => Err(ConfigError::TrainSize { asked, available }),
+        _ => Ok(()),
+    }
+}
+
+/// A saved network given as the starting point (read from `path`) has the cost and hidden
+/// activation of the run.
+pub fn check_init(
+    path: &std::path::Path,
+    saved: (Cost, Activation),
+    run: (Cost, Activation),
+) -> Result<(), ConfigError> {
+    if saved != run {
+        return Err(ConfigError::InitDiffers {
+            path: path.to_path_buf(),
+            saved_cost: saved.0.name(),
+            saved_activation: saved.1.name(),
+            cost: run.0.name(),
+            activation: run.1.name(),
+        });
+    }
+    Ok(())
 }
 
 /// At least an input and an output layer, none of them empty.
@@ -314,17 +401,25 @@ pub fn check_sizes_against(
     classes: usize,
 ) -> Result<(), ConfigError> {
     check_sizes(sizes)?;
-    if sizes[0] != inputs {
+    check_shape((sizes[0], sizes[sizes.len() - 1]), inputs, classes)
+}
+
+/// A model with `shape` (inputs, outputs) fits data of `inputs` values and `classes` classes.
+pub fn check_shape(
+    shape: (usize, usize),
+    inputs: usize,
+    classes: usize,
+) -> Result<(), ConfigError> {
+    if shape.0 != inputs {
         return Err(ConfigError::InputSize {
             expected: inputs,
-            got: sizes[0],
+            got: shape.0,
         });
     }
-    let last = sizes[sizes.len() - 1];
-    if last != classes {
+    if shape.1 != classes {
         return Err(ConfigError::OutputSize {
             expected: classes,
-            got: last,
+            got: shape.1,
         });
     }
     Ok(())

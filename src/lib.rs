@@ -2,25 +2,22 @@
 //!
 //! The networks of Michael Nielsen's *Neural Networks and Deep Learning*, in Rust.
 //!
-//! The modules read as the book's programs are built:
-//! - [`data`] loads `mnist.pkl.gz` (through the small, safe [`pickle`] reader);
-//! - [`activation`], [`cost`] and [`init`] are the pieces a network is made of: sigmoid, tanh
-//!   or ReLU hidden layers, a sigmoid or softmax output layer, the quadratic, cross-entropy or
-//!   log-likelihood cost;
-//! - [`network`] is `network.py`'s `Network` with per-example backprop (BP1–BP4), and
-//!   [`dropout`] thins its hidden layers while it trains;
-//! - [`per_example`] and [`batch`] are the fast mini-batch steps: backprop one example at a
-//!   time, or the whole mini-batch as matrix products;
-//! - [`checkpoint`] saves and loads networks as `network2.py` does, and [`predict`] reads
-//!   a digit from an image file for one;
-//! - [`metrics`] writes a run's epochs to CSV or JSON Lines, [`plot`] draws them, and
-//!   [`console`] prints them as the book's programs do while a run trains;
-//! - [`train`] is the one SGD loop that drives either, and [`config`] configures it, with
-//!   the three programs of chapters 1–3 as [`config::Variant`] presets.
+//! The folders read as a training run is built, each depending only on those above it:
+//! - [`data`]: `mnist.pkl.gz` as `mnist_loader.py` loads it (through a small, safe pickle
+//!   reader), and digits from image files;
+//! - [`model`]: the fully-connected network of `network.py`/`network2.py` and its parts —
+//!   activations, costs, initialisers, dropout — and its model files;
+//! - [`config`]: everything a run is configured by, checked once into a [`config::CheckedConfig`];
+//! - [`train`]: the one SGD loop, generic over a small [`train::Model`] trait, with the
+//!   per-example (`network.py`) and whole-mini-batch (`network2.py`) steps, early stopping and
+//!   the η schedule;
+//! - [`report`]: the epoch lines, metrics files, plots and the FLOP accounting of `nndl bench`;
+//! - [`run`]: what `nndl train` does, as one function over a checked request.
 //!
-//! Matrices are `ndarray` arrays of `f64`, or `f32` (see [`real`]). Their products go through `ndarray`'s
-//! `general_mat_mul`, which the `openblas` or `accelerate` feature routes to BLAS `dgemm`;
-//! without either it is the pure-Rust `matrixmultiply`. [`backend`] names the one built in.
+//! Matrices are `ndarray` arrays of `f64`, or `f32` (see [`real`]). Their products go through
+//! `ndarray`'s `general_mat_mul`, which the `openblas` or `accelerate` feature routes to BLAS
+//! `dgemm` (`sgemm` in `f32`); without either it is the pure-Rust `matrixmultiply`. [`backend`]
+//! names the one built in.
 
 // The BLAS library is linked by naming its crate; ndarray only declares the cblas functions.
 #[cfg(all(feature = "accelerate", target_os = "macos"))]
@@ -28,22 +25,11 @@ extern crate accelerate_src as _;
 #[cfg(feature = "openblas")]
 extern crate blas_src as _;
 
-pub mod activation;
 pub mod backend;
-pub mod batch;
-pub mod bench;
-pub mod checkpoint;
 pub mod config;
-pub mod console;
-pub mod cost;
 pub mod data;
-pub mod dropout;
-pub mod init;
-pub mod metrics;
-pub mod network;
-pub mod per_example;
-pub mod pickle;
-pub mod plot;
-pub mod predict;
+pub mod model;
 pub mod real;
+pub mod report;
+pub mod run;
 pub mod train;

@@ -7,14 +7,15 @@ mod common;
 
 use common::*;
 use ndarray::Array1;
-use nndl::activation::Activation;
-use nndl::batch::Batched;
-use nndl::cost::Cost;
 use nndl::data::Dataset;
-use nndl::init::Init;
-use nndl::network::{one_hot, Gradient, Network, Step};
-use nndl::per_example::PerExample;
-use nndl::train::UpdateMiniBatch;
+use nndl::model::activation::Activation;
+use nndl::model::cost::Cost;
+use nndl::model::init::Init;
+use nndl::model::network::{one_hot, Gradient, Network};
+use nndl::model::Step;
+use nndl::train::batch::Batched;
+use nndl::train::per_example::PerExample;
+use nndl::train::step::UpdateMiniBatch;
 
 const SIZES: [usize; 4] = [6, 5, 4, 3];
 
@@ -252,7 +253,7 @@ fn batched_feedforward_and_evaluate_match_the_per_example_ones() {
                 assert_close("activation", *y, *x, 1e-14);
             }
             correct += usize::from(
-                nndl::network::argmax(a.iter().copied()) == usize::from(data.labels()[i]),
+                nndl::model::network::argmax(a.iter().copied()) == usize::from(data.labels()[i]),
             );
         }
         assert_eq!(net.evaluate(&data), correct);

@@ -5,12 +5,12 @@
 mod common;
 
 use common::*;
-use nndl::activation::Activation;
-use nndl::checkpoint::{load, load_with_config, save, ModelError};
 use nndl::config::{TrainConfig, Variant};
-use nndl::cost::Cost;
-use nndl::init::Init;
-use nndl::network::Network;
+use nndl::model::activation::Activation;
+use nndl::model::cost::Cost;
+use nndl::model::file::{load, load_with_config, save, ModelError};
+use nndl::model::init::Init;
+use nndl::model::network::Network;
 
 #[test]
 fn save_then_load_is_exact() {
@@ -31,7 +31,7 @@ fn save_then_load_is_exact() {
 #[test]
 fn the_training_configuration_is_saved_with_the_network() {
     let dir = temp_dir("ckpt-config");
-    let mut config = TrainConfig::seed_run(Variant::Network3);
+    let mut config = TrainConfig::book_run(Variant::Network3);
     config.network.activation = Activation::Relu;
     config.network.cost = Cost::LogLikelihood;
     config.sgd.dropout = 0.25;

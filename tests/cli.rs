@@ -194,7 +194,7 @@ fn save_init_and_init_reproduce_a_run() {
     second.extend(["--init", &init, "--save", &b]);
     let o = nndl(&second);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(nndl::checkpoint::load::<f64>(std::path::Path::new(&b)).is_ok());
+    assert!(nndl::model::file::load::<f64>(std::path::Path::new(&b)).is_ok());
     // A model saved with another cost is refused for network1.
     let o = nndl(&[
         "--net",
@@ -226,7 +226,14 @@ fn train_size_limits_the_training_set() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("mini-batch size 5 is larger than the 4 training examples"));
-    let o = nndl(&["--data", small.to_str().unwrap(), "--train-size", "7"]);
+    let o = nndl(&[
+        "--data",
+        small.to_str().unwrap(),
+        "--train-size",
+        "7",
+        "--mini-batch",
+        "5",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--train-size 7 is more than the 6 training images"));
 }
@@ -287,7 +294,7 @@ fn metrics_files_hold_one_row_per_epoch() {
             "{out}"
         );
         let text = std::fs::read_to_string(&path).unwrap();
-        let rows: Vec<nndl::metrics::Row> = if name.ends_with(".csv") {
+        let rows: Vec<nndl::report::metrics::Row> = if name.ends_with(".csv") {
             let mut lines = text.lines();
             let header = lines.next().unwrap();
             assert!(

@@ -5,7 +5,8 @@
 mod common;
 
 use common::*;
-use nndl::data::{load_mnist, parse_mnist, DataError, Mnist};
+use nndl::data::mnist::parse_mnist;
+use nndl::data::{load_mnist, DataError, Mnist};
 use std::path::Path;
 
 fn expect_small(m: &Mnist) {

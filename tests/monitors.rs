@@ -13,7 +13,7 @@ use nndl::train::{train, Stop};
 fn frozen_problem() -> (Dataset, Dataset, TrainConfig) {
     let training = random_dataset(200, 784, 10, &mut rng(1));
     let evaluation = random_dataset(1, 784, 10, &mut rng(2));
-    let mut config = TrainConfig::seed_run(Variant::Network3);
+    let mut config = TrainConfig::book_run(Variant::Network3);
     config.sgd.eta = 1e-9;
     config.sgd.epochs = 50;
     config.seed = 3;
@@ -67,7 +67,7 @@ fn the_schedule_halves_eta_until_its_floor() {
 #[test]
 fn monitors_measure_what_network2_py_does() {
     let m = random_dataset(300, 784, 10, &mut rng(5));
-    let mut config = TrainConfig::seed_run(Variant::Network3);
+    let mut config = TrainConfig::book_run(Variant::Network3);
     config.sgd.epochs = 2;
     config.sgd.monitor = Monitor {
         training_cost: true,

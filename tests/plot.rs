@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use nndl::metrics::Row;
-use nndl::plot::{plot, read_metrics, PlotError, Run};
+use nndl::report::metrics::Row;
+use nndl::report::plot::{plot, read_metrics, PlotError, Run};
 
 fn rows(n: usize, monitored: bool) -> Vec<Row> {
     (0..n)

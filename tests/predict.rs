@@ -7,9 +7,9 @@ use std::path::Path;
 
 use common::*;
 use nndl::config::{TrainConfig, Variant};
+use nndl::data::image::{read_digit, ImageError};
 use nndl::data::load_mnist;
-use nndl::network::argmax;
-use nndl::predict::{read_digit, ImageError};
+use nndl::model::network::argmax;
 use nndl::train::train;
 
 /// Writes an 8-bit greyscale PNG.
@@ -24,7 +24,7 @@ fn write_png(path: &Path, width: usize, height: usize, grey: &[u8]) {
 #[test]
 fn a_trained_network_reads_rendered_test_digits() {
     let m = load_mnist(mnist_path()).unwrap();
-    let mut config = TrainConfig::seed_run(Variant::Network3);
+    let mut config = TrainConfig::book_run(Variant::Network3);
     config.sgd.epochs = 6;
     let (net, _) = train(&config, &m.training, &m.test, |_, _| {}).unwrap();
     let dir = temp_dir("predict");

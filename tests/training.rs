@@ -7,10 +7,10 @@ mod common;
 use std::sync::OnceLock;
 
 use common::*;
-use nndl::activation::Activation;
 use nndl::config::{Backprop, ConfigError, TrainConfig, Variant};
-use nndl::cost::Cost;
 use nndl::data::{load_mnist, Mnist};
+use nndl::model::activation::Activation;
+use nndl::model::cost::Cost;
 use nndl::train::{train, TrainError};
 
 fn mnist() -> &'static Mnist {
@@ -19,7 +19,7 @@ fn mnist() -> &'static Mnist {
 }
 
 fn short_run(variant: Variant, epochs: usize) -> TrainConfig {
-    let mut c = TrainConfig::seed_run(variant);
+    let mut c = TrainConfig::book_run(variant);
     c.sgd.epochs = epochs;
     c.seed = 1;
     c

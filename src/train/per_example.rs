@@ -11,7 +11,7 @@
 //!   pixel's 30 weights contiguous); the values are the same, only their order in memory
 //!   changes, and every other use of the network is layout-agnostic.
 //!
-//! Under dropout each example draws its masks as it is propagated (see [`crate::dropout`]).
+//! Under dropout each example draws its masks as it is propagated (see [`crate::model::dropout`]).
 //!
 //! [`Network::update_mini_batch`] is the straightforward version this one is tested against.
 
@@ -20,10 +20,11 @@ use ndarray::{Array1, Array2, Zip};
 use rand::rngs::StdRng;
 
 use crate::data::Dataset;
-use crate::dropout;
-use crate::network::{Gradient, Network, Step};
+use crate::model::dropout;
+use crate::model::network::{Gradient, Network};
+use crate::model::Step;
 use crate::real::Real;
-use crate::train::UpdateMiniBatch;
+use crate::train::step::UpdateMiniBatch;
 
 /// Buffers for per-example backprop of one network shape.
 #[derive(Clone, Debug)]
@@ -284,7 +285,7 @@ impl<F: Real> PerExample<F> {
     }
 }
 
-impl<F: Real> UpdateMiniBatch<F> for PerExample<F> {
+impl<F: Real> UpdateMiniBatch<F, Network<F>> for PerExample<F> {
     fn update_mini_batch(
         &mut self,
         net: &mut Network<F>,

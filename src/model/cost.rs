@@ -5,11 +5,11 @@
 //! The quadratic and cross-entropy costs go with sigmoid output neurons; chapter 3's
 //! log-likelihood cost goes with a softmax output layer ([`Cost::output`]), and with it δᴸ is
 //! a − y as well (eq. 84). The regularisation term of eq. (87) is not part of the cost here; it
-//! enters the update as weight decay (see [`crate::network::Network::update`]).
+//! enters the update as weight decay (see [`crate::model::network::Network::update`]).
 
 use serde::{Deserialize, Serialize};
 
-use crate::activation::{sigmoid_prime_from_output, Output};
+use crate::model::activation::{sigmoid_prime_from_output, Output};
 use crate::real::Real;
 
 /// Which cost the network is trained on.

@@ -10,7 +10,7 @@
 //! - `activations[l]`, `deltas[l]`: `(sizes[l+1], m)`, one example per column.
 //!
 //! - `masks[l]`: `(sizes[l+1], m)` for each hidden layer, the dropout masks, one example per
-//!   column (drawn example by example, see [`crate::dropout`]).
+//!   column (drawn example by example, see [`crate::model::dropout`]).
 //!
 //! All buffers are allocated once for the largest mini-batch and reused; a smaller last
 //! mini-batch uses the first columns. The update is fused into the gradient product:
@@ -22,10 +22,11 @@ use ndarray::{s, Array1, Array2, Zip};
 use rand::rngs::StdRng;
 
 use crate::data::Dataset;
-use crate::dropout;
-use crate::network::{Gradient, Network, Step};
+use crate::model::dropout;
+use crate::model::network::{Gradient, Network};
+use crate::model::Step;
 use crate::real::Real;
-use crate::train::UpdateMiniBatch;
+use crate::train::step::UpdateMiniBatch;
 
 /// Work buffers for matrix-based backprop of one network shape.
 #[derive(Clone, Debug)]
@@ -82,7 +83,7 @@ impl<F: Real> Batched<F> {
     }
 
     /// Draws dropout masks for the gathered mini-batch, each hidden neuron dropped with
-    /// probability `p`, example by example in the order [`crate::dropout`] fixes. The next
+    /// probability `p`, example by example in the order [`crate::model::dropout`] fixes. The next
     /// [`Batched::backprop`] applies them.
     pub fn draw_masks(&mut self, p: f64, rng: &mut StdRng) {
         for i in 0..self.m {
@@ -195,7 +196,7 @@ impl<F: Real> Batched<F> {
     }
 }
 
-impl<F: Real> UpdateMiniBatch<F> for Batched<F> {
+impl<F: Real> UpdateMiniBatch<F, Network<F>> for Batched<F> {
     fn update_mini_batch(
         &mut self,
         net: &mut Network<F>,

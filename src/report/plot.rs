@@ -1,6 +1,6 @@
 //! Chapter 3's figures: accuracy and cost against epoch, on the training and the evaluation
 //! data, for one run or several side by side — drawn from metrics rows
-//! ([`crate::metrics::Row`], as a run's metrics file holds them) to PNG or SVG.
+//! ([`crate::report::metrics::Row`], as a run's metrics file holds them) to PNG or SVG.
 //!
 //! The figure has two panels, accuracy (%) on the left and cost on the right; each run
 //! contributes its evaluation curves (solid) and, where they were monitored, its training
@@ -14,10 +14,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::metrics::Row;
+use crate::report::metrics::Row;
 
 /// DejaVu Sans (Bitstream Vera license, see `assets/fonts/DejaVuSans-LICENSE.txt`).
-const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 
 /// Why a figure could not be drawn.
@@ -44,7 +44,23 @@ pub struct Run {
     pub rows: Vec<Row>,
 }
 
-/// Reads a metrics file written by [`crate::metrics::MetricsWriter`] (`.csv` or `.jsonl`).
+/// A label for each of `paths`, for a legend: the file's stem (`run` for `out/run.csv`), or,
+/// where two stems are the same, the file's name, or failing that the whole path.
+pub fn labels(paths: &[PathBuf]) -> Vec<String> {
+    let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let name = |p: &PathBuf| p.file_name().map(|s| s.to_string_lossy().into_owned());
+    let unique = |f: &dyn Fn(&PathBuf) -> Option<String>| {
+        let all: Vec<Option<String>> = paths.iter().map(f).collect();
+        let distinct: std::collections::HashSet<&Option<String>> = all.iter().collect();
+        (distinct.len() == all.len() && all.iter().all(Option::is_some))
+            .then(|| all.into_iter().flatten().collect())
+    };
+    unique(&stem)
+        .or_else(|| unique(&name))
+        .unwrap_or_else(|| paths.iter().map(|p| p.display().to_string()).collect())
+}
+
+/// Reads a metrics file written by [`crate::report::metrics::MetricsWriter`] (`.csv` or `.jsonl`).
 pub fn read_metrics(path: &Path) -> Result<Vec<Row>, PlotError> {
     let text = std::fs::read_to_string(path).map_err(|source| PlotError::Read {
         path: path.to_path_buf(),
@@ -70,8 +86,17 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Row>, PlotError> {
     }
 }
 
+/// A figure's name ends in `.png` or `.svg`.
+pub fn check_format(path: &Path) -> Result<(), PlotError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("png" | "svg") => Ok(()),
+        _ => Err(PlotError::Format(path.to_path_buf())),
+    }
+}
+
 /// Draws `runs` to `out` (`.png` or `.svg`) under `title`.
 pub fn plot(runs: &[Run], title: &str, out: &Path) -> Result<(), PlotError> {
+    check_format(out)?;
     if runs.iter().all(|r| r.rows.is_empty()) {
         return Err(PlotError::Empty("no epochs in any run".into()));
     }

@@ -78,13 +78,19 @@ pub struct MetricsWriter {
     sink: Sink,
 }
 
+/// A metrics file's name ends in `.csv` or `.jsonl`.
+pub fn check_format(path: &Path) -> Result<(), MetricsError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("csv" | "jsonl") => Ok(()),
+        _ => Err(MetricsError::Format(path.to_path_buf())),
+    }
+}
+
 impl MetricsWriter {
     /// Creates (or truncates) `path`, a `.csv` or `.jsonl` file.
     pub fn create(path: &Path) -> Result<Self, MetricsError> {
+        check_format(path)?;
         let kind = path.extension().and_then(|e| e.to_str());
-        if !matches!(kind, Some("csv" | "jsonl")) {
-            return Err(MetricsError::Format(path.to_path_buf()));
-        }
         let file = File::create(path).map_err(|source| MetricsError::Io {
             path: path.to_path_buf(),
             source,

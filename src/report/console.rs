@@ -2,17 +2,24 @@
 //! epoch (as `network.py` prints it) with the monitored costs and accuracies on a line under
 //! it, a progress bar over the mini-batches on an interactive terminal, and — kept alongside —
 //! the metrics file and each epoch's shuffled order. It is the command line's
-//! [`Observer`] of [`crate::train::sgd_observed`].
+//! [`Observer`] of [`crate::train::sgd`], and where Ctrl-C reaches the loop: once the flag
+//! given to [`Console::stop_on`] is set, the run ends after the current mini-batch.
 //!
 //! A closed standard output (the output piped into `head`, say) is ignored: it must neither
 //! panic nor stop a run before its files are written.
 
 use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::metrics::{MetricsError, MetricsWriter};
+use crate::report::metrics::{MetricsError, MetricsWriter};
 use crate::train::{EpochRecord, Observer};
+
+/// Mini-batches between updates of the progress bar.
+const BAR_EVERY: usize = 64;
 
 /// Prints one line to standard output, ignoring a closed stream.
 pub fn say(line: &str) {
@@ -29,6 +36,8 @@ pub struct Console {
     metrics_error: Option<MetricsError>,
     /// Every epoch's order, if asked for.
     orders: Option<Vec<Vec<usize>>>,
+    /// Set (by a Ctrl-C handler) to end the run after the current mini-batch.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Console {
@@ -52,7 +61,14 @@ impl Console {
             metrics,
             metrics_error: None,
             orders: keep_orders.then(Vec::new),
+            stop: None,
         }
+    }
+
+    /// Ends the run after the current mini-batch once `flag` is set.
+    pub fn stop_on(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
     }
 
     /// Clears the progress bar; returns every epoch's order (empty unless kept), or the first
@@ -69,7 +85,7 @@ impl Console {
 }
 
 impl Observer for Console {
-    fn epoch(&mut self, e: &EpochRecord, order: &[usize]) {
+    fn epoch(&mut self, e: &EpochRecord, order: &[usize]) -> ControlFlow<()> {
         let print = || {
             if !self.quiet {
                 say(&format!(
@@ -94,12 +110,20 @@ impl Observer for Console {
         if let Some(orders) = &mut self.orders {
             orders.push(order.to_vec());
         }
+        ControlFlow::Continue(())
     }
 
-    fn batches(&mut self, done: usize, total: usize) {
-        if let Some(bar) = &self.bar {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
+    #[inline]
+    fn batch(&mut self, done: usize, total: usize) -> ControlFlow<()> {
+        if done.is_multiple_of(BAR_EVERY) || done == total {
+            if let Some(bar) = &self.bar {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+        }
+        match &self.stop {
+            Some(flag) if flag.load(Ordering::Relaxed) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
         }
     }
 }

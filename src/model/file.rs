@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
-use crate::activation::{Activation, Output};
 use crate::config::TrainConfig;
-use crate::cost::Cost;
-use crate::network::Network;
+use crate::model::activation::{Activation, Output};
+use crate::model::cost::Cost;
+use crate::model::network::Network;
 use crate::real::Real;
 
 /// Why a model file could not be written or read.

@@ -1,7 +1,7 @@
 //! MNIST, as the book loads it: `mnist_loader.py`'s `load_data()` on `mnist.pkl.gz`.
 //!
 //! The file is a gzip of a pickled `((train_x, train_y), (valid_x, valid_y), (test_x, test_y))`
-//! (see [`crate::pickle`]). Unlike `load_data_wrapper()`, nothing is reshaped into lists of
+//! (see [`crate::data::pickle`]). Unlike `load_data_wrapper()`, nothing is reshaped into lists of
 //! column vectors: each set stays one matrix with **one image per row**, `(n, 784)`, and the
 //! labels stay digits (the one-hot vectors the book builds for training are made per mini-batch
 //! by the training code).
@@ -14,15 +14,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut1};
+use ndarray::Array2;
 
-use crate::pickle::{self, ElementType, NdArray, Value};
-use crate::real::Real;
-
-/// Pixels per MNIST image (28 × 28).
-pub const IMAGE_PIXELS: usize = 784;
-/// Number of digit classes.
-pub const CLASSES: usize = 10;
+use super::dataset::{as_byte, Dataset, Mnist};
+use super::pickle::{self, ElementType, NdArray, Value};
+use super::{CLASSES, IMAGE_PIXELS};
 
 /// Largest decompressed size we reserve up front from the gzip trailer's claim (the real
 /// `mnist.pkl.gz` is 220 MB); a larger file still loads, it just grows its buffer as it goes.
@@ -50,161 +46,7 @@ pub enum DataError {
     Content { path: PathBuf, message: String },
 }
 
-/// One labelled set: images `(n, 784)`, one image per row, pixels in [0, 1), and for row `i`
-/// the digit (0–9) it shows.
-///
-/// When every pixel is a whole number of 256ths, as in MNIST, the set also keeps the pixels as
-/// bytes (k for k/256): training gathers each random mini-batch from that copy, which moves an
-/// eighth of the memory an `f64` row does, and converts exactly.
-#[derive(Clone, Debug)]
-pub struct Dataset<F: Real = f64> {
-    images: Array2<F>,
-    labels: Vec<u8>,
-    /// `images × 256` as bytes, when that is exact.
-    bytes: Option<Array2<u8>>,
-}
-
-impl<F: Real> Dataset<F> {
-    /// A set of `images` (one per row, in standard layout) and their `labels`.
-    ///
-    /// # Panics
-    /// If there is not one label per image (the loader checks this before it gets here).
-    pub fn new(images: Array2<F>, labels: Vec<u8>) -> Self {
-        assert_eq!(images.nrows(), labels.len(), "one label per image");
-        let images = if images.is_standard_layout() {
-            images
-        } else {
-            images.as_standard_layout().into_owned()
-        };
-        let bytes = images.as_slice().and_then(|pixels| {
-            let mut exact = true;
-            let bytes: Vec<u8> = pixels
-                .iter()
-                .map(|&p| {
-                    let (b, is) = as_byte(p);
-                    exact &= is;
-                    b
-                })
-                .collect();
-            exact.then(|| Array2::from_shape_vec(images.raw_dim(), bytes).ok())?
-        });
-        Dataset {
-            images,
-            labels,
-            bytes,
-        }
-    }
-
-    /// The images, `(n, pixels)`, one per row.
-    pub fn images(&self) -> ArrayView2<'_, F> {
-        self.images.view()
-    }
-
-    /// The digit shown by each image.
-    pub fn labels(&self) -> &[u8] {
-        &self.labels
-    }
-
-    /// Number of examples.
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    /// Pixels per image (784 for MNIST).
-    pub fn inputs(&self) -> usize {
-        self.images.ncols()
-    }
-
-    /// Copies image `k` into `out` (from the byte copy when there is one; the values are the
-    /// same either way).
-    pub fn copy_row(&self, k: usize, mut out: ArrayViewMut1<F>) {
-        let bytes = self.bytes.as_ref().map(|b| b.row(k));
-        match (
-            bytes.as_ref().and_then(|b| b.as_slice()),
-            out.as_slice_mut(),
-        ) {
-            (Some(bytes), Some(out)) => {
-                let scale = F::of(1.0 / 256.0);
-                for (o, &b) in out.iter_mut().zip(bytes) {
-                    *o = F::from_u8(b) * scale;
-                }
-            }
-            _ => out.assign(&self.images.row(k)),
-        }
-    }
-
-    /// Asks the CPU to start loading images `rows` into its caches (x86-64 only; elsewhere it
-    /// does nothing). The training loop calls it with the next mini-batch while the current one
-    /// computes, so that gathering a random mini-batch does not wait on memory.
-    pub fn prefetch(&self, rows: &[usize]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            const LINE: usize = 64;
-            for &k in rows {
-                let (start, bytes) = match &self.bytes {
-                    Some(b) => (b.row(k).as_ptr().cast::<i8>(), b.ncols()),
-                    None => (
-                        self.images.row(k).as_ptr().cast::<i8>(),
-                        self.images.ncols() * std::mem::size_of::<F>(),
-                    ),
-                };
-                for offset in (0..bytes).step_by(LINE) {
-                    // Safety: a prefetch is only a hint and cannot fault; `offset` stays within
-                    // the row, which is contiguous (both arrays are in standard layout).
-                    unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = rows;
-    }
-
-    /// The first `n` examples (all of them if there are fewer).
-    pub fn head(&self, n: usize) -> Dataset<F> {
-        let n = n.min(self.len());
-        Dataset {
-            images: self.images.slice(s![..n, ..]).to_owned(),
-            labels: self.labels[..n].to_vec(),
-            bytes: self.bytes.as_ref().map(|b| b.slice(s![..n, ..]).to_owned()),
-        }
-    }
-
-    /// The same set in another precision (MNIST's pixels, multiples of 1/256, are exact in
-    /// `f32`).
-    pub fn cast<G: Real>(&self) -> Dataset<G> {
-        Dataset {
-            images: self.images.mapv(|v| G::of(v.as_f64())),
-            labels: self.labels.clone(),
-            bytes: self.bytes.clone(),
-        }
-    }
-}
-
-/// The three sets of `mnist.pkl.gz`: 50,000 training, 10,000 validation, 10,000 test images.
-#[derive(Clone, Debug)]
-pub struct Mnist<F: Real = f64> {
-    pub training: Dataset<F>,
-    pub validation: Dataset<F>,
-    pub test: Dataset<F>,
-}
-
-impl<F: Real> Mnist<F> {
-    /// All three sets in another precision.
-    pub fn cast<G: Real>(&self) -> Mnist<G> {
-        Mnist {
-            training: self.training.cast(),
-            validation: self.validation.cast(),
-            test: self.test.cast(),
-        }
-    }
-}
-
-/// Loads `mnist.pkl.gz` (or any pickle of the same tuple; see [`crate::pickle`]).
+/// Loads `mnist.pkl.gz` (or any pickle of the same tuple; see [`crate::data::pickle`]).
 pub fn load_mnist(path: impl AsRef<Path>) -> Result<Mnist, DataError> {
     let path = path.as_ref();
     let raw = read_gzip(path)?;
@@ -335,11 +177,9 @@ fn dataset(name: &str, set: Value) -> Result<Dataset, String> {
     let labels = labels(&y).map_err(|e| format!("{name} labels: {e}"))?;
     Ok(match pixels.bytes {
         // The file's rows are the images: keep the bytes found while decoding.
-        Some(bytes) if pixels.values.is_standard_layout() => Dataset {
-            images: pixels.values,
-            labels,
-            bytes: Some(bytes),
-        },
+        Some(bytes) if pixels.values.is_standard_layout() => {
+            Dataset::from_parts(pixels.values, labels, bytes)
+        }
         // Fortran order (or pixels that are not bytes): Dataset::new lays them out.
         _ => Dataset::new(pixels.values, labels),
     })
@@ -382,15 +222,6 @@ fn images(x: &NdArray) -> Result<Pixels, String> {
         false => None,
     };
     Ok(Pixels { values, bytes })
-}
-
-/// The byte k of a pixel k/256, and whether the pixel is exactly that for a whole k in 0..=255.
-/// (`as u8` saturates and maps NaN to 0, so the round trip fails for anything else.)
-#[inline]
-fn as_byte<F: Real>(p: F) -> (u8, bool) {
-    let k = p * F::of(256.0);
-    let b = k.as_f64() as u8;
-    (b, F::from_u8(b) == k)
 }
 
 /// What [`decode`] finds in a pixel buffer.

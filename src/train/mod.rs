@@ -1,15 +1,22 @@
 //! Mini-batch stochastic gradient descent: `SGD` of `network.py` and `network2.py`, one loop
-//! for every variant. Each epoch shuffles the training set, splits it into mini-batches and
-//! hands each to an [`UpdateMiniBatch`] — per example ([`PerExample`], `network.py`'s
-//! `update_mini_batch`) or as matrices ([`Batched`]) — then scores the network on the
-//! evaluation set, measures what the [`Monitor`](crate::config::Monitor) asks for, and reports
-//! the epoch to a callback. The one `StdRng` of the run shuffles the examples and, under
-//! dropout, draws the masks, so a seed repeats a run exactly.
+//! for every model. Each epoch shuffles the training set, splits it into mini-batches and
+//! hands each to the model's step ([`Model::Step`]: per example as `network.py`'s
+//! `update_mini_batch` in [`per_example`], or as matrices in [`batch`]), then scores the model
+//! on the evaluation set, measures what the [`Monitor`](crate::config::Monitor) asks for, and
+//! reports the epoch to an [`Observer`], which may end the run. The one `StdRng` of the run
+//! shuffles the examples and, under dropout, draws the masks, so a seed repeats a run exactly.
 //!
-//! Chapter 3's ways of ending a run are here too: early stopping on no improvement in n
-//! epochs (restoring the best epoch's weights), and the schedule that halves η on the same
-//! rule until η has fallen to a set fraction of its start.
+//! Chapter 3's ways of ending a run are here too ([`plateau`]): early stopping on no
+//! improvement in n epochs (restoring the best epoch's weights), and the schedule that halves
+//! η on the same rule until η has fallen to a set fraction of its start.
 
+pub mod batch;
+pub mod model;
+pub mod per_example;
+pub mod plateau;
+pub mod step;
+
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -17,62 +24,40 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::Batched;
-use crate::config::{
-    check_dropout, check_sizes_against, Backprop, ConfigError, SgdConfig, TrainConfig,
-};
+use crate::config::{CheckedConfig, ConfigError, TrainConfig};
 use crate::data::{Dataset, CLASSES};
-use crate::network::{Network, Step};
-use crate::per_example::PerExample;
+use crate::model::network::Network;
+use crate::model::Step;
 use crate::real::Real;
 
-/// One step of gradient descent on one mini-batch.
-pub trait UpdateMiniBatch<F: Real> {
-    /// Updates `net` from the examples of `data` whose indices are `batch`, drawing any
-    /// dropout masks from `rng`.
-    fn update_mini_batch(
-        &mut self,
-        net: &mut Network<F>,
-        data: &Dataset<F>,
-        batch: &[usize],
-        step: &Step,
-        rng: &mut StdRng,
-    );
-}
+pub use model::Model;
+use plateau::Plateau;
+use step::UpdateMiniBatch;
 
-/// The mini-batch step a [`Backprop`] choice stands for, with buffers sized for `net`.
-pub fn mini_batch_step<F: Real>(
-    backprop: Backprop,
-    net: &Network<F>,
-    mini_batch_size: usize,
-) -> Box<dyn UpdateMiniBatch<F>> {
-    match backprop {
-        Backprop::PerExample => Box::new(PerExample::new(net)),
-        Backprop::Batched => Box::new(Batched::new(&net.sizes, mini_batch_size)),
-    }
-}
-
-/// Follows a run as it trains ([`sgd_observed`]); [`sgd`] takes just the epoch callback.
+/// Follows a run as it trains ([`sgd`]), and may end it.
 pub trait Observer {
     /// An epoch has ended: its record, and the order of training examples it used.
-    fn epoch(&mut self, record: &EpochRecord, order: &[usize]);
+    /// [`ControlFlow::Break`] ends the run here ([`Stop::Observer`]), as a pruner would.
+    fn epoch(&mut self, record: &EpochRecord, order: &[usize]) -> ControlFlow<()>;
 
-    /// `done` of the epoch's `total` mini-batches are finished. Called every
-    /// [`BATCH_REPORT`] mini-batches and at the end of each epoch, so it costs the step nothing.
-    fn batches(&mut self, _done: usize, _total: usize) {}
-}
-
-/// An epoch callback as an [`Observer`].
-struct EpochFn<G>(G);
-
-impl<G: FnMut(&EpochRecord, &[usize])> Observer for EpochFn<G> {
-    fn epoch(&mut self, record: &EpochRecord, order: &[usize]) {
-        (self.0)(record, order)
+    /// `done` of the epoch's `total` mini-batches are finished; called after every mini-batch.
+    /// [`ControlFlow::Break`] ends the run at once, before the epoch is scored
+    /// ([`Stop::Interrupted`]), as Ctrl-C does.
+    #[inline]
+    fn batch(&mut self, _done: usize, _total: usize) -> ControlFlow<()> {
+        ControlFlow::Continue(())
     }
 }
 
-/// Mini-batches between calls of [`Observer::batches`].
-pub const BATCH_REPORT: usize = 64;
+/// An epoch callback as an [`Observer`] that never stops the run.
+pub struct EpochFn<G>(pub G);
+
+impl<G: FnMut(&EpochRecord, &[usize])> Observer for EpochFn<G> {
+    fn epoch(&mut self, record: &EpochRecord, order: &[usize]) -> ControlFlow<()> {
+        (self.0)(record, order);
+        ControlFlow::Continue(())
+    }
+}
 
 /// What one epoch achieved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,6 +111,16 @@ pub enum Stop {
     NoImprovement { patience: usize },
     /// The schedule halved η down to its floor.
     EtaFloor { eta: f64 },
+    /// The observer ended the run after this epoch (a pruner, say).
+    Observer { epoch: usize },
+    /// Interrupted during `epoch` after `done` of its `total` mini-batches (Ctrl-C). That
+    /// epoch was not scored; the model is the last scored epoch's, or the best one's under
+    /// early stopping, and is the initial model if no epoch was scored.
+    Interrupted {
+        epoch: usize,
+        done: usize,
+        total: usize,
+    },
 }
 
 /// Everything a run measured, epoch by epoch, and how it ended.
@@ -169,67 +164,56 @@ pub fn build_network<F: Real>(config: &TrainConfig, rng: &mut StdRng) -> Network
     Network::new(&net.sizes, net.init, net.cost, rng).with_activation(net.activation)
 }
 
-/// Trains a new network as `config` says and returns it with its history. One `StdRng`,
-/// seeded from `config.seed`, draws the initial weights and then every epoch's shuffle, so the
-/// same seed gives the same run.
+/// Checks `config`, then trains a new network as it says and returns it with its history.
+/// One `StdRng`, seeded from `config.seed`, draws the initial weights and then every epoch's
+/// shuffle, so the same seed gives the same run.
 pub fn train<F: Real>(
     config: &TrainConfig,
     training: &Dataset<F>,
     evaluation: &Dataset<F>,
     on_epoch: impl FnMut(&EpochRecord, &[usize]),
 ) -> Result<(Network<F>, History), TrainError> {
-    config.check_data(training.inputs(), CLASSES, training.len())?;
+    let config = config.check()?;
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut net = build_network(config, &mut rng);
+    let mut net = build_network(&config, &mut rng);
     let history = sgd(
         &mut net,
-        &config.sgd,
+        &config,
         training,
         evaluation,
         &mut rng,
-        on_epoch,
+        &mut EpochFn(on_epoch),
     )?;
     Ok((net, history))
 }
 
 /// `SGD(training_data, epochs, mini_batch_size, eta, lmbda, evaluation_data, monitor_…)`:
-/// trains `net` in place, scoring it on `evaluation` after every epoch. `on_epoch` receives
-/// each epoch's record and the shuffled order of training examples that epoch used. With
-/// early stopping, `net` ends with the weights of its best epoch.
-pub fn sgd<F: Real>(
-    net: &mut Network<F>,
-    sgd: &SgdConfig,
-    training: &Dataset<F>,
-    evaluation: &Dataset<F>,
-    rng: &mut StdRng,
-    on_epoch: impl FnMut(&EpochRecord, &[usize]),
-) -> Result<History, TrainError> {
-    sgd_observed(net, sgd, training, evaluation, rng, &mut EpochFn(on_epoch))
-}
-
-/// [`sgd`], reporting to an [`Observer`], which also hears how far each epoch has got.
-pub fn sgd_observed<F: Real>(
-    net: &mut Network<F>,
-    sgd: &SgdConfig,
+/// trains `model` in place as the checked `config` says, scoring it on `evaluation` after
+/// every epoch and reporting each epoch (with the shuffled order of training examples it
+/// used) to `observer`. With early stopping, `model` ends with the weights of its best epoch.
+pub fn sgd<F: Real, M: Model<F>>(
+    model: &mut M,
+    config: &CheckedConfig,
     training: &Dataset<F>,
     evaluation: &Dataset<F>,
     rng: &mut StdRng,
     observer: &mut dyn Observer,
 ) -> Result<History, TrainError> {
-    sgd.validate()?;
-    sgd.check_data(training.len())?;
-    check_sizes_against(&net.sizes, training.inputs(), CLASSES)?;
-    check_dropout(&net.sizes, sgd.dropout)?;
+    let sgd = &config.sgd;
+    config.check_data(model.shape(), training.inputs(), CLASSES, training.len())?;
     let mut step = Step {
         eta: sgd.eta,
         lambda: sgd.lambda,
         n: training.len(),
         dropout: sgd.dropout,
     };
-    let mut stepper = mini_batch_step(sgd.backprop, net, sgd.mini_batch_size);
+    let mut stepper = model.step(sgd);
     let mut order: Vec<usize> = (0..training.len()).collect();
     let mut history = History::default();
-    let mut progress = Progress::default();
+    let mut plateau = Plateau::new();
+    // The model as its last scored epoch left it (at first, as it started), to go back to if
+    // the run is interrupted mid-epoch.
+    let mut last_scored = model.clone();
     let start = Instant::now();
     for epoch in 0..sgd.epochs {
         let epoch_start = Instant::now();
@@ -240,12 +224,19 @@ pub fn sgd_observed<F: Real>(
             if let Some((_, next)) = batches.peek() {
                 training.prefetch(next);
             }
-            stepper.update_mini_batch(net, training, batch, &step, rng);
-            if (i + 1) % BATCH_REPORT == 0 || i + 1 == total {
-                observer.batches(i + 1, total);
+            stepper.update_mini_batch(model, training, batch, &step, rng);
+            if observer.batch(i + 1, total).is_break() {
+                let best = sgd.early_stop.and_then(|_| plateau.take_best());
+                *model = best.unwrap_or(last_scored);
+                history.stop = Stop::Interrupted {
+                    epoch,
+                    done: i + 1,
+                    total,
+                };
+                return Ok(history);
             }
         }
-        if !net.is_finite() {
+        if !model.is_finite() {
             return Err(TrainError::Diverged {
                 epoch,
                 eta: step.eta,
@@ -254,7 +245,7 @@ pub fn sgd_observed<F: Real>(
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         let eval_start = Instant::now();
-        let correct = net.evaluate(evaluation);
+        let correct = model.evaluate(evaluation);
         let monitor = sgd.monitor;
         let record = EpochRecord {
             epoch,
@@ -263,79 +254,50 @@ pub fn sgd_observed<F: Real>(
             total: evaluation.len(),
             evaluation_cost: monitor
                 .evaluation_cost
-                .then(|| net.total_cost(evaluation, sgd.lambda)),
+                .then(|| model.total_cost(evaluation, sgd.lambda)),
             training_cost: monitor
                 .training_cost
-                .then(|| net.total_cost(training, sgd.lambda)),
-            training_correct: monitor.training_accuracy.then(|| net.evaluate(training)),
+                .then(|| model.total_cost(training, sgd.lambda)),
+            training_correct: monitor.training_accuracy.then(|| model.evaluate(training)),
             training_total: training.len(),
             elapsed: start.elapsed().as_secs_f64(),
             train_seconds,
             eval_seconds: eval_start.elapsed().as_secs_f64(),
         };
-        observer.epoch(&record, &order);
+        let flow = observer.epoch(&record, &order);
         history.epochs.push(record);
 
         // Chapter 3's rules, on the evaluation accuracy.
-        if progress.improved(correct) && sgd.early_stop.is_some() {
-            progress.best_net = Some(Box::new(net.clone()));
-        }
+        plateau.record(correct, model, sgd.early_stop.is_some());
         if let Some(patience) = sgd.early_stop {
-            if progress.since_best >= patience {
-                if let Some(best) = progress.best_net.take() {
-                    *net = *best;
+            if plateau.since_best >= patience {
+                if let Some(best) = plateau.take_best() {
+                    *model = best;
                 }
                 history.stop = Stop::NoImprovement { patience };
                 break;
             }
         }
         if let Some(schedule) = sgd.schedule {
-            if progress.since_change >= schedule.patience {
+            if plateau.since_change >= schedule.patience {
                 step.eta /= 2.0;
-                progress.since_change = 0;
+                plateau.eta_changed();
                 if step.eta <= sgd.eta * schedule.min_ratio * (1.0 + 1e-12) {
                     history.stop = Stop::EtaFloor { eta: step.eta };
                     break;
                 }
             }
         }
+        if flow.is_break() {
+            if let Some(best) = sgd.early_stop.and_then(|_| plateau.take_best()) {
+                *model = best;
+            }
+            history.stop = Stop::Observer { epoch };
+            break;
+        }
+        if epoch + 1 < sgd.epochs {
+            last_scored.clone_from(model);
+        }
     }
     Ok(history)
-}
-
-/// Epochs without improvement of the evaluation accuracy, for early stopping and the schedule.
-struct Progress<F: Real> {
-    best: Option<usize>,
-    /// Epochs since the best one.
-    since_best: usize,
-    /// Epochs since the best one or the last change of η, whichever is later.
-    since_change: usize,
-    best_net: Option<Box<Network<F>>>,
-}
-
-impl<F: Real> Default for Progress<F> {
-    fn default() -> Self {
-        Progress {
-            best: None,
-            since_best: 0,
-            since_change: 0,
-            best_net: None,
-        }
-    }
-}
-
-impl<F: Real> Progress<F> {
-    /// Records an epoch with `correct` evaluation examples; true if it is a new best.
-    fn improved(&mut self, correct: usize) -> bool {
-        if self.best.is_none_or(|b| correct > b) {
-            self.best = Some(correct);
-            self.since_best = 0;
-            self.since_change = 0;
-            true
-        } else {
-            self.since_best += 1;
-            self.since_change += 1;
-            false
-        }
-    }
 }

@@ -10,16 +10,17 @@
 //! `(n_in, m)`, as in the book's matrix-based backprop.
 //!
 //! The mini-batch version of backprop, where each layer is one matrix product, is in
-//! [`crate::batch`]; both are driven by the one training loop in [`crate::train`].
+//! [`crate::train::batch`]; both are driven by the one training loop in [`crate::train`].
 
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 use rand::rngs::StdRng;
 
-use crate::activation::{Activation, Output};
-use crate::cost::Cost;
 use crate::data::Dataset;
-use crate::dropout;
-use crate::init::Init;
+use crate::model::activation::{Activation, Output};
+use crate::model::cost::Cost;
+use crate::model::dropout;
+use crate::model::init::Init;
+use crate::model::Step;
 use crate::real::Real;
 
 /// Rows evaluated per matrix product when scoring a whole data set.
@@ -65,26 +66,6 @@ impl<F: Real> Gradient<F> {
     }
 }
 
-/// The hyperparameters of one gradient-descent step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Step {
-    /// Learning rate η.
-    pub eta: f64,
-    /// L2 regularisation strength λ (0 for none).
-    pub lambda: f64,
-    /// Size n of the whole training set, which scales the weight decay ηλ/n.
-    pub n: usize,
-    /// Probability p of dropping each hidden neuron for an example (0 for no dropout).
-    pub dropout: f64,
-}
-
-impl Step {
-    /// The weight-decay factor 1 − ηλ/n of eq. (93).
-    pub fn decay(&self) -> f64 {
-        1.0 - self.eta * self.lambda / self.n as f64
-    }
-}
-
 impl<F: Real> Network<F> {
     /// A sigmoid network with the given layer sizes, drawn from `init` (biases for every layer
     /// first, then weights, as the book's list comprehensions draw them).
@@ -102,6 +83,25 @@ impl<F: Real> Network<F> {
             biases,
             activation: Activation::Sigmoid,
             cost,
+        }
+    }
+
+    /// The same network computing in `G` (each weight rounded to the nearest `G`).
+    pub fn cast<G: Real>(&self) -> Network<G> {
+        Network {
+            sizes: self.sizes.clone(),
+            weights: self
+                .weights
+                .iter()
+                .map(|w| w.mapv(|v| G::of(v.as_f64())))
+                .collect(),
+            biases: self
+                .biases
+                .iter()
+                .map(|b| b.mapv(|v| G::of(v.as_f64())))
+                .collect(),
+            activation: self.activation,
+            cost: self.cost,
         }
     }
 
@@ -160,7 +160,7 @@ impl<F: Real> Network<F> {
         self.feedforward_masked(a, &[])
     }
 
-    /// [`Network::feedforward`] with dropout masks applied (see [`crate::dropout`]):
+    /// [`Network::feedforward`] with dropout masks applied (see [`crate::model::dropout`]):
     /// `masks[l]` `(sizes[l+1],)` multiplies the outputs of hidden layer l. No masks, no
     /// dropout.
     pub fn feedforward_masked(&self, a: ArrayView1<F>, masks: &[Array1<F>]) -> Array1<F> {
@@ -253,7 +253,7 @@ impl<F: Real> Network<F> {
     }
 
     /// Draws one example's dropout masks, one per hidden layer, in the order
-    /// [`crate::dropout`] fixes.
+    /// [`crate::model::dropout`] fixes.
     pub fn draw_masks(&self, p: f64, rng: &mut StdRng) -> Vec<Array1<F>> {
         let hidden = &self.sizes[1..self.sizes.len() - 1];
         hidden
@@ -269,7 +269,7 @@ impl<F: Real> Network<F> {
     /// `network.py`'s `update_mini_batch`, as the book writes it: backprop every example of
     /// `batch` on its own, add up the gradients, take one step. Under dropout each example
     /// gets masks of its own from `rng`. The straightforward reference that the fast
-    /// mini-batch steps ([`crate::per_example`], [`crate::batch`]) are tested against.
+    /// mini-batch steps ([`crate::train::per_example`], [`crate::train::batch`]) are tested against.
     pub fn update_mini_batch(
         &mut self,
         data: &Dataset<F>,

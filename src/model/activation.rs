@@ -6,7 +6,7 @@
 //! in terms of the neuron's output a = f(z) — σ′ = a(1 − a), tanh′ = 1 − a², and ReLU′ is 1
 //! where a > 0, else 0 — so the fast backward passes compute f′ from the stored activations
 //! ([`Activation::prime_from_output`]) instead of keeping every weighted input z; it is the same
-//! number, one fewer matrix per layer. The reference backprop in [`crate::network`] keeps the
+//! number, one fewer matrix per layer. The reference backprop in [`crate::model::network`] keeps the
 //! z's, as the book does, and uses [`Activation::prime`].
 
 use ndarray::{ArrayView1, ArrayViewMut1, ArrayViewMut2};
@@ -132,7 +132,7 @@ fn relu_step<F: Real>(x: F) -> F {
     }
 }
 
-/// The output layer, which the cost decides ([`crate::cost::Cost::output`]).
+/// The output layer, which the cost decides ([`crate::model::cost::Cost::output`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Output {

@@ -18,7 +18,7 @@
 use rand::rngs::StdRng;
 use rand::RngExt;
 
-use crate::activation::Activation;
+use crate::model::activation::Activation;
 use crate::real::Real;
 
 /// Fills `masks` with fresh masks, in order: each 0 with probability `p`, otherwise 1/(1 − p).

@@ -1,0 +1,180 @@
+//! A labelled set of images, as the training loop reads it, and MNIST's three sets.
+
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut1};
+
+use crate::real::Real;
+
+/// One labelled set: images `(n, 784)`, one image per row, pixels in [0, 1), and for row `i`
+/// the digit (0–9) it shows.
+///
+/// When every pixel is a whole number of 256ths, as in MNIST, the set also keeps the pixels as
+/// bytes (k for k/256): training gathers each random mini-batch from that copy, which moves an
+/// eighth of the memory an `f64` row does, and converts exactly.
+#[derive(Clone, Debug)]
+pub struct Dataset<F: Real = f64> {
+    images: Array2<F>,
+    labels: Vec<u8>,
+    /// `images × 256` as bytes, when that is exact.
+    bytes: Option<Array2<u8>>,
+}
+
+impl<F: Real> Dataset<F> {
+    /// A set of `images` (one per row, in standard layout) and their `labels`.
+    ///
+    /// # Panics
+    /// If there is not one label per image (the loader checks this before it gets here).
+    pub fn new(images: Array2<F>, labels: Vec<u8>) -> Self {
+        assert_eq!(images.nrows(), labels.len(), "one label per image");
+        let images = if images.is_standard_layout() {
+            images
+        } else {
+            images.as_standard_layout().into_owned()
+        };
+        let bytes = images.as_slice().and_then(|pixels| {
+            let mut exact = true;
+            let bytes: Vec<u8> = pixels
+                .iter()
+                .map(|&p| {
+                    let (b, is) = as_byte(p);
+                    exact &= is;
+                    b
+                })
+                .collect();
+            exact.then(|| Array2::from_shape_vec(images.raw_dim(), bytes).ok())?
+        });
+        Dataset {
+            images,
+            labels,
+            bytes,
+        }
+    }
+
+    /// A set whose `bytes` are known to be `images × 256` exactly (the loader finds them while
+    /// decoding). `images` must be in standard layout, one label per row.
+    pub(crate) fn from_parts(images: Array2<F>, labels: Vec<u8>, bytes: Array2<u8>) -> Self {
+        debug_assert!(images.is_standard_layout() && images.nrows() == labels.len());
+        debug_assert_eq!(images.raw_dim(), bytes.raw_dim());
+        Dataset {
+            images,
+            labels,
+            bytes: Some(bytes),
+        }
+    }
+
+    /// The images, `(n, pixels)`, one per row.
+    pub fn images(&self) -> ArrayView2<'_, F> {
+        self.images.view()
+    }
+
+    /// The digit shown by each image.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixels per image (784 for MNIST).
+    pub fn inputs(&self) -> usize {
+        self.images.ncols()
+    }
+
+    /// Copies image `k` into `out` (from the byte copy when there is one; the values are the
+    /// same either way).
+    pub fn copy_row(&self, k: usize, mut out: ArrayViewMut1<F>) {
+        let bytes = self.bytes.as_ref().map(|b| b.row(k));
+        match (
+            bytes.as_ref().and_then(|b| b.as_slice()),
+            out.as_slice_mut(),
+        ) {
+            (Some(bytes), Some(out)) => {
+                let scale = F::of(1.0 / 256.0);
+                for (o, &b) in out.iter_mut().zip(bytes) {
+                    *o = F::from_u8(b) * scale;
+                }
+            }
+            _ => out.assign(&self.images.row(k)),
+        }
+    }
+
+    /// Asks the CPU to start loading images `rows` into its caches (x86-64 only; elsewhere it
+    /// does nothing). The training loop calls it with the next mini-batch while the current one
+    /// computes, so that gathering a random mini-batch does not wait on memory.
+    pub fn prefetch(&self, rows: &[usize]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            const LINE: usize = 64;
+            for &k in rows {
+                let (start, bytes) = match &self.bytes {
+                    Some(b) => (b.row(k).as_ptr().cast::<i8>(), b.ncols()),
+                    None => (
+                        self.images.row(k).as_ptr().cast::<i8>(),
+                        self.images.ncols() * std::mem::size_of::<F>(),
+                    ),
+                };
+                for offset in (0..bytes).step_by(LINE) {
+                    // Safety: a prefetch is only a hint and cannot fault; `offset` stays within
+                    // the row, which is contiguous (both arrays are in standard layout).
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = rows;
+    }
+
+    /// The first `n` examples (all of them if there are fewer).
+    pub fn head(&self, n: usize) -> Dataset<F> {
+        let n = n.min(self.len());
+        Dataset {
+            images: self.images.slice(s![..n, ..]).to_owned(),
+            labels: self.labels[..n].to_vec(),
+            bytes: self.bytes.as_ref().map(|b| b.slice(s![..n, ..]).to_owned()),
+        }
+    }
+
+    /// The same set in another precision (MNIST's pixels, multiples of 1/256, are exact in
+    /// `f32`).
+    pub fn cast<G: Real>(&self) -> Dataset<G> {
+        Dataset {
+            images: self.images.mapv(|v| G::of(v.as_f64())),
+            labels: self.labels.clone(),
+            bytes: self.bytes.clone(),
+        }
+    }
+}
+
+/// The three sets of `mnist.pkl.gz`: 50,000 training, 10,000 validation, 10,000 test images.
+#[derive(Clone, Debug)]
+pub struct Mnist<F: Real = f64> {
+    pub training: Dataset<F>,
+    pub validation: Dataset<F>,
+    pub test: Dataset<F>,
+}
+
+impl<F: Real> Mnist<F> {
+    /// All three sets in another precision.
+    pub fn cast<G: Real>(&self) -> Mnist<G> {
+        Mnist {
+            training: self.training.cast(),
+            validation: self.validation.cast(),
+            test: self.test.cast(),
+        }
+    }
+}
+
+/// The byte k of a pixel k/256, and whether the pixel is exactly that for a whole k in 0..=255.
+/// (`as u8` saturates and maps NaN to 0, so the round trip fails for anything else.)
+#[inline]
+pub(crate) fn as_byte<F: Real>(p: F) -> (u8, bool) {
+    let k = p * F::of(256.0);
+    let b = k.as_f64() as u8;
+    (b, F::from_u8(b) == k)
+}

@@ -1,0 +1,330 @@
+//! `nndl train`: one training run from a request to its files. Everything the command line
+//! can ask of a run is a field of [`TrainRequest`]; [`TrainRequest::check`] applies every rule
+//! that does not need the data (before anything is loaded) and returns a [`CheckedTrain`],
+//! which [`train`] runs: it loads the data, builds or loads the network, trains it in the
+//! precision asked for while printing the book's epoch lines, and writes the model, metrics,
+//! plot and shuffle orders asked for. A failure to write one output does not stop the others.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::config::{
+    check_init, check_sizes_against, check_threads, check_train_size, CheckedConfig, TrainConfig,
+    Variant,
+};
+use crate::data::{Mnist, CLASSES, IMAGE_PIXELS};
+use crate::model::activation::Activation;
+use crate::model::file;
+use crate::model::network::Network;
+use crate::real::Real;
+use crate::report::console::{say, Console};
+use crate::report::metrics::{self, MetricsWriter};
+use crate::report::plot;
+use crate::train::{build_network, sgd, History, Stop};
+
+use super::{in_precision, load_data, EvalSet, InPrecision, RunError};
+
+/// Files a run writes, each only if asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Outputs {
+    /// The network before training (network2.py's JSON).
+    pub save_init: Option<PathBuf>,
+    /// The trained network (the best epoch's under early stopping).
+    pub save: Option<PathBuf>,
+    /// Every epoch's measurements, `.csv` or `.jsonl`.
+    pub metrics: Option<PathBuf>,
+    /// Accuracy and cost against epoch, `.png` or `.svg`.
+    pub plot: Option<PathBuf>,
+    /// Every epoch's shuffled order of training examples (JSON).
+    pub dump_order: Option<PathBuf>,
+}
+
+/// Everything `nndl train` can be asked, unchecked.
+#[derive(Clone, Debug)]
+pub struct TrainRequest {
+    /// Which of the book's programs this is (for the printed name; its defaults are already in
+    /// `config`).
+    pub program: Variant,
+    pub config: TrainConfig,
+    /// The MNIST pickle.
+    pub data: PathBuf,
+    /// Train on the first N training images only.
+    pub train_size: Option<usize>,
+    /// The set scored after every epoch.
+    pub eval_on: EvalSet,
+    /// Threads for the matrix products.
+    pub threads: usize,
+    /// Start from this saved network instead of random weights.
+    pub init: Option<PathBuf>,
+    /// Print only the summary, no line per epoch.
+    pub quiet: bool,
+    pub outputs: Outputs,
+}
+
+/// A [`TrainRequest`] whose every data-free rule holds, with its starting network if it
+/// names one.
+#[derive(Debug)]
+pub struct CheckedTrain {
+    request: TrainRequest,
+    config: CheckedConfig,
+    init: Option<Network>,
+}
+
+impl TrainRequest {
+    /// Checks every rule that does not need the training data: the configuration, the thread
+    /// count and `--train-size`, the network's sizes against MNIST's 784 pixels and 10 classes,
+    /// the starting network (read here, a small file) against the run's cost and activation,
+    /// and the output formats.
+    pub fn check(mut self) -> Result<CheckedTrain, RunError> {
+        check_threads(self.threads)?;
+        if let Some(n) = self.train_size {
+            check_train_size(n, None)?;
+        }
+        let init = match &self.init {
+            Some(path) => {
+                let net: Network = file::load(path)?;
+                let network = &self.config.network;
+                check_init(
+                    path,
+                    (net.cost, net.activation),
+                    (network.cost, network.activation),
+                )?;
+                self.config.network.sizes = net.sizes.clone();
+                Some(net)
+            }
+            None => None,
+        };
+        let config = self.config.check()?;
+        check_sizes_against(&config.network.sizes, IMAGE_PIXELS, CLASSES)?;
+        if let Some(n) = self.train_size {
+            config.check_data((IMAGE_PIXELS, CLASSES), IMAGE_PIXELS, CLASSES, n)?;
+        }
+        if let Some(path) = &self.outputs.metrics {
+            metrics::check_format(path)?;
+        }
+        if let Some(path) = &self.outputs.plot {
+            plot::check_format(path)?;
+        }
+        Ok(CheckedTrain {
+            request: self,
+            config,
+            init,
+        })
+    }
+}
+
+impl CheckedTrain {
+    pub fn request(&self) -> &TrainRequest {
+        &self.request
+    }
+
+    pub fn config(&self) -> &CheckedConfig {
+        &self.config
+    }
+}
+
+/// Runs a checked request: prints the run's settings, loads the data, trains, writes the
+/// outputs and prints the summary. Setting `stop` (from a Ctrl-C handler) ends training after
+/// the current mini-batch; the files are then written as for a finished run.
+pub fn train(run: &CheckedTrain, stop: Option<Arc<AtomicBool>>) -> Result<History, RunError> {
+    let (request, config) = (&run.request, &run.config);
+    print_settings(request, config);
+    crate::backend::set_threads(request.threads);
+    say(&format!("Backend: {}", crate::backend::describe()));
+
+    let start = Instant::now();
+    let mnist = load_data(&request.data)?;
+    say(&format!(
+        "Loaded {} in {:.2} seconds ({} training, {} validation, {} test images)",
+        request.data.display(),
+        start.elapsed().as_secs_f64(),
+        mnist.training.len(),
+        mnist.validation.len(),
+        mnist.test.len()
+    ));
+    in_precision(config.network.precision, mnist, Job { run, stop })
+}
+
+/// The settings line(s) the run starts with.
+fn print_settings(request: &TrainRequest, config: &TrainConfig) {
+    let (network, sgd) = (&config.network, &config.sgd);
+    say(&format!(
+        "{}: sizes {:?}, eta {}, lambda {}, {} epochs, mini-batch {}, seed {}, {}",
+        request.program.name(),
+        network.sizes,
+        sgd.eta,
+        sgd.lambda,
+        sgd.epochs,
+        sgd.mini_batch_size,
+        config.seed,
+        network.precision.name()
+    ));
+    if network.cost != request.program.cost() || network.activation != Activation::Sigmoid {
+        say(&format!(
+            "  {} hidden layers, {} output layer, {} cost",
+            network.activation.name(),
+            network.cost.output().name(),
+            network.cost.name()
+        ));
+    }
+    if sgd.dropout > 0.0 {
+        say(&format!("  dropout {} on the hidden layers", sgd.dropout));
+    }
+}
+
+/// The training run in one precision.
+struct Job<'a> {
+    run: &'a CheckedTrain,
+    stop: Option<Arc<AtomicBool>>,
+}
+
+impl InPrecision for Job<'_> {
+    type Output = Result<History, RunError>;
+
+    fn run<F: Real>(self, mnist: Mnist<F>) -> Result<History, RunError> {
+        let (request, config) = (&self.run.request, &self.run.config);
+        let (training, evaluation) = request.eval_on.pick(mnist);
+        let training = match request.train_size {
+            Some(n) => {
+                check_train_size(n, Some(training.len()))?;
+                training.head(n)
+            }
+            None => training,
+        };
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut net: Network<F> = match &self.run.init {
+            Some(net) => net.cast(),
+            None => build_network(config, &mut rng),
+        };
+        config.check_data(
+            (net.sizes[0], net.sizes[net.sizes.len() - 1]),
+            training.inputs(),
+            CLASSES,
+            training.len(),
+        )?;
+        let outputs = &request.outputs;
+        if let Some(path) = &outputs.save_init {
+            file::save(&net, Some(config), path)?;
+        }
+        let metrics = match &outputs.metrics {
+            Some(path) => Some(MetricsWriter::create(path)?),
+            None => None,
+        };
+        let mut console = Console::new(request.quiet, metrics, outputs.dump_order.is_some());
+        if let Some(flag) = self.stop {
+            console = console.stop_on(flag);
+        }
+        let result = sgd(
+            &mut net,
+            config,
+            &training,
+            &evaluation,
+            &mut rng,
+            &mut console,
+        );
+
+        // Write every output asked for, even when another fails; report the failures together.
+        let mut failures = Vec::new();
+        let orders = console.finish();
+        if let Some(path) = &outputs.dump_order {
+            match orders {
+                Ok(orders) => {
+                    if let Err(e) = write_json(path, &orders) {
+                        failures.push(e);
+                    }
+                }
+                Err(e) => failures.push(e.into()),
+            }
+        } else if let Err(e) = orders {
+            failures.push(e.into());
+        }
+        let history = result?;
+        let trained = !history.epochs.is_empty();
+        if let Some(path) = &outputs.save {
+            if trained {
+                if let Err(e) = file::save(&net, Some(config), path) {
+                    failures.push(e.into());
+                }
+            } else {
+                say(&format!(
+                    "Not writing {}: no epoch finished",
+                    path.display()
+                ));
+            }
+        }
+        if let (Some(path), true) = (&outputs.plot, trained) {
+            let title = format!(
+                "{} {:?}, η = {}, λ = {}, {} training images, evaluated on {}",
+                request.program.name(),
+                config.network.sizes,
+                config.sgd.eta,
+                config.sgd.lambda,
+                training.len(),
+                request.eval_on.name()
+            );
+            let run = plot::Run {
+                label: request.program.name().to_string(),
+                rows: history.epochs.iter().map(metrics::Row::from).collect(),
+            };
+            if let Err(e) = plot::plot(&[run], &title, path) {
+                failures.push(e.into());
+            }
+        }
+        print_summary(request, config, &history);
+        if failures.is_empty() {
+            Ok(history)
+        } else {
+            Err(RunError::Outputs(failures))
+        }
+    }
+}
+
+/// Writes `value` as JSON to `path`.
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), RunError> {
+    let write_err = |source| RunError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let json = serde_json::to_string(value).map_err(|e| write_err(e.into()))?;
+    std::fs::write(path, json).map_err(write_err)
+}
+
+/// How the run ended, and its best epoch.
+fn print_summary(request: &TrainRequest, config: &TrainConfig, history: &History) {
+    let eval = request.eval_on.name();
+    match history.stop {
+        Stop::Completed => {}
+        Stop::NoImprovement { patience } => say(&format!(
+            "Stopped early: no improvement on the {eval} data in {patience} epochs; \
+             the network is the best epoch's"
+        )),
+        Stop::EtaFloor { eta } => say(&format!(
+            "Stopped: the schedule halved eta to {eta} (1/{} of its start)",
+            (config.sgd.eta / eta).round()
+        )),
+        Stop::Observer { epoch } => say(&format!("Stopped after epoch {epoch}")),
+        Stop::Interrupted { epoch, done, total } => {
+            let kept = match (config.sgd.early_stop, history.epochs.last()) {
+                (_, None) => "no epoch was scored".to_string(),
+                (Some(_), Some(_)) => "the network is the best epoch's".to_string(),
+                (None, Some(last)) => format!("the network is epoch {}'s", last.epoch),
+            };
+            say(&format!(
+                "Interrupted in epoch {epoch} after {done} of {total} mini-batches; {kept}"
+            ));
+        }
+    }
+    if let (Some(last), Some(best)) = (history.epochs.last(), history.best()) {
+        say(&format!(
+            "Training took {:.2} seconds; best epoch {} with {:.2}%",
+            last.elapsed,
+            best.epoch,
+            best.accuracy()
+        ));
+    }
+}
