@@ -33,3 +33,4 @@ pub mod real;
 pub mod report;
 pub mod run;
 pub mod train;
+pub mod tune;
