@@ -77,13 +77,18 @@ fn the_same_seed_prints_the_same_epochs() {
             seed,
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
-        String::from_utf8_lossy(&o.stdout)
+        let lines: Vec<String> = String::from_utf8_lossy(&o.stdout)
             .lines()
             .filter(|l| l.starts_with("Epoch"))
             .map(String::from)
-            .collect::<Vec<_>>()
+            .collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        lines
     };
     assert_eq!(run("5"), run("5"));
+    // The seed matters: over a few seeds, the epoch lines are not all the same.
+    let others: Vec<Vec<String>> = ["6", "7", "8"].iter().map(|s| run(s)).collect();
+    assert!(others.iter().any(|o| *o != run("5")), "{others:?}");
 }
 
 #[test]
@@ -188,13 +193,22 @@ fn save_init_and_init_reproduce_a_run() {
     let mut sorted = orders[0].clone();
     sorted.sort();
     assert_eq!(sorted, (0..6).collect::<Vec<_>>());
-    // Starting from the saved initial weights trains to a different point (the shuffles now
-    // come from a fresh stream) but must load and train.
+    // Starting from the saved initial weights with the same seed repeats the run: the same
+    // epochs, and the same trained weights to the last bit.
     let mut second: Vec<&str> = base.to_vec();
     second.extend(["--init", &init, "--save", &b]);
     let o = nndl(&second);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(nndl::model::file::load::<f64>(std::path::Path::new(&b)).is_ok());
+    let load = |path: &str| nndl::model::file::load::<f64>(std::path::Path::new(path)).unwrap();
+    let (run_a, run_b) = (load(&a), load(&b));
+    assert_eq!(run_a.weights, run_b.weights);
+    assert_eq!(run_a.biases, run_b.biases);
+    // With another seed the shuffles differ, and so do the trained weights.
+    let c = p("c.json");
+    let mut third: Vec<&str> = base[..base.len() - 1].to_vec();
+    third.extend(["4", "--init", &init, "--save", &c]);
+    assert!(nndl(&third).status.success());
+    assert_ne!(load(&c).weights, run_a.weights);
     // A model saved with another cost is refused for network1.
     let o = nndl(&[
         "--net",
@@ -327,7 +341,7 @@ fn metrics_files_hold_one_row_per_epoch() {
 }
 
 #[test]
-fn the_new_options_refuse_bad_values() {
+fn monitoring_early_stopping_schedule_and_dropout_options_refuse_bad_values() {
     for (args, want) in [
         (vec!["--metrics", "run.txt"], "must end in .csv or .jsonl"),
         (

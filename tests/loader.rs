@@ -276,17 +276,18 @@ fn copy_row_gives_the_exact_pixels_with_or_without_the_byte_copy() {
     let mnist_like =
         Array2::from_shape_fn((3, 784), |(i, j)| ((i * 31 + j * 7) % 256) as f64 / 256.0);
     let other = Array2::from_shape_fn((3, 784), |(i, j)| ((i + j) as f64).sin().abs());
-    for images in [mnist_like, other] {
-        for set in [Dataset::new(images.clone(), vec![1, 2, 3])] {
-            let mut out = Array1::zeros(784);
-            for k in 0..3 {
-                set.copy_row(k, out.view_mut());
-                assert_eq!(out, images.row(k));
-            }
-            let set32 = set.cast::<f32>();
-            let mut out32 = Array1::<f32>::zeros(784);
-            set32.copy_row(1, out32.view_mut());
-            assert_eq!(out32, images.row(1).mapv(|v| v as f32));
+    for (images, bytes) in [(mnist_like, true), (other, false)] {
+        let set = Dataset::new(images.clone(), vec![1, 2, 3]);
+        assert_eq!(set.has_byte_copy(), bytes);
+        let mut out = Array1::zeros(784);
+        for k in 0..3 {
+            set.copy_row(k, out.view_mut());
+            assert_eq!(out, images.row(k));
         }
+        let set32 = set.cast::<f32>();
+        assert_eq!(set32.has_byte_copy(), bytes);
+        let mut out32 = Array1::<f32>::zeros(784);
+        set32.copy_row(1, out32.view_mut());
+        assert_eq!(out32, images.row(1).mapv(|v| v as f32));
     }
 }

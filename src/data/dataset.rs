@@ -71,6 +71,12 @@ impl<F: Real> Dataset<F> {
         &self.labels
     }
 
+    /// Whether the set keeps its pixels as bytes too (every pixel a whole number of 256ths),
+    /// from which [`Dataset::copy_row`] gathers.
+    pub fn has_byte_copy(&self) -> bool {
+        self.bytes.is_some()
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.labels.len()

@@ -196,11 +196,13 @@ impl InPrecision for Job<'_> {
             }
             None => training,
         };
+        // The weights are drawn even when `--init` replaces them, so that the shuffles that
+        // follow are the same: a run from its own `--save-init` file repeats it exactly.
         let mut rng = StdRng::seed_from_u64(config.seed);
-        let mut net: Network<F> = match &self.run.init {
-            Some(net) => net.cast(),
-            None => build_network(config, &mut rng),
-        };
+        let mut net: Network<F> = build_network(config, &mut rng);
+        if let Some(init) = &self.run.init {
+            net = init.cast();
+        }
         config.check_data(
             (net.sizes[0], net.sizes[net.sizes.len() - 1]),
             training.inputs(),

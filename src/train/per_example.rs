@@ -3,10 +3,11 @@
 //!
 //! The arithmetic is the book's (BP1–BP4 on one column vector, gradients summed over the
 //! mini-batch, then one step), but:
-//! - every vector lives in a buffer made once, and the first layer's one-hot target is never
-//!   built (δᴸ is computed from the label directly);
-//! - most MNIST pixels are 0 (`nndl bench` prints the share), and a 0 input contributes nothing to z = w·x nor to
-//!   ∂C/∂w = δ·xᵀ. So the first layer only visits the columns of w where the pixel is not 0.
+//! - every vector lives in a buffer made once, and the output layer's one-hot target y is never
+//!   built (BP1's δᴸ is computed from the label directly);
+//! - most MNIST pixels are 0 (`nndl bench` prints the share), and a 0 input contributes nothing
+//!   to z = w·x nor to ∂C/∂w = δ·xᵀ. So the first layer only visits the columns of w where the
+//!   pixel is not 0.
 //!   For that the first weight matrix and its gradient are kept **column-major** (each input
 //!   pixel's 30 weights contiguous); the values are the same, only their order in memory
 //!   changes, and every other use of the network is layout-agnostic.
