@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv
 if ! "$venv/bin/python" -c 'import numpy, threadpoolctl' 2>/dev/null; then
+  echo "Setting up $venv with the pinned NumPy (scripts/requirements.txt)…" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet -r scripts/requirements.txt
 fi

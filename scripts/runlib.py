@@ -30,6 +30,8 @@ def available_backends():
 def build(backend):
     """Builds nndl for `backend` in its own target dir (so switching backends rebuilds nothing)."""
     target = os.path.join(ROOT, "target", "backend-" + backend)
+    print(f"Building nndl for the {backend} backend (cargo build --release; the first build takes "
+          "a few minutes)…", file=sys.stderr, flush=True)
     subprocess.run(["cargo", "build", "--release", "--quiet", "--target-dir", target] + FEATURES[backend],
                    cwd=ROOT, check=True)
     return os.path.join(target, "release", "nndl")
