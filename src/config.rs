@@ -162,7 +162,7 @@ pub struct EtaSchedule {
 pub struct TrainConfig {
     pub network: NetworkConfig,
     pub sgd: SgdConfig,
-    /// Seeds the one `StdRng` that draws the initial weights and shuffles every epoch.
+    /// Seeds the one `SeededRng` that draws the initial weights and shuffles every epoch.
     pub seed: u64,
 }
 

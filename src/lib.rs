@@ -31,6 +31,7 @@ pub mod data;
 pub mod model;
 pub mod real;
 pub mod report;
+pub mod rng;
 pub mod run;
 pub mod train;
 pub mod tune;

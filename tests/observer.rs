@@ -11,7 +11,6 @@ use nndl::config::{TrainConfig, Variant};
 use nndl::data::Dataset;
 use nndl::model::network::Network;
 use nndl::train::{build_network, sgd, train, EpochRecord, Observer, Stop};
-use rand::SeedableRng;
 
 /// Ends the run after epoch `after_epoch`, or after mini-batch `after_batch` of epoch
 /// `in_epoch`.
@@ -53,7 +52,7 @@ fn run_observed(
     mut observer: StopAt,
 ) -> (Network, nndl::train::History) {
     let checked = config.check().unwrap();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(checked.seed);
+    let mut rng = nndl::rng::seeded(checked.seed);
     let mut net = build_network(&checked, &mut rng);
     let history = sgd(
         &mut net,
@@ -124,7 +123,7 @@ fn an_interrupt_mid_epoch_goes_back_to_the_last_scored_epoch() {
         let (net, history) = run_observed(&config, &data, stop);
         assert!(history.epochs.is_empty());
         let checked = config.check().unwrap();
-        let initial: Network = build_network(&checked, &mut rand::rngs::StdRng::seed_from_u64(9));
+        let initial: Network = build_network(&checked, &mut nndl::rng::seeded(9));
         assert_eq!(net.weights, initial.weights);
     }
 }

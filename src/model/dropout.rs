@@ -9,13 +9,13 @@
 //! *mask*; the layer's output is s·f(z), and backprop multiplies the neuron's δ by s (BP2
 //! with the mask: δˡ = (wˡ⁺¹)ᵀδˡ⁺¹ ⊙ f′(zˡ) ⊙ sˡ). Input and output neurons are never dropped.
 //!
-//! Every implementation draws the masks from the training run's `StdRng` in one order —
+//! Every implementation draws the masks from the training run's `SeededRng` in one order —
 //! example by example in mini-batch order, within an example hidden layer by hidden layer from
 //! the input, within a layer neuron by neuron — so the book-style reference step and the fast
 //! per-example and batched steps train the same network under one seed. With p = 0 nothing is
 //! drawn and a run is exactly the run without dropout.
 
-use rand::rngs::StdRng;
+use crate::rng::SeededRng;
 use rand::RngExt;
 
 use crate::model::activation::Activation;
@@ -25,7 +25,7 @@ use crate::real::Real;
 /// The mask is the 0-or-1 outcome times 1/(1 − p), arithmetic rather than a branch, which a
 /// coin flip would mispredict half the time.
 #[inline]
-pub fn fill<'a, F: Real>(p: f64, rng: &mut StdRng, masks: impl IntoIterator<Item = &'a mut F>) {
+pub fn fill<'a, F: Real>(p: f64, rng: &mut SeededRng, masks: impl IntoIterator<Item = &'a mut F>) {
     let scale = F::of(1.0 / (1.0 - p));
     for s in masks {
         let kept = rng.random::<f64>() >= p;
@@ -49,7 +49,7 @@ mod tests {
 
     #[test]
     fn masks_drop_a_share_p_and_keep_the_mean() {
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = SeededRng::seed_from_u64(1);
         let p = 0.3;
         let mut masks = vec![0.0f64; 100_000];
         fill(p, &mut rng, &mut masks);
@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn no_dropout_draws_ones() {
-        let mut rng = StdRng::seed_from_u64(2);
+        let mut rng = SeededRng::seed_from_u64(2);
         let mut masks = vec![0.0f64; 1000];
         fill(0.0, &mut rng, &mut masks);
         assert!(masks.iter().all(|&s| s == 1.0));

@@ -3,8 +3,8 @@
 //! N(0, 1/n_in) weights, which keep hidden neurons out of saturation (ch. 3, "Weight
 //! initialization"). Biases are N(0, 1) in both, as in the book.
 
+use crate::rng::SeededRng;
 use ndarray::{Array1, Array2};
-use rand::rngs::StdRng;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,12 @@ impl Init {
     /// Weights `(n_out, n_in)` of one layer, row-major. The draw order is the book's: all
     /// biases of the network first, then all weights. Drawn in `f64` and rounded, so an `f32`
     /// network starts from the same weights as an `f64` one with the same seed.
-    pub fn layer_weights<F: Real>(self, n_out: usize, n_in: usize, rng: &mut StdRng) -> Array2<F> {
+    pub fn layer_weights<F: Real>(
+        self,
+        n_out: usize,
+        n_in: usize,
+        rng: &mut SeededRng,
+    ) -> Array2<F> {
         let scale = match self {
             Init::StandardNormal => 1.0,
             Init::ScaledNormal => 1.0 / (n_in as f64).sqrt(),
@@ -36,7 +41,7 @@ impl Init {
     }
 
     /// Biases `(n_out,)` of one layer, N(0, 1) for every initialiser.
-    pub fn layer_biases<F: Real>(self, n_out: usize, rng: &mut StdRng) -> Array1<F> {
+    pub fn layer_biases<F: Real>(self, n_out: usize, rng: &mut SeededRng) -> Array1<F> {
         Array1::from_shape_simple_fn(n_out, || F::of(rng.sample::<f64, _>(StandardNormal)))
     }
 }

@@ -12,8 +12,8 @@
 //! The mini-batch version of backprop, where each layer is one matrix product, is in
 //! [`crate::train::batch`]; both are driven by the one training loop in [`crate::train`].
 
+use crate::rng::SeededRng;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
-use rand::rngs::StdRng;
 
 use crate::data::Dataset;
 use crate::model::activation::{Activation, Output};
@@ -69,7 +69,7 @@ impl<F: Real> Gradient<F> {
 impl<F: Real> Network<F> {
     /// A sigmoid network with the given layer sizes, drawn from `init` (biases for every layer
     /// first, then weights, as the book's list comprehensions draw them).
-    pub fn new(sizes: &[usize], init: Init, cost: Cost, rng: &mut StdRng) -> Self {
+    pub fn new(sizes: &[usize], init: Init, cost: Cost, rng: &mut SeededRng) -> Self {
         let layers = || sizes.windows(2).map(|w| (w[0], w[1]));
         let biases = layers()
             .map(|(_, n_out)| init.layer_biases(n_out, rng))
@@ -254,7 +254,7 @@ impl<F: Real> Network<F> {
 
     /// Draws one example's dropout masks, one per hidden layer, in the order
     /// [`crate::model::dropout`] fixes.
-    pub fn draw_masks(&self, p: f64, rng: &mut StdRng) -> Vec<Array1<F>> {
+    pub fn draw_masks(&self, p: f64, rng: &mut SeededRng) -> Vec<Array1<F>> {
         let hidden = &self.sizes[1..self.sizes.len() - 1];
         hidden
             .iter()
@@ -275,7 +275,7 @@ impl<F: Real> Network<F> {
         data: &Dataset<F>,
         batch: &[usize],
         step: &Step,
-        rng: &mut StdRng,
+        rng: &mut SeededRng,
     ) {
         let classes = self.sizes[self.sizes.len() - 1];
         let mut sum = Gradient::zeros_like(self);

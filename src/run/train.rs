@@ -10,8 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand::rngs::StdRng;
-use rand::SeedableRng;
+use crate::rng::SeededRng;
 
 use crate::config::{
     check_init, check_sizes_against, check_threads, check_train_size, CheckedConfig, TrainConfig,
@@ -198,7 +197,7 @@ impl InPrecision for Job<'_> {
         };
         // The weights are drawn even when `--init` replaces them, so that the shuffles that
         // follow are the same: a run from its own `--save-init` file repeats it exactly.
-        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut rng = crate::rng::seeded(config.seed);
         let mut net: Network<F> = build_network(config, &mut rng);
         if let Some(init) = &self.run.init {
             net = init.cast();

@@ -17,9 +17,9 @@
 //! W ← (1 − ηλ/n)·W − (η/m)·δ·Aᵀ is one `general_mat_mul` with α = −η/m and β = 1 − ηλ/n,
 //! so ∇w is never stored.
 
+use crate::rng::SeededRng;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, Zip};
-use rand::rngs::StdRng;
 
 use crate::data::Dataset;
 use crate::model::dropout;
@@ -85,7 +85,7 @@ impl<F: Real> Batched<F> {
     /// Draws dropout masks for the gathered mini-batch, each hidden neuron dropped with
     /// probability `p`, example by example in the order [`crate::model::dropout`] fixes. The next
     /// [`Batched::backprop`] applies them.
-    pub fn draw_masks(&mut self, p: f64, rng: &mut StdRng) {
+    pub fn draw_masks(&mut self, p: f64, rng: &mut SeededRng) {
         for i in 0..self.m {
             for mask in &mut self.masks {
                 dropout::fill(p, rng, mask.column_mut(i));
@@ -203,7 +203,7 @@ impl<F: Real> UpdateMiniBatch<F, Network<F>> for Batched<F> {
         data: &Dataset<F>,
         batch: &[usize],
         step: &Step,
-        rng: &mut StdRng,
+        rng: &mut SeededRng,
     ) {
         self.gather(data, batch);
         if step.dropout > 0.0 {

@@ -3,7 +3,7 @@
 //! hands each to the model's step ([`Model::Step`]: per example as `network.py`'s
 //! `update_mini_batch` in [`per_example`], or as matrices in [`batch`]), then scores the model
 //! on the evaluation set, measures what the [`Monitor`](crate::config::Monitor) asks for, and
-//! reports the epoch to an [`Observer`], which may end the run. The one `StdRng` of the run
+//! reports the epoch to an [`Observer`], which may end the run. The one `SeededRng` of the run
 //! shuffles the examples and, under dropout, draws the masks, so a seed repeats a run exactly.
 //!
 //! Chapter 3's ways of ending a run are here too ([`plateau`]): early stopping on no
@@ -19,9 +19,8 @@ pub mod step;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use rand::rngs::StdRng;
+use crate::rng::SeededRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{CheckedConfig, ConfigError, TrainConfig};
@@ -159,13 +158,13 @@ pub enum TrainError {
 }
 
 /// A new network for `config`, its weights drawn from `rng`.
-pub fn build_network<F: Real>(config: &TrainConfig, rng: &mut StdRng) -> Network<F> {
+pub fn build_network<F: Real>(config: &TrainConfig, rng: &mut SeededRng) -> Network<F> {
     let net = &config.network;
     Network::new(&net.sizes, net.init, net.cost, rng).with_activation(net.activation)
 }
 
 /// Checks `config`, then trains a new network as it says and returns it with its history.
-/// One `StdRng`, seeded from `config.seed`, draws the initial weights and then every epoch's
+/// One `SeededRng`, seeded from `config.seed`, draws the initial weights and then every epoch's
 /// shuffle, so the same seed gives the same run.
 pub fn train<F: Real>(
     config: &TrainConfig,
@@ -174,7 +173,7 @@ pub fn train<F: Real>(
     on_epoch: impl FnMut(&EpochRecord, &[usize]),
 ) -> Result<(Network<F>, History), TrainError> {
     let config = config.check()?;
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut rng = crate::rng::seeded(config.seed);
     let mut net = build_network(&config, &mut rng);
     let history = sgd(
         &mut net,
@@ -196,7 +195,7 @@ pub fn sgd<F: Real, M: Model<F>>(
     config: &CheckedConfig,
     training: &Dataset<F>,
     evaluation: &Dataset<F>,
-    rng: &mut StdRng,
+    rng: &mut SeededRng,
     observer: &mut dyn Observer,
 ) -> Result<History, TrainError> {
     let sgd = &config.sgd;

@@ -52,7 +52,7 @@ impl<F: Real> UpdateMiniBatch<F, Network<F>> for NetworkStep<F> {
         data: &Dataset<F>,
         batch: &[usize],
         step: &crate::model::Step,
-        rng: &mut rand::rngs::StdRng,
+        rng: &mut crate::rng::SeededRng,
     ) {
         match self {
             NetworkStep::PerExample(s) => s.update_mini_batch(net, data, batch, step, rng),

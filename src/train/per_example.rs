@@ -16,9 +16,9 @@
 //!
 //! [`Network::update_mini_batch`] is the straightforward version this one is tested against.
 
+use crate::rng::SeededRng;
 use multiversion::multiversion;
 use ndarray::{Array1, Array2, Zip};
-use rand::rngs::StdRng;
 
 use crate::data::Dataset;
 use crate::model::dropout;
@@ -114,7 +114,7 @@ impl<F: Real> PerExample<F> {
         data: &Dataset<F>,
         k: usize,
         p: f64,
-        rng: &mut StdRng,
+        rng: &mut SeededRng,
     ) {
         let dropout = p > 0.0;
         if dropout {
@@ -293,7 +293,7 @@ impl<F: Real> UpdateMiniBatch<F, Network<F>> for PerExample<F> {
         data: &Dataset<F>,
         batch: &[usize],
         step: &Step,
-        rng: &mut StdRng,
+        rng: &mut SeededRng,
     ) {
         if !net.weights[0].t().is_standard_layout() {
             net.weights[0] = column_major(&net.weights[0]);

@@ -2,7 +2,7 @@
 //! model's backprop. `network.py`'s `update_mini_batch` is one such step ([`per_example`](super::per_example)),
 //! the whole mini-batch as matrix products another ([`batch`](super::batch)).
 
-use rand::rngs::StdRng;
+use crate::rng::SeededRng;
 
 use crate::data::Dataset;
 use crate::model::Step;
@@ -19,6 +19,6 @@ pub trait UpdateMiniBatch<F: Real, M> {
         data: &Dataset<F>,
         batch: &[usize],
         step: &Step,
-        rng: &mut StdRng,
+        rng: &mut SeededRng,
     );
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use ndarray::Array2;
-use rand::rngs::StdRng;
+use nndl::rng::SeededRng;
 use rand::{RngExt, SeedableRng};
 
 use nndl::data::Dataset;
@@ -217,7 +217,7 @@ pub fn mnist_path() -> PathBuf {
 }
 
 /// `n` random inputs in [0, 1) of `inputs` values with random labels below `classes`.
-pub fn random_dataset(n: usize, inputs: usize, classes: u8, rng: &mut StdRng) -> Dataset {
+pub fn random_dataset(n: usize, inputs: usize, classes: u8, rng: &mut SeededRng) -> Dataset {
     let images = Array2::from_shape_simple_fn((n, inputs), || rng.random::<f64>());
     Dataset::new(
         images,
@@ -225,8 +225,8 @@ pub fn random_dataset(n: usize, inputs: usize, classes: u8, rng: &mut StdRng) ->
     )
 }
 
-pub fn rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(seed)
+pub fn rng(seed: u64) -> SeededRng {
+    SeededRng::seed_from_u64(seed)
 }
 
 /// Runs the `nndl` binary from the crate's directory.
