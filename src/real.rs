@@ -19,6 +19,8 @@ pub trait Real:
     + Display
     + Send
     + Sync
+    + serde::Serialize
+    + serde::de::DeserializeOwned
     + 'static
 {
     /// `"f32"` or `"f64"`.

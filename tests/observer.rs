@@ -157,3 +157,82 @@ fn an_interrupt_under_early_stopping_keeps_the_best_epoch() {
     let (at_best, _) = train(&upto, &data.0, &data.1, |_, _| {}).unwrap();
     assert_eq!(net.weights, at_best.weights);
 }
+
+/// Trains `config` epoch by epoch, saving the run after `stop_after` epochs, restoring it from
+/// the bytes and training it to the end.
+fn resumed(
+    config: &TrainConfig,
+    data: &(Dataset, Dataset),
+    stop_after: usize,
+) -> (Network, nndl::train::History) {
+    use nndl::train::{EpochFn, Model, Training};
+    let checked = config.check().unwrap();
+    let mut rng = nndl::rng::seeded(checked.seed);
+    let net: Network = build_network(&checked, &mut rng);
+    let mut run = Training::new(net, &checked, data.0.len(), rng);
+    let mut stepper = run.model.step(&checked.sgd);
+    let mut quiet = EpochFn(|_: &EpochRecord, _: &[usize]| {});
+    for _ in 0..stop_after {
+        run.epoch(&checked, &data.0, &data.1, &mut quiet, &mut stepper)
+            .unwrap();
+    }
+    let bytes = run.save().unwrap();
+    drop(run);
+    let mut run: Training<Network> = Training::restore(&bytes, data.0.len()).unwrap();
+    run.run(&checked, &data.0, &data.1, &mut quiet).unwrap();
+    (run.model, run.history)
+}
+
+#[test]
+fn a_saved_run_resumes_exactly() {
+    let (training, evaluation, config) = problem();
+    let data = (training, evaluation);
+    let mut with_rules = config.clone();
+    with_rules.sgd.dropout = 0.3;
+    with_rules.sgd.early_stop = Some(3);
+    with_rules.sgd.schedule = Some(nndl::config::EtaSchedule {
+        patience: 1,
+        min_ratio: 1.0 / 64.0,
+    });
+    with_rules.sgd.epochs = 10;
+    let mut per_example = config.clone();
+    per_example.sgd.backprop = Variant::Network1.backprop();
+    per_example.sgd.dropout = 0.2;
+    for config in [config, with_rules, per_example] {
+        let (whole, whole_history) = train(&config, &data.0, &data.1, |_, _| {}).unwrap();
+        for stop_after in [0, 1, 2, 4] {
+            let (net, history) = resumed(&config, &data, stop_after);
+            assert_eq!(net.weights, whole.weights, "after {stop_after}: {config:?}");
+            assert_eq!(net.biases, whole.biases);
+            assert_eq!(history.stop, whole_history.stop);
+            let correct = |h: &nndl::train::History| {
+                h.epochs
+                    .iter()
+                    .map(|e| (e.correct, e.eta))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(correct(&history), correct(&whole_history));
+        }
+    }
+}
+
+#[test]
+fn a_damaged_saved_run_is_refused() {
+    use nndl::train::{RestoreError, Training};
+    let (training, _, config) = problem();
+    let checked = config.check().unwrap();
+    let mut rng = nndl::rng::seeded(1);
+    let net: Network = build_network(&checked, &mut rng);
+    let bytes = Training::new(net, &checked, training.len(), rng)
+        .save()
+        .unwrap();
+    assert!(Training::<Network>::restore(&bytes, training.len()).is_ok());
+    let cut = Training::<Network>::restore(&bytes[..bytes.len() / 2], training.len());
+    assert!(matches!(cut, Err(RestoreError::Format(_))));
+    let other = Training::<Network>::restore(&bytes, training.len() + 1);
+    assert!(
+        matches!(other, Err(RestoreError::Mismatch(_))),
+        "{:?}",
+        other.err()
+    );
+}

@@ -26,8 +26,10 @@ use crate::real::Real;
 /// Rows evaluated per matrix product when scoring a whole data set.
 const EVAL_CHUNK: usize = 1000;
 
-/// A fully connected network computing in `F` (`f64` unless chosen otherwise).
-#[derive(Clone, Debug, PartialEq)]
+/// A fully connected network computing in `F` (`f64` unless chosen otherwise). Its serde form
+/// is for training checkpoints; model files have their own layout ([`crate::model::file`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct Network<F: Real = f64> {
     /// Neurons per layer, input first: `[784, 30, 10]`.
     pub sizes: Vec<usize>,

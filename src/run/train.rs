@@ -10,7 +10,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-
 use crate::config::{
     check_init, check_sizes_against, check_threads, check_train_size, CheckedConfig, TrainConfig,
     Variant,

@@ -30,7 +30,8 @@ use crate::model::Step;
 use crate::real::Real;
 
 pub use model::Model;
-use plateau::Plateau;
+pub use plateau::Plateau;
+
 use step::UpdateMiniBatch;
 
 /// Follows a run as it trains ([`sgd`]), and may end it.
@@ -77,7 +78,8 @@ pub struct EpochRecord {
     pub training_correct: Option<usize>,
     /// Size of the training set.
     pub training_total: usize,
-    /// Seconds since training started, at the end of this epoch (evaluation included).
+    /// Seconds of training and scoring up to the end of this epoch (the loop's own time:
+    /// what observers do between epochs is not counted).
     pub elapsed: f64,
     /// Seconds this epoch spent in mini-batch steps.
     pub train_seconds: f64,
@@ -100,7 +102,7 @@ impl EpochRecord {
 
 /// Why a run ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "reason")]
+#[serde(rename_all = "kebab-case")]
 pub enum Stop {
     /// It trained every epoch it was given.
     #[default]
@@ -139,6 +141,35 @@ impl History {
                 _ => Some(e),
             })
     }
+}
+
+/// Why a saved run could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("the saved run is not readable: {0}")]
+    Format(#[from] postcard::Error),
+    #[error("the saved run is of format {found}, this version reads format {CHECKPOINT_FORMAT}")]
+    Version { found: u32 },
+    #[error("the saved run does not fit the data: {0}")]
+    Mismatch(String),
+}
+
+/// The layout of [`Training::save`]'s bytes; raised when it changes.
+pub const CHECKPOINT_FORMAT: u32 = 1;
+
+/// What [`Training::save`] writes. The model of the last scored epoch is the model itself
+/// (a run is saved between epochs), so it is not written twice.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "M: Serialize + serde::de::DeserializeOwned")]
+struct SavedTraining<M> {
+    format: u32,
+    model: M,
+    rng: Vec<u8>,
+    history: History,
+    order: Vec<usize>,
+    eta: f64,
+    plateau: Plateau<M>,
+    finished: bool,
 }
 
 /// Why training stopped early.
@@ -198,105 +229,268 @@ pub fn sgd<F: Real, M: Model<F>>(
     rng: &mut SeededRng,
     observer: &mut dyn Observer,
 ) -> Result<History, TrainError> {
-    let sgd = &config.sgd;
     config.check_data(model.shape(), training.inputs(), CLASSES, training.len())?;
-    let mut step = Step {
-        eta: sgd.eta,
-        lambda: sgd.lambda,
-        n: training.len(),
-        dropout: sgd.dropout,
-    };
-    let mut stepper = model.step(sgd);
-    let mut order: Vec<usize> = (0..training.len()).collect();
-    let mut history = History::default();
-    let mut plateau = Plateau::new();
-    // The model as its last scored epoch left it (at first, as it started), to go back to if
-    // the run is interrupted mid-epoch.
-    let mut last_scored = model.clone();
-    let start = Instant::now();
-    for epoch in 0..sgd.epochs {
-        let epoch_start = Instant::now();
-        order.shuffle(rng);
-        let total = order.len().div_ceil(sgd.mini_batch_size);
-        let mut batches = order.chunks(sgd.mini_batch_size).enumerate().peekable();
+    let taken = std::mem::replace(rng, crate::rng::seeded(0));
+    let mut run = Training::new(model.clone(), config, training.len(), taken);
+    let result = run.run(config, training, evaluation, observer);
+    *model = run.model;
+    *rng = run.rng;
+    result.map(|()| run.history)
+}
+
+/// A run in progress: everything the loop carries from one epoch to the next — the model,
+/// the generator, the order of examples (each epoch shuffles the last one's), η under the
+/// schedule, early stopping's state and the history. [`sgd`] drives one to its end; a caller
+/// that acts between epochs (saving a checkpoint, asking a pruner) calls [`Training::epoch`]
+/// itself, and [`Training::save`]/[`Training::restore`] let a run stopped after any epoch go
+/// on exactly as if it had not stopped.
+pub struct Training<M> {
+    pub model: M,
+    pub rng: SeededRng,
+    pub history: History,
+    order: Vec<usize>,
+    /// η of the next epoch.
+    eta: f64,
+    plateau: Plateau<M>,
+    /// The model as its last scored epoch left it (at first, as it started), to go back to
+    /// if the run is interrupted mid-epoch.
+    last_scored: M,
+    finished: bool,
+}
+
+impl<M: Clone> Training<M> {
+    /// A run of `model` on `n` training examples, at epoch 0.
+    pub fn new(model: M, config: &CheckedConfig, n: usize, rng: SeededRng) -> Self {
+        Training {
+            last_scored: model.clone(),
+            model,
+            rng,
+            history: History::default(),
+            order: (0..n).collect(),
+            eta: config.sgd.eta,
+            plateau: Plateau::new(),
+            finished: false,
+        }
+    }
+
+    /// The run as bytes, between epochs: with [`Training::restore`] it goes on exactly as if
+    /// it had not stopped (the same shuffles, masks and weights, to the last bit).
+    pub fn save(&self) -> Result<Vec<u8>, postcard::Error>
+    where
+        M: Serialize + serde::de::DeserializeOwned,
+    {
+        #[derive(Serialize)]
+        #[serde(bound = "M: Serialize")]
+        struct Borrowed<'a, M> {
+            format: u32,
+            model: &'a M,
+            rng: Vec<u8>,
+            history: &'a History,
+            order: &'a [usize],
+            eta: f64,
+            plateau: &'a Plateau<M>,
+            finished: bool,
+        }
+        postcard::to_stdvec(&Borrowed {
+            format: CHECKPOINT_FORMAT,
+            model: &self.model,
+            rng: crate::rng::save(&self.rng).to_vec(),
+            history: &self.history,
+            order: &self.order,
+            eta: self.eta,
+            plateau: &self.plateau,
+            finished: self.finished,
+        })
+    }
+
+    /// A run saved by [`Training::save`], for training data of `n` examples.
+    pub fn restore(bytes: &[u8], n: usize) -> Result<Self, RestoreError>
+    where
+        M: Serialize + serde::de::DeserializeOwned,
+    {
+        let saved: SavedTraining<M> = postcard::from_bytes(bytes)?;
+        if saved.format != CHECKPOINT_FORMAT {
+            return Err(RestoreError::Version {
+                found: saved.format,
+            });
+        }
+        let rng: [u8; 49] = saved.rng.as_slice().try_into().map_err(|_| {
+            RestoreError::Mismatch(format!("a generator state of {} bytes", saved.rng.len()))
+        })?;
+        // The order must be a permutation of the n examples: it indexes the data.
+        let mut seen = vec![false; n];
+        let permutation = saved.order.len() == n
+            && saved
+                .order
+                .iter()
+                .all(|&k| k < n && !std::mem::replace(&mut seen[k], true));
+        if !permutation {
+            return Err(RestoreError::Mismatch(format!(
+                "its order of examples is not one of the {n} training examples"
+            )));
+        }
+        Ok(Training {
+            last_scored: saved.model.clone(),
+            model: saved.model,
+            rng: crate::rng::restore(&rng),
+            history: saved.history,
+            order: saved.order,
+            eta: saved.eta,
+            plateau: saved.plateau,
+            finished: saved.finished,
+        })
+    }
+
+    /// True once the run has ended (every epoch trained, or stopped).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Trains every epoch left, until the run ends or `observer` ends it.
+    pub fn run<F: Real>(
+        &mut self,
+        config: &CheckedConfig,
+        training: &Dataset<F>,
+        evaluation: &Dataset<F>,
+        observer: &mut dyn Observer,
+    ) -> Result<(), TrainError>
+    where
+        M: Model<F>,
+    {
+        let mut stepper = self.model.step(&config.sgd);
+        while !self.finished {
+            self.epoch(config, training, evaluation, observer, &mut stepper)?;
+        }
+        Ok(())
+    }
+
+    /// Trains the next epoch with `stepper` (made by [`Model::step`] for this run), scores it
+    /// and applies chapter 3's rules; may end the run.
+    pub fn epoch<F: Real>(
+        &mut self,
+        config: &CheckedConfig,
+        training: &Dataset<F>,
+        evaluation: &Dataset<F>,
+        observer: &mut dyn Observer,
+        stepper: &mut M::Step,
+    ) -> Result<(), TrainError>
+    where
+        M: Model<F>,
+    {
+        let sgd = &config.sgd;
+        let epoch = self.history.epochs.len();
+        if self.finished || epoch >= sgd.epochs {
+            self.finished = true;
+            return Ok(());
+        }
+        let step = Step {
+            eta: self.eta,
+            lambda: sgd.lambda,
+            n: training.len(),
+            dropout: sgd.dropout,
+        };
+        let start = Instant::now();
+        self.order.shuffle(&mut self.rng);
+        let total = self.order.len().div_ceil(sgd.mini_batch_size);
+        let mut batches = self
+            .order
+            .chunks(sgd.mini_batch_size)
+            .enumerate()
+            .peekable();
         while let Some((i, batch)) = batches.next() {
             if let Some((_, next)) = batches.peek() {
                 training.prefetch(next);
             }
-            stepper.update_mini_batch(model, training, batch, &step, rng);
+            stepper.update_mini_batch(&mut self.model, training, batch, &step, &mut self.rng);
             if observer.batch(i + 1, total).is_break() {
-                let best = sgd.early_stop.and_then(|_| plateau.take_best());
-                *model = best.unwrap_or(last_scored);
-                history.stop = Stop::Interrupted {
+                let best = sgd.early_stop.and_then(|_| self.plateau.take_best());
+                self.model = best.unwrap_or_else(|| self.last_scored.clone());
+                self.history.stop = Stop::Interrupted {
                     epoch,
                     done: i + 1,
                     total,
                 };
-                return Ok(history);
+                self.finished = true;
+                return Ok(());
             }
         }
+        let model = &self.model;
         if !model.is_finite() {
+            self.finished = true;
             return Err(TrainError::Diverged {
                 epoch,
                 eta: step.eta,
-                history,
+                history: self.history.clone(),
             });
         }
-        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let train_seconds = start.elapsed().as_secs_f64();
         let eval_start = Instant::now();
         let correct = model.evaluate(evaluation);
         let monitor = sgd.monitor;
+        let evaluation_cost = monitor
+            .evaluation_cost
+            .then(|| model.total_cost(evaluation, sgd.lambda));
+        let training_cost = monitor
+            .training_cost
+            .then(|| model.total_cost(training, sgd.lambda));
+        let training_correct = monitor.training_accuracy.then(|| model.evaluate(training));
+        let eval_seconds = eval_start.elapsed().as_secs_f64();
+        // Seconds of training and scoring so far, over every process that ran this run.
+        let elapsed =
+            self.history.epochs.last().map_or(0.0, |e| e.elapsed) + train_seconds + eval_seconds;
         let record = EpochRecord {
             epoch,
             eta: step.eta,
             correct,
             total: evaluation.len(),
-            evaluation_cost: monitor
-                .evaluation_cost
-                .then(|| model.total_cost(evaluation, sgd.lambda)),
-            training_cost: monitor
-                .training_cost
-                .then(|| model.total_cost(training, sgd.lambda)),
-            training_correct: monitor.training_accuracy.then(|| model.evaluate(training)),
+            evaluation_cost,
+            training_cost,
+            training_correct,
             training_total: training.len(),
-            elapsed: start.elapsed().as_secs_f64(),
+            elapsed,
             train_seconds,
-            eval_seconds: eval_start.elapsed().as_secs_f64(),
+            eval_seconds,
         };
-        let flow = observer.epoch(&record, &order);
-        history.epochs.push(record);
+        let flow = observer.epoch(&record, &self.order);
+        self.history.epochs.push(record);
 
         // Chapter 3's rules, on the evaluation accuracy.
-        plateau.record(correct, model, sgd.early_stop.is_some());
+        self.plateau
+            .record(correct, &self.model, sgd.early_stop.is_some());
         if let Some(patience) = sgd.early_stop {
-            if plateau.since_best >= patience {
-                if let Some(best) = plateau.take_best() {
-                    *model = best;
+            if self.plateau.since_best >= patience {
+                if let Some(best) = self.plateau.take_best() {
+                    self.model = best;
                 }
-                history.stop = Stop::NoImprovement { patience };
-                break;
+                self.history.stop = Stop::NoImprovement { patience };
+                self.finished = true;
+                return Ok(());
             }
         }
         if let Some(schedule) = sgd.schedule {
-            if plateau.since_change >= schedule.patience {
-                step.eta /= 2.0;
-                plateau.eta_changed();
-                if step.eta <= sgd.eta * schedule.min_ratio * (1.0 + 1e-12) {
-                    history.stop = Stop::EtaFloor { eta: step.eta };
-                    break;
+            if self.plateau.since_change >= schedule.patience {
+                self.eta /= 2.0;
+                self.plateau.eta_changed();
+                if self.eta <= sgd.eta * schedule.min_ratio * (1.0 + 1e-12) {
+                    self.history.stop = Stop::EtaFloor { eta: self.eta };
+                    self.finished = true;
+                    return Ok(());
                 }
             }
         }
         if flow.is_break() {
-            if let Some(best) = sgd.early_stop.and_then(|_| plateau.take_best()) {
-                *model = best;
+            if let Some(best) = sgd.early_stop.and_then(|_| self.plateau.take_best()) {
+                self.model = best;
             }
-            history.stop = Stop::Observer { epoch };
-            break;
+            self.history.stop = Stop::Observer { epoch };
+            self.finished = true;
+            return Ok(());
         }
         if epoch + 1 < sgd.epochs {
-            last_scored.clone_from(model);
+            self.last_scored.clone_from(&self.model);
+        } else {
+            self.finished = true;
         }
+        Ok(())
     }
-    Ok(history)
 }

@@ -3,6 +3,7 @@
 //! improved, and, for early stopping, the model as it was at its best epoch.
 
 /// Epochs without improvement of the evaluation accuracy.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Plateau<M> {
     /// The most evaluation examples classified correctly so far.
     best: Option<usize>,
