@@ -7,5 +7,6 @@
 //! next trial's parameters, pruners end unpromising trials early. The test set is never used
 //! to choose.
 
+pub mod sampler;
 pub mod space;
 pub mod study;

@@ -158,10 +158,7 @@ impl Rule {
             "mini-batch" | "epochs" | "hidden" | "early-stop" => Some(Rule::Count),
             "cost" => Some(Rule::Named(&COSTS)),
             "activation" => Some(Rule::Named(&ACTIVATIONS)),
-            _ => match hidden_layer(name) {
-                Some(_) => Some(Rule::Count),
-                None => None,
-            },
+            _ => hidden_layer(name).map(|_| Rule::Count),
         }
     }
 
