@@ -10,9 +10,13 @@
 //!   `number` taking point `number` (Optuna's `GridSampler`, in a fixed order).
 //! - [`random::Random`]: each parameter drawn independently, on a log scale for log kinds
 //!   (Optuna's `RandomSampler`; chapter 3's "randomised search").
+//! - [`tpe::Tpe`]: the Tree-structured Parzen Estimator (Bergstra et al. 2011), Optuna's
+//!   default sampler: random trials first, then values more likely among the best trials
+//!   than among the rest.
 
 pub mod grid;
 pub mod random;
+pub mod tpe;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -52,6 +56,8 @@ pub enum SampleError {
         "the grid has {size} points, so there is no trial {number} (trials are numbered from 0)"
     )]
     GridExhausted { number: u32, size: u64 },
+    #[error("{param} cannot be searched by TPE: {reason}")]
+    Tpe { param: String, reason: String },
 }
 
 /// The random-number generator of trial `number`: a fresh `StdRng` seeded from the study's
