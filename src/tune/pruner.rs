@@ -260,7 +260,7 @@ mod tests {
         // Rung 0 is after 1 epoch (epoch 0), rung 1 after 3 (epoch 2).
         let first = trial(0, TrialState::Running, &[50.0]);
         assert!(
-            !asha.prune(&first, 0, &[first.clone()]),
+            !asha.prune(&first, 0, std::slice::from_ref(&first)),
             "alone on its rung"
         );
         let others: Vec<Trial> = (0..5u32)
