@@ -60,6 +60,66 @@ pub enum SampleError {
     Tpe { param: String, reason: String },
 }
 
+/// A sampler as a study's definition names it ([`crate::tune::study::StudySpec::sampler`]):
+/// `random`, `tpe`, `grid` or `grid:K` (ranges split into K points).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SamplerSpec {
+    Random,
+    Tpe,
+    Grid { points: Option<usize> },
+}
+
+/// A sampler name that is not one of [`SamplerSpec`]'s.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown sampler {0:?}; use random, tpe, grid or grid:K")]
+pub struct UnknownSampler(pub String);
+
+impl std::str::FromStr for SamplerSpec {
+    type Err = UnknownSampler;
+
+    fn from_str(text: &str) -> Result<SamplerSpec, UnknownSampler> {
+        let unknown = || UnknownSampler(text.to_string());
+        match text.split_once(':') {
+            None => match text {
+                "random" => Ok(SamplerSpec::Random),
+                "tpe" => Ok(SamplerSpec::Tpe),
+                "grid" => Ok(SamplerSpec::Grid { points: None }),
+                _ => Err(unknown()),
+            },
+            Some(("grid", k)) => {
+                let points = k.parse().map_err(|_| unknown())?;
+                Ok(SamplerSpec::Grid {
+                    points: Some(points),
+                })
+            }
+            Some(_) => Err(unknown()),
+        }
+    }
+}
+
+impl std::fmt::Display for SamplerSpec {
+    /// The name [`SamplerSpec::from_str`](std::str::FromStr::from_str) reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SamplerSpec::Random => f.write_str("random"),
+            SamplerSpec::Tpe => f.write_str("tpe"),
+            SamplerSpec::Grid { points: None } => f.write_str("grid"),
+            SamplerSpec::Grid { points: Some(k) } => write!(f, "grid:{k}"),
+        }
+    }
+}
+
+impl SamplerSpec {
+    /// The sampler, seeded with the study's `seed` (the grid has no randomness).
+    pub fn build(self, seed: u64) -> Box<dyn Sampler> {
+        match self {
+            SamplerSpec::Random => Box::new(random::Random::new(seed)),
+            SamplerSpec::Tpe => Box::new(tpe::Tpe::new(seed)),
+            SamplerSpec::Grid { points } => Box::new(grid::Grid::new(points)),
+        }
+    }
+}
+
 /// The random-number generator of trial `number`: a fresh `StdRng` seeded from the study's
 /// `seed` and the trial number, so each trial's draws are independent of the others' and of
 /// the order in which workers asked for them.
@@ -77,4 +137,34 @@ fn mix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampler_names_read_back() {
+        for text in ["random", "tpe", "grid", "grid:5"] {
+            let spec: Result<SamplerSpec, _> = text.parse();
+            assert_eq!(spec.map(|s| s.to_string()), Ok(text.to_string()));
+        }
+        assert_eq!("grid:5".parse(), Ok(SamplerSpec::Grid { points: Some(5) }));
+        for bad in ["gp", "grid:", "grid:x", "tpe:3", ""] {
+            assert_eq!(
+                bad.parse::<SamplerSpec>(),
+                Err(UnknownSampler(bad.to_string()))
+            );
+        }
+    }
+
+    #[test]
+    fn trial_rngs_differ_by_seed_and_number() {
+        use rand::RngExt;
+        let draw = |seed, number| trial_rng(seed, number).random::<u64>();
+        assert_eq!(draw(1, 2), draw(1, 2));
+        assert_ne!(draw(1, 2), draw(2, 1));
+        assert_ne!(draw(1, 2), draw(1, 3));
+        assert_ne!(draw(1, 2), draw(2, 2));
+    }
 }
