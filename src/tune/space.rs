@@ -130,6 +130,8 @@ pub enum SpaceError {
     Duplicate(String),
     #[error("hidden sets every hidden layer, so it cannot be given with {0}")]
     HiddenTwice(String),
+    #[error("the space file is not TOML of the form params = [\"eta=log:0.01:10\", …]: {0}")]
+    Toml(String),
 }
 
 /// What a parameter's values must be: the rules of [`crate::config::TrainConfig::check`],
@@ -426,6 +428,22 @@ impl Space {
         Ok(Space { params })
     }
 
+    /// The space of a TOML file holding the same `NAME=KIND` texts as `--param`, in order:
+    ///
+    /// ```toml
+    /// params = ["eta=log:0.01:10", "lambda=log:0.001:50", "mini-batch=choice:10,20"]
+    /// ```
+    pub fn from_toml(text: &str) -> Result<Space, SpaceError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            params: Vec<String>,
+        }
+        let file: File =
+            toml::from_str(text).map_err(|e| SpaceError::Toml(e.message().to_string()))?;
+        Space::parse(&file.params)
+    }
+
     /// The parameter called `name`, if the space varies it.
     pub fn get(&self, name: &str) -> Option<&Param> {
         self.params.iter().find(|p| p.name == name)
@@ -717,6 +735,31 @@ mod tests {
             Space::parse(&["hidden1=int:10:50", "hidden=int:10:50"]),
             Err(SpaceError::HiddenTwice("hidden1".into()))
         );
+    }
+
+    #[test]
+    fn a_toml_file_gives_the_same_space() {
+        let file =
+            "# the space of chapter 3\nparams = [\"eta=log:0.01:10\", \"hidden=int:10:100\"]\n";
+        assert_eq!(
+            Space::from_toml(file),
+            Space::parse(&["eta=log:0.01:10", "hidden=int:10:100"])
+        );
+        assert!(matches!(
+            Space::from_toml("params = [\"eta=log:0:10\"]"),
+            Err(SpaceError::LogBound { .. })
+        ));
+        for bad in [
+            "params = \"eta=log:0.01:10\"",
+            "param = []",
+            "params = [1, 2]",
+            "params = [",
+        ] {
+            assert!(
+                matches!(Space::from_toml(bad), Err(SpaceError::Toml(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
