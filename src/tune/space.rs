@@ -130,6 +130,8 @@ pub enum SpaceError {
     Duplicate(String),
     #[error("hidden sets every hidden layer, so it cannot be given with {0}")]
     HiddenTwice(String),
+    #[error("the parameter {0} does not read back as written (a choice with a comma?)")]
+    NotReadBack(String),
     #[error("the space file is not TOML of the form params = [\"eta=log:0.01:10\", …]: {0}")]
     Toml(String),
 }
@@ -444,6 +446,18 @@ impl Space {
         Space::parse(&file.params)
     }
 
+    /// Checks a space that did not come from [`Space::parse`] (one read back from a store) by
+    /// the same rules, so that samplers, which draw from any range they are given, only see
+    /// non-empty ranges and lists.
+    pub fn check(&self) -> Result<(), SpaceError> {
+        let texts: Vec<String> = self.params.iter().map(Param::to_string).collect();
+        let parsed = Space::parse(&texts)?;
+        match parsed.params.iter().zip(&self.params).find(|(a, b)| a != b) {
+            Some((_, differs)) => Err(SpaceError::NotReadBack(differs.to_string())),
+            None => Ok(()),
+        }
+    }
+
     /// The parameter called `name`, if the space varies it.
     pub fn get(&self, name: &str) -> Option<&Param> {
         self.params.iter().find(|p| p.name == name)
@@ -735,6 +749,38 @@ mod tests {
             Space::parse(&["hidden1=int:10:50", "hidden=int:10:50"]),
             Err(SpaceError::HiddenTwice("hidden1".into()))
         );
+    }
+
+    #[test]
+    fn a_space_from_elsewhere_is_checked_by_the_same_rules() {
+        let parsed = Space::parse(&["eta=log:0.01:10", "cost=choice:quadratic,cross-entropy"]);
+        assert_eq!(parsed.as_ref().map(Space::check), Ok(Ok(())));
+        let reversed = Space {
+            params: vec![Param {
+                name: "eta".into(),
+                kind: Kind::Float { lo: 3.0, hi: 0.1 },
+            }],
+        };
+        assert!(matches!(
+            reversed.check(),
+            Err(SpaceError::EmptyRange { .. })
+        ));
+        let empty = Space {
+            params: vec![Param {
+                name: "mini-batch".into(),
+                kind: Kind::Choice { choices: vec![] },
+            }],
+        };
+        assert!(matches!(empty.check(), Err(SpaceError::EmptyChoice { .. })));
+        let comma = Space {
+            params: vec![Param {
+                name: "eta".into(),
+                kind: Kind::Choice {
+                    choices: vec!["0.1,0.2".into()],
+                },
+            }],
+        };
+        assert!(matches!(comma.check(), Err(SpaceError::NotReadBack(_))));
     }
 
     #[test]

@@ -28,7 +28,8 @@ use super::study::Trial;
 pub trait Sampler {
     /// The parameters of trial `number` of a study over `space`, given every trial created so
     /// far (`trials`, in any state; a sampler reads only those it needs). The same inputs
-    /// always give the same parameters.
+    /// always give the same parameters. `space` is a checked one ([`Space::parse`] or
+    /// [`Space::check`]): samplers draw from its ranges as they are.
     fn sample(&self, space: &Space, number: u32, trials: &[Trial]) -> Result<Params, SampleError>;
 
     /// How many trials the sampler can propose over `space` in all, or `None` for no limit.
