@@ -8,4 +8,5 @@
 //! to choose.
 
 pub mod space;
+pub mod store;
 pub mod study;
