@@ -515,8 +515,8 @@ mod tests {
                 "parameter lambda added (float:0:5)",
                 "parameter hidden removed (was intlog:10:200)",
                 "sampler changed from tpe to random",
-                "setting epochs changed from 10 to 30",
                 "setting data added (\"x.pkl.gz\")",
+                "setting epochs changed from 10 to 30",
                 "setting net removed (was \"network3\")",
             ]
         );

@@ -114,7 +114,8 @@ impl PostgresStore {
         let found: Option<i64> = tx
             .query_one("SELECT max(version) FROM nndl_schema", &[])
             .map_err(&err)?
-            .get(0);
+            .try_get(0)
+            .map_err(&err)?;
         match found {
             None => {
                 tx.execute(
@@ -179,14 +180,17 @@ fn read_trials(
         )
         .map_err(err(url))?
         .iter()
-        .map(|row| TrialRow {
-            number: row.get(0),
-            params: row.get(1),
-            state: row.get(2),
-            worker: row.get(3),
-            seconds: row.get(4),
+        .map(|row| {
+            Ok(TrialRow {
+                number: row.try_get(0)?,
+                params: row.try_get(1)?,
+                state: row.try_get(2)?,
+                worker: row.try_get(3)?,
+                seconds: row.try_get(4)?,
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .map_err(err(url))?;
     let values = client
         .query(
             "SELECT number, epoch, value FROM nndl_trial_values
@@ -196,8 +200,9 @@ fn read_trials(
         )
         .map_err(err(url))?
         .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2)))
-        .collect();
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+        .collect::<Result<_, _>>()
+        .map_err(err(url))?;
     assemble(url, rows, values)
 }
 
@@ -232,7 +237,7 @@ impl super::Store for PostgresStore {
             )
             .map_err(&err)?;
         if let Some(row) = inserted {
-            return Ok(row.get(0));
+            return row.try_get(0).map_err(&err);
         }
         let row = self
             .client
@@ -241,7 +246,7 @@ impl super::Store for PostgresStore {
                 &[&spec.name],
             )
             .map_err(&err)?;
-        let stored: String = row.get(1);
+        let stored: String = row.try_get(1).map_err(&err)?;
         let stored: StudySpec = serde_json::from_str(&stored).map_err(|_| StoreError::Corrupt {
             location: self.url.clone(),
             what: format!("the definition of study {:?}", spec.name),
@@ -252,7 +257,7 @@ impl super::Store for PostgresStore {
                 differences: spec_differences(&stored, spec),
             });
         }
-        Ok(row.get(0))
+        row.try_get(0).map_err(&err)
     }
 
     fn studies(&mut self) -> Result<Vec<StudyInfo>, StoreError> {
@@ -267,18 +272,19 @@ impl super::Store for PostgresStore {
             .map_err(err(&self.url))?;
         rows.iter()
             .map(|row| {
-                let id: StudyId = row.get(0);
+                let id: StudyId = row.try_get(0).map_err(err(&self.url))?;
                 let corrupt = |what: &str| StoreError::Corrupt {
                     location: self.url.clone(),
                     what: format!("{what} of study {id}"),
                 };
-                let spec: String = row.get(1);
-                let result: Option<String> = row.get(3);
-                let trials: i64 = row.get(4);
+                let spec: String = row.try_get(1).map_err(err(&self.url))?;
+                let created: SystemTime = row.try_get(2).map_err(err(&self.url))?;
+                let result: Option<String> = row.try_get(3).map_err(err(&self.url))?;
+                let trials: i64 = row.try_get(4).map_err(err(&self.url))?;
                 Ok(StudyInfo {
                     id,
                     spec: serde_json::from_str(&spec).map_err(|_| corrupt("the definition"))?,
-                    created: row.get::<_, SystemTime>(2),
+                    created,
                     trials: u32::try_from(trials).map_err(|_| corrupt("the trial count"))?,
                     result: result
                         .map(|r| serde_json::from_str(&r))
@@ -364,7 +370,8 @@ impl super::Store for PostgresStore {
                 &[&study],
             )
             .map_err(err(url))?;
-        let (count, next): (i64, i64) = (row.get(0), row.get(1));
+        let count: i64 = row.try_get(0).map_err(err(url))?;
+        let next: i64 = row.try_get(1).map_err(err(url))?;
         if count >= i64::from(max_trials) {
             return Ok(None);
         }
@@ -403,7 +410,7 @@ impl super::Store for PostgresStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let number: i64 = row.get(0);
+        let number: i64 = row.try_get(0).map_err(err(url))?;
         tx.execute(
             "UPDATE nndl_trials SET state = 'running', worker = $3, heartbeat_at = now()
              WHERE study_id = $1 AND number = $2",
@@ -460,7 +467,8 @@ impl super::Store for PostgresStore {
                 &[&study, &n],
             )
             .map_err(err(url))?
-            .get(0);
+            .try_get(0)
+            .map_err(err(url))?;
         let recorded = usize::try_from(recorded).unwrap_or(0);
         if epoch > recorded {
             return Err(StoreError::EpochGap {
@@ -507,7 +515,9 @@ impl super::Store for PostgresStore {
                 &[&study, &i64::from(number)],
             )
             .map_err(err(&self.url))?;
-        Ok(row.map(|row| row.get(0)))
+        row.map(|row| row.try_get(0))
+            .transpose()
+            .map_err(err(&self.url))
     }
 
     fn finish(
@@ -575,7 +585,7 @@ impl super::Store for PostgresStore {
                 study,
             });
         };
-        let result: Option<String> = row.get(0);
+        let result: Option<String> = row.try_get(0).map_err(err(&self.url))?;
         result
             .map(|r| serde_json::from_str(&r))
             .transpose()
