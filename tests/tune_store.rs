@@ -5,7 +5,8 @@
 //! bad databases are clear errors.
 //!
 //! The PostgreSQL tests use the server named by `NNDL_TEST_POSTGRES` (a `postgres://` URL).
-//! Without it they are skipped, saying so — except under `CI`, where they fail.
+//! Without it they are skipped, saying so — except under `CI`, where they fail. `.ci/run`
+//! shows how to start a server on 127.0.0.1 for them.
 
 mod common;
 

@@ -88,7 +88,8 @@ pub struct StudyInfo {
 ///
 /// Every method is one transaction. The methods that change a trial a worker is running take
 /// that worker's name and do nothing, returning `false`, once another worker has taken the
-/// trial over: the first worker should then stop training it.
+/// trial over: the first worker should then stop training it. A store is one connection: a
+/// worker that sends heartbeats from a thread of its own opens a second store for it.
 pub trait Store: Send {
     /// Creates the study, or opens it if a study of that name exists with an equal
     /// definition; a different definition is [`StoreError::SpecDiffers`], saying what differs.
