@@ -3,11 +3,13 @@
 //! network with the best validation accuracy, one *trial* (one training run) at a time.
 //!
 //! As in Optuna, a study is data ([`study`]: its trials, their states and per-epoch values)
-//! kept in a store, and the strategies are small types over that data: samplers propose the
+//! kept in a [`store`] (a SQLite file, or a PostgreSQL database shared by workers on many
+//! machines), and the strategies are small types over that data: samplers propose the
 //! next trial's parameters, pruners end unpromising trials early. The test set is never used
 //! to choose.
 
 pub mod pruner;
 pub mod sampler;
 pub mod space;
+pub mod store;
 pub mod study;

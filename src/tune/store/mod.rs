@@ -1,0 +1,580 @@
+//! The study store: where a study's definition, its trials, their per-epoch validation
+//! accuracies and the checkpoint of every running trial are kept, so that several workers —
+//! threads, processes, or machines — can share one study and a study can be resumed.
+//!
+//! [`Store`] is the one interface; [`open`] picks an implementation from a URL:
+//! - `sqlite:PATH` — [`sqlite::SqliteStore`], one file (`nndl-study.db` by default, see
+//!   [`DEFAULT_URL`]) for the workers of one machine;
+//! - `postgres://…` or `postgresql://…` — [`postgres::PostgresStore`], one database shared by
+//!   workers on many machines.
+//!
+//! It mirrors Optuna's RDB storage: a study is rows in a database; a worker claims a trial
+//! inside a transaction, sends heartbeats while it trains, and a trial whose worker has been
+//! silent for too long is taken over by another ("stale-trial retry"). Where nndl does better:
+//! - a trial taken over *resumes*: the store keeps, for every running trial, the checkpoint
+//!   written after its last finished epoch (weights, RNG state, schedule — opaque bytes here)
+//!   and its per-epoch values, and hands both to the worker that takes it over (Optuna's
+//!   retried trials start again from nothing and lose their intermediate values);
+//! - [`Store::start_trial`] counts every trial of the study, old ones included, so
+//!   `--trials N` means N in total however often the study is restarted;
+//! - SQLite is safe under several processes: write-ahead logging, a busy timeout and every
+//!   write in a `BEGIN IMMEDIATE` transaction, so writers queue instead of failing with
+//!   "database is locked" or deadlocking on a read lock upgraded to a write lock;
+//! - the sampler runs inside the transaction that creates the trial, so two workers are never
+//!   given the same grid point.
+//!
+//! The schema (the same tables in both databases, created on first use with a version row):
+//! - `nndl_schema(version)`;
+//! - `nndl_studies(id, name UNIQUE, spec JSON, result JSON, created_at)`;
+//! - `nndl_trials(study_id, number, params JSON, state, worker, seconds, created_at,
+//!   heartbeat_at, finished_at)`, keyed by (study_id, number);
+//! - `nndl_trial_values(study_id, number, epoch, value)`, one row per finished epoch, so a plot
+//!   reads the curves straight from the table;
+//! - `nndl_checkpoints(study_id, number, epoch, data)`, the last checkpoint of a trial.
+//!
+//! Checkpoints are dropped when a trial finishes, except the best complete trial's (the
+//! highest best-epoch validation accuracy, the first of equals), which is kept so the study
+//! can score its winner on the test set without training it again. The database therefore
+//! holds one checkpoint per running trial plus one.
+//!
+//! Left out: Optuna's journal-file storage (SQLite in WAL mode covers one machine and
+//! PostgreSQL many), user attributes on trials, deleting or renaming studies, multi-objective
+//! studies, and TLS to PostgreSQL (use a trusted network, an SSH tunnel or a sidecar proxy).
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::space::Params;
+use super::study::{StudySpec, Trial, TrialState};
+
+/// The storage used when none is given.
+pub const DEFAULT_URL: &str = "sqlite:nndl-study.db";
+
+/// The layout of the tables this version of nndl reads and writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// A study's key in its store.
+pub type StudyId = i64;
+
+/// The final answer of a study: its best trial, scored once on the test set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudyResult {
+    /// The best trial's number.
+    pub trial: u32,
+    /// Its best validation accuracy (%), the value it was chosen by.
+    pub validation: f64,
+    /// Its accuracy (%) on the test set.
+    pub test: f64,
+}
+
+/// One study of a store, as `nndl tune show` lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StudyInfo {
+    pub id: StudyId,
+    pub spec: StudySpec,
+    pub created: SystemTime,
+    /// Its trials, in every state.
+    pub trials: u32,
+    pub result: Option<StudyResult>,
+}
+
+/// A store of studies, shared by the workers of one or many machines.
+///
+/// Every method is one transaction. The methods that change a trial a worker is running take
+/// that worker's name and do nothing, returning `false`, once another worker has taken the
+/// trial over: the first worker should then stop training it. A store is one connection: a
+/// worker that sends heartbeats from a thread of its own opens a second store for it.
+pub trait Store: Send {
+    /// Creates the study, or opens it if a study of that name exists with an equal
+    /// definition; a different definition is [`StoreError::SpecDiffers`], saying what differs.
+    fn open_study(&mut self, spec: &StudySpec) -> Result<StudyId, StoreError>;
+
+    /// Every study in the store, by name.
+    fn studies(&mut self) -> Result<Vec<StudyInfo>, StoreError>;
+
+    /// The study's trials, by number, each with its per-epoch values.
+    fn trials(&mut self, study: StudyId) -> Result<Vec<Trial>, StoreError>;
+
+    /// Starts a new trial for `worker` unless the study already has `max_trials` trials (in
+    /// any state): `sample(number, trials)` proposes its parameters from the trials so far,
+    /// and the trial is stored as running, with a fresh heartbeat. Workers are serialised
+    /// from reading the trials to storing the new one, so numbers and proposals are never
+    /// given twice. `None` when the study is full or `sample` has nothing more to propose
+    /// (returns `None`, e.g. a grid whose every point is taken, or a sequential strategy
+    /// waiting for results).
+    fn start_trial(
+        &mut self,
+        study: StudyId,
+        worker: &str,
+        max_trials: u32,
+        sample: &mut dyn FnMut(u32, &[Trial]) -> Option<Params>,
+    ) -> Result<Option<Trial>, StoreError>;
+
+    /// Queues a trial with given parameters as waiting, for the next worker that calls
+    /// [`Store::claim_stale`] (Optuna's `enqueue_trial`), unless the study already has
+    /// `max_trials` trials. Its number, or `None` when the study is full.
+    fn enqueue_trial(
+        &mut self,
+        study: StudyId,
+        params: &Params,
+        max_trials: u32,
+    ) -> Result<Option<u32>, StoreError>;
+
+    /// Takes over, for `worker`, one trial nobody is training: a waiting one (lowest number
+    /// first), else a running one whose heartbeat is older than `stale_after`. Its per-epoch
+    /// values and checkpoint are kept; resume it from [`Store::checkpoint`]. Two workers never
+    /// take the same trial.
+    fn claim_stale(
+        &mut self,
+        study: StudyId,
+        worker: &str,
+        stale_after: Duration,
+    ) -> Result<Option<Trial>, StoreError>;
+
+    /// Refreshes the heartbeat of a trial `worker` runs; `false` if it no longer does.
+    fn heartbeat(&mut self, study: StudyId, number: u32, worker: &str) -> Result<bool, StoreError>;
+
+    /// Records a finished epoch of a trial `worker` runs: its validation accuracy `value`
+    /// (replacing an earlier report of the same epoch and dropping any later ones, so a trial
+    /// resumed from an older checkpoint keeps one consistent curve), `seconds` more of
+    /// training, and `checkpoint`, which replaces the previous one; refreshes the heartbeat.
+    /// `epoch` may be at most the number of epochs already recorded. `false` (and nothing
+    /// recorded) if `worker` no longer runs the trial.
+    #[allow(clippy::too_many_arguments)]
+    fn report_epoch(
+        &mut self,
+        study: StudyId,
+        number: u32,
+        worker: &str,
+        epoch: usize,
+        value: f64,
+        seconds: f64,
+        checkpoint: &[u8],
+    ) -> Result<bool, StoreError>;
+
+    /// The trial's last checkpoint, if it has one.
+    fn checkpoint(&mut self, study: StudyId, number: u32) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Ends a trial `worker` runs as complete, pruned or failed, and drops the checkpoints
+    /// no longer needed (see the module's documentation). `false` (and nothing changed) if
+    /// `worker` no longer runs the trial.
+    fn finish(
+        &mut self,
+        study: StudyId,
+        number: u32,
+        worker: &str,
+        state: TrialState,
+    ) -> Result<bool, StoreError>;
+
+    /// Records the study's final result, replacing an earlier one.
+    fn set_study_result(&mut self, study: StudyId, result: &StudyResult) -> Result<(), StoreError>;
+
+    /// The study's final result, once recorded.
+    fn study_result(&mut self, study: StudyId) -> Result<Option<StudyResult>, StoreError>;
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "unknown storage {0:?}: expected sqlite:PATH, postgres://HOST/DATABASE or \
+         postgresql://HOST/DATABASE"
+    )]
+    Url(String),
+    #[error("cannot use {} as a study database", path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot connect to the study database {url}")]
+    Connect {
+        url: String,
+        source: ::postgres::Error,
+    },
+    #[error("study database {url}")]
+    Postgres {
+        url: String,
+        source: ::postgres::Error,
+    },
+    #[error("{location} holds studies in layout version {found}; this nndl reads version {SCHEMA_VERSION}")]
+    SchemaVersion { location: String, found: i64 },
+    #[error("{location}: {what} is corrupt")]
+    Corrupt { location: String, what: String },
+    #[error("study {name:?} already exists with a different definition: {}", .differences.join("; "))]
+    SpecDiffers {
+        name: String,
+        differences: Vec<String>,
+    },
+    #[error("{location} has no study with id {study}")]
+    NoStudy { location: String, study: StudyId },
+    #[error("study {study} has no trial {number}")]
+    NoTrial { study: StudyId, number: u32 },
+    #[error("trial {number} has {recorded} epochs recorded; cannot record epoch {epoch}")]
+    EpochGap {
+        number: u32,
+        recorded: usize,
+        epoch: usize,
+    },
+    #[error("trial {number}: epoch {epoch}'s validation accuracy is {value}, not a number")]
+    NotFinite {
+        number: u32,
+        epoch: usize,
+        value: f64,
+    },
+    #[error("a trial cannot finish as {0:?}")]
+    NotFinal(TrialState),
+}
+
+/// Opens the store at `url`: `sqlite:PATH` (the file is created if missing) or
+/// `postgres://…`/`postgresql://…` (the database must exist; its tables are created).
+pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        // `sqlite://PATH` too, as SQLAlchemy and Optuna write it.
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(StoreError::Url(url.to_string()));
+        }
+        Ok(Box::new(sqlite::SqliteStore::open(path)?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(postgres::PostgresStore::open(url)?))
+    } else {
+        Err(StoreError::Url(redact(url)))
+    }
+}
+
+/// `url` with its password, if any, replaced by `***`, fit to print.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let mut out = url[..scheme_end + 3].to_string();
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    let tail = &rest[authority_end..];
+    // A password may also be given as a query parameter.
+    match tail.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            out.push_str(&pairs.join("&"));
+        }
+        None => out.push_str(tail),
+    }
+    out
+}
+
+/// What differs between a study's stored definition and the one it is opened with, one
+/// phrase per difference; empty when they are equal.
+pub fn spec_differences(stored: &StudySpec, given: &StudySpec) -> Vec<String> {
+    let mut out = Vec::new();
+    let old = &stored.space.params;
+    let new = &given.space.params;
+    for p in new {
+        match old.iter().find(|q| q.name == p.name) {
+            None => out.push(format!("parameter {} added ({})", p.name, Kind(&p.kind))),
+            Some(q) if q.kind != p.kind => out.push(format!(
+                "parameter {} changed from {} to {}",
+                p.name,
+                Kind(&q.kind),
+                Kind(&p.kind)
+            )),
+            Some(_) => {}
+        }
+    }
+    for q in old {
+        if !new.iter().any(|p| p.name == q.name) {
+            out.push(format!(
+                "parameter {} removed (was {})",
+                q.name,
+                Kind(&q.kind)
+            ));
+        }
+    }
+    if out.is_empty() && old != new {
+        let names = |ps: &[super::space::Param]| {
+            ps.iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        out.push(format!(
+            "parameters reordered from {} to {}",
+            names(old),
+            names(new)
+        ));
+    }
+    if stored.sampler != given.sampler {
+        out.push(format!(
+            "sampler changed from {} to {}",
+            stored.sampler, given.sampler
+        ));
+    }
+    match (&stored.base, &given.base) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (key, v) in b {
+                match a.get(key) {
+                    None => out.push(format!("setting {key} added ({v})")),
+                    Some(u) if u != v => out.push(format!("setting {key} changed from {u} to {v}")),
+                    Some(_) => {}
+                }
+            }
+            for (key, u) in a {
+                if !b.contains_key(key) {
+                    out.push(format!("setting {key} removed (was {u})"));
+                }
+            }
+        }
+        (a, b) if a != b => out.push(format!("training settings changed from {a} to {b}")),
+        _ => {}
+    }
+    out
+}
+
+/// A parameter's kind as the command line writes it (`log:0.01:10`).
+struct Kind<'a>(&'a super::space::Kind);
+
+impl fmt::Display for Kind<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::space::Kind as K;
+        match self.0 {
+            K::Float { lo, hi } => write!(f, "float:{lo}:{hi}"),
+            K::Log { lo, hi } => write!(f, "log:{lo}:{hi}"),
+            K::Int { lo, hi } => write!(f, "int:{lo}:{hi}"),
+            K::IntLog { lo, hi } => write!(f, "intlog:{lo}:{hi}"),
+            K::Choice { choices } => write!(f, "choice:{}", choices.join(",")),
+        }
+    }
+}
+
+/// The checkpoint worth keeping once `trials` have been updated: the best complete trial's.
+fn best_complete(trials: &[Trial]) -> Option<u32> {
+    trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .filter_map(|t| t.best().map(|(_, v)| (t.number, v)))
+        .fold(None, |best: Option<(u32, f64)>, (n, v)| match best {
+            Some((_, b)) if b >= v => best,
+            _ => Some((n, v)),
+        })
+        .map(|(n, _)| n)
+}
+
+/// The state's name in the `state` column, as its serde form writes it.
+fn state_name(state: TrialState) -> &'static str {
+    match state {
+        TrialState::Waiting => "waiting",
+        TrialState::Running => "running",
+        TrialState::Complete => "complete",
+        TrialState::Pruned => "pruned",
+        TrialState::Failed => "failed",
+    }
+}
+
+fn parse_state(name: &str) -> Option<TrialState> {
+    Some(match name {
+        "waiting" => TrialState::Waiting,
+        "running" => TrialState::Running,
+        "complete" => TrialState::Complete,
+        "pruned" => TrialState::Pruned,
+        "failed" => TrialState::Failed,
+        _ => return None,
+    })
+}
+
+/// The rows of one trial, as both databases return them.
+struct TrialRow {
+    number: i64,
+    params: String,
+    state: String,
+    worker: Option<String>,
+    seconds: f64,
+}
+
+/// Builds the trials from their rows (by number) and their values' rows (number, epoch,
+/// value; by number then epoch).
+fn assemble(
+    location: &str,
+    rows: Vec<TrialRow>,
+    values: Vec<(i64, i64, f64)>,
+) -> Result<Vec<Trial>, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt {
+        location: location.to_string(),
+        what,
+    };
+    let mut trials = Vec::with_capacity(rows.len());
+    for row in rows {
+        let number = u32::try_from(row.number)
+            .map_err(|_| corrupt(format!("trial number {}", row.number)))?;
+        let params: Params = serde_json::from_str(&row.params)
+            .map_err(|_| corrupt(format!("trial {number}'s parameters")))?;
+        let state =
+            parse_state(&row.state).ok_or_else(|| corrupt(format!("trial {number}'s state")))?;
+        trials.push(Trial {
+            number,
+            params,
+            state,
+            values: Vec::new(),
+            worker: row.worker,
+            seconds: row.seconds,
+        });
+    }
+    for (number, epoch, value) in values {
+        let trial = trials
+            .iter_mut()
+            .find(|t| i64::from(t.number) == number)
+            .ok_or_else(|| corrupt(format!("the values of trial {number}")))?;
+        if usize::try_from(epoch).ok() != Some(trial.values.len()) {
+            return Err(corrupt(format!("trial {number}'s epoch {epoch}")));
+        }
+        trial.values.push(value);
+    }
+    Ok(trials)
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // The types stored (specs, parameters, results) are maps, strings and numbers: JSON
+    // always represents them.
+    serde_json::to_string(value).unwrap_or_else(|_| String::from("null"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tune::space::{Kind as K, Param, Space};
+
+    fn spec() -> StudySpec {
+        StudySpec {
+            name: "s".into(),
+            space: Space {
+                params: vec![
+                    Param {
+                        name: "eta".into(),
+                        kind: K::Log { lo: 0.01, hi: 10.0 },
+                    },
+                    Param {
+                        name: "hidden".into(),
+                        kind: K::IntLog { lo: 10, hi: 200 },
+                    },
+                ],
+            },
+            sampler: "tpe".into(),
+            base: serde_json::json!({"epochs": 10, "net": "network3"}),
+        }
+    }
+
+    #[test]
+    fn equal_specs_have_no_differences() {
+        assert!(spec_differences(&spec(), &spec()).is_empty());
+    }
+
+    #[test]
+    fn differences_are_named() {
+        let mut other = spec();
+        other.space.params[0].kind = K::Log { lo: 0.1, hi: 10.0 };
+        other.space.params.remove(1);
+        other.space.params.push(Param {
+            name: "lambda".into(),
+            kind: K::Float { lo: 0.0, hi: 5.0 },
+        });
+        other.sampler = "random".into();
+        other.base = serde_json::json!({"epochs": 30, "data": "x.pkl.gz"});
+        let d = spec_differences(&spec(), &other);
+        assert_eq!(
+            d,
+            vec![
+                "parameter eta changed from log:0.01:10 to log:0.1:10",
+                "parameter lambda added (float:0:5)",
+                "parameter hidden removed (was intlog:10:200)",
+                "sampler changed from tpe to random",
+                "setting data added (\"x.pkl.gz\")",
+                "setting epochs changed from 10 to 30",
+                "setting net removed (was \"network3\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn reordering_is_a_difference() {
+        let mut other = spec();
+        other.space.params.reverse();
+        assert_eq!(
+            spec_differences(&spec(), &other),
+            vec!["parameters reordered from eta,hidden to hidden,eta"]
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://ann:s3cret@db.example:5432/nndl?sslmode=disable"),
+            "postgres://ann:***@db.example:5432/nndl?sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgresql://ann@db/nndl?password=s3cret&user=ann"),
+            "postgresql://ann@db/nndl?password=***&user=ann"
+        );
+        assert_eq!(redact("postgres://db/nndl"), "postgres://db/nndl");
+        // '@' in the password is escaped in a URL, but an unescaped one must not leak.
+        assert_eq!(
+            redact("postgres://ann:p@ss@db/x"),
+            "postgres://ann:***@db/x"
+        );
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused() {
+        for url in ["mysql://db/x", "sqlite:", "nndl-study.db"] {
+            assert!(matches!(open(url), Err(StoreError::Url(_))), "{url}");
+        }
+    }
+
+    #[test]
+    fn best_complete_ignores_pruned_and_ties_go_to_the_first() {
+        let t = |number, state, values: &[f64]| Trial {
+            number,
+            params: Params::new(),
+            state,
+            values: values.to_vec(),
+            worker: None,
+            seconds: 0.0,
+        };
+        let trials = [
+            t(0, TrialState::Complete, &[90.0, 95.0]),
+            t(1, TrialState::Pruned, &[97.0]),
+            t(2, TrialState::Complete, &[95.0, 94.0]),
+            t(3, TrialState::Running, &[99.0]),
+        ];
+        assert_eq!(best_complete(&trials), Some(0));
+        assert_eq!(best_complete(&trials[1..2]), None);
+    }
+}
