@@ -8,9 +8,16 @@ use clap::{Args, Parser, Subcommand};
 use nndl::config::{EtaSchedule, Monitor, Precision, TrainConfig, Variant};
 use nndl::model::activation::Activation;
 use nndl::model::cost::Cost;
+use std::time::Duration;
+
 use nndl::run::bench::BenchRequest;
 use nndl::run::train::{Outputs, TrainRequest};
-use nndl::run::{EvalSet, DEFAULT_DATA};
+use nndl::run::tune::{TuneError, TuneRequest};
+use nndl::run::{EvalSet, RunError, DEFAULT_DATA};
+use nndl::tune::pruner::{PrunerSpec, UnknownPruner};
+use nndl::tune::sampler::{SamplerSpec, UnknownSampler};
+use nndl::tune::space::Space;
+use nndl::tune::store::DEFAULT_URL as DEFAULT_STORAGE;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +47,9 @@ pub enum Command {
     Plot(PlotArgs),
     /// Read handwritten digits from PNG images with a saved network.
     Predict(PredictArgs),
+    /// Search hyperparameters on the validation set (grid, random or Bayesian), trial by trial,
+    /// in a study shared by any number of workers; `tune show|export|plot` read it.
+    Tune(TuneArgs),
 }
 
 #[derive(Args, Debug)]
@@ -119,8 +129,10 @@ impl BenchArgs {
     }
 }
 
+/// What every training run is configured by: the network, SGD and the data (shared by
+/// `train` and `tune`, whose trials start from these settings).
 #[derive(Args, Debug)]
-pub struct TrainArgs {
+pub struct ConfigArgs {
     /// Which of the book's programs to run.
     #[arg(long, value_enum, default_value_t = Variant::Network3)]
     net: Variant,
@@ -164,21 +176,9 @@ pub struct TrainArgs {
     /// Train on only the first N training images (default: all of them).
     #[arg(long, value_name = "N")]
     train_size: Option<usize>,
-    /// The set scored after every epoch (and watched by --early-stop and --eta-schedule).
-    #[arg(long, value_enum, default_value_t = EvalSet::Test)]
-    eval_on: EvalSet,
     /// What else to measure after every epoch, as network2.py's monitor_* flags.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
     monitor: Vec<MonitorItem>,
-    /// Write every epoch's measurements to FILE (.csv or .jsonl).
-    #[arg(long, value_name = "FILE")]
-    metrics: Option<PathBuf>,
-    /// Draw accuracy and cost against epoch to FILE (.png or .svg) when training ends.
-    #[arg(long, value_name = "FILE")]
-    plot: Option<PathBuf>,
-    /// Print no line per epoch, only the summary.
-    #[arg(long)]
-    quiet: bool,
     /// Stop when the evaluation accuracy has not improved for N epochs; keep the best epoch's
     /// weights.
     #[arg(long, value_name = "N")]
@@ -193,24 +193,12 @@ pub struct TrainArgs {
     /// The floating-point type to compute in.
     #[arg(long, value_enum, default_value_t = Precision::F64)]
     precision: Precision,
-    /// Start from this saved network (network2.py's JSON) instead of random weights.
-    #[arg(long, value_name = "FILE")]
-    init: Option<PathBuf>,
-    /// Write the initial network to FILE before training (network2.py's JSON).
-    #[arg(long, value_name = "FILE")]
-    save_init: Option<PathBuf>,
-    /// Write the trained network to FILE (network2.py's JSON).
-    #[arg(long, value_name = "FILE")]
-    save: Option<PathBuf>,
-    /// Write each epoch's shuffled order of training examples to FILE (JSON, a list per epoch).
-    #[arg(long, value_name = "FILE")]
-    dump_order: Option<PathBuf>,
 }
 
-impl TrainArgs {
-    /// The request these options make, with the program's book defaults where an option is
-    /// not given.
-    pub fn request(&self) -> TrainRequest {
+impl ConfigArgs {
+    /// The configuration these options make, with the program's book defaults where an
+    /// option is not given.
+    pub fn config(&self) -> TrainConfig {
         let mut config = TrainConfig::book_run(self.net);
         config.network.sizes = self.sizes.clone();
         config.network.cost = self.cost.unwrap_or(self.net.cost());
@@ -230,13 +218,51 @@ impl TrainArgs {
         sgd.early_stop = self.early_stop;
         sgd.schedule = self.eta_schedule;
         config.seed = self.seed;
+        config
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    run: ConfigArgs,
+    /// The set scored after every epoch (and watched by --early-stop and --eta-schedule).
+    #[arg(long, value_enum, default_value_t = EvalSet::Test)]
+    eval_on: EvalSet,
+    /// Write every epoch's measurements to FILE (.csv or .jsonl).
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
+    /// Draw accuracy and cost against epoch to FILE (.png or .svg) when training ends.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Print no line per epoch, only the summary.
+    #[arg(long)]
+    quiet: bool,
+    /// Start from this saved network (network2.py's JSON) instead of random weights.
+    #[arg(long, value_name = "FILE")]
+    init: Option<PathBuf>,
+    /// Write the initial network to FILE before training (network2.py's JSON).
+    #[arg(long, value_name = "FILE")]
+    save_init: Option<PathBuf>,
+    /// Write the trained network to FILE (network2.py's JSON).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Write each epoch's shuffled order of training examples to FILE (JSON, a list per epoch).
+    #[arg(long, value_name = "FILE")]
+    dump_order: Option<PathBuf>,
+}
+
+impl TrainArgs {
+    /// The request these options make.
+    pub fn request(&self) -> TrainRequest {
+        let run = &self.run;
         TrainRequest {
-            program: self.net,
-            config,
-            data: self.data.clone(),
-            train_size: self.train_size,
+            program: run.net,
+            config: run.config(),
+            data: run.data.clone(),
+            train_size: run.train_size,
             eval_on: self.eval_on,
-            threads: self.threads,
+            threads: run.threads,
             init: self.init.clone(),
             quiet: self.quiet,
             outputs: Outputs {
@@ -248,6 +274,100 @@ impl TrainArgs {
             },
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+/// `nndl tune`'s study: what to search, how, and where it is kept.
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// The study's name: the same name continues the same study.
+    #[arg(long, default_value = "nndl")]
+    study: String,
+    /// Where the study is kept: sqlite:PATH, or postgres://USER:PASSWORD@HOST/DB to share it
+    /// with workers on other machines.
+    #[arg(long, default_value = DEFAULT_STORAGE)]
+    storage: String,
+    /// A hyperparameter to search, NAME=KIND: NAME one of eta, lambda, mini-batch, epochs,
+    /// hidden, hiddenN, cost, activation, dropout, early-stop; KIND float:LO:HI, log:LO:HI,
+    /// int:LO:HI, intlog:LO:HI or choice:A,B,…
+    #[arg(long = "param", value_name = "NAME=KIND")]
+    params: Vec<String>,
+    /// The search space as a TOML file (params = ["eta=log:0.01:10", …]), besides --param.
+    #[arg(long, value_name = "FILE")]
+    space: Option<PathBuf>,
+    /// How to choose each trial's parameters: random, tpe (Bayesian), grid or grid:K (ranges
+    /// split into K points).
+    #[arg(long, default_value = "tpe", value_parser = parse_sampler)]
+    sampler: SamplerSpec,
+    /// How to end unpromising trials early: none, median[:WARMUP] or asha[:MIN_EPOCHS].
+    #[arg(long, default_value = "none", value_parser = parse_pruner)]
+    pruner: PrunerSpec,
+    /// Trials in the study in all, counting those of earlier runs.
+    #[arg(long, default_value_t = 20)]
+    trials: u32,
+    /// Workers to run in this process.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// This process's workers are named NAME-1, NAME-2, … [default: host and process id].
+    #[arg(long, value_name = "NAME")]
+    worker: Option<String>,
+    /// Seconds between a worker's heartbeats.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    heartbeat: f64,
+    /// Seconds of silence after which another worker takes a trial over.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    stale_after: f64,
+    #[command(flatten)]
+    run: ConfigArgs,
+}
+
+impl SearchArgs {
+    /// The request these options make; the space from --space and --param.
+    pub fn request(&self) -> Result<TuneRequest, RunError> {
+        let mut texts = Vec::new();
+        if let Some(path) = &self.space {
+            let toml = std::fs::read_to_string(path).map_err(|source| RunError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let space = Space::from_toml(&toml).map_err(TuneError::from)?;
+            texts.extend(space.params.iter().map(|p| p.to_string()));
+        }
+        texts.extend(self.params.iter().cloned());
+        let space = Space::parse(&texts).map_err(TuneError::from)?;
+        let seconds = |s: f64, what: &str| {
+            Duration::try_from_secs_f64(s).map_err(|_| TuneError::Seconds(what.to_string(), s))
+        };
+        Ok(TuneRequest {
+            study: self.study.clone(),
+            storage: self.storage.clone(),
+            space,
+            sampler: self.sampler,
+            pruner: self.pruner,
+            trials: self.trials,
+            jobs: self.jobs,
+            base: self.run.config(),
+            data: self.run.data.clone(),
+            train_size: self.run.train_size,
+            worker: self.worker.clone(),
+            heartbeat: seconds(self.heartbeat, "--heartbeat")?,
+            stale_after: seconds(self.stale_after, "--stale-after")?,
+            threads: self.run.threads,
+        })
+    }
+}
+
+fn parse_sampler(text: &str) -> Result<SamplerSpec, String> {
+    text.parse().map_err(|e: UnknownSampler| e.to_string())
+}
+
+fn parse_pruner(text: &str) -> Result<PrunerSpec, String> {
+    text.parse().map_err(|e: UnknownPruner| e.to_string())
 }
 
 /// One of `--monitor`'s items.

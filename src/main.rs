@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use cli::{Cli, Command, TrainArgs};
+use cli::{Cli, Command, TrainArgs, TuneArgs};
 use nndl::run::{self, RunError};
 use nndl::train::Stop;
 
@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Some(Command::Predict(args)) => {
             run::eval::predict(&args.model, &args.images).map(|()| ExitCode::SUCCESS)
         }
+        Some(Command::Tune(args)) => tune(&args),
         None => train(&cli.train),
     };
     result.unwrap_or_else(|err| {
@@ -46,19 +47,38 @@ fn main() -> ExitCode {
     })
 }
 
+/// Ends training after the current mini-batch on the first Ctrl-C (`stop` is set), and exits
+/// at once on the second. `false` if no handler could be installed.
+fn on_ctrl_c(stop: &Arc<AtomicBool>) -> bool {
+    let flag = Arc::clone(stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(INTERRUPTED));
+        }
+        eprintln!("\nInterrupted: stopping after this mini-batch (Ctrl-C again to quit at once)");
+    })
+    .is_ok()
+}
+
+/// `nndl tune`: runs the study; Ctrl-C as for `train`, the study resuming where it stopped.
+fn tune(args: &TuneArgs) -> Result<ExitCode, RunError> {
+    let request = args.search.request()?.check()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    on_ctrl_c(&stop);
+    run::tune::tune(&request, Arc::clone(&stop))?;
+    Ok(match stop.load(Ordering::SeqCst) {
+        true => ExitCode::from(INTERRUPTED),
+        false => ExitCode::SUCCESS,
+    })
+}
+
 /// `nndl train`. The first Ctrl-C ends training after the current mini-batch and still writes
 /// the files asked for; a second one exits at once.
 fn train(args: &TrainArgs) -> Result<ExitCode, RunError> {
     let request = args.request().check()?;
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    let handled = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(i32::from(INTERRUPTED));
-        }
-        eprintln!("\nInterrupted: stopping after this mini-batch (Ctrl-C again to quit at once)");
-    });
-    let history = run::train::train(&request, handled.is_ok().then_some(stop))?;
+    let handled = on_ctrl_c(&stop);
+    let history = run::train::train(&request, handled.then_some(stop))?;
     Ok(match history.stop {
         Stop::Interrupted { .. } => ExitCode::from(INTERRUPTED),
         _ => ExitCode::SUCCESS,

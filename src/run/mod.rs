@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod eval;
 pub mod train;
+pub mod tune;
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,17 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tune(#[from] tune::TuneError),
+    #[error(transparent)]
+    Store(#[from] crate::tune::store::StoreError),
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("a worker stopped unexpectedly")]
+    WorkerPanicked,
     /// Training finished, but some of its outputs could not be written; the others were.
     #[error("{}", .0.iter().map(|e| chain(e)).collect::<Vec<_>>().join("; "))]
     Outputs(Vec<RunError>),
@@ -86,6 +98,9 @@ impl RunError {
                 | RunError::ModelMismatch { .. }
                 | RunError::Metrics(MetricsError::Format(_))
                 | RunError::Plot(PlotError::Format(_) | PlotError::Empty(_))
+                | RunError::Tune(_)
+                | RunError::Store(crate::tune::store::StoreError::SpecDiffers { .. })
+                | RunError::Store(crate::tune::store::StoreError::Url(_))
         )
     }
 }

@@ -157,8 +157,9 @@ pub enum RestoreError {
 /// The layout of [`Training::save`]'s bytes; raised when it changes.
 pub const CHECKPOINT_FORMAT: u32 = 1;
 
-/// What [`Training::save`] writes. The model of the last scored epoch is the model itself
-/// (a run is saved between epochs), so it is not written twice.
+/// What [`Training::save`] writes (its `Borrowed` twin writes the same fields, field for
+/// field, without copying). The model of the last scored epoch is the model itself (a run is
+/// saved between epochs), so it is not written twice.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "M: Serialize + serde::de::DeserializeOwned")]
 struct SavedTraining<M> {
@@ -169,6 +170,7 @@ struct SavedTraining<M> {
     order: Vec<usize>,
     eta: f64,
     plateau: Plateau<M>,
+    keep_best: bool,
     finished: bool,
 }
 
@@ -255,6 +257,8 @@ pub struct Training<M> {
     /// The model as its last scored epoch left it (at first, as it started), to go back to
     /// if the run is interrupted mid-epoch.
     last_scored: M,
+    /// Keep the best epoch's model even without early stopping ([`Training::keep_best`]).
+    keep_best: bool,
     finished: bool,
 }
 
@@ -269,8 +273,21 @@ impl<M: Clone> Training<M> {
             order: (0..n).collect(),
             eta: config.sgd.eta,
             plateau: Plateau::new(),
+            keep_best: false,
             finished: false,
         }
+    }
+
+    /// Keeps a copy of the best epoch's model as the run goes, early stopping or not, for
+    /// [`Training::best_model`].
+    pub fn keep_best(&mut self) {
+        self.keep_best = true;
+    }
+
+    /// The model of the best epoch so far, when early stopping or [`Training::keep_best`]
+    /// keeps it; otherwise the current model.
+    pub fn best_model(&self) -> &M {
+        self.plateau.best().unwrap_or(&self.model)
     }
 
     /// The run as bytes, between epochs: with [`Training::restore`] it goes on exactly as if
@@ -289,6 +306,7 @@ impl<M: Clone> Training<M> {
             order: &'a [usize],
             eta: f64,
             plateau: &'a Plateau<M>,
+            keep_best: bool,
             finished: bool,
         }
         postcard::to_stdvec(&Borrowed {
@@ -299,6 +317,7 @@ impl<M: Clone> Training<M> {
             order: &self.order,
             eta: self.eta,
             plateau: &self.plateau,
+            keep_best: self.keep_best,
             finished: self.finished,
         })
     }
@@ -337,6 +356,7 @@ impl<M: Clone> Training<M> {
             order: saved.order,
             eta: saved.eta,
             plateau: saved.plateau,
+            keep_best: saved.keep_best,
             finished: saved.finished,
         })
     }
@@ -455,8 +475,8 @@ impl<M: Clone> Training<M> {
         self.history.epochs.push(record);
 
         // Chapter 3's rules, on the evaluation accuracy.
-        self.plateau
-            .record(correct, &self.model, sgd.early_stop.is_some());
+        let keep = self.keep_best || sgd.early_stop.is_some();
+        self.plateau.record(correct, &self.model, keep);
         if let Some(patience) = sgd.early_stop {
             if self.plateau.since_best >= patience {
                 if let Some(best) = self.plateau.take_best() {

@@ -50,6 +50,11 @@ impl<M: Clone> Plateau<M> {
     }
 
     /// The model of the best epoch, if one was kept.
+    pub fn best(&self) -> Option<&M> {
+        self.best_model.as_ref()
+    }
+
+    /// The model of the best epoch, if one was kept, taken out.
     pub fn take_best(&mut self) -> Option<M> {
         self.best_model.take()
     }

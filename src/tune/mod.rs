@@ -8,6 +8,7 @@
 //! next trial's parameters, pruners end unpromising trials early. The test set is never used
 //! to choose.
 
+pub mod objective;
 pub mod pruner;
 pub mod sampler;
 pub mod space;

@@ -291,3 +291,70 @@ mod tests {
         assert!(!asha.prune(&trial(1, TrialState::Running, &[71.0]), 0, &two));
     }
 }
+
+/// A pruner as `--pruner` names it: `none`, `median` (or `median:W`, with W warm-up epochs)
+/// or `asha` (or `asha:R`, with R epochs before the first rung).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrunerSpec {
+    None,
+    Median { warmup: usize },
+    Asha { min_epochs: usize },
+}
+
+/// A pruner name that is not one of [`PrunerSpec`]'s.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown pruner {0:?}; use none, median, median:WARMUP, asha or asha:MIN_EPOCHS")]
+pub struct UnknownPruner(pub String);
+
+impl std::str::FromStr for PrunerSpec {
+    type Err = UnknownPruner;
+
+    fn from_str(text: &str) -> Result<PrunerSpec, UnknownPruner> {
+        let unknown = || UnknownPruner(text.to_string());
+        let (name, number) = match text.split_once(':') {
+            Some((name, n)) => (name, Some(n.parse::<usize>().map_err(|_| unknown())?)),
+            None => (text, None),
+        };
+        match (name, number) {
+            ("none", None) => Ok(PrunerSpec::None),
+            ("median", n) => Ok(PrunerSpec::Median {
+                warmup: n.unwrap_or(Median::default().warmup),
+            }),
+            ("asha", n) => {
+                let min_epochs = n.unwrap_or(SuccessiveHalving::default().min_epochs);
+                if min_epochs == 0 {
+                    return Err(unknown());
+                }
+                Ok(PrunerSpec::Asha { min_epochs })
+            }
+            _ => Err(unknown()),
+        }
+    }
+}
+
+impl std::fmt::Display for PrunerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrunerSpec::None => f.write_str("none"),
+            PrunerSpec::Median { warmup } => write!(f, "median:{warmup}"),
+            PrunerSpec::Asha { min_epochs } => write!(f, "asha:{min_epochs}"),
+        }
+    }
+}
+
+impl PrunerSpec {
+    /// The pruner, or `None` for no pruning.
+    pub fn build(self) -> Option<Box<dyn Pruner + Send + Sync>> {
+        match self {
+            PrunerSpec::None => None,
+            PrunerSpec::Median { warmup } => Some(Box::new(Median {
+                warmup,
+                ..Median::default()
+            })),
+            PrunerSpec::Asha { min_epochs } => Some(Box::new(SuccessiveHalving {
+                min_epochs,
+                ..SuccessiveHalving::default()
+            })),
+        }
+    }
+}

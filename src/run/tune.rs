@@ -1,0 +1,632 @@
+//! `nndl tune`: a study of the validation accuracy over a space of hyperparameters, run by
+//! one or more workers that share it through a store ([`crate::tune`]).
+//!
+//! Each worker repeats: take over a trial nobody is training (waiting, or running with a
+//! silent worker) and resume it from its last epoch's checkpoint, else start a new one with
+//! the sampler's parameters; train it epoch by epoch on the training set, scoring it on the
+//! validation set, and after every epoch store its value and a checkpoint (weights, generator,
+//! order, η, early stopping) in one transaction, then ask the pruner. A heartbeat thread tells
+//! the store the worker is alive. When every trial is finished, the best complete trial — by
+//! its best validation epoch — is scored once on the test set, at that epoch's weights.
+//!
+//! `--jobs J` runs J workers in this process; the same command on other machines against one
+//! PostgreSQL database adds more. Re-running the command resumes the study: `--trials N`
+//! means N in all, and a trial a killed worker left behind is taken over once its heartbeat
+//! is older than `--stale-after`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::{check_threads, CheckedConfig, ConfigError, TrainConfig};
+use crate::data::{Dataset, Mnist, CLASSES};
+use crate::model::network::Network;
+use crate::real::Real;
+use crate::report::console::say;
+use crate::train::{build_network, Observer, Stop, TrainError, Training};
+use crate::tune::objective::apply;
+use crate::tune::pruner::PrunerSpec;
+use crate::tune::sampler::SamplerSpec;
+use crate::tune::space::{Params, Space, Value};
+use crate::tune::store::{self, StoreError, StudyId, StudyResult};
+use crate::tune::study::{StudySpec, Trial, TrialState};
+
+use super::{in_precision, load_data, InPrecision, RunError};
+
+/// Everything `nndl tune` can be asked, unchecked.
+#[derive(Clone, Debug)]
+pub struct TuneRequest {
+    /// The study's name in its store.
+    pub study: String,
+    /// `sqlite:PATH` or `postgres://…`.
+    pub storage: String,
+    pub space: Space,
+    pub sampler: SamplerSpec,
+    pub pruner: PrunerSpec,
+    /// Trials in the study in all, counting those of earlier runs.
+    pub trials: u32,
+    /// Workers in this process.
+    pub jobs: usize,
+    /// What every trial trains with besides the searched parameters; its seed also seeds the
+    /// sampler.
+    pub base: TrainConfig,
+    /// The MNIST pickle.
+    pub data: PathBuf,
+    /// Train on the first N training images only.
+    pub train_size: Option<usize>,
+    /// This process's workers are named `NAME-1`, `NAME-2`, … (default: host and process id).
+    pub worker: Option<String>,
+    pub heartbeat: Duration,
+    pub stale_after: Duration,
+    /// Threads for each worker's matrix products.
+    pub threads: usize,
+}
+
+/// Why a tune request cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum TuneError {
+    #[error("the search space is empty: give at least one --param")]
+    EmptySpace,
+    #[error("--trials must be at least 1")]
+    NoTrials,
+    #[error("--jobs must be at least 1")]
+    NoJobs,
+    #[error("{0} must be a number of seconds, got {1}")]
+    Seconds(String, f64),
+    #[error("--stale-after ({stale:?}) must be longer than --heartbeat ({heartbeat:?})")]
+    Heartbeat {
+        heartbeat: Duration,
+        stale: Duration,
+    },
+    #[error(transparent)]
+    Space(#[from] crate::tune::space::SpaceError),
+    #[error(transparent)]
+    Sampler(#[from] crate::tune::sampler::SampleError),
+}
+
+/// A [`TuneRequest`] whose rules hold, with its study opened (or created) in the store.
+pub struct CheckedTune {
+    request: TuneRequest,
+    spec: StudySpec,
+    trials: u32,
+}
+
+/// What [`StudySpec::base`] holds: every setting of a trial besides the searched ones.
+#[derive(serde::Serialize)]
+struct Base<'a> {
+    config: &'a TrainConfig,
+    train_size: Option<usize>,
+    pruner: String,
+}
+
+impl TuneRequest {
+    /// Checks the request before any data is loaded: the space, the sampler over it, the
+    /// counts, the fixed configuration, and the store, in which the study is created or, if
+    /// it exists, found to have the same definition.
+    pub fn check(self) -> Result<CheckedTune, RunError> {
+        check_threads(self.threads)?;
+        if self.space.params.is_empty() {
+            return Err(TuneError::EmptySpace.into());
+        }
+        self.space.check().map_err(TuneError::from)?;
+        if self.trials == 0 {
+            return Err(TuneError::NoTrials.into());
+        }
+        if self.jobs == 0 {
+            return Err(TuneError::NoJobs.into());
+        }
+        if self.stale_after <= self.heartbeat {
+            return Err(TuneError::Heartbeat {
+                heartbeat: self.heartbeat,
+                stale: self.stale_after,
+            }
+            .into());
+        }
+        if let Some(n) = self.train_size {
+            crate::config::check_train_size(n, None)?;
+        }
+        self.base.check()?;
+        let sampler = self.sampler.build(self.base.seed);
+        let trials = match sampler.max_trials(&self.space).map_err(TuneError::from)? {
+            Some(size) if u64::from(self.trials) > size => {
+                say(&format!(
+                    "The grid has {size} points: the study will have {size} trials, not {}",
+                    self.trials
+                ));
+                u32::try_from(size).unwrap_or(u32::MAX)
+            }
+            _ => self.trials,
+        };
+        let base = serde_json::to_value(Base {
+            config: &self.base,
+            train_size: self.train_size,
+            pruner: self.pruner.to_string(),
+        })
+        .map_err(|e| StoreError::Corrupt {
+            location: "the study's definition".into(),
+            what: e.to_string(),
+        })?;
+        let spec = StudySpec {
+            name: self.study.clone(),
+            space: self.space.clone(),
+            sampler: self.sampler.to_string(),
+            base,
+        };
+        store::open(&self.storage)?.open_study(&spec)?;
+        Ok(CheckedTune {
+            request: self,
+            spec,
+            trials,
+        })
+    }
+}
+
+/// Runs a checked study until every one of its trials is finished (or `stop` is set, by
+/// Ctrl-C: each worker then ends its trial after the current mini-batch, leaving it to be
+/// resumed from its last finished epoch), then scores the best trial on the test set.
+pub fn tune(run: &CheckedTune, stop: Arc<AtomicBool>) -> Result<Option<StudyResult>, RunError> {
+    let request = &run.request;
+    crate::backend::set_threads(request.threads);
+    say(&format!(
+        "Study {:?} in {}: {} trials, {} sampler, {} pruner, {} worker(s) here",
+        request.study,
+        store::redact(&request.storage),
+        run.trials,
+        request.sampler,
+        request.pruner,
+        request.jobs
+    ));
+    say(&format!("Backend: {}", crate::backend::describe()));
+    let start = Instant::now();
+    let mnist = load_data(&request.data)?;
+    say(&format!(
+        "Loaded {} in {:.2} seconds; trials train on {} images and are scored on the {} \
+         validation images",
+        request.data.display(),
+        start.elapsed().as_secs_f64(),
+        request.train_size.unwrap_or(mnist.training.len()),
+        mnist.validation.len()
+    ));
+    in_precision(request.base.network.precision, mnist, Study { run, stop })
+}
+
+/// The study in one precision.
+struct Study<'a> {
+    run: &'a CheckedTune,
+    stop: Arc<AtomicBool>,
+}
+
+impl InPrecision for Study<'_> {
+    type Output = Result<Option<StudyResult>, RunError>;
+
+    fn run<F: Real>(self, mnist: Mnist<F>) -> Self::Output {
+        let request = &self.run.request;
+        let training = match request.train_size {
+            Some(n) => {
+                crate::config::check_train_size(n, Some(mnist.training.len()))?;
+                mnist.training.head(n)
+            }
+            None => mnist.training.clone(),
+        };
+        let data = Data {
+            training,
+            validation: mnist.validation,
+        };
+        let name = request.worker.clone().unwrap_or_else(default_worker_name);
+        let results: Vec<Result<(), RunError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..=request.jobs)
+                .map(|job| {
+                    let worker = Worker {
+                        run: self.run,
+                        data: &data,
+                        name: format!("{name}-{job}"),
+                        stop: &self.stop,
+                    };
+                    scope.spawn(move || worker.work())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(RunError::WorkerPanicked)))
+                .collect()
+        });
+        for result in results {
+            result?;
+        }
+        if self.stop.load(Ordering::SeqCst) {
+            say("Interrupted: the study goes on where it stopped when the command is run again");
+            return Ok(None);
+        }
+        finish_study(self.run, &data, &mnist.test)
+    }
+}
+
+/// The sets a study's trials train on and are scored on.
+struct Data<F: Real> {
+    training: Dataset<F>,
+    validation: Dataset<F>,
+}
+
+/// `HOST-PID`: unique to this process, so no two live workers share a name.
+fn default_worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// One worker of this process.
+struct Worker<'a, F: Real> {
+    run: &'a CheckedTune,
+    data: &'a Data<F>,
+    name: String,
+    stop: &'a AtomicBool,
+}
+
+/// How a trial ended for this worker.
+enum Outcome {
+    /// Finished in this state.
+    Finished(TrialState),
+    /// Ctrl-C: left running, to be resumed.
+    Interrupted,
+    /// Another worker took the trial over.
+    Lost,
+}
+
+impl<F: Real> Worker<'_, F> {
+    /// Runs trials until the study has none left to run.
+    fn work(&self) -> Result<(), RunError> {
+        let request = &self.run.request;
+        let mut store = store::open(&request.storage)?;
+        let study = store.open_study(&self.run.spec)?;
+        let sampler = request.sampler.build(request.base.seed);
+        let current: Arc<Mutex<Option<u32>>> = Arc::new(Mutex::new(None));
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let beat = scope.spawn(|| self.heartbeat(study, &current, &done));
+            let result = (|| -> Result<(), RunError> {
+                while !self.stop.load(Ordering::SeqCst) {
+                    let claimed = store.claim_stale(study, &self.name, request.stale_after)?;
+                    let trial = match claimed {
+                        Some(trial) => Some(trial),
+                        None => store.start_trial(
+                            study,
+                            &self.name,
+                            self.run.trials,
+                            &mut |number, trials| {
+                                sampler.sample(&request.space, number, trials).ok()
+                            },
+                        )?,
+                    };
+                    let Some(trial) = trial else {
+                        // Nothing to start: done once every trial is finished; otherwise
+                        // wait, in case a silent worker's trial needs taking over.
+                        let trials = store.trials(study)?;
+                        let all = u32::try_from(trials.len()).unwrap_or(u32::MAX);
+                        if all >= self.run.trials && trials.iter().all(|t| t.state.is_finished()) {
+                            return Ok(());
+                        }
+                        std::thread::sleep(request.heartbeat);
+                        continue;
+                    };
+                    set(&current, Some(trial.number));
+                    let outcome = self.trial(store.as_mut(), study, &trial);
+                    set(&current, None);
+                    report(
+                        &trial,
+                        &self.name,
+                        &outcome?,
+                        store.as_mut(),
+                        study,
+                        &request.space,
+                    )?;
+                }
+                Ok(())
+            })();
+            done.store(true, Ordering::SeqCst);
+            let beat = beat.join().unwrap_or(Err(RunError::WorkerPanicked));
+            result.and(beat)
+        })
+    }
+
+    /// Sends the heartbeat of the trial in `current` every `--heartbeat` until `done`.
+    fn heartbeat(
+        &self,
+        study: StudyId,
+        current: &Mutex<Option<u32>>,
+        done: &AtomicBool,
+    ) -> Result<(), RunError> {
+        let request = &self.run.request;
+        let mut store = store::open(&request.storage)?;
+        let tick = Duration::from_millis(20).min(request.heartbeat);
+        let mut last = Instant::now();
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(tick);
+            if last.elapsed() < request.heartbeat {
+                continue;
+            }
+            last = Instant::now();
+            let trial = *current.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(number) = trial {
+                store.heartbeat(study, number, &self.name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Trains `trial` from its checkpoint, if it has one, to its end.
+    fn trial(
+        &self,
+        store: &mut dyn store::Store,
+        study: StudyId,
+        trial: &Trial,
+    ) -> Result<Outcome, RunError> {
+        let request = &self.run.request;
+        let data = self.data;
+        let config = match self.config(&trial.params) {
+            Ok(config) => config,
+            Err(reason) => {
+                say(&format!(
+                    "Trial {}: cannot be trained: {reason}",
+                    trial.number
+                ));
+                return Ok(Outcome::Finished(TrialState::Failed));
+            }
+        };
+        let n = data.training.len();
+        let mut training: Training<Network<F>> = match store.checkpoint(study, trial.number)? {
+            Some(bytes) if !trial.values.is_empty() => match Training::restore(&bytes, n) {
+                Ok(training) => training,
+                Err(e) => {
+                    say(&format!(
+                        "Trial {}: its checkpoint cannot be resumed: {e}",
+                        trial.number
+                    ));
+                    return Ok(Outcome::Finished(TrialState::Failed));
+                }
+            },
+            _ => {
+                let mut rng = crate::rng::seeded(config.seed);
+                let net = build_network(&config, &mut rng);
+                Training::new(net, &config, n, rng)
+            }
+        };
+        training.keep_best();
+        let pruner = request.pruner.build();
+        let mut stepper = crate::train::Model::step(&training.model, &config.sgd);
+        let mut observer = StopFlag(self.stop);
+        while !training.is_finished() {
+            let before = training.history.epochs.len();
+            match training.epoch(
+                &config,
+                &data.training,
+                &data.validation,
+                &mut observer,
+                &mut stepper,
+            ) {
+                Ok(()) => {}
+                Err(TrainError::Diverged { epoch, eta, .. }) => {
+                    say(&format!(
+                        "Trial {}: diverged in epoch {epoch} (eta {eta})",
+                        trial.number
+                    ));
+                    return Ok(Outcome::Finished(TrialState::Failed));
+                }
+                Err(TrainError::Config(e)) => return Err(e.into()),
+            }
+            if matches!(training.history.stop, Stop::Interrupted { .. }) {
+                return Ok(Outcome::Interrupted);
+            }
+            let Some(record) = training.history.epochs.get(before) else {
+                continue;
+            };
+            let (epoch, value) = (record.epoch, record.accuracy());
+            let seconds = record.train_seconds + record.eval_seconds;
+            let bytes = training.save().map_err(|e| StoreError::Corrupt {
+                location: format!("trial {}", trial.number),
+                what: e.to_string(),
+            })?;
+            if !store.report_epoch(
+                study,
+                trial.number,
+                &self.name,
+                epoch,
+                value,
+                seconds,
+                &bytes,
+            )? {
+                return Ok(Outcome::Lost);
+            }
+            if let Some(pruner) = &pruner {
+                if training.is_finished() {
+                    break;
+                }
+                let trials = store.trials(study)?;
+                if let Some(now) = trials.iter().find(|t| t.number == trial.number) {
+                    if pruner.prune(now, epoch, &trials) {
+                        return Ok(Outcome::Finished(TrialState::Pruned));
+                    }
+                }
+            }
+        }
+        Ok(Outcome::Finished(TrialState::Complete))
+    }
+
+    /// The trial's configuration, checked against the data.
+    fn config(&self, params: &Params) -> Result<CheckedConfig, String> {
+        let config = apply(&self.run.request.base, params).map_err(|e| e.to_string())?;
+        let checked = config.check().map_err(|e: ConfigError| e.to_string())?;
+        let sizes = &checked.network.sizes;
+        let data = &self.data.training;
+        checked
+            .check_data(
+                (sizes[0], sizes[sizes.len() - 1]),
+                data.inputs(),
+                CLASSES,
+                data.len(),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(checked)
+    }
+}
+
+/// Ends the trial's epoch early when Ctrl-C has been pressed.
+struct StopFlag<'a>(&'a AtomicBool);
+
+impl Observer for StopFlag<'_> {
+    fn epoch(&mut self, _: &crate::train::EpochRecord, _: &[usize]) -> std::ops::ControlFlow<()> {
+        std::ops::ControlFlow::Continue(())
+    }
+
+    #[inline]
+    fn batch(&mut self, _done: usize, _total: usize) -> std::ops::ControlFlow<()> {
+        if self.0.load(Ordering::Relaxed) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+}
+
+fn set(current: &Mutex<Option<u32>>, value: Option<u32>) {
+    *current.lock().unwrap_or_else(|e| e.into_inner()) = value;
+}
+
+/// Records how `trial` ended and prints its line.
+fn report(
+    trial: &Trial,
+    worker: &str,
+    outcome: &Outcome,
+    store: &mut dyn store::Store,
+    study: StudyId,
+    space: &Space,
+) -> Result<(), RunError> {
+    let state = match outcome {
+        Outcome::Finished(state) => *state,
+        Outcome::Interrupted => return Ok(()),
+        Outcome::Lost => {
+            say(&format!(
+                "Trial {}: another worker has taken it over",
+                trial.number
+            ));
+            return Ok(());
+        }
+    };
+    if !store.finish(study, trial.number, worker, state)? {
+        return Ok(());
+    }
+    let trials = store.trials(study)?;
+    let now = trials
+        .iter()
+        .find(|t| t.number == trial.number)
+        .unwrap_or(trial);
+    say(&trial_line(now, space));
+    Ok(())
+}
+
+/// `Trial k: validation 96.12% at epoch 8, eta=… lambda=… [pruned at epoch 3]`.
+pub fn trial_line(trial: &Trial, space: &Space) -> String {
+    let params = params_text(&trial.params, space);
+    let result = match trial.best() {
+        Some((epoch, value)) => format!("validation {value:.2}% at epoch {epoch}"),
+        None => "no epoch finished".into(),
+    };
+    let epochs = trial.values.len();
+    let state = match trial.state {
+        TrialState::Pruned => format!(" [pruned at epoch {}]", epochs.saturating_sub(1)),
+        TrialState::Failed => " [failed]".into(),
+        _ => String::new(),
+    };
+    format!("Trial {}: {result}, {params}{state}", trial.number)
+}
+
+/// `eta=… lambda=…`, in the space's order.
+fn params_text(params: &Params, space: &Space) -> String {
+    space
+        .params
+        .iter()
+        .filter_map(|p| {
+            params
+                .get(&p.name)
+                .map(|v| format!("{}={}", p.name, short(v)))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A value as a person reads it: floats to 4 significant digits.
+fn short(value: &Value) -> String {
+    match value {
+        Value::Float(v) if *v != 0.0 && v.is_finite() => {
+            let digits = 3 - v.abs().log10().floor() as i32;
+            format!("{:.*}", digits.max(0) as usize, v)
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Once every trial is finished: the best complete trial, scored on the test set at its best
+/// validation epoch's weights (from the checkpoint the store keeps for it).
+fn finish_study<F: Real>(
+    run: &CheckedTune,
+    data: &Data<F>,
+    test: &Dataset<F>,
+) -> Result<Option<StudyResult>, RunError> {
+    let request = &run.request;
+    let mut store = store::open(&request.storage)?;
+    let study = store.open_study(&run.spec)?;
+    let trials = store.trials(study)?;
+    let best = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .filter_map(|t| t.best().map(|b| (t, b)))
+        .fold(
+            None,
+            |best: Option<(&Trial, (usize, f64))>, (t, b)| match best {
+                Some((_, (_, v))) if v >= b.1 => best,
+                _ => Some((t, b)),
+            },
+        );
+    let Some((trial, (epoch, validation))) = best else {
+        say("No trial completed: there is no best trial to score");
+        return Ok(None);
+    };
+    let result = match store.study_result(study)? {
+        Some(result) if result.trial == trial.number => result,
+        _ => {
+            let Some(bytes) = store.checkpoint(study, trial.number)? else {
+                say(&format!(
+                    "Trial {} is the best, but its checkpoint is gone: it cannot be scored on \
+                     the test set",
+                    trial.number
+                ));
+                return Ok(None);
+            };
+            let training: Training<Network<F>> = Training::restore(&bytes, data.training.len())
+                .map_err(|e| StoreError::Corrupt {
+                    location: format!("trial {}", trial.number),
+                    what: e.to_string(),
+                })?;
+            let best = training.best_model();
+            let result = StudyResult {
+                trial: trial.number,
+                validation,
+                test: 100.0 * best.evaluate(test) as f64 / test.len() as f64,
+            };
+            store.set_study_result(study, &result)?;
+            result
+        }
+    };
+    say(&format!(
+        "Best trial {}: validation {:.2}% (epoch {epoch}), test {:.2}%, {}",
+        result.trial,
+        result.validation,
+        result.test,
+        params_text(&trial.params, &request.space)
+    ));
+    Ok(Some(result))
+}

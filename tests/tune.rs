@@ -1,0 +1,364 @@
+//! `nndl tune` end to end: studies on the first MNIST images, run by the binary.
+//! - the same seed proposes the same trials, another seed others;
+//! - a grid shared by two workers runs every point exactly once (SQLite here; PostgreSQL when
+//!   `NNDL_TEST_POSTGRES` names a server, as in CI);
+//! - a worker killed with SIGKILL mid-trial and started again finishes that trial with the
+//!   weights of an uninterrupted run, bit for bit;
+//! - a diverging trial fails and the study goes on; the best trial is scored on the test set at
+//!   its best validation epoch's weights;
+//! - bad requests exit 2 before anything is written.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nndl::model::network::Network;
+use nndl::train::Training;
+use nndl::tune::store;
+use nndl::tune::study::{Trial, TrialState};
+
+/// `nndl tune` on the first 2,000 training images, 2 epochs per trial unless `args` say.
+fn tune_args<'a>(storage: &'a str, args: &[&'a str]) -> Vec<String> {
+    let data = mnist_path();
+    let mut all: Vec<String> = [
+        "tune",
+        "--storage",
+        storage,
+        "--data",
+        data.to_str().unwrap(),
+        "--train-size",
+        "2000",
+        "--heartbeat",
+        "0.2",
+        "--stale-after",
+        "1.5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !args.contains(&"--epochs") {
+        all.extend(["--epochs".to_string(), "2".to_string()]);
+    }
+    all.extend(args.iter().map(|s| s.to_string()));
+    all
+}
+
+fn tune(storage: &str, args: &[&str]) -> std::process::Output {
+    let all = tune_args(storage, args);
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    nndl(&refs)
+}
+
+fn trials(storage: &str, study: &str) -> Vec<Trial> {
+    let mut store = store::open(storage).unwrap();
+    let id = store
+        .studies()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.spec.name == study)
+        .unwrap_or_else(|| panic!("no study {study}"))
+        .id;
+    store.trials(id).unwrap()
+}
+
+fn sqlite(dir: &str) -> String {
+    format!("sqlite:{}", temp_dir(dir).join("study.db").display())
+}
+
+#[test]
+fn the_same_seed_proposes_the_same_trials() {
+    let space = ["--param", "eta=log:0.05:5", "--param", "lambda=log:0.01:10"];
+    let run = |seed: &str, dir: &str| {
+        let storage = sqlite(dir);
+        let mut args = vec![
+            "--study",
+            "s",
+            "--sampler",
+            "random",
+            "--trials",
+            "3",
+            "--epochs",
+            "1",
+            "--seed",
+            seed,
+        ];
+        args.extend(space);
+        let o = tune(&storage, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        assert_eq!(out.matches("\nTrial ").count(), 3, "{out}");
+        assert!(out.contains("\nBest trial "), "{out}");
+        let t = trials(&storage, "s");
+        assert!(t
+            .iter()
+            .all(|t| t.state == TrialState::Complete && t.values.len() == 1));
+        t.into_iter()
+            .map(|t| (t.params, t.values))
+            .collect::<Vec<_>>()
+    };
+    let a = run("3", "tune-seed-a");
+    assert_eq!(a, run("3", "tune-seed-b"));
+    assert_ne!(
+        a.iter().map(|t| &t.0).collect::<Vec<_>>(),
+        run("4", "tune-seed-c")
+            .iter()
+            .map(|t| &t.0)
+            .collect::<Vec<_>>()
+    );
+}
+
+/// A 2×3 grid run by `--jobs 2`: six trials, each point once.
+fn grid_with_two_workers(storage: &str, study: &str) {
+    let o = tune(
+        storage,
+        &[
+            "--study",
+            study,
+            "--sampler",
+            "grid",
+            "--trials",
+            "100",
+            "--jobs",
+            "2",
+            "--epochs",
+            "1",
+            "--param",
+            "eta=choice:0.5,1",
+            "--param",
+            "mini-batch=choice:10,20,40",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("The grid has 6 points"), "{out}");
+    let t = trials(storage, study);
+    assert_eq!(t.len(), 6);
+    let points: BTreeSet<String> = t.iter().map(|t| format!("{:?}", t.params)).collect();
+    assert_eq!(points.len(), 6);
+    let workers: BTreeSet<&str> = t.iter().filter_map(|t| t.worker.as_deref()).collect();
+    assert!(t.iter().all(|t| t.state == TrialState::Complete));
+    assert!(!workers.is_empty());
+}
+
+#[test]
+fn two_workers_run_every_grid_point_once() {
+    grid_with_two_workers(&sqlite("tune-grid"), "grid");
+}
+
+#[test]
+fn two_workers_share_a_postgres_study() {
+    let url = match std::env::var("NNDL_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+            assert!(!ci, "CI is set but NNDL_TEST_POSTGRES is not: the study must be tested on PostgreSQL in CI");
+            eprintln!("skipped: set NNDL_TEST_POSTGRES=postgres://… to run the PostgreSQL study");
+            return;
+        }
+    };
+    // A name no earlier run has used: the database outlives a test run.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    grid_with_two_workers(&url, &format!("grid-{}-{nanos}", std::process::id()));
+}
+
+/// Trains one trial (a one-point grid) of 6 epochs; returns its per-epoch values and the
+/// weights of its checkpoint.
+fn single_trial_args() -> Vec<&'static str> {
+    vec![
+        "--study",
+        "one",
+        "--sampler",
+        "grid",
+        "--trials",
+        "1",
+        "--epochs",
+        "6",
+        "--param",
+        "eta=choice:0.5",
+        "--dropout",
+        "0.2",
+        "--sizes",
+        "784,30,10",
+    ]
+}
+
+fn checkpoint_weights(storage: &str) -> Network {
+    let mut store = store::open(storage).unwrap();
+    let id = store.studies().unwrap()[0].id;
+    let bytes = store
+        .checkpoint(id, 0)
+        .unwrap()
+        .expect("the best trial keeps its checkpoint");
+    let training: Training<Network> = Training::restore(&bytes, 2000).unwrap();
+    training.model
+}
+
+#[test]
+fn a_killed_worker_resumes_its_trial_bit_for_bit() {
+    let whole = sqlite("tune-kill-whole");
+    let o = tune(&whole, &single_trial_args());
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let killed = sqlite("tune-kill-killed");
+    let args = tune_args(&killed, &single_trial_args());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once two epochs are in the store.
+    let start = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let done = store::open(&killed)
+            .ok()
+            .and_then(|mut s| {
+                let id = s.studies().ok()?.first()?.id;
+                Some(s.trials(id).ok()?.first()?.values.len())
+            })
+            .unwrap_or(0);
+        if done >= 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no epoch reported"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = trials(&killed, "one");
+    assert_eq!(before[0].state, TrialState::Running);
+    assert!(
+        (2..6).contains(&before[0].values.len()),
+        "{:?}",
+        before[0].values
+    );
+
+    // Started again, it takes the silent trial over once its heartbeat is stale.
+    let o = nndl(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let after = trials(&killed, "one");
+    let reference = trials(&whole, "one");
+    assert_eq!(after[0].state, TrialState::Complete);
+    assert_eq!(after[0].values, reference[0].values);
+    let (a, b) = (checkpoint_weights(&killed), checkpoint_weights(&whole));
+    assert_eq!(a.weights, b.weights);
+    assert_eq!(a.biases, b.biases);
+    assert!(out.contains("Best trial 0: "), "{out}");
+}
+
+#[test]
+fn a_diverging_trial_fails_and_the_study_goes_on() {
+    let storage = sqlite("tune-diverge");
+    let o = tune(
+        &storage,
+        &[
+            "--study",
+            "d",
+            "--sampler",
+            "grid",
+            "--trials",
+            "2",
+            "--activation",
+            "relu",
+            "--cost",
+            "log-likelihood",
+            "--param",
+            "eta=choice:1000,0.1",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let t = trials(&storage, "d");
+    assert_eq!(t[0].state, TrialState::Failed, "{out}");
+    assert_eq!(t[1].state, TrialState::Complete, "{out}");
+    assert!(out.contains("Trial 0: diverged in epoch 0"), "{out}");
+    assert!(out.contains("Best trial 1: "), "{out}");
+}
+
+#[test]
+fn bad_requests_exit_2_and_write_nothing() {
+    let dir = temp_dir("tune-bad");
+    let db = dir.join("never.db");
+    let storage = format!("sqlite:{}", db.display());
+    for (args, want) in [
+        (vec!["--param", "eta"], "eta"),
+        (vec!["--param", "eta=log:5:1"], "eta"),
+        (vec!["--param", "eta=log:0:1"], "eta"),
+        (vec!["--param", "speed=float:0:1"], "speed"),
+        (
+            vec!["--param", "eta=log:0.1:1", "--sampler", "bayes"],
+            "unknown sampler",
+        ),
+        (
+            vec!["--param", "eta=log:0.1:1", "--pruner", "mean"],
+            "unknown pruner",
+        ),
+        (vec!["--param", "eta=log:0.1:1", "--sampler", "grid"], "eta"),
+        (vec![], "the search space is empty"),
+        (
+            vec!["--param", "eta=log:0.1:1", "--trials", "0"],
+            "--trials must be at least 1",
+        ),
+    ] {
+        let o = tune(&storage, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert!(!db.exists(), "{args:?} wrote the store");
+    }
+    // A study run again with another space is refused, saying what differs.
+    let storage = sqlite("tune-respace");
+    let o = tune(
+        &storage,
+        &[
+            "--study",
+            "r",
+            "--trials",
+            "1",
+            "--epochs",
+            "1",
+            "--param",
+            "eta=log:0.1:1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tune(
+        &storage,
+        &[
+            "--study",
+            "r",
+            "--trials",
+            "1",
+            "--epochs",
+            "1",
+            "--param",
+            "eta=log:0.1:2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("eta"), "{}", stderr(&o));
+    // A file that is not a database is a clear error.
+    let junk = write_file(&dir, "junk.db", b"not a database at all, just text");
+    let o = tune(
+        &format!("sqlite:{}", junk.display()),
+        &["--param", "eta=log:0.1:1"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("junk.db"), "{}", stderr(&o));
+    // An unreachable server too.
+    let o = tune(
+        "postgres://nndl:secret@127.0.0.1:1/nndl",
+        &["--param", "eta=log:0.1:1"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("secret"), "{}", stderr(&o));
+}
