@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
 use crate::config::{check_threads, CheckedConfig, ConfigError, TrainConfig};
 use crate::data::{Dataset, Mnist, CLASSES};
 use crate::model::network::Network;
@@ -214,6 +216,7 @@ impl InPrecision for Study<'_> {
             validation: mnist.validation,
         };
         let name = request.worker.clone().unwrap_or_else(default_worker_name);
+        let bar = study_bar(self.run);
         let results: Vec<Result<(), RunError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (1..=request.jobs)
                 .map(|job| {
@@ -222,6 +225,7 @@ impl InPrecision for Study<'_> {
                         data: &data,
                         name: format!("{name}-{job}"),
                         stop: &self.stop,
+                        bar: bar.as_ref(),
                     };
                     scope.spawn(move || worker.work())
                 })
@@ -231,6 +235,9 @@ impl InPrecision for Study<'_> {
                 .map(|h| h.join().unwrap_or_else(|_| Err(RunError::WorkerPanicked)))
                 .collect()
         });
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
         for result in results {
             result?;
         }
@@ -265,6 +272,25 @@ struct Worker<'a, F: Real> {
     data: &'a Data<F>,
     name: String,
     stop: &'a AtomicBool,
+    /// The study's progress bar, on a terminal.
+    bar: Option<&'a ProgressBar>,
+}
+
+/// A bar over the study's trials when both output streams are a terminal, starting at the
+/// trials an earlier run finished.
+fn study_bar(run: &CheckedTune) -> Option<ProgressBar> {
+    use std::io::IsTerminal;
+    if !(std::io::stdout().is_terminal() && std::io::stderr().is_terminal()) {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(
+        Some(u64::from(run.trials)),
+        ProgressDrawTarget::stderr_with_hz(4),
+    );
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} trials {elapsed}") {
+        bar.set_style(style);
+    }
+    Some(bar)
 }
 
 /// How a trial ended for this worker.
@@ -331,6 +357,14 @@ impl<F: Real> Worker<'_, F> {
             let beat = beat.join().unwrap_or(Err(RunError::WorkerPanicked));
             result.and(beat)
         })
+    }
+
+    /// Prints a line above the progress bar, if there is one.
+    fn say(&self, line: &str) {
+        match self.bar {
+            Some(bar) => bar.suspend(|| say(line)),
+            None => say(line),
+        }
     }
 
     /// Sends the heartbeat of the trial in `current` every `--heartbeat` until `done`.
@@ -410,7 +444,7 @@ impl<F: Real> Worker<'_, F> {
             ) {
                 Ok(()) => {}
                 Err(TrainError::Diverged { epoch, eta, .. }) => {
-                    say(&format!(
+                    self.say(&format!(
                         "Trial {}: diverged in epoch {epoch} (eta {eta})",
                         trial.number
                     ));
