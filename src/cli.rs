@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use nndl::run::bench::BenchRequest;
 use nndl::run::train::{Outputs, TrainRequest};
-use nndl::run::tune::{TuneError, TuneRequest};
+use nndl::run::tune::TuneRequest;
 use nndl::run::{EvalSet, RunError, DEFAULT_DATA};
 use nndl::tune::pruner::{PrunerSpec, UnknownPruner};
 use nndl::tune::sampler::{SamplerSpec, UnknownSampler};
 use nndl::tune::space::Space;
 use nndl::tune::store::DEFAULT_URL as DEFAULT_STORAGE;
+use nndl::tune::TuneError;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -53,7 +53,7 @@ pub enum RunError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Tune(#[from] tune::TuneError),
+    Tune(#[from] crate::tune::TuneError),
     #[error(transparent)]
     Store(#[from] crate::tune::store::StoreError),
     #[error("cannot read {path}")]

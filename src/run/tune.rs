@@ -33,6 +33,7 @@ use crate::tune::sampler::SamplerSpec;
 use crate::tune::space::{Params, Space, Value};
 use crate::tune::store::{self, StoreError, StudyId, StudyResult};
 use crate::tune::study::{StudySpec, Trial, TrialState};
+use crate::tune::TuneError;
 
 use super::{in_precision, load_data, InPrecision, RunError};
 
@@ -63,28 +64,6 @@ pub struct TuneRequest {
     pub stale_after: Duration,
     /// Threads for each worker's matrix products.
     pub threads: usize,
-}
-
-/// Why a tune request cannot be run.
-#[derive(Debug, thiserror::Error)]
-pub enum TuneError {
-    #[error("the search space is empty: give at least one --param")]
-    EmptySpace,
-    #[error("--trials must be at least 1")]
-    NoTrials,
-    #[error("--jobs must be at least 1")]
-    NoJobs,
-    #[error("{0} must be a number of seconds, got {1}")]
-    Seconds(String, f64),
-    #[error("--stale-after ({stale:?}) must be longer than --heartbeat ({heartbeat:?})")]
-    Heartbeat {
-        heartbeat: Duration,
-        stale: Duration,
-    },
-    #[error(transparent)]
-    Space(#[from] crate::tune::space::SpaceError),
-    #[error(transparent)]
-    Sampler(#[from] crate::tune::sampler::SampleError),
 }
 
 /// A [`TuneRequest`] whose rules hold, with its study opened (or created) in the store.

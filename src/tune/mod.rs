@@ -14,3 +14,27 @@ pub mod sampler;
 pub mod space;
 pub mod store;
 pub mod study;
+
+use std::time::Duration;
+
+/// Why a tune request cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum TuneError {
+    #[error("the search space is empty: give at least one --param")]
+    EmptySpace,
+    #[error("--trials must be at least 1")]
+    NoTrials,
+    #[error("--jobs must be at least 1")]
+    NoJobs,
+    #[error("{0} must be a number of seconds, got {1}")]
+    Seconds(String, f64),
+    #[error("--stale-after ({stale:?}) must be longer than --heartbeat ({heartbeat:?})")]
+    Heartbeat {
+        heartbeat: Duration,
+        stale: Duration,
+    },
+    #[error(transparent)]
+    Space(#[from] space::SpaceError),
+    #[error(transparent)]
+    Sampler(#[from] sampler::SampleError),
+}
