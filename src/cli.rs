@@ -302,7 +302,8 @@ pub struct SearchArgs {
     #[arg(long, value_name = "FILE")]
     space: Option<PathBuf>,
     /// How to choose each trial's parameters: random, tpe (Bayesian), grid or grid:K (ranges
-    /// split into K points).
+    /// split into K points), or book (chapter 3's recipe: η by factors of ten to its
+    /// threshold, then λ, then the mini-batch size).
     #[arg(long, default_value = "tpe", value_parser = parse_sampler)]
     sampler: SamplerSpec,
     /// How to end unpromising trials early: none, median[:WARMUP] or asha[:MIN_EPOCHS].

@@ -133,7 +133,7 @@ fn grid_with_two_workers(storage: &str, study: &str) {
     );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}{}", stderr(&o));
-    assert!(out.contains("The grid has 6 points"), "{out}");
+    assert!(out.contains("The grid sampler proposes 6 trials"), "{out}");
     let t = trials(storage, study);
     assert_eq!(t.len(), 6);
     let points: BTreeSet<String> = t.iter().map(|t| format!("{:?}", t.params)).collect();

@@ -112,8 +112,8 @@ impl TuneRequest {
         let trials = match sampler.max_trials(&self.space).map_err(TuneError::from)? {
             Some(size) if u64::from(self.trials) > size => {
                 say(&format!(
-                    "The grid has {size} points: the study will have {size} trials, not {}",
-                    self.trials
+                    "The {} sampler proposes {size} trials: the study will have {size}, not {}",
+                    self.sampler, self.trials
                 ));
                 u32::try_from(size).unwrap_or(u32::MAX)
             }

@@ -1,6 +1,6 @@
 //! Grid search: every combination of the parameters' values, each run once.
 //!
-//! A choice contributes its choices; a range is split into K points (`--grid-points K`), evenly
+//! A choice contributes its choices; a range is split into K points (`grid:K`), evenly
 //! for `float` and `int` and evenly in the logarithm for `log` and `intlog` (0.01, 0.1, 1, 10
 //! for `log:0.01:10` and K = 4). Integer points that round to the same whole number are kept
 //! once, and an integer range without K gives every whole number in it. A float range without

@@ -10,10 +10,13 @@
 //!   `number` taking point `number` (Optuna's `GridSampler`, in a fixed order).
 //! - [`random::Random`]: each parameter drawn independently, on a log scale for log kinds
 //!   (Optuna's `RandomSampler`; chapter 3's "randomised search").
+//! - [`book::Book`]: chapter 3's recipe — η by factors of ten up to its threshold, half of
+//!   that; then λ; then the mini-batch size.
 //! - [`tpe::Tpe`]: the Tree-structured Parzen Estimator (Bergstra et al. 2011), Optuna's
 //!   default sampler: random trials first, then values more likely among the best trials
 //!   than among the rest.
 
+pub mod book;
 pub mod grid;
 pub mod random;
 pub mod tpe;
@@ -45,11 +48,11 @@ pub trait Sampler {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum SampleError {
     #[error(
-        "grid search cannot enumerate the continuous range {param}; give --grid-points K to \
+        "grid search cannot enumerate the continuous range {param}; use the sampler grid:K to \
          split it into K points"
     )]
     ContinuousWithoutPoints { param: String },
-    #[error("--grid-points must be at least 2 (the two ends of each range), got {0}")]
+    #[error("grid:K must have K of at least 2 (the two ends of each range), got {0}")]
     TooFewGridPoints(usize),
     #[error("the grid has more points than can be counted (over 2^64)")]
     GridTooLarge,
@@ -59,20 +62,26 @@ pub enum SampleError {
     GridExhausted { number: u32, size: u64 },
     #[error("{param} cannot be searched by TPE: {reason}")]
     Tpe { param: String, reason: String },
+    /// A sequential strategy needs results first: ask again once running trials finish.
+    #[error("the next trial waits for the results of the running ones")]
+    Waiting,
+    #[error("the book's recipe is done after {trials} trials")]
+    RecipeDone { trials: u64 },
 }
 
 /// A sampler as a study's definition names it ([`crate::tune::study::StudySpec::sampler`]):
-/// `random`, `tpe`, `grid` or `grid:K` (ranges split into K points).
+/// `random`, `tpe`, `grid`, `grid:K` (ranges split into K points) or `book` (chapter 3's recipe).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SamplerSpec {
     Random,
     Tpe,
     Grid { points: Option<usize> },
+    Book,
 }
 
 /// A sampler name that is not one of [`SamplerSpec`]'s.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown sampler {0:?}; use random, tpe, grid or grid:K")]
+#[error("unknown sampler {0:?}; use random, tpe, grid, grid:K or book")]
 pub struct UnknownSampler(pub String);
 
 impl std::str::FromStr for SamplerSpec {
@@ -85,6 +94,7 @@ impl std::str::FromStr for SamplerSpec {
                 "random" => Ok(SamplerSpec::Random),
                 "tpe" => Ok(SamplerSpec::Tpe),
                 "grid" => Ok(SamplerSpec::Grid { points: None }),
+                "book" => Ok(SamplerSpec::Book),
                 _ => Err(unknown()),
             },
             Some(("grid", k)) => {
@@ -106,6 +116,7 @@ impl std::fmt::Display for SamplerSpec {
             SamplerSpec::Tpe => f.write_str("tpe"),
             SamplerSpec::Grid { points: None } => f.write_str("grid"),
             SamplerSpec::Grid { points: Some(k) } => write!(f, "grid:{k}"),
+            SamplerSpec::Book => f.write_str("book"),
         }
     }
 }
@@ -117,6 +128,7 @@ impl SamplerSpec {
             SamplerSpec::Random => Box::new(random::Random::new(seed)),
             SamplerSpec::Tpe => Box::new(tpe::Tpe::new(seed)),
             SamplerSpec::Grid { points } => Box::new(grid::Grid::new(points)),
+            SamplerSpec::Book => Box::new(book::Book),
         }
     }
 }
