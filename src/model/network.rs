@@ -313,11 +313,10 @@ impl<F: Real> Network<F> {
         }
     }
 
-    /// How many examples of `data` the network classifies correctly: the index of the most
-    /// active output neuron is the digit (`evaluate` in the book), computed in chunks of
-    /// `EVAL_CHUNK` (1,000) examples, one matrix product per layer and chunk.
-    pub fn evaluate(&self, data: &Dataset<F>) -> usize {
-        let mut correct = 0;
+    /// The outputs for every example of `data`, chunk by chunk: `visit` gets each chunk's
+    /// outputs `(n_out, m)`, one example per column, and the chunk's labels. `EVAL_CHUNK`
+    /// (1,000) examples a chunk, one matrix product per layer and chunk.
+    fn for_each_output(&self, data: &Dataset<F>, mut visit: impl FnMut(ArrayView2<F>, &[u8])) {
         for (start, labels) in (0..data.len())
             .step_by(EVAL_CHUNK)
             .zip(data.labels().chunks(EVAL_CHUNK))
@@ -325,7 +324,15 @@ impl<F: Real> Network<F> {
             let x = data
                 .images()
                 .slice_move(s![start..start + labels.len(), ..]);
-            let out = self.feedforward_batch(x.t());
+            visit(self.feedforward_batch(x.t()).view(), labels);
+        }
+    }
+
+    /// How many examples of `data` the network classifies correctly: the index of the most
+    /// active output neuron is the digit (`evaluate` in the book).
+    pub fn evaluate(&self, data: &Dataset<F>) -> usize {
+        let mut correct = 0;
+        self.for_each_output(data, |out, labels| {
             correct += out
                 .axis_iter(Axis(1))
                 .zip(labels)
@@ -333,7 +340,7 @@ impl<F: Real> Network<F> {
                     argmax(col.iter().map(|v| v.as_f64())) == usize::from(label)
                 })
                 .count();
-        }
+        });
         correct
     }
 
@@ -353,21 +360,14 @@ impl<F: Real> Network<F> {
     pub fn mean_cost(&self, data: &Dataset<F>) -> f64 {
         let mut total = 0.0;
         let mut y = vec![F::zero(); self.sizes[self.sizes.len() - 1]];
-        for (start, labels) in (0..data.len())
-            .step_by(EVAL_CHUNK)
-            .zip(data.labels().chunks(EVAL_CHUNK))
-        {
-            let x = data
-                .images()
-                .slice_move(s![start..start + labels.len(), ..]);
-            let out = self.feedforward_batch(x.t());
+        self.for_each_output(data, |out, labels| {
             for (col, &label) in out.axis_iter(Axis(1)).zip(labels) {
                 y.fill(F::zero());
                 y[usize::from(label)] = F::one();
                 let a: Vec<F> = col.to_vec();
                 total += self.cost.value(&a, &y);
             }
-        }
+        });
         total / data.len() as f64
     }
 

@@ -175,14 +175,7 @@ mod tests {
     use crate::tune::space::Params;
 
     fn trial(number: u32, state: TrialState, values: &[f64]) -> Trial {
-        Trial {
-            number,
-            params: Params::new(),
-            state,
-            values: values.to_vec(),
-            worker: None,
-            seconds: 0.0,
-        }
+        Trial::new(number, Params::new(), state, values.to_vec())
     }
 
     /// Five complete trials whose best accuracies up to epoch 2 are 90, 91, 92, 93, 94.

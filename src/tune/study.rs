@@ -48,6 +48,18 @@ pub struct Trial {
 }
 
 impl Trial {
+    /// A trial as a store would hand it back, with no worker and no time spent yet.
+    pub fn new(number: u32, params: Params, state: TrialState, values: Vec<f64>) -> Trial {
+        Trial {
+            number,
+            params,
+            state,
+            values,
+            worker: None,
+            seconds: 0.0,
+        }
+    }
+
     /// The objective: the best validation accuracy of any finished epoch, with that epoch
     /// (the first of equals).
     pub fn best(&self) -> Option<(usize, f64)> {

@@ -171,14 +171,7 @@ mod tests {
     }
 
     fn trial(number: u32, params: Params, values: &[f64], state: TrialState) -> Trial {
-        Trial {
-            number,
-            params,
-            state,
-            values: values.to_vec(),
-            worker: None,
-            seconds: 0.0,
-        }
+        Trial::new(number, params, state, values.to_vec())
     }
 
     #[test]

@@ -269,14 +269,7 @@ mod tests {
     use crate::tune::sampler::random::Random;
 
     fn trial(number: u32, state: TrialState, values: &[f64]) -> Trial {
-        Trial {
-            number,
-            params: Params::new(),
-            state,
-            values: values.to_vec(),
-            worker: None,
-            seconds: 0.0,
-        }
+        Trial::new(number, Params::new(), state, values.to_vec())
     }
 
     #[test]

@@ -560,13 +560,8 @@ mod tests {
 
     #[test]
     fn best_complete_ignores_pruned_and_ties_go_to_the_first() {
-        let t = |number, state, values: &[f64]| Trial {
-            number,
-            params: Params::new(),
-            state,
-            values: values.to_vec(),
-            worker: None,
-            seconds: 0.0,
+        let t = |number, state, values: &[f64]| {
+            Trial::new(number, Params::new(), state, values.to_vec())
         };
         let trials = [
             t(0, TrialState::Complete, &[90.0, 95.0]),
