@@ -78,9 +78,13 @@ pub struct EvalArgs {
     /// trained with, if its file says, else 0].
     #[arg(long = "lambda")]
     pub lambda: Option<f64>,
-    /// The MNIST pickle.
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
     #[arg(long, default_value = DEFAULT_DATA)]
     pub data: PathBuf,
+    /// Validation images, taken from the end of the training images [default: 10,000, the
+    /// book's split of MNIST's 60,000].
+    #[arg(long, value_name = "N")]
+    pub validation_size: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -102,9 +106,13 @@ pub struct BenchArgs {
     /// Threads for the matrix products (OpenBLAS).
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// The MNIST pickle.
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
     #[arg(long, default_value = DEFAULT_DATA)]
     data: PathBuf,
+    /// Validation images, taken from the end of the training images [default: 10,000, the
+    /// book's split of MNIST's 60,000].
+    #[arg(long, value_name = "N")]
+    validation_size: Option<usize>,
 }
 
 impl BenchArgs {
@@ -115,6 +123,7 @@ impl BenchArgs {
             precisions: self.precisions.clone(),
             threads: self.threads,
             data: self.data.clone(),
+            validation_size: self.validation_size,
         }
     }
 }
@@ -158,9 +167,13 @@ pub struct TrainArgs {
     /// Seed of the random initial weights and shuffles; the same seed repeats a run exactly.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The MNIST pickle.
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
     #[arg(long, default_value = DEFAULT_DATA)]
     data: PathBuf,
+    /// Validation images, taken from the end of the training images [default: 10,000, the
+    /// book's split of MNIST's 60,000].
+    #[arg(long, value_name = "N")]
+    validation_size: Option<usize>,
     /// Train on only the first N training images (default: all of them).
     #[arg(long, value_name = "N")]
     train_size: Option<usize>,
@@ -234,6 +247,7 @@ impl TrainArgs {
             program: self.net,
             config,
             data: self.data.clone(),
+            validation_size: self.validation_size,
             train_size: self.train_size,
             eval_on: self.eval_on,
             threads: self.threads,

@@ -204,6 +204,11 @@ pub enum ConfigError {
     #[error("--threads must be at least 1")]
     NoThreads,
     #[error(
+        "--validation-size {asked} leaves no training images: the data has {available} \
+         training and validation images together"
+    )]
+    ValidationSize { asked: usize, available: usize },
+    #[error(
         "{} was saved with the {saved_cost} cost and {saved_activation} hidden layers, but this \
          run trains with the {cost} cost and {activation} hidden layers (see --cost and \
          --activation)", path.display()
@@ -351,6 +356,15 @@ pub fn check_train_size(asked: usize, available: Option<usize>) -> Result<(), Co
         Some(available) if asked > available => Err(ConfigError::TrainSize { asked, available }),
         _ => Ok(()),
     }
+}
+
+/// `--validation-size`: the validation set is taken from the end of the training images and
+/// must leave at least one of the `available` (training and validation together) to train on.
+pub fn check_validation_size(asked: usize, available: usize) -> Result<(), ConfigError> {
+    if asked >= available {
+        return Err(ConfigError::ValidationSize { asked, available });
+    }
+    Ok(())
 }
 
 /// A saved network given as the starting point (read from `path`) has the cost and hidden

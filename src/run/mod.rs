@@ -13,9 +13,9 @@ pub mod train;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConfigError, Precision};
+use crate::config::{check_validation_size, ConfigError, Precision};
 use crate::data::image::ImageError;
-use crate::data::{load_mnist, DataError, Dataset, Mnist};
+use crate::data::{idx, load_mnist, DataError, Dataset, Mnist};
 use crate::model::file::ModelError;
 use crate::real::Real;
 use crate::report::metrics::MetricsError;
@@ -31,7 +31,10 @@ pub enum RunError {
     /// The configuration breaks a rule (exit code 2).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot load the MNIST data (use --data to point at mnist.pkl.gz)")]
+    #[error(
+        "cannot load the MNIST data (use --data to point at mnist.pkl.gz or a directory of \
+         IDX files)"
+    )]
     Data(#[source] DataError),
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -114,9 +117,25 @@ impl EvalSet {
     }
 }
 
-/// Loads the MNIST pickle at `path`.
-pub fn load_data(path: &Path) -> Result<Mnist, RunError> {
-    load_mnist(path).map_err(RunError::Data)
+/// Loads the data at `path` (`--data`): a directory is read as MNIST's IDX files
+/// ([`crate::data::idx`]), a file as the book's pickle ([`crate::data::mnist`]). A
+/// `validation_size` (`--validation-size`) pools the training and validation images and takes
+/// that many from their end, so the split is the same from either; without it the validation
+/// set is the pickle's, or the last 10,000 IDX training images (the same images).
+pub fn load_data(path: &Path, validation_size: Option<usize>) -> Result<Mnist, RunError> {
+    if path.is_dir() {
+        let validation = validation_size.unwrap_or(idx::DEFAULT_VALIDATION);
+        let files = idx::IdxFiles::in_dir(path).map_err(RunError::Data)?;
+        // A size the training images cannot give is the argument's fault, not the files'.
+        let count = idx::image_count(&files.train_images).map_err(RunError::Data)?;
+        check_validation_size(validation, count)?;
+        return idx::load_idx_files(&files, validation).map_err(RunError::Data);
+    }
+    let mnist = load_mnist(path).map_err(RunError::Data)?;
+    Ok(match validation_size {
+        Some(n) => mnist.with_validation_size(n)?,
+        None => mnist,
+    })
 }
 
 /// Work to do in the precision a run asks for ([`in_precision`]).

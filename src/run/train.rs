@@ -51,8 +51,11 @@ pub struct TrainRequest {
     /// `config`).
     pub program: Variant,
     pub config: TrainConfig,
-    /// The MNIST pickle.
+    /// The MNIST pickle, or a directory of IDX files.
     pub data: PathBuf,
+    /// Validation images taken from the end of the training images (default: the data's own
+    /// split, 10,000 for MNIST).
+    pub validation_size: Option<usize>,
     /// Train on the first N training images only.
     pub train_size: Option<usize>,
     /// The set scored after every epoch.
@@ -138,7 +141,7 @@ pub fn train(run: &CheckedTrain, stop: Option<Arc<AtomicBool>>) -> Result<Histor
     say(&format!("Backend: {}", crate::backend::describe()));
 
     let start = Instant::now();
-    let mnist = load_data(&request.data)?;
+    let mnist = load_data(&request.data, request.validation_size)?;
     say(&format!(
         "Loaded {} in {:.2} seconds ({} training, {} validation, {} test images)",
         request.data.display(),
