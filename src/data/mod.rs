@@ -22,3 +22,23 @@ pub use mnist::{load_mnist, DataError};
 pub const IMAGE_PIXELS: usize = 784;
 /// Number of digit classes.
 pub const CLASSES: usize = 10;
+
+/// The most characters of a file's text an error message quotes.
+const QUOTE_CHARS: usize = 60;
+
+/// Text from a file as an error message quotes it: control characters, quotes and
+/// backslashes escaped (as Rust's `{:?}` does, without the surrounding quotes), and cut after
+/// [`QUOTE_CHARS`] characters with the full length said, so that a 50 MB name makes a short
+/// message and nothing in a file can drive the terminal.
+pub(crate) fn quote(text: &str) -> String {
+    let mut shown: String = text
+        .chars()
+        .take(QUOTE_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    let total = text.chars().count();
+    if total > QUOTE_CHARS {
+        shown.push_str(&format!("… ({total} characters)"));
+    }
+    shown
+}
