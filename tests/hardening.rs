@@ -215,3 +215,23 @@ fn the_largest_image_accepted_is_read() {
     let e = read_png_err("png_no_data", &png_header_only(28, 28, 8));
     assert!(!e.contains("pixels; nndl reads"), "{e}");
 }
+
+#[test]
+fn a_model_file_with_nan_weights_says_the_weights_are_not_finite() {
+    // As Python's json.dump writes a network whose weights became NaN.
+    let dir = temp_dir("nan_model");
+    let text = r#"{"sizes": [2, 1], "weights": [[[NaN, 0.5]]], "biases": [[[0.1]]], "cost": "CrossEntropyCost"}"#;
+    let path = write_file(&dir, "nan.json", text.as_bytes());
+    let e = chain(&nndl::model::file::load::<f64>(&path).expect_err("refused"));
+    assert!(e.contains("nan.json: the weights are not finite"), "{e}");
+    assert!(e.contains("holds NaN"), "{e}");
+    let inf = text.replace("NaN", "-Infinity");
+    let path = write_file(&dir, "inf.json", inf.as_bytes());
+    let e = chain(&nndl::model::file::load::<f64>(&path).expect_err("refused"));
+    assert!(e.contains("holds -Infinity"), "{e}");
+    // "NaN" inside a string is not a weight: that file is only broken JSON.
+    let quoted = r#"{"sizes": [2, 1], "cost": "NaN", "weights": [[[0.5, 0.5]]], "biases": ]}"#;
+    let path = write_file(&dir, "quoted.json", quoted.as_bytes());
+    let e = chain(&nndl::model::file::load::<f64>(&path).expect_err("refused"));
+    assert!(e.contains("is not a network2.py model file"), "{e}");
+}

@@ -51,14 +51,16 @@ pub fn read_grey(path: &Path) -> Result<Array2<f64>, ImageError> {
         path: path.to_path_buf(),
         source,
     })?;
+    decode_grey(path, std::io::BufReader::new(file))
+}
+
+/// [`read_grey`] on a PNG file's bytes from `input` (`path` is only used in errors).
+pub fn decode_grey(path: &Path, input: impl std::io::Read) -> Result<Array2<f64>, ImageError> {
     let png_err = |source| ImageError::Png {
         path: path.to_path_buf(),
         source,
     };
-    let mut decoder = png::Decoder::new_with_limits(
-        std::io::BufReader::new(file),
-        png::Limits { bytes: MAX_BYTES },
-    );
+    let mut decoder = png::Decoder::new_with_limits(input, png::Limits { bytes: MAX_BYTES });
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let header = decoder.read_header_info().map_err(png_err)?;
     let (width, height) = (header.width, header.height);
