@@ -114,15 +114,24 @@ pub fn save<F: Real>(
         path: path.to_path_buf(),
         source,
     };
+    let write_to = |target: &Path, sync: bool| -> std::io::Result<()> {
+        let mut out = BufWriter::new(fs::File::create(target)?);
+        serde_json::to_writer(&mut out, &file)?;
+        out.flush()?;
+        match sync {
+            true => out.get_ref().sync_all(),
+            false => Ok(()),
+        }
+    };
+    // A device or pipe (`/dev/stdout`, `/dev/full`) is written as it is: renaming a file over
+    // it would replace it.
+    if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return write_to(path, false).map_err(err);
+    }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let write = || -> std::io::Result<()> {
-        let mut out = BufWriter::new(fs::File::create(&tmp)?);
-        serde_json::to_writer(&mut out, &file)?;
-        out.flush()?;
-        out.get_ref().sync_all()
-    };
+    let write = || write_to(&tmp, true);
     if let Err(e) = write() {
         let _ = fs::remove_file(&tmp);
         return Err(err(e));

@@ -49,6 +49,9 @@ pub enum RunError {
     Image(#[from] ImageError),
     #[error(transparent)]
     Train(TrainError),
+    /// An output file that cannot be written, found before the run starts (exit code 2).
+    #[error("cannot write {path}: {reason}")]
+    Output { path: PathBuf, reason: String },
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -87,6 +90,7 @@ impl RunError {
             self,
             RunError::Config(_)
                 | RunError::ModelMismatch { .. }
+                | RunError::Output { .. }
                 | RunError::Metrics(MetricsError::Format(_))
                 | RunError::Plot(PlotError::Format(_) | PlotError::Empty(_))
         )
@@ -136,6 +140,55 @@ pub fn load_data(path: &Path, validation_size: Option<usize>) -> Result<Mnist, R
         Some(n) => mnist.with_validation_size(n)?,
         None => mnist,
     })
+}
+
+/// Checks, before a run, that `path` can be written: it is not a directory, its directory
+/// exists, and a file can be made there (tried by creating and removing an empty file beside
+/// it — permissions alone do not tell, for instance on a read-only file system or as root) or,
+/// when `path` exists, opened for writing (without changing it). A full disk is only found
+/// when writing.
+pub fn check_output(path: &Path) -> Result<(), RunError> {
+    let refuse = |reason: String| RunError::Output {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if path.is_dir() {
+        return Err(refuse("it is a directory".to_string()));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(refuse(format!(
+            "the directory {} does not exist",
+            dir.display()
+        )));
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| refuse(e.to_string()));
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let probe = dir.join(format!(".{name}.{}.probe", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| refuse(format!("cannot create a file in {}: {e}", dir.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// The machine's physical memory in bytes (`MemTotal` of `/proc/meminfo`), where known.
+pub fn memory_total() -> Option<u128> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Work to do in the precision a run asks for ([`in_precision`]).

@@ -14,8 +14,8 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::config::{
-    check_init, check_sizes_against, check_threads, check_train_size, CheckedConfig, TrainConfig,
-    Variant,
+    check_init, check_memory, check_sizes_against, check_threads, check_train_size, CheckedConfig,
+    TrainConfig, Variant,
 };
 use crate::data::{Mnist, CLASSES, IMAGE_PIXELS};
 use crate::model::activation::Activation;
@@ -27,7 +27,7 @@ use crate::report::metrics::{self, MetricsWriter};
 use crate::report::plot;
 use crate::train::{build_network, sgd, History, Stop};
 
-use super::{in_precision, load_data, EvalSet, InPrecision, RunError};
+use super::{check_output, in_precision, load_data, memory_total, EvalSet, InPrecision, RunError};
 
 /// Files a run writes, each only if asked for.
 #[derive(Clone, Debug, Default)]
@@ -82,7 +82,8 @@ impl TrainRequest {
     /// Checks every rule that does not need the training data: the configuration, the thread
     /// count and `--train-size`, the network's sizes against MNIST's 784 pixels and 10 classes,
     /// the starting network (read here, a small file) against the run's cost and activation,
-    /// and the output formats.
+    /// that training fits in memory, and that every output file's format is known and its
+    /// directory takes it — so that a long run cannot end unable to write what it was for.
     pub fn check(mut self) -> Result<CheckedTrain, RunError> {
         check_threads(self.threads)?;
         if let Some(n) = self.train_size {
@@ -104,6 +105,12 @@ impl TrainRequest {
         };
         let config = self.config.check()?;
         check_sizes_against(&config.network.sizes, IMAGE_PIXELS, CLASSES)?;
+        check_memory(
+            &config.network.sizes,
+            config.sgd.mini_batch_size,
+            config.network.precision,
+            memory_total().unwrap_or(u128::MAX),
+        )?;
         if let Some(n) = self.train_size {
             config.check_data((IMAGE_PIXELS, CLASSES), IMAGE_PIXELS, CLASSES, n)?;
         }
@@ -112,6 +119,19 @@ impl TrainRequest {
         }
         if let Some(path) = &self.outputs.plot {
             plot::check_format(path)?;
+        }
+        let outputs = &self.outputs;
+        for path in [
+            &outputs.save_init,
+            &outputs.save,
+            &outputs.metrics,
+            &outputs.plot,
+            &outputs.dump_order,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            check_output(path)?;
         }
         Ok(CheckedTrain {
             request: self,
