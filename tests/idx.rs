@@ -272,3 +272,19 @@ fn the_binary_trains_on_an_idx_directory() {
     let out = nndl(&["train", "--data", dir, "--validation-size", "12"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn the_binary_names_the_image_size_before_it_checks_the_validation_size() {
+    // Two 32×32 images: the size is what is wrong, not the validation set it cannot give.
+    let mut f = header(&[2, 32, 32]);
+    f.extend(vec![0u8; 2 * 32 * 32]);
+    let dir = small_dir("idx_cli_32");
+    write_file(&dir, idx::TRAIN_IMAGES, &f);
+    let out = nndl(&["train", "--data", dir.to_str().unwrap(), "--epochs", "1"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("32×32 pixels; these networks read 28×28"),
+        "{err}"
+    );
+}

@@ -126,8 +126,7 @@ pub fn load_idx_files(files: &IdxFiles, validation: usize) -> Result<Mnist, Data
 /// checks it, without reading the images).
 pub fn image_count(path: &Path) -> Result<usize, DataError> {
     let (mut stream, _) = open(path)?;
-    let dims = header(path, &mut stream, 3, "images")?;
-    Ok(dims[0] as usize)
+    images_header(path, &mut stream)
 }
 
 /// The images of one file with the labels of another, which must be as many.
@@ -201,29 +200,36 @@ pub fn parse_images(
     stream: &mut dyn Read,
     most: u64,
 ) -> Result<Array2<u8>, DataError> {
+    let n = images_header(path, stream)?;
+    let len = n * IMAGE_PIXELS; // at most MAX_IMAGE_BYTES: checked by images_header
+    let data = body(path, stream, most, 16, len, &format!("{n} images of 28×28"))?;
+    Array2::from_shape_vec((n, IMAGE_PIXELS), data).map_err(|e| DataError::Content {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads and checks an images file's header: 28×28 images, and no more of them than
+/// [`MAX_IMAGE_BYTES`] hold. The number of images.
+fn images_header(path: &Path, stream: &mut dyn Read) -> Result<usize, DataError> {
     let content = |message: String| DataError::Content {
         path: path.to_path_buf(),
         message,
     };
     let dims = header(path, stream, 3, "images")?;
-    let (n, rows, cols) = (dims[0], dims[1], dims[2]);
+    let (n, rows, cols) = (dims[0] as usize, dims[1], dims[2]);
     if (rows, cols) != (SIDE, SIDE) {
         return Err(content(format!(
             "the images are {rows}×{cols} pixels; these networks read 28×28 images (784 inputs)"
         )));
     }
-    let n = n as usize;
-    let len = n
-        .checked_mul(IMAGE_PIXELS)
-        .filter(|&len| len <= MAX_IMAGE_BYTES)
-        .ok_or_else(|| {
-            content(format!(
-                "the header declares {n} images, more than the {} (1 GiB) nndl reads",
-                MAX_IMAGE_BYTES / IMAGE_PIXELS
-            ))
-        })?;
-    let data = body(path, stream, most, 16, len, &format!("{n} images of 28×28"))?;
-    Array2::from_shape_vec((n, IMAGE_PIXELS), data).map_err(|e| content(e.to_string()))
+    match n.checked_mul(IMAGE_PIXELS) {
+        Some(len) if len <= MAX_IMAGE_BYTES => Ok(n),
+        _ => Err(content(format!(
+            "the header declares {n} images, more than the {} (1 GiB) nndl reads",
+            MAX_IMAGE_BYTES / IMAGE_PIXELS
+        ))),
+    }
 }
 
 /// Reads a labels file `(n)` from `stream`: digits 0–9. Arguments as [`parse_images`].
