@@ -153,3 +153,41 @@ fn a_failed_save_leaves_the_earlier_model_intact() {
         "the earlier model changed"
     );
 }
+
+#[test]
+fn a_save_killed_midway_leaves_the_earlier_model_loadable() {
+    let dir = temp_dir("faults_sigkill");
+    let model = dir.join("model.json");
+    let first = small_run(&["--save", model.to_str().unwrap()]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let before = std::fs::read(&model).unwrap();
+    // A network of 2.4 million weights (a 45 MB file), killed while its file is written.
+    let data = fixture("py3_p5.pkl.gz");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(["train", "--data", data.to_str().unwrap(), "--sizes", "784,3000,10"])
+        .args(["--epochs", "1", "--mini-batch", "2", "--quiet", "--save"])
+        .arg(&model)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run nndl");
+    let tmp = dir.join("model.json.tmp");
+    let start = std::time::Instant::now();
+    let mut caught = false;
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        if tmp.exists() {
+            caught = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    child.kill().ok(); // SIGKILL
+    child.wait().unwrap();
+    assert!(caught, "the save finished before it could be interrupted");
+    assert_eq!(std::fs::read(&model).unwrap(), before, "the earlier model changed");
+    let net: nndl::model::network::Network = nndl::model::file::load(&model).unwrap();
+    assert_eq!(net.sizes, [784, 5, 10]);
+}
