@@ -5,6 +5,7 @@
 mod common;
 
 use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
 
 use common::*;
 
@@ -164,7 +165,13 @@ fn a_save_killed_midway_leaves_the_earlier_model_loadable() {
     // A network of 2.4 million weights (a 45 MB file), killed while its file is written.
     let data = fixture("py3_p5.pkl.gz");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
-        .args(["train", "--data", data.to_str().unwrap(), "--sizes", "784,3000,10"])
+        .args([
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--sizes",
+            "784,3000,10",
+        ])
         .args(["--epochs", "1", "--mini-batch", "2", "--quiet", "--save"])
         .arg(&model)
         .stdout(std::process::Stdio::null())
@@ -187,7 +194,57 @@ fn a_save_killed_midway_leaves_the_earlier_model_loadable() {
     child.kill().ok(); // SIGKILL
     child.wait().unwrap();
     assert!(caught, "the save finished before it could be interrupted");
-    assert_eq!(std::fs::read(&model).unwrap(), before, "the earlier model changed");
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        before,
+        "the earlier model changed"
+    );
     let net: nndl::model::network::Network = nndl::model::file::load(&model).unwrap();
     assert_eq!(net.sizes, [784, 5, 10]);
+}
+
+#[test]
+fn a_figure_that_cannot_be_written_is_said_in_words_and_keeps_the_earlier_one() {
+    let dir = temp_dir("faults_plot");
+    let metrics = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/overfitting-lambda-0.csv");
+    for ext in ["png", "svg"] {
+        let full = dir.join(format!("full.{ext}"));
+        std::os::unix::fs::symlink("/dev/full", &full).unwrap();
+        let out = nndl(&[
+            "plot",
+            metrics.to_str().unwrap(),
+            "-o",
+            full.to_str().unwrap(),
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "cannot write {}: No space left on device",
+                full.display()
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("Error(") && !err.contains("Os {"), "{err}");
+        // An earlier figure stays as it was when the new one cannot be written: the
+        // temporary file it goes through is blocked by a directory.
+        let figure = dir.join(format!("run.{ext}"));
+        let first = nndl(&[
+            "plot",
+            metrics.to_str().unwrap(),
+            "-o",
+            figure.to_str().unwrap(),
+        ]);
+        assert!(first.status.success(), "{}", stderr(&first));
+        let before = std::fs::read(&figure).unwrap();
+        std::fs::create_dir(dir.join(format!("run.{ext}.tmp"))).unwrap();
+        let out = nndl(&[
+            "plot",
+            metrics.to_str().unwrap(),
+            "-o",
+            figure.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(std::fs::read(&figure).unwrap(), before);
+    }
 }
