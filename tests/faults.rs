@@ -248,3 +248,38 @@ fn a_figure_that_cannot_be_written_is_said_in_words_and_keeps_the_earlier_one() 
         assert_eq!(std::fs::read(&figure).unwrap(), before);
     }
 }
+
+#[test]
+fn a_run_that_saturates_says_so() {
+    let out = nndl(&[
+        "train",
+        "--net",
+        "network2",
+        "--eta",
+        "1000",
+        "--train-size",
+        "2000",
+        "--epochs",
+        "2",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("The network has not learned"), "{text}");
+    assert!(
+        text.contains("try a smaller eta (this run's is 1000)"),
+        "{text}"
+    );
+    // The book's η learns, and says nothing of the kind.
+    let out = nndl(&[
+        "train",
+        "--net",
+        "network2",
+        "--train-size",
+        "2000",
+        "--epochs",
+        "1",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("has not learned"), "{text}");
+}

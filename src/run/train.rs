@@ -349,5 +349,19 @@ fn print_summary(request: &TrainRequest, config: &TrainConfig, history: &History
             best.epoch,
             best.accuracy()
         ));
+        // Sigmoid neurons driven far into saturation stop learning without any NaN: the
+        // network then names one digit for every image, about one in ten right.
+        if best.total >= 100 && best.accuracy() < SATURATED_BELOW {
+            say(&format!(
+                "The network has not learned: its best accuracy, {:.2}%, is what naming one \
+                 digit for every image gets. Its neurons have probably saturated; try a \
+                 smaller eta (this run's is {})",
+                best.accuracy(),
+                config.sgd.eta
+            ));
+        }
     }
 }
+
+/// Accuracy (%) below which a run has learned nothing: a little above one in ten classes.
+const SATURATED_BELOW: f64 = 15.0;
