@@ -101,24 +101,26 @@ pub fn load_idx(dir: &Path, validation: usize) -> Result<Mnist, DataError> {
 
 /// [`load_idx`] on four named files.
 pub fn load_idx_files(files: &IdxFiles, validation: usize) -> Result<Mnist, DataError> {
-    let train = labelled_set(&files.train_images, &files.train_labels)?;
-    let test = labelled_set(&files.test_images, &files.test_labels)?;
-    if validation >= train.len() {
+    let (train_bytes, mut train_labels) = labelled_set(&files.train_images, &files.train_labels)?;
+    let (test_bytes, test_labels) = labelled_set(&files.test_images, &files.test_labels)?;
+    let n = train_labels.len();
+    if validation >= n {
         return Err(DataError::Content {
             path: files.train_images.clone(),
             message: format!(
-                "{} training images cannot give {validation} to the validation set and keep \
-                 some to train on",
-                train.len()
+                "{n} training images cannot give {validation} to the validation set and keep \
+                 some to train on"
             ),
         });
     }
-    let at = train.len() - validation;
-    let (training, validation) = train.split_at(at);
+    // Split the bytes before converting, so that the pixels are never held twice.
+    let at = n - validation;
+    let validation_labels = train_labels.split_off(at);
+    let rows = |range: std::ops::Range<usize>| train_bytes.slice(ndarray::s![range, ..]).to_owned();
     Ok(Mnist {
-        training,
-        validation,
-        test,
+        training: dataset(rows(0..at), train_labels),
+        validation: dataset(rows(at..n), validation_labels),
+        test: dataset(test_bytes, test_labels),
     })
 }
 
@@ -129,8 +131,8 @@ pub fn image_count(path: &Path) -> Result<usize, DataError> {
     images_header(path, &mut stream)
 }
 
-/// The images of one file with the labels of another, which must be as many.
-fn labelled_set(images: &Path, labels: &Path) -> Result<Dataset, DataError> {
+/// The images (as bytes) of one file with the labels of another, which must be as many.
+fn labelled_set(images: &Path, labels: &Path) -> Result<(Array2<u8>, Vec<u8>), DataError> {
     let (mut stream, most) = open(images)?;
     let pixels = parse_images(images, &mut stream, most)?;
     let (mut stream, most) = open(labels)?;
@@ -146,7 +148,7 @@ fn labelled_set(images: &Path, labels: &Path) -> Result<Dataset, DataError> {
             ),
         });
     }
-    Ok(dataset(pixels, digits))
+    Ok((pixels, digits))
 }
 
 /// The images `(n, 784)` as the pickle holds them (byte / 256), with their bytes.
