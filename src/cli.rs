@@ -89,9 +89,13 @@ pub struct EvalArgs {
     /// trained with, if its file says, else 0].
     #[arg(long = "lambda")]
     pub lambda: Option<f64>,
-    /// The MNIST pickle.
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
     #[arg(long, default_value = DEFAULT_DATA)]
     pub data: PathBuf,
+    /// Validation images, taken from the end of the training images [default: 10,000, the
+    /// book's split of MNIST's 60,000].
+    #[arg(long, value_name = "N")]
+    pub validation_size: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -113,9 +117,13 @@ pub struct BenchArgs {
     /// Threads for the matrix products (OpenBLAS).
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// The MNIST pickle.
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
     #[arg(long, default_value = DEFAULT_DATA)]
     data: PathBuf,
+    /// Validation images, taken from the end of the training images [default: 10,000, the
+    /// book's split of MNIST's 60,000].
+    #[arg(long, value_name = "N")]
+    validation_size: Option<usize>,
 }
 
 impl BenchArgs {
@@ -126,6 +134,7 @@ impl BenchArgs {
             precisions: self.precisions.clone(),
             threads: self.threads,
             data: self.data.clone(),
+            validation_size: self.validation_size,
         }
     }
 }
@@ -171,9 +180,13 @@ pub struct ConfigArgs {
     /// Seed of the random initial weights and shuffles; the same seed repeats a run exactly.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The MNIST pickle.
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
     #[arg(long, default_value = DEFAULT_DATA)]
     data: PathBuf,
+    /// Validation images, taken from the end of the training images [default: 10,000, the
+    /// book's split of MNIST's 60,000].
+    #[arg(long, value_name = "N")]
+    validation_size: Option<usize>,
     /// Train on only the first N training images (default: all of them).
     #[arg(long, value_name = "N")]
     train_size: Option<usize>,
@@ -262,6 +275,7 @@ impl TrainArgs {
             config: run.config(),
             data: run.data.clone(),
             train_size: run.train_size,
+            validation_size: run.validation_size,
             eval_on: self.eval_on,
             threads: run.threads,
             init: self.init.clone(),
@@ -356,6 +370,7 @@ impl SearchArgs {
             base: self.run.config(),
             data: self.run.data.clone(),
             train_size: self.run.train_size,
+            validation_size: self.run.validation_size,
             worker: self.worker.clone(),
             heartbeat: seconds(self.heartbeat, "--heartbeat")?,
             stale_after: seconds(self.stale_after, "--stale-after")?,

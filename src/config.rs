@@ -204,6 +204,23 @@ pub enum ConfigError {
     #[error("--threads must be at least 1")]
     NoThreads,
     #[error(
+        "sizes {sizes:?} need {} to train (weights, their gradients and one mini-batch's \
+         activations and errors), more than the {} of memory here",
+        bytes_text(*needed), bytes_text(*available)
+    )]
+    TooLarge {
+        sizes: Vec<usize>,
+        /// Bytes needed (infinite when more than a 128-bit count).
+        needed: f64,
+        /// Bytes of memory, or of address space if that is less.
+        available: f64,
+    },
+    #[error(
+        "--validation-size {asked} leaves no training images: the data has {available} \
+         training and validation images together"
+    )]
+    ValidationSize { asked: usize, available: usize },
+    #[error(
         "{} was saved with the {saved_cost} cost and {saved_activation} hidden layers, but this \
          run trains with the {cost} cost and {activation} hidden layers (see --cost and \
          --activation)", path.display()
@@ -351,6 +368,78 @@ pub fn check_train_size(asked: usize, available: Option<usize>) -> Result<(), Co
         Some(available) if asked > available => Err(ConfigError::TrainSize { asked, available }),
         _ => Ok(()),
     }
+}
+
+/// The least memory, in bytes, that training a network of `sizes` with mini-batches of
+/// `mini_batch` in `precision` takes: its weights and biases and as many gradients, and each
+/// layer's activations and errors for one mini-batch. `None` if it does not fit in 128 bits.
+pub fn memory_needed(sizes: &[usize], mini_batch: usize, precision: Precision) -> Option<u128> {
+    let element: u128 = match precision {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
+    };
+    let mut values: u128 = 0;
+    for pair in sizes.windows(2) {
+        let (n_in, n_out) = (pair[0] as u128, pair[1] as u128);
+        let parameters = n_in.checked_mul(n_out)?.checked_add(n_out)?;
+        values = values.checked_add(parameters.checked_mul(2)?)?;
+    }
+    for &n in sizes {
+        values = values.checked_add(
+            (n as u128)
+                .checked_mul(mini_batch as u128)?
+                .checked_mul(2)?,
+        )?;
+    }
+    values.checked_mul(element)
+}
+
+/// A network whose training needs more than the `available` bytes (of memory, or of address
+/// space) is refused before anything is allocated: `--sizes 784,100000000,10` would abort
+/// on a failed allocation, and sizes beyond the address space make the array library panic.
+pub fn check_memory(
+    sizes: &[usize],
+    mini_batch: usize,
+    precision: Precision,
+    available: u128,
+) -> Result<(), ConfigError> {
+    let needed = memory_needed(sizes, mini_batch, precision);
+    let available = available.min(isize::MAX as u128);
+    match needed {
+        Some(n) if n <= available => Ok(()),
+        _ => Err(ConfigError::TooLarge {
+            sizes: sizes.to_vec(),
+            needed: needed.map_or(f64::INFINITY, |n| n as f64),
+            available: available as f64,
+        }),
+    }
+}
+
+/// A byte count in words: `1.2 GB`, `640.0 MB`.
+fn bytes_text(bytes: f64) -> String {
+    if !bytes.is_finite() {
+        return "more bytes than can be counted".to_string();
+    }
+    let units = [
+        (1e15, "PB"),
+        (1e12, "TB"),
+        (1e9, "GB"),
+        (1e6, "MB"),
+        (1e3, "kB"),
+    ];
+    units.iter().find(|(scale, _)| bytes >= *scale).map_or_else(
+        || format!("{bytes} bytes"),
+        |(scale, unit)| format!("{:.1} {unit}", bytes / scale),
+    )
+}
+
+/// `--validation-size`: the validation set is taken from the end of the training images and
+/// must leave at least one of the `available` (training and validation together) to train on.
+pub fn check_validation_size(asked: usize, available: usize) -> Result<(), ConfigError> {
+    if asked >= available {
+        return Err(ConfigError::ValidationSize { asked, available });
+    }
+    Ok(())
 }
 
 /// A saved network given as the starting point (read from `path`) has the cost and hidden

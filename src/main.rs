@@ -29,8 +29,14 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => {
             run::bench::bench(&args.request()).map(|()| ExitCode::SUCCESS)
         }
-        Some(Command::Eval(args)) => run::eval::eval(&args.model, args.on, args.lambda, &args.data)
-            .map(|()| ExitCode::SUCCESS),
+        Some(Command::Eval(args)) => run::eval::eval(
+            &args.model,
+            args.on,
+            args.lambda,
+            &args.data,
+            args.validation_size,
+        )
+        .map(|()| ExitCode::SUCCESS),
         Some(Command::Plot(args)) => {
             run::plot(&args.runs, args.title.as_deref(), &args.output).map(|()| ExitCode::SUCCESS)
         }

@@ -1,7 +1,8 @@
 //! A labelled set of images, as the training loop reads it, and MNIST's three sets.
 
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut1};
+use ndarray::{concatenate, s, Array2, ArrayView2, ArrayViewMut1, Axis};
 
+use crate::config::{check_validation_size, ConfigError};
 use crate::real::Real;
 
 /// One labelled set: images `(n, 784)`, one image per row, pixels in [0, 1), and for row `i`
@@ -146,6 +147,64 @@ impl<F: Real> Dataset<F> {
         }
     }
 
+    /// Splits the set in two at row `at`: the examples before it and those from it on.
+    /// `at` is at most `len()` (callers check it).
+    pub(crate) fn split_at(self, at: usize) -> (Dataset<F>, Dataset<F>) {
+        let at = at.min(self.len());
+        let rows = |a: &Array2<F>| {
+            (
+                a.slice(s![..at, ..]).to_owned(),
+                a.slice(s![at.., ..]).to_owned(),
+            )
+        };
+        let (head, tail) = rows(&self.images);
+        let (bytes_head, bytes_tail) = match &self.bytes {
+            Some(b) => {
+                let (h, t) = (
+                    b.slice(s![..at, ..]).to_owned(),
+                    b.slice(s![at.., ..]).to_owned(),
+                );
+                (Some(h), Some(t))
+            }
+            None => (None, None),
+        };
+        let mut labels = self.labels;
+        let tail_labels = labels.split_off(at);
+        (
+            Dataset {
+                images: head,
+                labels,
+                bytes: bytes_head,
+            },
+            Dataset {
+                images: tail,
+                labels: tail_labels,
+                bytes: bytes_tail,
+            },
+        )
+    }
+
+    /// `self`'s examples followed by `other`'s.
+    ///
+    /// # Panics
+    /// If the two sets have different numbers of pixels per image (the loaders give every set
+    /// 784).
+    fn append(self, other: Dataset<F>) -> Dataset<F> {
+        let pooled = concatenate(Axis(0), &[self.images.view(), other.images.view()]);
+        let images = pooled.expect("sets with the same number of pixels per image");
+        let bytes = match (&self.bytes, &other.bytes) {
+            (Some(a), Some(b)) => concatenate(Axis(0), &[a.view(), b.view()]).ok(),
+            _ => None,
+        };
+        let mut labels = self.labels;
+        labels.extend(other.labels);
+        Dataset {
+            images,
+            labels,
+            bytes,
+        }
+    }
+
     /// The same set in another precision (MNIST's pixels, multiples of 1/256, are exact in
     /// `f32`).
     pub fn cast<G: Real>(&self) -> Dataset<G> {
@@ -166,6 +225,31 @@ pub struct Mnist<F: Real = f64> {
 }
 
 impl<F: Real> Mnist<F> {
+    /// Training and validation images pooled, in that order, and split again so that the
+    /// last `validation` of them are the validation set. MNIST's 60,000 training images are
+    /// `mnist.pkl.gz`'s 50,000 training then 10,000 validation images, so this is the same
+    /// split whether the data came from the pickle or from the IDX files.
+    ///
+    /// # Panics
+    /// If the training and validation images have different numbers of pixels (the loaders
+    /// give both 784).
+    pub fn with_validation_size(self, validation: usize) -> Result<Mnist<F>, ConfigError> {
+        let available = self.training.len() + self.validation.len();
+        check_validation_size(validation, available)?;
+        if validation == self.validation.len() {
+            return Ok(self);
+        }
+        let (training, validation) = self
+            .training
+            .append(self.validation)
+            .split_at(available - validation);
+        Ok(Mnist {
+            training,
+            validation,
+            test: self.test,
+        })
+    }
+
     /// All three sets in another precision.
     pub fn cast<G: Real>(&self) -> Mnist<G> {
         Mnist {

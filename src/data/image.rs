@@ -17,7 +17,11 @@ pub const SIDE: usize = 28;
 const BOX: f64 = 20.0;
 /// The grey level of white: 255/256, as in MNIST.
 const WHITE: f64 = 255.0 / 256.0;
-/// The most bytes a decoded image may take (a 4096×4096 RGBA image).
+/// The most pixels an image may have (4096 × 4096), checked against the PNG header before
+/// anything is decoded: a 250-byte file can declare 28 × 4,294,967,295 pixels.
+pub const MAX_PIXELS: u64 = 4096 * 4096;
+/// The most bytes a decoded image may take (a 4096×4096 image of 8-bit RGBA); also the most the
+/// PNG decoder may allocate for its own buffers.
 const MAX_BYTES: usize = 64 << 20;
 
 /// Why an image could not be read as a digit.
@@ -40,22 +44,40 @@ pub enum ImageError {
 }
 
 /// Reads a PNG file as grey levels in [0, 255/256] (byte/256, as MNIST; white is 255/256),
-/// `(height, width)`.
+/// `(height, width)`. Images of more than [`MAX_PIXELS`] are refused from their header, before
+/// anything is decoded; the decoded bytes are converted to grey levels in one pass.
 pub fn read_grey(path: &Path) -> Result<Array2<f64>, ImageError> {
     let file = std::fs::File::open(path).map_err(|source| ImageError::Open {
         path: path.to_path_buf(),
         source,
     })?;
+    decode_grey(path, std::io::BufReader::new(file))
+}
+
+/// [`read_grey`] on a PNG file's bytes from `input` (`path` is only used in errors).
+pub fn decode_grey(path: &Path, input: impl std::io::Read) -> Result<Array2<f64>, ImageError> {
     let png_err = |source| ImageError::Png {
         path: path.to_path_buf(),
         source,
     };
-    let mut decoder = png::Decoder::new_with_limits(
-        std::io::BufReader::new(file),
-        png::Limits { bytes: MAX_BYTES },
-    );
+    let mut decoder = png::Decoder::new_with_limits(input, png::Limits { bytes: MAX_BYTES });
     decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let header = decoder.read_header_info().map_err(png_err)?;
+    let (width, height) = (header.width, header.height);
+    let too_large = || ImageError::Decode {
+        path: path.to_path_buf(),
+        message: format!(
+            "the image is {width}×{height} pixels; nndl reads images of up to 4096×4096 \
+             ({MAX_PIXELS} pixels) — scale it down first"
+        ),
+    };
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(too_large());
+    }
     let mut reader = decoder.read_info().map_err(png_err)?;
+    if reader.output_buffer_size() > MAX_BYTES {
+        return Err(too_large());
+    }
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).map_err(png_err)?;
     let (w, h) = (info.width as usize, info.height as usize);
@@ -81,9 +103,9 @@ pub fn read_grey(path: &Path) -> Result<Array2<f64>, ImageError> {
     })
 }
 
-/// The 784 inputs of the digit in grey image `grey` (255/256 = white), row by row, MNIST style.
-/// `None` if the image is blank.
-pub fn mnist_input(grey: &Array2<f64>) -> Option<Array1<f64>> {
+/// The 784 inputs of the digit in grey image `grey` (255/256 = white), row by row, MNIST style
+/// (inverted in place when the digit is dark on light). `None` if the image is blank.
+pub fn mnist_input(grey: Array2<f64>) -> Option<Array1<f64>> {
     let (h, w) = grey.dim();
     // The border is background: if it is light, the digit is dark on light — invert.
     let border: Vec<f64> = grey
@@ -92,11 +114,10 @@ pub fn mnist_input(grey: &Array2<f64>) -> Option<Array1<f64>> {
         .map(|(_, &v)| v)
         .collect();
     let background = border.iter().sum::<f64>() / border.len().max(1) as f64;
-    let ink = if background > 0.5 {
-        grey.mapv(|v| WHITE - v)
-    } else {
-        grey.clone()
-    };
+    let mut ink = grey;
+    if background > 0.5 {
+        ink.mapv_inplace(|v| WHITE - v);
+    }
     if (h, w) == (SIDE, SIDE) {
         return (ink.iter().any(|&v| v > 0.0)).then(|| ink.iter().copied().collect());
     }
@@ -168,7 +189,7 @@ pub fn mnist_input(grey: &Array2<f64>) -> Option<Array1<f64>> {
 
 /// Reads `path` and prepares it as a network's input.
 pub fn read_digit(path: &Path) -> Result<Array1<f64>, ImageError> {
-    mnist_input(&read_grey(path)?).ok_or_else(|| ImageError::Blank {
+    mnist_input(read_grey(path)?).ok_or_else(|| ImageError::Blank {
         path: path.to_path_buf(),
     })
 }

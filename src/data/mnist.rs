@@ -7,7 +7,10 @@
 //! by the training code).
 //!
 //! Every failure names the file and what is wrong with it; no length read from the file is used
-//! before it has been checked against the bytes that are really there.
+//! before it has been checked against the bytes that are really there. The file is inflated
+//! only as far as the pickle goes — reading stops at its `STOP`, as Python's `pickle.load`
+//! does, so gigabytes of anything after it are never inflated — and at most
+//! [`MAX_PICKLE_BYTES`] of it.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -23,6 +26,11 @@ use super::{CLASSES, IMAGE_PIXELS};
 /// Largest decompressed size we reserve up front from the gzip trailer's claim (the real
 /// `mnist.pkl.gz` is 220 MB); a larger file still loads, it just grows its buffer as it goes.
 const MAX_RESERVE: u64 = 512 << 20;
+
+/// The most bytes a pickle may inflate to: 1 GiB, enough for MNIST's pickle (220 MB) with
+/// its pixels as float64 (440 MB) and to spare. A file that has not reached the pickle's
+/// `STOP` by then is refused (a gzip bomb — a small file of gigabytes of zeros — included).
+pub const MAX_PICKLE_BYTES: usize = 1 << 30;
 
 /// Why a data file could not be loaded. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -48,29 +56,61 @@ pub enum DataError {
 
 /// Loads `mnist.pkl.gz` (or any pickle of the same tuple; see [`crate::data::pickle`]).
 pub fn load_mnist(path: impl AsRef<Path>) -> Result<Mnist, DataError> {
+    load_mnist_within(path, MAX_PICKLE_BYTES)
+}
+
+/// [`load_mnist`], inflating at most `max_bytes` of the file.
+pub fn load_mnist_within(path: impl AsRef<Path>, max_bytes: usize) -> Result<Mnist, DataError> {
     let path = path.as_ref();
-    let raw = read_gzip(path)?;
+    let raw = read_gzip(path, max_bytes)?;
     parse_mnist(path, &raw)
 }
 
-/// Decompresses a whole gzip file into memory.
-fn read_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
+/// Inflates a gzipped pickle up to its `STOP`, or to the end of the file, whichever comes
+/// first; refuses to inflate more than `max_bytes`.
+fn read_gzip(path: &Path, max_bytes: usize) -> Result<Vec<u8>, DataError> {
     let open_err = |source| DataError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let gzip_err = |source| DataError::Gzip {
         path: path.to_path_buf(),
         source,
     };
     let mut file = File::open(path).map_err(open_err)?;
     // The gzip trailer's last four bytes claim the decompressed size (mod 2^32). It is only a
     // hint for the first allocation: capped, and never trusted for anything else.
-    let hint = size_hint(&mut file).map_err(open_err)?;
+    let hint = size_hint(&mut file).map_err(open_err)?.min(max_bytes);
     let mut raw = Vec::with_capacity(hint);
-    GzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file))
-        .read_to_end(&mut raw)
-        .map_err(|source| DataError::Gzip {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(raw)
+    let mut gz = GzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file));
+    // One byte past the hint, so that a file whose trailer is right is read to its end (and
+    // its checksum checked) in one go; otherwise, twice as much each time.
+    let mut target = hint.max(1 << 20).saturating_add(1).min(max_bytes);
+    loop {
+        let want = target - raw.len();
+        let got = (&mut gz)
+            .take(want as u64)
+            .read_to_end(&mut raw)
+            .map_err(gzip_err)?;
+        if got < want {
+            return Ok(raw); // the whole file; parse_mnist says what is wrong with it, if anything
+        }
+        // More follows. If the pickle is already complete, the rest is never read.
+        match pickle::read(&raw) {
+            Err(e) if e.is_truncated() => {}
+            _ => return Ok(raw),
+        }
+        if raw.len() >= max_bytes {
+            return Err(DataError::Content {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the pickle does not end within {max_bytes} bytes inflated (nndl reads \
+                     pickles of up to {MAX_PICKLE_BYTES} bytes; mnist.pkl.gz is 220 MB)"
+                ),
+            });
+        }
+        target = target.saturating_mul(2).min(max_bytes);
+    }
 }
 
 fn size_hint(file: &mut File) -> std::io::Result<usize> {
@@ -155,8 +195,8 @@ fn dataset(name: &str, set: Value) -> Result<Dataset, String> {
 
     let [n, cols] = x.shape[..] else {
         return Err(format!(
-            "{name} images: expected a 2-D array, found shape {:?}",
-            x.shape
+            "{name} images: expected a 2-D array, found shape {}",
+            super::quote(&format!("{:?}", x.shape))
         ));
     };
     if cols != IMAGE_PIXELS {
@@ -166,8 +206,8 @@ fn dataset(name: &str, set: Value) -> Result<Dataset, String> {
     }
     let [n_labels] = y.shape[..] else {
         return Err(format!(
-            "{name} labels: expected a 1-D array, found shape {:?}",
-            y.shape
+            "{name} labels: expected a 1-D array, found shape {}",
+            super::quote(&format!("{:?}", y.shape))
         ));
     };
     if n_labels != n {

@@ -3,12 +3,14 @@
 //!
 //! - [`dataset`]: a labelled set of images, one per row, as the training loop reads it;
 //! - [`mnist`]: `mnist.pkl.gz`'s three sets, through the small, safe [`pickle`] reader;
+//! - [`idx`]: the same three sets from MNIST's original IDX files (or any set in their shape);
 //! - [`image`]: a handwritten digit from a PNG file, prepared as MNIST's digits were.
 //!
 //! Every loader names the file and what is wrong with it, and checks each length it reads
 //! against the bytes that are really there before it allocates.
 
 pub mod dataset;
+pub mod idx;
 pub mod image;
 pub mod mnist;
 pub mod pickle;
@@ -20,3 +22,23 @@ pub use mnist::{load_mnist, DataError};
 pub const IMAGE_PIXELS: usize = 784;
 /// Number of digit classes.
 pub const CLASSES: usize = 10;
+
+/// The most characters of a file's text an error message quotes.
+const QUOTE_CHARS: usize = 60;
+
+/// Text from a file as an error message quotes it: control characters, quotes and
+/// backslashes escaped (as Rust's `{:?}` does, without the surrounding quotes), and cut after
+/// [`QUOTE_CHARS`] characters with the full length said, so that a 50 MB name makes a short
+/// message and nothing in a file can drive the terminal.
+pub(crate) fn quote(text: &str) -> String {
+    let mut shown: String = text
+        .chars()
+        .take(QUOTE_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    let total = text.chars().count();
+    if total > QUOTE_CHARS {
+        shown.push_str(&format!("… ({total} characters)"));
+    }
+    shown
+}

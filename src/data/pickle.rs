@@ -22,6 +22,11 @@
 //! is ever executed; an unknown opcode or global is an error. Every length read from the input
 //! is checked against the bytes that remain before it is used, and byte payloads are borrowed
 //! from the input rather than copied.
+//!
+//! Memory stays bounded by the input: a memoised value fetched again (`GET`) is shared, not
+//! copied; the stack and marks together hold at most [`MAX_STACK`] entries and the memo
+//! [`MAX_MEMO`]; tuples nest at most 32 deep. Text quoted from the input in an error is cut
+//! and escaped ([`super::quote`]).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -34,7 +39,22 @@ use std::rc::Rc;
 pub struct PickleError {
     pub offset: usize,
     pub message: String,
+    /// The input ended before the pickle did (more input might complete it).
+    truncated: bool,
 }
+
+impl PickleError {
+    /// True when the input ended before the pickle's `STOP`: a longer input might be read.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+/// The most entries the stack and the marks may hold together (reading the MNIST tuple needs
+/// fewer than 20): 100 million pushes of `None` would otherwise hold gigabytes.
+pub const MAX_STACK: usize = 1 << 16;
+/// The most values the memo may hold (the MNIST tuple memoises fewer than 100).
+pub const MAX_MEMO: usize = 1 << 16;
 
 /// The element types a NumPy array in this format may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,8 +101,12 @@ pub struct NdArray<'a> {
     pub shape: Vec<usize>,
     pub dtype: Dtype,
     pub fortran_order: bool,
-    pub data: Cow<'a, [u8]>,
+    pub data: Bytes<'a>,
 }
+
+/// A byte string: borrowed from the input, or made while reading it (`_codecs.encode`), and
+/// shared by every value that refers to it.
+pub type Bytes<'a> = Rc<Cow<'a, [u8]>>;
 
 impl NdArray<'_> {
     /// Number of elements (the product of the shape; checked when the array was built).
@@ -140,7 +164,7 @@ pub enum Value<'a> {
     Int(i64),
     Float(f64),
     Str(Cow<'a, str>),
-    Bytes(Cow<'a, [u8]>),
+    Bytes(Bytes<'a>),
     Tuple(Rc<Tuple<'a>>),
     Global(Global),
     Dtype(Rc<RefCell<Dtype>>),
@@ -182,7 +206,7 @@ impl<'a> Value<'a> {
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
-            Value::Bytes(b) if b.is_ascii() => std::str::from_utf8(b).ok(),
+            Value::Bytes(b) if b.is_ascii() => std::str::from_utf8(b.as_ref()).ok(),
             _ => None,
         }
     }
@@ -233,15 +257,41 @@ impl<'a> Machine<'a> {
         Err(PickleError {
             offset: self.pos,
             message: message.into(),
+            truncated: false,
         })
+    }
+
+    /// The input ended before the pickle did.
+    fn truncated<T>(&self, message: impl Into<String>) -> Result<T, PickleError> {
+        Err(PickleError {
+            offset: self.pos,
+            message: format!("truncated: {}", message.into()),
+            truncated: true,
+        })
+    }
+
+    /// Pushes `v`, unless the stack and marks are full.
+    fn push(&mut self, v: Value<'a>) -> Result<(), PickleError> {
+        self.room()?;
+        self.stack.push(v);
+        Ok(())
+    }
+
+    fn room(&self) -> Result<(), PickleError> {
+        if self.stack.len() + self.marks.len() >= MAX_STACK {
+            return self.error(format!(
+                "more than {MAX_STACK} values on the stack (a pickled NumPy array needs a few)"
+            ));
+        }
+        Ok(())
     }
 
     /// Takes `n` bytes, failing (before anything is allocated) if fewer remain.
     fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
         let remaining = self.input.len() - self.pos;
         if n > remaining {
-            return self.error(format!(
-                "truncated: a field needs {n} bytes but only {remaining} remain"
+            return self.truncated(format!(
+                "a field needs {n} bytes but only {remaining} remain"
             ));
         }
         let bytes = &self.input[self.pos..self.pos + n];
@@ -279,7 +329,7 @@ impl<'a> Machine<'a> {
     fn line(&mut self) -> Result<&'a str, PickleError> {
         let rest = &self.input[self.pos..];
         let Some(end) = rest.iter().position(|&b| b == b'\n') else {
-            return self.error("truncated: unterminated text line");
+            return self.truncated("unterminated text line");
         };
         let line = self.take(end + 1)?;
         match std::str::from_utf8(&line[..end]) {
@@ -327,11 +377,16 @@ impl<'a> Machine<'a> {
         }
         let items = self.stack.split_off(self.stack.len() - n);
         let t = self.tuple(items)?;
-        self.stack.push(t);
+        self.push(t)?;
         Ok(())
     }
 
     fn memo_put(&mut self, key: u32) -> Result<(), PickleError> {
+        if self.memo.len() >= MAX_MEMO && !self.memo.contains_key(&key) {
+            return self.error(format!(
+                "more than {MAX_MEMO} memoised values (a pickled NumPy array needs a few)"
+            ));
+        }
         match self.stack.last() {
             Some(v) => {
                 self.memo.insert(key, v.clone());
@@ -343,9 +398,10 @@ impl<'a> Machine<'a> {
 
     fn memo_get(&mut self, key: u32) -> Result<(), PickleError> {
         match self.memo.get(&key) {
+            // Shared, not copied: a value is only ever mutated through its `Rc`.
             Some(v) => {
-                self.stack.push(v.clone());
-                Ok(())
+                let v = v.clone();
+                self.push(v)
             }
             None => self.error(format!("memo key {key} was never stored")),
         }
@@ -353,12 +409,10 @@ impl<'a> Machine<'a> {
 
     fn global(&mut self, module: &str, name: &str) -> Result<(), PickleError> {
         match Global::resolve(module, name) {
-            Some(g) => {
-                self.stack.push(Value::Global(g));
-                Ok(())
-            }
+            Some(g) => self.push(Value::Global(g)),
             None => self.error(format!(
-                "refusing global {module}.{name}: only NumPy array globals are read"
+                "refusing global {}: only NumPy array globals are read",
+                super::quote(&format!("{module}.{name}"))
             )),
         }
     }
@@ -367,7 +421,7 @@ impl<'a> Machine<'a> {
         loop {
             let op = match self.u8() {
                 Ok(op) => op,
-                Err(_) => return self.error("truncated: the pickle ends before STOP"),
+                Err(_) => return self.truncated("the pickle ends before STOP"),
             };
             match op {
                 0x80 => {
@@ -387,33 +441,36 @@ impl<'a> Machine<'a> {
                     }
                     return Ok(v);
                 }
-                b'(' => self.marks.push(self.stack.len()),
+                b'(' => {
+                    self.room()?;
+                    self.marks.push(self.stack.len());
+                }
                 b')' => {
                     let t = self.tuple(Vec::new())?;
-                    self.stack.push(t);
+                    self.push(t)?;
                 }
                 b't' => {
                     let items = self.pop_mark()?;
                     let t = self.tuple(items)?;
-                    self.stack.push(t);
+                    self.push(t)?;
                 }
                 0x85 => self.push_tuple(1)?,
                 0x86 => self.push_tuple(2)?,
                 0x87 => self.push_tuple(3)?,
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
+                b'N' => self.push(Value::None)?,
+                0x88 => self.push(Value::Bool(true))?,
+                0x89 => self.push(Value::Bool(false))?,
                 b'J' => {
                     let v = i32::from_le_bytes(self.take_array()?);
-                    self.stack.push(Value::Int(i64::from(v)));
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.stack.push(Value::Int(i64::from(v)));
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 b'M' => {
                     let v = u16::from_le_bytes(self.take_array()?);
-                    self.stack.push(Value::Int(i64::from(v)));
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 0x8a => {
                     // LONG1: little-endian two's complement, at most 8 bytes accepted.
@@ -427,11 +484,11 @@ impl<'a> Machine<'a> {
                     if n > 0 && bytes[n - 1] & 0x80 != 0 {
                         buf[n..].fill(0xff);
                     }
-                    self.stack.push(Value::Int(i64::from_le_bytes(buf)));
+                    self.push(Value::Int(i64::from_le_bytes(buf)))?;
                 }
                 b'G' => {
                     let v = f64::from_be_bytes(self.take_array()?);
-                    self.stack.push(Value::Float(v));
+                    self.push(Value::Float(v))?;
                 }
                 b'T' | b'U' | b'B' | b'C' | 0x8e | 0x96 => {
                     // BINSTRING (a Python-2 byte string), SHORT_BINSTRING, BINBYTES,
@@ -443,7 +500,7 @@ impl<'a> Machine<'a> {
                     };
                     let n = self.length(width)?;
                     let bytes = self.take(n)?;
-                    self.stack.push(Value::Bytes(Cow::Borrowed(bytes)));
+                    self.push(Value::Bytes(Rc::new(Cow::Borrowed(bytes))))?;
                 }
                 b'X' | 0x8c | 0x8d => {
                     let width = match op {
@@ -453,7 +510,7 @@ impl<'a> Machine<'a> {
                     };
                     let n = self.length(width)?;
                     let s = self.utf8(n)?;
-                    self.stack.push(s);
+                    self.push(s)?;
                 }
                 0x97 => return self.error("out-of-band buffers are not supported"),
                 0x98 => {
@@ -502,7 +559,7 @@ impl<'a> Machine<'a> {
                     let args = self.pop()?;
                     let callable = self.pop()?;
                     let v = self.reduce(callable, args)?;
-                    self.stack.push(v);
+                    self.push(v)?;
                 }
                 b'b' => {
                     let state = self.pop()?;
@@ -537,8 +594,8 @@ impl<'a> Machine<'a> {
             (Global::Dtype, [code, ..]) => match code.as_text().and_then(parse_dtype_code) {
                 Some(dtype) => Ok(Value::Dtype(Rc::new(RefCell::new(dtype)))),
                 None => self.error(format!(
-                    "dtype {:?} is not one of f4, f8, i8, i4, u1",
-                    code.as_text().unwrap_or(code.type_name())
+                    "dtype \"{}\" is not one of f4, f8, i8, i4, u1",
+                    super::quote(code.as_text().unwrap_or(code.type_name()))
                 )),
             },
             (Global::CodecsEncode, [Value::Str(text), Value::Str(codec)])
@@ -551,9 +608,9 @@ impl<'a> Machine<'a> {
                         Err(_) => return self.error("latin-1 text has a character above 0xff"),
                     }
                 }
-                Ok(Value::Bytes(Cow::Owned(bytes)))
+                Ok(Value::Bytes(Rc::new(Cow::Owned(bytes))))
             }
-            (Global::Bytes, []) => Ok(Value::Bytes(Cow::Borrowed(&[]))),
+            (Global::Bytes, []) => Ok(Value::Bytes(Rc::new(Cow::Borrowed(&[])))),
             (Global::FromBuffer, [Value::Bytes(data), Value::Dtype(dtype), shape, order]) => {
                 let fortran_order = match order.as_text() {
                     Some("C") => false,
@@ -600,7 +657,10 @@ impl<'a> Machine<'a> {
                         let big_endian = match order {
                             ">" => true,
                             "<" | "|" | "=" => false,
-                            other => return self.error(format!("dtype byte order {other:?}")),
+                            other => {
+                                return self
+                                    .error(format!("dtype byte order \"{}\"", super::quote(other)))
+                            }
                         };
                         if items.get(3).is_some_and(|v| !matches!(v, Value::None)) {
                             return self.error("structured dtypes are not supported");
@@ -621,7 +681,7 @@ impl<'a> Machine<'a> {
         shape: &Value<'a>,
         dtype: Dtype,
         fortran_order: bool,
-        data: Cow<'a, [u8]>,
+        data: Bytes<'a>,
     ) -> Result<NdArray<'a>, PickleError> {
         let Some(dims) = shape.as_tuple() else {
             return self.error("array shape is not a tuple");
@@ -640,7 +700,8 @@ impl<'a> Machine<'a> {
         }
         if bytes != Some(data.len()) {
             return self.error(format!(
-                "array of shape {shape:?} and {:?} needs {} bytes but {} are stored",
+                "array of shape {} and {:?} needs {} bytes but {} are stored",
+                super::quote(&format!("{shape:?}")),
                 dtype.element,
                 bytes.map_or_else(|| "more than addressable".to_string(), |b| b.to_string()),
                 data.len()

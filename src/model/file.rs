@@ -114,15 +114,24 @@ pub fn save<F: Real>(
         path: path.to_path_buf(),
         source,
     };
+    let write_to = |target: &Path, sync: bool| -> std::io::Result<()> {
+        let mut out = BufWriter::new(fs::File::create(target)?);
+        serde_json::to_writer(&mut out, &file)?;
+        out.flush()?;
+        match sync {
+            true => out.get_ref().sync_all(),
+            false => Ok(()),
+        }
+    };
+    // A device or pipe (`/dev/stdout`, `/dev/full`) is written as it is: renaming a file over
+    // it would replace it.
+    if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return write_to(path, false).map_err(err);
+    }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let write = || -> std::io::Result<()> {
-        let mut out = BufWriter::new(fs::File::create(&tmp)?);
-        serde_json::to_writer(&mut out, &file)?;
-        out.flush()?;
-        out.get_ref().sync_all()
-    };
+    let write = || write_to(&tmp, true);
     if let Err(e) = write() {
         let _ = fs::remove_file(&tmp);
         return Err(err(e));
@@ -144,9 +153,31 @@ pub fn load_with_config<F: Real>(
         path: path.to_path_buf(),
         source,
     })?;
-    let file: ModelFile = serde_json::from_str(&text).map_err(|source| ModelError::Json {
-        path: path.to_path_buf(),
-        source,
+    parse(path, &text)
+}
+
+/// Reads a model file's text (`path` is only used in errors).
+pub fn parse<F: Real>(
+    path: &Path,
+    text: &str,
+) -> Result<(Network<F>, Option<TrainConfig>), ModelError> {
+    let file: ModelFile = serde_json::from_str(text).map_err(|source| {
+        // Python's json.dump writes a NaN or infinite weight as a bare NaN or Infinity, which
+        // is not JSON: say what it means rather than where the syntax broke.
+        match non_finite_token(text) {
+            Some(token) => ModelError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the weights are not finite: the file holds {token} (as Python's json.dump \
+                     writes a weight that is not a number); the network had diverged when it \
+                     was saved"
+                ),
+            },
+            None => ModelError::Json {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
     })?;
     let config = file.config.clone();
     let net = from_file(file).map_err(|message| ModelError::Invalid {
@@ -154,6 +185,36 @@ pub fn load_with_config<F: Real>(
         message,
     })?;
     Ok((net, config))
+}
+
+/// The first `NaN`, `Infinity` or `-Infinity` outside a string in `text`, as Python's `json`
+/// writes non-finite floats.
+fn non_finite_token(text: &str) -> Option<&'static str> {
+    let bytes = text.as_bytes();
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'N' | b'I' | b'-' => {
+                for token in ["NaN", "Infinity", "-Infinity"] {
+                    if bytes[i..].starts_with(token.as_bytes()) {
+                        return Some(token);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn from_file<F: Real>(file: ModelFile) -> Result<Network<F>, String> {

@@ -36,6 +36,11 @@ pub enum PlotError {
     Parse { path: PathBuf, message: String },
     #[error("cannot draw {path}: {message}")]
     Draw { path: PathBuf, message: String },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// One run's rows and the name it goes by in the legend.
@@ -111,18 +116,68 @@ pub fn plot(runs: &[Run], title: &str, out: &Path) -> Result<(), PlotError> {
         return Err(draw_err("the embedded font could not be read".into()));
     }
     const SIZE: (u32, u32) = (1400, 560);
-    match out.extension().and_then(|e| e.to_str()) {
+    // Drawn in memory, then written by `write_figure`, so that a failed write is reported as
+    // what it is and leaves an earlier figure intact.
+    let bytes = match out.extension().and_then(|e| e.to_str()) {
         Some("png") => {
-            let root = BitMapBackend::new(out, SIZE).into_drawing_area();
-            draw(&root, runs, title).map_err(draw_err)?;
-            root.present().map_err(|e| draw_err(e.to_string()))
+            let (w, h) = SIZE;
+            let mut rgb = vec![0u8; w as usize * h as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+                draw(&root, runs, title).map_err(draw_err)?;
+                root.present().map_err(|e| draw_err(e.to_string()))?;
+            }
+            encode_png(&rgb, SIZE).map_err(|e| draw_err(e.to_string()))?
         }
         Some("svg") => {
-            let root = SVGBackend::new(out, SIZE).into_drawing_area();
-            draw(&root, runs, title).map_err(draw_err)?;
-            root.present().map_err(|e| draw_err(e.to_string()))
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+                draw(&root, runs, title).map_err(draw_err)?;
+                root.present().map_err(|e| draw_err(e.to_string()))?;
+            }
+            svg.into_bytes()
         }
-        _ => Err(PlotError::Format(out.to_path_buf())),
+        _ => return Err(PlotError::Format(out.to_path_buf())),
+    };
+    write_figure(out, &bytes).map_err(|source| PlotError::Write {
+        path: out.to_path_buf(),
+        source,
+    })
+}
+
+/// An 8-bit RGB image as a PNG file's bytes.
+fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingError> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed over it, so that a failed or
+/// interrupted write leaves any earlier file as it was; a device or pipe is written directly.
+fn write_figure(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::File::create(path)?.write_all(bytes);
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    match written {
+        Ok(()) => std::fs::rename(&tmp, path),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
     }
 }
 

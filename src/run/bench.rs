@@ -22,8 +22,11 @@ pub struct BenchRequest {
     pub precisions: Vec<Precision>,
     /// Threads for the matrix products.
     pub threads: usize,
-    /// The MNIST pickle.
+    /// The MNIST pickle, or a directory of IDX files.
     pub data: PathBuf,
+    /// Validation images taken from the end of the training images (see
+    /// [`super::load_data`]); only the training and test images are timed.
+    pub validation_size: Option<usize>,
 }
 
 /// Times the book's run of each program in each precision and prints a table of seconds per
@@ -40,7 +43,7 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
         "Peak of one core ({}): {peak64:.1} GFLOP/s in f64, {peak32:.1} GFLOP/s in f32",
         fma_kind()
     ));
-    let mnist = load_data(&request.data)?;
+    let mnist = load_data(&request.data, request.validation_size)?;
     let mnist32 = request
         .precisions
         .contains(&Precision::F32)

@@ -11,10 +11,17 @@ use crate::report::console::say;
 
 use super::{load_data, EvalSet, RunError};
 
-/// `nndl eval`: scores the network saved at `model` on the `on` set of the MNIST pickle at
-/// `data`, with λ for the cost's L2 term (default: the λ the model was trained with, if its
-/// file says, else 0).
-pub fn eval(model: &Path, on: EvalSet, lambda: Option<f64>, data: &Path) -> Result<(), RunError> {
+/// `nndl eval`: scores the network saved at `model` on the `on` set of the data at `data`
+/// (the MNIST pickle or a directory of IDX files, its validation set the last
+/// `validation_size` training images when given), with λ for the cost's L2 term (default: the
+/// λ the model was trained with, if its file says, else 0).
+pub fn eval(
+    model: &Path,
+    on: EvalSet,
+    lambda: Option<f64>,
+    data: &Path,
+    validation_size: Option<usize>,
+) -> Result<(), RunError> {
     let (net, config): (Network, _) = file::load_with_config(model)?;
     check_sizes_against(&net.sizes, IMAGE_PIXELS, CLASSES).map_err(|source| {
         RunError::ModelMismatch {
@@ -26,7 +33,7 @@ pub fn eval(model: &Path, on: EvalSet, lambda: Option<f64>, data: &Path) -> Resu
         .or(config.as_ref().map(|c| c.sgd.lambda))
         .unwrap_or(0.0);
     SgdConfig::check_lambda(lambda)?;
-    let mnist = load_data(data)?;
+    let mnist = load_data(data, validation_size)?;
     let (_, data) = on.pick(mnist);
     say(&format!(
         "{}: sizes {:?}, {} hidden layers, {} output layer, {} cost",

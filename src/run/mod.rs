@@ -14,9 +14,9 @@ pub mod tune;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConfigError, Precision};
+use crate::config::{check_validation_size, ConfigError, Precision};
 use crate::data::image::ImageError;
-use crate::data::{load_mnist, DataError, Dataset, Mnist};
+use crate::data::{idx, load_mnist, DataError, Dataset, Mnist};
 use crate::model::file::ModelError;
 use crate::real::Real;
 use crate::report::metrics::MetricsError;
@@ -32,7 +32,10 @@ pub enum RunError {
     /// The configuration breaks a rule (exit code 2).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot load the MNIST data (use --data to point at mnist.pkl.gz)")]
+    #[error(
+        "cannot load the MNIST data (use --data to point at mnist.pkl.gz or a directory of \
+         IDX files)"
+    )]
     Data(#[source] DataError),
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -47,6 +50,9 @@ pub enum RunError {
     Image(#[from] ImageError),
     #[error(transparent)]
     Train(TrainError),
+    /// An output file that cannot be written, found before the run starts (exit code 2).
+    #[error("cannot write {path}: {reason}")]
+    Output { path: PathBuf, reason: String },
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -96,6 +102,7 @@ impl RunError {
             self,
             RunError::Config(_)
                 | RunError::ModelMismatch { .. }
+                | RunError::Output { .. }
                 | RunError::Metrics(MetricsError::Format(_))
                 | RunError::Plot(PlotError::Format(_) | PlotError::Empty(_))
                 | RunError::Tune(_)
@@ -129,9 +136,74 @@ impl EvalSet {
     }
 }
 
-/// Loads the MNIST pickle at `path`.
-pub fn load_data(path: &Path) -> Result<Mnist, RunError> {
-    load_mnist(path).map_err(RunError::Data)
+/// Loads the data at `path` (`--data`): a directory is read as MNIST's IDX files
+/// ([`crate::data::idx`]), a file as the book's pickle ([`crate::data::mnist`]). A
+/// `validation_size` (`--validation-size`) pools the training and validation images and takes
+/// that many from their end, so the split is the same from either; without it the validation
+/// set is the pickle's, or the last 10,000 IDX training images (the same images).
+pub fn load_data(path: &Path, validation_size: Option<usize>) -> Result<Mnist, RunError> {
+    if path.is_dir() {
+        let validation = validation_size.unwrap_or(idx::DEFAULT_VALIDATION);
+        let files = idx::IdxFiles::in_dir(path).map_err(RunError::Data)?;
+        // A size the training images cannot give is the argument's fault, not the files'.
+        let count = idx::image_count(&files.train_images).map_err(RunError::Data)?;
+        check_validation_size(validation, count)?;
+        return idx::load_idx_files(&files, validation).map_err(RunError::Data);
+    }
+    let mnist = load_mnist(path).map_err(RunError::Data)?;
+    Ok(match validation_size {
+        Some(n) => mnist.with_validation_size(n)?,
+        None => mnist,
+    })
+}
+
+/// Checks, before a run, that `path` can be written: it is not a directory, its directory
+/// exists, and a file can be made there (tried by creating and removing an empty file beside
+/// it — permissions alone do not tell, for instance on a read-only file system or as root) or,
+/// when `path` exists, opened for writing (without changing it). A full disk is only found
+/// when writing.
+pub fn check_output(path: &Path) -> Result<(), RunError> {
+    let refuse = |reason: String| RunError::Output {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if path.is_dir() {
+        return Err(refuse("it is a directory".to_string()));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(refuse(format!(
+            "the directory {} does not exist",
+            dir.display()
+        )));
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| refuse(e.to_string()));
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let probe = dir.join(format!(".{name}.{}.probe", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| refuse(format!("cannot create a file in {}: {e}", dir.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// The machine's physical memory in bytes (`MemTotal` of `/proc/meminfo`), where known.
+pub fn memory_total() -> Option<u128> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Work to do in the precision a run asks for ([`in_precision`]).

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{
-    check_init, check_sizes_against, check_threads, check_train_size, CheckedConfig, TrainConfig,
-    Variant,
+    check_init, check_memory, check_sizes_against, check_threads, check_train_size, CheckedConfig,
+    TrainConfig, Variant,
 };
 use crate::data::{Mnist, CLASSES, IMAGE_PIXELS};
 use crate::model::activation::Activation;
@@ -24,7 +24,7 @@ use crate::report::metrics::{self, MetricsWriter};
 use crate::report::plot;
 use crate::train::{build_network, sgd, History, Stop};
 
-use super::{in_precision, load_data, EvalSet, InPrecision, RunError};
+use super::{check_output, in_precision, load_data, memory_total, EvalSet, InPrecision, RunError};
 
 /// Files a run writes, each only if asked for.
 #[derive(Clone, Debug, Default)]
@@ -48,8 +48,11 @@ pub struct TrainRequest {
     /// `config`).
     pub program: Variant,
     pub config: TrainConfig,
-    /// The MNIST pickle.
+    /// The MNIST pickle, or a directory of IDX files.
     pub data: PathBuf,
+    /// Validation images taken from the end of the training images (default: the data's own
+    /// split, 10,000 for MNIST).
+    pub validation_size: Option<usize>,
     /// Train on the first N training images only.
     pub train_size: Option<usize>,
     /// The set scored after every epoch.
@@ -76,7 +79,8 @@ impl TrainRequest {
     /// Checks every rule that does not need the training data: the configuration, the thread
     /// count and `--train-size`, the network's sizes against MNIST's 784 pixels and 10 classes,
     /// the starting network (read here, a small file) against the run's cost and activation,
-    /// and the output formats.
+    /// that training fits in memory, and that every output file's format is known and its
+    /// directory takes it — so that a long run cannot end unable to write what it was for.
     pub fn check(mut self) -> Result<CheckedTrain, RunError> {
         check_threads(self.threads)?;
         if let Some(n) = self.train_size {
@@ -98,6 +102,12 @@ impl TrainRequest {
         };
         let config = self.config.check()?;
         check_sizes_against(&config.network.sizes, IMAGE_PIXELS, CLASSES)?;
+        check_memory(
+            &config.network.sizes,
+            config.sgd.mini_batch_size,
+            config.network.precision,
+            memory_total().unwrap_or(u128::MAX),
+        )?;
         if let Some(n) = self.train_size {
             config.check_data((IMAGE_PIXELS, CLASSES), IMAGE_PIXELS, CLASSES, n)?;
         }
@@ -106,6 +116,19 @@ impl TrainRequest {
         }
         if let Some(path) = &self.outputs.plot {
             plot::check_format(path)?;
+        }
+        let outputs = &self.outputs;
+        for path in [
+            &outputs.save_init,
+            &outputs.save,
+            &outputs.metrics,
+            &outputs.plot,
+            &outputs.dump_order,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            check_output(path)?;
         }
         Ok(CheckedTrain {
             request: self,
@@ -135,7 +158,7 @@ pub fn train(run: &CheckedTrain, stop: Option<Arc<AtomicBool>>) -> Result<Histor
     say(&format!("Backend: {}", crate::backend::describe()));
 
     let start = Instant::now();
-    let mnist = load_data(&request.data)?;
+    let mnist = load_data(&request.data, request.validation_size)?;
     say(&format!(
         "Loaded {} in {:.2} seconds ({} training, {} validation, {} test images)",
         request.data.display(),
@@ -325,5 +348,19 @@ fn print_summary(request: &TrainRequest, config: &TrainConfig, history: &History
             best.epoch,
             best.accuracy()
         ));
+        // Sigmoid neurons driven far into saturation stop learning without any NaN: the
+        // network then names one digit for every image, about one in ten right.
+        if best.total >= 100 && best.accuracy() < SATURATED_BELOW {
+            say(&format!(
+                "The network has not learned: its best accuracy, {:.2}%, is what naming one \
+                 digit for every image gets. Its neurons have probably saturated; try a \
+                 smaller eta (this run's is {})",
+                best.accuracy(),
+                config.sgd.eta
+            ));
+        }
     }
 }
+
+/// Accuracy (%) below which a run has learned nothing: a little above one in ten classes.
+const SATURATED_BELOW: f64 = 15.0;

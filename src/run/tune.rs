@@ -58,6 +58,8 @@ pub struct TuneRequest {
     pub data: PathBuf,
     /// Train on the first N training images only.
     pub train_size: Option<usize>,
+    /// Validation images, taken from the end of the training images (default 10,000).
+    pub validation_size: Option<usize>,
     /// This process's workers are named `NAME-1`, `NAME-2`, … (default: host and process id).
     pub worker: Option<String>,
     pub heartbeat: Duration,
@@ -78,6 +80,7 @@ pub struct CheckedTune {
 struct Base<'a> {
     config: &'a TrainConfig,
     train_size: Option<usize>,
+    validation_size: Option<usize>,
     pruner: String,
 }
 
@@ -122,6 +125,7 @@ impl TuneRequest {
         let base = serde_json::to_value(Base {
             config: &self.base,
             train_size: self.train_size,
+            validation_size: self.validation_size,
             pruner: self.pruner.to_string(),
         })
         .map_err(|e| StoreError::Corrupt {
@@ -160,7 +164,7 @@ pub fn tune(run: &CheckedTune, stop: Arc<AtomicBool>) -> Result<Option<StudyResu
     ));
     say(&format!("Backend: {}", crate::backend::describe()));
     let start = Instant::now();
-    let mnist = load_data(&request.data)?;
+    let mnist = load_data(&request.data, request.validation_size)?;
     say(&format!(
         "Loaded {} in {:.2} seconds; trials train on {} images and are scored on the {} \
          validation images",

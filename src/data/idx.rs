@@ -1,0 +1,342 @@
+//! MNIST as its authors distribute it (LeCun, Cortes and Burges): four files in the IDX format,
+//! and the drop-in replacements of the same shape (Fashion-MNIST, Kuzushiji-MNIST, …).
+//!
+//! A directory given to `--data` must hold `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+//! `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`, each raw or gzipped (`NAME.gz`; the
+//! file's first bytes tell which). An IDX file is a header — two zero bytes, the element type
+//! (`0x08`, unsigned byte), the number of dimensions, each dimension as a big-endian `u32` —
+//! followed by the elements in C order: images `(n, 28, 28)`, labels `(n)`.
+//!
+//! The book's `mnist.pkl.gz` was made from these files: each pixel there is the byte here
+//! divided by 256, and its validation set is the last 10,000 of the 60,000 training images.
+//! [`load_idx`] makes the same three sets (with [`DEFAULT_VALIDATION`] or any other number of
+//! validation images), so a run on the IDX files is the run on the pickle.
+//!
+//! Every header field is checked (magic number, element type, number of dimensions, 28×28
+//! images, counts that agree, labels 0–9), and nothing is allocated from an unchecked header:
+//! a header declaring more than a file can hold (its size, or for a gzipped file 1032 times its
+//! size, deflate's largest expansion) or more than [`MAX_IMAGE_BYTES`] is refused before
+//! anything is read, and a file is inflated only up to the size its header declares (one byte
+//! more shows it is too long), into a buffer that grows with the bytes really there. Left out: element types other than unsigned bytes (no MNIST-like
+//! set uses them) and images of other sizes (these networks take 784 inputs).
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use ndarray::Array2;
+
+use super::dataset::{Dataset, Mnist};
+use super::mnist::DataError;
+use super::{CLASSES, IMAGE_PIXELS};
+
+/// The four files, as the original distribution names them (each may also end in `.gz`).
+pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
+/// Validation images taken from the end of the training images unless told otherwise: the
+/// book's split of MNIST's 60,000 into 50,000 and 10,000.
+pub const DEFAULT_VALIDATION: usize = 10_000;
+
+/// The most image bytes one IDX file may declare: 1 GiB, 1.37 million 28×28 images, above the
+/// largest MNIST-like set (EMNIST ByClass, 814,255 training images). A header declaring more
+/// is refused before anything is allocated.
+pub const MAX_IMAGE_BYTES: usize = 1 << 30;
+
+/// Side of an image, in pixels.
+const SIDE: u32 = 28;
+/// IDX element type of unsigned bytes.
+const UNSIGNED_BYTE: u8 = 0x08;
+/// The first two bytes of a gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Deflate cannot expand data by more than about 1032:1; caps a gzipped file's first buffer.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// The paths of the four files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdxFiles {
+    pub train_images: PathBuf,
+    pub train_labels: PathBuf,
+    pub test_images: PathBuf,
+    pub test_labels: PathBuf,
+}
+
+impl IdxFiles {
+    /// The four files in `dir`, each `NAME` or `NAME.gz`.
+    pub fn in_dir(dir: &Path) -> Result<IdxFiles, DataError> {
+        let find = |name: &str| -> Result<PathBuf, DataError> {
+            let raw = dir.join(name);
+            let gz = dir.join(format!("{name}.gz"));
+            match (raw.is_file(), gz.is_file()) {
+                (true, _) => Ok(raw),
+                (false, true) => Ok(gz),
+                (false, false) => Err(DataError::Content {
+                    path: dir.to_path_buf(),
+                    message: format!(
+                        "no {name} or {name}.gz (a directory of IDX files needs \
+                         {TRAIN_IMAGES}, {TRAIN_LABELS}, {TEST_IMAGES} and {TEST_LABELS}, \
+                         each raw or gzipped)"
+                    ),
+                }),
+            }
+        };
+        Ok(IdxFiles {
+            train_images: find(TRAIN_IMAGES)?,
+            train_labels: find(TRAIN_LABELS)?,
+            test_images: find(TEST_IMAGES)?,
+            test_labels: find(TEST_LABELS)?,
+        })
+    }
+}
+
+/// Loads the IDX files in `dir` as MNIST's three sets, the last `validation` training images
+/// being the validation set. `validation` must leave at least one training image
+/// ([`DataError::Content`] otherwise; the command line checks it first).
+pub fn load_idx(dir: &Path, validation: usize) -> Result<Mnist, DataError> {
+    load_idx_files(&IdxFiles::in_dir(dir)?, validation)
+}
+
+/// [`load_idx`] on four named files.
+pub fn load_idx_files(files: &IdxFiles, validation: usize) -> Result<Mnist, DataError> {
+    let (train_bytes, mut train_labels) = labelled_set(&files.train_images, &files.train_labels)?;
+    let (test_bytes, test_labels) = labelled_set(&files.test_images, &files.test_labels)?;
+    let n = train_labels.len();
+    if validation >= n {
+        return Err(DataError::Content {
+            path: files.train_images.clone(),
+            message: format!(
+                "{n} training images cannot give {validation} to the validation set and keep \
+                 some to train on"
+            ),
+        });
+    }
+    // Split the bytes before converting, so that the pixels are never held twice.
+    let at = n - validation;
+    let validation_labels = train_labels.split_off(at);
+    let rows = |range: std::ops::Range<usize>| train_bytes.slice(ndarray::s![range, ..]).to_owned();
+    Ok(Mnist {
+        training: dataset(rows(0..at), train_labels),
+        validation: dataset(rows(at..n), validation_labels),
+        test: dataset(test_bytes, test_labels),
+    })
+}
+
+/// The number of images an images file's header declares (checked as [`parse_images`]
+/// checks it, without reading the images).
+pub fn image_count(path: &Path) -> Result<usize, DataError> {
+    let (mut stream, _) = open(path)?;
+    images_header(path, &mut stream)
+}
+
+/// The images (as bytes) of one file with the labels of another, which must be as many.
+fn labelled_set(images: &Path, labels: &Path) -> Result<(Array2<u8>, Vec<u8>), DataError> {
+    let (mut stream, most) = open(images)?;
+    let pixels = parse_images(images, &mut stream, most)?;
+    let (mut stream, most) = open(labels)?;
+    let digits = parse_labels(labels, &mut stream, most)?;
+    if digits.len() != pixels.nrows() {
+        return Err(DataError::Content {
+            path: labels.to_path_buf(),
+            message: format!(
+                "{} labels for the {} images of {}",
+                digits.len(),
+                pixels.nrows(),
+                images.display()
+            ),
+        });
+    }
+    Ok((pixels, digits))
+}
+
+/// The images `(n, 784)` as the pickle holds them (byte / 256), with their bytes.
+fn dataset(bytes: Array2<u8>, labels: Vec<u8>) -> Dataset {
+    let images = bytes.mapv(|b| f64::from(b) / 256.0);
+    Dataset::from_parts(images, labels, bytes)
+}
+
+/// An open file as a byte stream — inflated if it is gzipped, as it is otherwise — and the
+/// most bytes that stream can give (the file's size; 1032 times that when gzipped).
+pub fn open(path: &Path) -> Result<(Box<dyn Read>, u64), DataError> {
+    let open_err = |source| DataError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(open_err)?;
+    let size = file.metadata().map_err(open_err)?.len();
+    let mut magic = [0u8; 2];
+    let n = read_up_to(&mut file, &mut magic).map_err(open_err)?;
+    let start = std::io::Cursor::new(magic[..n].to_vec());
+    let stream = BufReader::with_capacity(1 << 16, start.chain(file));
+    Ok(if magic == GZIP_MAGIC {
+        (
+            Box::new(GzDecoder::new(stream)),
+            size.saturating_mul(MAX_DEFLATE_RATIO),
+        )
+    } else {
+        (Box::new(stream), size)
+    })
+}
+
+/// Reads until `buf` is full or the stream ends; the number of bytes read.
+fn read_up_to(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Reads an images file `(n, 28, 28)` from `stream` as an `(n, 784)` matrix of bytes.
+/// `most` is the most bytes `stream` can give (see [`open`]; for bytes in memory, their
+/// number); `path` is only used in errors.
+pub fn parse_images(
+    path: &Path,
+    stream: &mut dyn Read,
+    most: u64,
+) -> Result<Array2<u8>, DataError> {
+    let n = images_header(path, stream)?;
+    let len = n * IMAGE_PIXELS; // at most MAX_IMAGE_BYTES: checked by images_header
+    let data = body(path, stream, most, 16, len, &format!("{n} images of 28×28"))?;
+    Array2::from_shape_vec((n, IMAGE_PIXELS), data).map_err(|e| DataError::Content {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads and checks an images file's header: 28×28 images, and no more of them than
+/// [`MAX_IMAGE_BYTES`] hold. The number of images.
+fn images_header(path: &Path, stream: &mut dyn Read) -> Result<usize, DataError> {
+    let content = |message: String| DataError::Content {
+        path: path.to_path_buf(),
+        message,
+    };
+    let dims = header(path, stream, 3, "images")?;
+    let (n, rows, cols) = (dims[0] as usize, dims[1], dims[2]);
+    if (rows, cols) != (SIDE, SIDE) {
+        return Err(content(format!(
+            "the images are {rows}×{cols} pixels; these networks read 28×28 images (784 inputs)"
+        )));
+    }
+    match n.checked_mul(IMAGE_PIXELS) {
+        Some(len) if len <= MAX_IMAGE_BYTES => Ok(n),
+        _ => Err(content(format!(
+            "the header declares {n} images, more than the {} (1 GiB) nndl reads",
+            MAX_IMAGE_BYTES / IMAGE_PIXELS
+        ))),
+    }
+}
+
+/// Reads a labels file `(n)` from `stream`: digits 0–9. Arguments as [`parse_images`].
+pub fn parse_labels(path: &Path, stream: &mut dyn Read, most: u64) -> Result<Vec<u8>, DataError> {
+    let dims = header(path, stream, 1, "labels")?;
+    let n = dims[0] as usize;
+    let labels = body(path, stream, most, 8, n, &format!("{n} labels"))?;
+    if let Some(i) = labels.iter().position(|&l| usize::from(l) >= CLASSES) {
+        return Err(DataError::Content {
+            path: path.to_path_buf(),
+            message: format!("label {i} is {}, not a digit 0–9", labels[i]),
+        });
+    }
+    Ok(labels)
+}
+
+/// Reads and checks the header of an IDX file of unsigned bytes with `ndims` dimensions
+/// (`what` it should hold, for errors); the dimensions.
+fn header(
+    path: &Path,
+    stream: &mut dyn Read,
+    ndims: u8,
+    what: &str,
+) -> Result<Vec<u32>, DataError> {
+    let content = |message: String| DataError::Content {
+        path: path.to_path_buf(),
+        message,
+    };
+    let read_err = |source| DataError::Gzip {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = 4 + 4 * usize::from(ndims);
+    let mut head = [0u8; 16];
+    let head = &mut head[..size];
+    let got = read_up_to(stream, head).map_err(read_err)?;
+    if got < size {
+        return Err(content(format!(
+            "{got} bytes is too short for the {size}-byte header of an IDX file of {what}"
+        )));
+    }
+    let magic = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let expected = u32::from(UNSIGNED_BYTE) << 8 | u32::from(ndims);
+    if head[..2] != [0, 0] {
+        return Err(content(format!(
+            "magic number 0x{magic:08x} is not an IDX file's (0x{expected:08x} for {what})"
+        )));
+    }
+    if head[2] != UNSIGNED_BYTE {
+        return Err(content(format!(
+            "IDX element type 0x{:02x}: nndl reads unsigned bytes (0x08), as MNIST stores them",
+            head[2]
+        )));
+    }
+    if head[3] != ndims {
+        return Err(content(format!(
+            "an IDX file of {} dimensions, but {what} have {ndims} (magic number 0x{expected:08x})",
+            head[3]
+        )));
+    }
+    Ok(head[4..]
+        .chunks_exact(4)
+        .map(|d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]))
+        .collect())
+}
+
+/// The `len` data bytes after a `header`-byte header, which must be all that is left of the
+/// stream. A stream that cannot give that many (`most`) is refused before anything is read;
+/// otherwise the buffer grows only with bytes really read.
+fn body(
+    path: &Path,
+    stream: &mut dyn Read,
+    most: u64,
+    header: u64,
+    len: usize,
+    declared: &str,
+) -> Result<Vec<u8>, DataError> {
+    let content = |message: String| DataError::Content {
+        path: path.to_path_buf(),
+        message,
+    };
+    let want = len as u64;
+    if header + want > most {
+        return Err(content(format!(
+            "the header declares {declared} ({want} bytes after the {header}-byte header), \
+             more than the file can hold"
+        )));
+    }
+    let mut data = Vec::with_capacity(len.min(1 << 26));
+    stream
+        .take(want + 1)
+        .read_to_end(&mut data)
+        .map_err(|source| DataError::Gzip {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    match data.len() as u64 {
+        got if got < want => Err(content(format!(
+            "the header declares {declared} ({want} bytes after the {header}-byte header), \
+             but the file ends after {got}"
+        ))),
+        got if got > want => Err(content(format!(
+            "the header declares {declared} ({want} bytes after the {header}-byte header), \
+             but the file holds more"
+        ))),
+        _ => Ok(data),
+    }
+}
