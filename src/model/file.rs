@@ -110,24 +110,38 @@ pub fn save<F: Real>(
         output: Some(net.output()),
         config: config.cloned(),
     };
-    let err = |source| ModelError::Write {
+    write_atomically(path, |out| {
+        serde_json::to_writer(out, &file).map_err(Into::into)
+    })
+    .map_err(|source| ModelError::Write {
         path: path.to_path_buf(),
         source,
-    };
+    })
+}
+
+/// Writes `path` through a temporary file beside it (`path` with `.tmp` appended), flushed to
+/// disk and then renamed over `path`, so an interrupted write never leaves a half-written
+/// file; on failure the temporary file is removed and `path` is untouched.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let write = || -> std::io::Result<()> {
+    let attempt = || -> std::io::Result<()> {
         let mut out = BufWriter::new(fs::File::create(&tmp)?);
-        serde_json::to_writer(&mut out, &file)?;
+        write(&mut out)?;
         out.flush()?;
         out.get_ref().sync_all()
     };
-    if let Err(e) = write() {
+    if let Err(e) = attempt() {
         let _ = fs::remove_file(&tmp);
-        return Err(err(e));
+        return Err(e);
     }
-    fs::rename(&tmp, path).map_err(err)
+    fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
 }
 
 /// Reads a network saved by [`save`] or by `network2.py`'s `save()`, rounding the weights to
