@@ -376,8 +376,9 @@ impl fmt::Display for Kind<'_> {
     }
 }
 
-/// The checkpoint worth keeping once `trials` have been updated: the best complete trial's.
-fn best_complete(trials: &[Trial]) -> Option<u32> {
+/// The study's best trial, whose checkpoint is worth keeping once `trials` have been updated:
+/// the complete trial with the highest best validation accuracy, the first of equals.
+pub fn best_complete(trials: &[Trial]) -> Option<u32> {
     trials
         .iter()
         .filter(|t| t.state == TrialState::Complete)
@@ -390,7 +391,7 @@ fn best_complete(trials: &[Trial]) -> Option<u32> {
 }
 
 /// The state's name in the `state` column, as its serde form writes it.
-fn state_name(state: TrialState) -> &'static str {
+pub fn state_name(state: TrialState) -> &'static str {
     match state {
         TrialState::Waiting => "waiting",
         TrialState::Running => "running",
