@@ -1,7 +1,8 @@
 //! What each `nndl` command does, as library functions over checked requests: [`train`] (the
 //! one entry point that trains, used by the command line and by anything that drives runs
-//! from code), [`eval`] and [`predict`] for saved networks, [`bench`] for timing, and
-//! [`plot`] for metrics files. `main.rs` only maps its arguments onto these requests.
+//! from code), [`eval`] and [`predict`] for saved networks, [`bench`] for timing,
+//! [`plot`] for metrics files, and [`tune_report`] for showing, exporting and drawing a
+//! hyperparameter study. `main.rs` only maps its arguments onto these requests.
 //!
 //! Each function prints what the book's programs print through [`crate::report::console`]
 //! and returns a [`RunError`], which says whether the arguments were at fault
@@ -10,6 +11,7 @@
 pub mod bench;
 pub mod eval;
 pub mod train;
+pub mod tune_report;
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +22,9 @@ use crate::model::file::ModelError;
 use crate::real::Real;
 use crate::report::metrics::MetricsError;
 use crate::report::plot::{self, PlotError};
+use crate::report::study::ExportError;
 use crate::train::TrainError;
+use crate::tune::store::StoreError;
 
 /// The MNIST pickle the commands read unless told otherwise (`--data`).
 pub const DEFAULT_DATA: &str = "data/mnist.pkl.gz";
@@ -44,6 +48,23 @@ pub enum RunError {
     Plot(#[from] PlotError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No study database at this path (exit code 2).
+    #[error("there is no study database at {}", .0.display())]
+    NoStore(PathBuf),
+    /// The store has no study of that name (exit code 2).
+    #[error(
+        "{storage} has no study {name:?}; {}",
+        if known.is_empty() { "it holds none".to_string() } else { format!("its studies are {}", known.join(", ")) }
+    )]
+    NoStudy {
+        name: String,
+        storage: String,
+        known: Vec<String>,
+    },
     #[error(transparent)]
     Train(TrainError),
     #[error("cannot write {path}")]
@@ -86,6 +107,10 @@ impl RunError {
                 | RunError::ModelMismatch { .. }
                 | RunError::Metrics(MetricsError::Format(_))
                 | RunError::Plot(PlotError::Format(_) | PlotError::Empty(_))
+                | RunError::Export(ExportError::Format(_))
+                | RunError::Store(StoreError::Url(_))
+                | RunError::NoStore(_)
+                | RunError::NoStudy { .. }
         )
     }
 }
