@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 
 use crate::report::console::say;
 use crate::report::plot::PlotError;
-use crate::report::study::{self, SortBy};
+use crate::report::study;
 use crate::report::study_plot;
 use crate::tune::store::{self, redact, Store, StudyInfo};
 use crate::tune::study::Trial;
 
 use super::RunError;
+
+/// The order of `nndl tune show`'s rows (`--sort number|value`).
+pub use crate::report::study::SortBy;
 
 /// Prints the table of the trials of `study` in the store at `storage_url`, sorted by `sort`,
 /// or, with no study named, the list of the store's studies.
@@ -103,8 +106,7 @@ pub fn figure_paths(output: &Path, study: &str) -> Result<[PathBuf; 3], PlotErro
 /// Opens the store at `url`, refusing a SQLite file that does not exist (opening it would
 /// create an empty study database where the user mistyped a name).
 fn open(url: &str) -> Result<Box<dyn Store>, RunError> {
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        let path = path.strip_prefix("//").unwrap_or(path);
+    if let Some(path) = store::sqlite_path(url) {
         if !path.is_empty() && !Path::new(path).exists() {
             return Err(RunError::NoStore(PathBuf::from(path)));
         }
