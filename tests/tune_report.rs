@@ -391,6 +391,13 @@ fn the_three_figures_are_written_as_png() {
     for path in &paths {
         decode_png(path);
     }
+    // Figures are drawn beside their place and renamed into it: no temporary file is left.
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
@@ -472,6 +479,12 @@ fn figures_refuse_unknown_extensions_and_name_an_unwritable_path() {
         assert!(matches!(err, PlotError::Draw { .. }), "{err:?}");
         assert!(err.to_string().contains(&nowhere.display().to_string()));
     }
+    // A figure that cannot be replaced leaves the file in its place as it was.
+    let taken = dir.join("taken.svg");
+    std::fs::create_dir(&taken).unwrap();
+    assert!(study_plot::curves(&spec, &trials, &taken).is_err());
+    assert!(taken.is_dir());
+    assert!(!dir.join("taken.tmp.svg").exists());
     // A study with no finished epoch has nothing to draw.
     let fresh: Vec<Trial> = Vec::new();
     assert!(matches!(

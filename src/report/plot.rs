@@ -116,7 +116,9 @@ pub(crate) trait Draw {
 }
 
 /// Draws `figure` at `size` pixels to `out`, a PNG or an SVG by its extension, in the embedded
-/// font (registered with plotters the first time).
+/// font (registered with plotters the first time). The figure is drawn to a temporary file
+/// beside `out` (`fig.tmp.png` for `fig.png`: the backend picks its encoder by extension) and
+/// renamed over it, so a failed drawing leaves no half-written figure.
 pub(crate) fn render(out: &Path, size: (u32, u32), figure: &impl Draw) -> Result<(), PlotError> {
     check_format(out)?;
     static FONT_READY: OnceLock<bool> = OnceLock::new();
@@ -129,19 +131,29 @@ pub(crate) fn render(out: &Path, size: (u32, u32), figure: &impl Draw) -> Result
     if !ready {
         return Err(draw_err("the embedded font could not be read".into()));
     }
-    match out.extension().and_then(|e| e.to_str()) {
-        Some("png") => {
-            let root = BitMapBackend::new(out, size).into_drawing_area();
-            figure.draw(&root).map_err(draw_err)?;
-            root.present().map_err(|e| draw_err(e.to_string()))
+    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let tmp = out.with_extension(format!("tmp.{ext}"));
+    // Each backend is dropped at the end of its arm, before the file is renamed or removed.
+    let drawn = match ext {
+        "png" => {
+            let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+            figure
+                .draw(&root)
+                .and_then(|()| root.present().map_err(|e| e.to_string()))
         }
-        Some("svg") => {
-            let root = SVGBackend::new(out, size).into_drawing_area();
-            figure.draw(&root).map_err(draw_err)?;
-            root.present().map_err(|e| draw_err(e.to_string()))
+        "svg" => {
+            let root = SVGBackend::new(&tmp, size).into_drawing_area();
+            figure
+                .draw(&root)
+                .and_then(|()| root.present().map_err(|e| e.to_string()))
         }
-        _ => Err(PlotError::Format(out.to_path_buf())),
+        _ => return Err(PlotError::Format(out.to_path_buf())),
+    };
+    let renamed = drawn.and_then(|()| std::fs::rename(&tmp, out).map_err(|e| e.to_string()));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
+    renamed.map_err(draw_err)
 }
 
 /// The accuracy and cost figure of [`plot`].
