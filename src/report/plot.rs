@@ -7,10 +7,10 @@
 //! curves (a lighter shade). The epoch axis is marked at whole epochs only, and the legend sits
 //! in a strip under the axes, where it cannot hide the ends of the curves. Text is drawn with
 //! DejaVu Sans, embedded in the binary, so a PNG renders the same on a machine with no fonts
-//! installed.
+//! installed. A figure is drawn to a temporary file beside its place and renamed into it.
 //!
 //! The study figures ([`crate::report::study_plot`]) share this module's look: its font,
-//! colours, whole-number ticks, legend strip and PNG/SVG output ([`render`]).
+//! colours, whole-number ticks, legend strip and PNG/SVG output (`render`).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
