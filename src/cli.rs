@@ -13,6 +13,7 @@ use std::time::Duration;
 use nndl::run::bench::BenchRequest;
 use nndl::run::train::{Outputs, TrainRequest};
 use nndl::run::tune::TuneRequest;
+use nndl::run::tune_report::SortBy;
 use nndl::run::{EvalSet, RunError, DEFAULT_DATA};
 use nndl::tune::pruner::{PrunerSpec, UnknownPruner};
 use nndl::tune::sampler::{SamplerSpec, UnknownSampler};
@@ -292,7 +293,10 @@ impl TrainArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct TuneArgs {
+    #[command(subcommand)]
+    pub command: Option<TuneCommand>,
     #[command(flatten)]
     pub search: SearchArgs,
 }
@@ -377,6 +381,51 @@ impl SearchArgs {
             threads: self.run.threads,
         })
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TuneCommand {
+    /// List the studies of a store, or one study's trials.
+    Show(ShowArgs),
+    /// Write a study's trials to a .csv or .jsonl file.
+    Export(ExportArgs),
+    /// Draw a study: its history, each parameter against accuracy, every trial's curve.
+    Plot(StudyPlotArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    #[arg(long, default_value = DEFAULT_STORAGE)]
+    pub storage: String,
+    /// The study to show [default: list every study].
+    #[arg(long)]
+    pub study: Option<String>,
+    /// The order of the trials.
+    #[arg(long, value_enum, default_value_t = SortBy::Number)]
+    pub sort: SortBy,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[arg(long, default_value = DEFAULT_STORAGE)]
+    pub storage: String,
+    #[arg(long, default_value = "nndl")]
+    pub study: String,
+    /// The file to write: .csv or .jsonl.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct StudyPlotArgs {
+    #[arg(long, default_value = DEFAULT_STORAGE)]
+    pub storage: String,
+    #[arg(long, default_value = "nndl")]
+    pub study: String,
+    /// Where the figures go: PREFIX-history, PREFIX-params and PREFIX-curves, .png unless
+    /// PREFIX ends in .svg.
+    #[arg(short, long, value_name = "PREFIX")]
+    pub output: PathBuf,
 }
 
 fn parse_sampler(text: &str) -> Result<SamplerSpec, String> {

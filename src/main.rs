@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use cli::{Cli, Command, TrainArgs, TuneArgs};
+use cli::{Cli, Command, TrainArgs, TuneArgs, TuneCommand};
 use nndl::run::{self, RunError};
 use nndl::train::Stop;
 
@@ -67,7 +67,22 @@ fn on_ctrl_c(stop: &Arc<AtomicBool>) -> bool {
 }
 
 /// `nndl tune`: runs the study; Ctrl-C as for `train`, the study resuming where it stopped.
+/// `tune show|export|plot` read a study.
 fn tune(args: &TuneArgs) -> Result<ExitCode, RunError> {
+    use nndl::run::tune_report;
+    match &args.command {
+        Some(TuneCommand::Show(a)) => {
+            return tune_report::show(&a.storage, a.study.as_deref(), a.sort)
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Some(TuneCommand::Export(a)) => {
+            return tune_report::export(&a.storage, &a.study, &a.output).map(|()| ExitCode::SUCCESS)
+        }
+        Some(TuneCommand::Plot(a)) => {
+            return tune_report::plot(&a.storage, &a.study, &a.output).map(|_| ExitCode::SUCCESS)
+        }
+        None => {}
+    }
     let request = args.search.request()?.check()?;
     let stop = Arc::new(AtomicBool::new(false));
     on_ctrl_c(&stop);

@@ -45,7 +45,7 @@ fn png_and_svg_figures_are_drawn() {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let width = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
     let height = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
-    assert_eq!((width, height), (1400, 560));
+    assert_eq!((width, height), (1400, 600));
 
     let svg = dir.join("fig.svg");
     plot(&runs, "A title", &svg).unwrap();
@@ -64,6 +64,56 @@ fn png_and_svg_figures_are_drawn() {
     }
     // The unmonitored run has no training curve.
     assert!(!text.contains("regularised training"));
+}
+
+/// The x axis's tick labels: the numbers centred under the axes (the y axis's are right-aligned).
+fn x_ticks(texts: &[SvgText]) -> Vec<&str> {
+    texts
+        .iter()
+        .filter(|t| t.anchor == "middle" && t.text.parse::<f64>().is_ok())
+        .map(|t| t.text.as_str())
+        .collect()
+}
+
+#[test]
+fn epochs_are_ticked_whole_and_the_legend_is_under_the_axes() {
+    let dir = temp_dir("plot-ticks");
+    let svg = dir.join("fig.svg");
+    let run = |n| {
+        [Run {
+            label: "a".into(),
+            rows: rows(n, false),
+        }]
+    };
+    plot(&run(3), "t", &svg).unwrap();
+    let texts = svg_texts(&std::fs::read_to_string(&svg).unwrap());
+    assert_eq!(x_ticks(&texts), ["0", "1", "2"]);
+    // The legend is below every tick label and the axis's name, not over the curves.
+    let lowest = texts
+        .iter()
+        .filter(|t| t.text == "epoch" || t.text.parse::<f64>().is_ok())
+        .map(|t| t.y)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let legend = texts.iter().find(|t| t.text == "evaluation").unwrap();
+    assert!(legend.y > lowest, "legend at y {} above {lowest}", legend.y);
+
+    // Longer runs: fewer ticks, still whole epochs.
+    for n in [2, 7, 12, 31] {
+        plot(&run(n), "t", &svg).unwrap();
+        let texts = svg_texts(&std::fs::read_to_string(&svg).unwrap());
+        let ticks = x_ticks(&texts);
+        assert!(
+            ticks.len() >= 2 && ticks.len() <= 11,
+            "{n} epochs: {ticks:?}"
+        );
+        for tick in &ticks {
+            let epoch: usize = tick
+                .parse()
+                .unwrap_or_else(|_| panic!("{n} epochs: {ticks:?}"));
+            assert!(epoch < n, "{n} epochs: {ticks:?}");
+        }
+        assert_eq!(ticks[0], "0");
+    }
 }
 
 #[test]

@@ -110,33 +110,44 @@ pub fn save<F: Real>(
         output: Some(net.output()),
         config: config.cloned(),
     };
-    let err = |source| ModelError::Write {
+    write_atomically(path, |out| {
+        serde_json::to_writer(out, &file).map_err(Into::into)
+    })
+    .map_err(|source| ModelError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let write_to = |target: &Path, sync: bool| -> std::io::Result<()> {
-        let mut out = BufWriter::new(fs::File::create(target)?);
-        serde_json::to_writer(&mut out, &file)?;
-        out.flush()?;
-        match sync {
-            true => out.get_ref().sync_all(),
-            false => Ok(()),
-        }
-    };
-    // A device or pipe (`/dev/stdout`, `/dev/full`) is written as it is: renaming a file over
-    // it would replace it.
+    })
+}
+
+/// Writes `path` through a temporary file beside it (`path` with `.tmp` appended), flushed to
+/// disk and then renamed over `path`, so an interrupted write never leaves a half-written
+/// file; on failure the temporary file is removed and `path` is untouched. A device or pipe
+/// (`/dev/stdout`, `/dev/full`) is written as it is: renaming a file over it would replace it.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        return write_to(path, false).map_err(err);
+        let mut out = BufWriter::new(fs::File::create(path)?);
+        write(&mut out)?;
+        return out.flush();
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let write = || write_to(&tmp, true);
-    if let Err(e) = write() {
+    let attempt = || -> std::io::Result<()> {
+        let mut out = BufWriter::new(fs::File::create(&tmp)?);
+        write(&mut out)?;
+        out.flush()?;
+        out.get_ref().sync_all()
+    };
+    if let Err(e) = attempt() {
         let _ = fs::remove_file(&tmp);
-        return Err(err(e));
+        return Err(e);
     }
-    fs::rename(&tmp, path).map_err(err)
+    fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
 }
 
 /// Reads a network saved by [`save`] or by `network2.py`'s `save()`, rounding the weights to

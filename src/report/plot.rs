@@ -4,21 +4,28 @@
 //!
 //! The figure has two panels, accuracy (%) on the left and cost on the right; each run
 //! contributes its evaluation curves (solid) and, where they were monitored, its training
-//! curves (a lighter shade). Text is drawn with DejaVu Sans, embedded in the binary, so a PNG
-//! renders the same on a machine with no fonts installed.
+//! curves (a lighter shade). The epoch axis is marked at whole epochs only, and the legend sits
+//! in a strip under the axes, where it cannot hide the ends of the curves. Text is drawn with
+//! DejaVu Sans, embedded in the binary, so a PNG renders the same on a machine with no fonts
+//! installed. A figure is drawn to a temporary file beside its place and renamed into it.
+//!
+//! The study figures ([`crate::report::study_plot`]) share this module's look: its font,
+//! colours, whole-number ticks, legend strip and PNG/SVG output (`render`).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use crate::report::metrics::Row;
 
 /// DejaVu Sans (Bitstream Vera license, see `assets/fonts/DejaVuSans-LICENSE.txt`).
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+/// The family every figure's text is drawn in (the embedded font, once [`render`] registered it).
+pub(crate) const FAMILY: &str = "sans-serif";
 
 /// Why a figure could not be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +112,20 @@ pub fn plot(runs: &[Run], title: &str, out: &Path) -> Result<(), PlotError> {
     if runs.iter().all(|r| r.rows.is_empty()) {
         return Err(PlotError::Empty("no epochs in any run".into()));
     }
+    render(out, (1400, 600), &Figure { runs, title })
+}
+
+/// A figure's drawing, for either backend (PNG or SVG).
+pub(crate) trait Draw {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+/// Draws `figure` at `size` pixels to `out`, a PNG or an SVG by its extension, in the embedded
+/// font (registered with plotters the first time). The figure is drawn in memory and written
+/// through a temporary file renamed over `out`, so a failed drawing or write leaves no
+/// half-written figure.
+pub(crate) fn render(out: &Path, size: (u32, u32), figure: &impl Draw) -> Result<(), PlotError> {
+    check_format(out)?;
     static FONT_READY: OnceLock<bool> = OnceLock::new();
     let ready = *FONT_READY
         .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
@@ -115,35 +136,36 @@ pub fn plot(runs: &[Run], title: &str, out: &Path) -> Result<(), PlotError> {
     if !ready {
         return Err(draw_err("the embedded font could not be read".into()));
     }
-    const SIZE: (u32, u32) = (1400, 560);
-    // Drawn in memory, then written by `write_figure`, so that a failed write is reported as
-    // what it is and leaves an earlier figure intact.
+    // Drawn in memory, then written through a temporary file renamed over `out`, so that a
+    // failed write is reported as what it is and leaves an earlier figure intact.
     let bytes = match out.extension().and_then(|e| e.to_str()) {
         Some("png") => {
-            let (w, h) = SIZE;
+            let (w, h) = size;
             let mut rgb = vec![0u8; w as usize * h as usize * 3];
             {
-                let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
-                draw(&root, runs, title).map_err(draw_err)?;
+                let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+                figure.draw(&root).map_err(draw_err)?;
                 root.present().map_err(|e| draw_err(e.to_string()))?;
             }
-            encode_png(&rgb, SIZE).map_err(|e| draw_err(e.to_string()))?
+            encode_png(&rgb, size).map_err(|e| draw_err(e.to_string()))?
         }
         Some("svg") => {
             let mut svg = String::new();
             {
-                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-                draw(&root, runs, title).map_err(draw_err)?;
+                let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+                figure.draw(&root).map_err(draw_err)?;
                 root.present().map_err(|e| draw_err(e.to_string()))?;
             }
             svg.into_bytes()
         }
         _ => return Err(PlotError::Format(out.to_path_buf())),
     };
-    write_figure(out, &bytes).map_err(|source| PlotError::Write {
-        path: out.to_path_buf(),
-        source,
-    })
+    crate::model::file::write_atomically(out, |w| std::io::Write::write_all(w, &bytes)).map_err(
+        |source| PlotError::Write {
+            path: out.to_path_buf(),
+            source,
+        },
+    )
 }
 
 /// An 8-bit RGB image as a PNG file's bytes.
@@ -158,31 +180,122 @@ fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingEr
     Ok(bytes)
 }
 
-/// Writes `bytes` to `path` through a temporary file renamed over it, so that a failed or
-/// interrupted write leaves any earlier file as it was; a device or pipe is written directly.
-fn write_figure(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        return std::fs::File::create(path)?.write_all(bytes);
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    match written {
-        Ok(()) => std::fs::rename(&tmp, path),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
+/// The accuracy and cost figure of [`plot`].
+struct Figure<'a> {
+    runs: &'a [Run],
+    title: &'a str,
+}
+
+impl Draw for Figure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw(root, self.runs, self.title)
     }
 }
 
+/// How many ticks to ask plotters for on an axis of whole numbers from `lo` to `hi` (epochs,
+/// trial numbers): one per number when there are at most 11, else 11. Plotters spaces ticks
+/// by 1, 2 or 5 × 10ᵏ with at most that many, so none falls between two whole numbers.
+pub(crate) fn whole_ticks(lo: f64, hi: f64) -> usize {
+    ((hi - lo).floor().max(0.0) as usize + 1).clamp(2, 11)
+}
+
+/// A tick label on an axis of whole numbers: `3`, or nothing between two whole numbers.
+pub(crate) fn whole_label(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{}", x.round() as i64)
+    } else {
+        String::new()
+    }
+}
+
+/// How a legend entry shows its series.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Mark {
+    Line,
+    Dashed,
+    Dot,
+}
+
+/// One legend entry.
+pub(crate) struct Key {
+    pub label: String,
+    pub colour: RGBColor,
+    pub mark: Mark,
+}
+
+/// Height of one row of the legend, in pixels.
+const KEY_ROW: u32 = 24;
+/// Length of a legend entry's sample line, in pixels.
+const KEY_SAMPLE: i32 = 24;
+
+/// Splits `area` into the part for the axes and, under it, a strip with `keys` laid out in as
+/// many rows as they need, and draws the keys there: outside the axes, a legend cannot hide
+/// the ends of the curves. Returns the part for the axes.
+pub(crate) fn legend_below<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    keys: &[Key],
+) -> Result<DrawingArea<DB, Shift>, String> {
+    let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    if keys.is_empty() {
+        return Ok(area.clone());
+    }
+    let style = TextStyle::from((FAMILY, 15).into_font())
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let (width, height) = area.dim_in_pixel();
+    const LEFT: i32 = 64;
+    const GAP: i32 = 24;
+    let mut rows: Vec<Vec<(i32, &Key)>> = vec![Vec::new()];
+    let mut x = LEFT;
+    for key in keys {
+        let (w, _) = area.estimate_text_size(&key.label, &style).map_err(text)?;
+        let span = KEY_SAMPLE + 6 + w as i32;
+        if x > LEFT && x + span > width as i32 {
+            rows.push(Vec::new());
+            x = LEFT;
+        }
+        if let Some(row) = rows.last_mut() {
+            row.push((x, key));
+        }
+        x += span + GAP;
+    }
+    let strip = (rows.len() as u32 * KEY_ROW + 8).min(height / 2);
+    let (axes, legend) = area.split_vertically(height - strip);
+    for (r, row) in rows.iter().enumerate() {
+        let y = (r as u32 * KEY_ROW + KEY_ROW / 2 + 4) as i32;
+        for &(x, key) in row {
+            let colour = key.colour;
+            match key.mark {
+                Mark::Line => legend
+                    .draw(&PathElement::new(
+                        vec![(x, y), (x + KEY_SAMPLE, y)],
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(text)?,
+                Mark::Dashed => {
+                    for start in [0, 10, 20] {
+                        legend
+                            .draw(&PathElement::new(
+                                vec![(x + start, y), (x + (start + 5).min(KEY_SAMPLE), y)],
+                                colour.stroke_width(2),
+                            ))
+                            .map_err(text)?;
+                    }
+                }
+                Mark::Dot => legend
+                    .draw(&Circle::new((x + KEY_SAMPLE / 2, y), 4, colour.filled()))
+                    .map_err(text)?,
+            }
+            legend
+                .draw_text(&key.label, &style, (x + KEY_SAMPLE + 6, y))
+                .map_err(text)?;
+        }
+    }
+    Ok(axes)
+}
+
 /// Colours for successive runs: (evaluation, training).
-const COLOURS: [(RGBColor, RGBColor); 4] = [
+pub(crate) const COLOURS: [(RGBColor, RGBColor); 4] = [
     (RGBColor(31, 119, 180), RGBColor(158, 202, 225)),
     (RGBColor(214, 39, 40), RGBColor(252, 160, 160)),
     (RGBColor(44, 160, 44), RGBColor(161, 217, 155)),
@@ -264,7 +377,16 @@ fn panel<DB: DrawingBackend>(
         y_max = y_max.max(y);
     }
     let pad = ((y_max - y_min) * 0.05).max(1e-6);
-    let mut chart = ChartBuilder::on(area)
+    let keys: Vec<Key> = curves
+        .iter()
+        .map(|(label, colour, _)| Key {
+            label: label.clone(),
+            colour: *colour,
+            mark: Mark::Line,
+        })
+        .collect();
+    let axes = legend_below(area, &keys)?;
+    let mut chart = ChartBuilder::on(&axes)
         .caption(caption, (FAMILY, 20))
         .margin(16)
         .x_label_area_size(44)
@@ -273,31 +395,22 @@ fn panel<DB: DrawingBackend>(
         .map_err(text)?;
     chart
         .configure_mesh()
+        .x_labels(whole_ticks(0.0, x_max))
+        .x_label_formatter(&whole_label)
+        .x_max_light_lines(0)
         .x_desc("epoch")
         .y_desc(y_label)
         .label_style((FAMILY, 14))
         .axis_desc_style((FAMILY, 16))
         .draw()
         .map_err(text)?;
-    for (label, colour, points) in curves {
-        let colour = *colour;
+    for (_, colour, points) in curves {
         chart
             .draw_series(LineSeries::new(
                 points.iter().copied(),
                 colour.stroke_width(2),
             ))
-            .map_err(text)?
-            .label(label.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-            });
+            .map_err(text)?;
     }
-    chart
-        .configure_series_labels()
-        .label_font((FAMILY, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(text)
+    Ok(())
 }

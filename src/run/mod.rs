@@ -1,7 +1,8 @@
 //! What each `nndl` command does, as library functions over checked requests: [`train`] (the
 //! one entry point that trains, used by the command line and by anything that drives runs
-//! from code), [`eval`] and [`predict`] for saved networks, [`bench`] for timing, and
-//! [`plot`] for metrics files. `main.rs` only maps its arguments onto these requests.
+//! from code), [`eval`] and [`predict`] for saved networks, [`bench`] for timing,
+//! [`plot`] for metrics files, and [`tune_report`] for showing, exporting and drawing a
+//! hyperparameter study. `main.rs` only maps its arguments onto these requests.
 //!
 //! Each function prints what the book's programs print through [`crate::report::console`]
 //! and returns a [`RunError`], which says whether the arguments were at fault
@@ -11,6 +12,7 @@ pub mod bench;
 pub mod eval;
 pub mod train;
 pub mod tune;
+pub mod tune_report;
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +23,9 @@ use crate::model::file::ModelError;
 use crate::real::Real;
 use crate::report::metrics::MetricsError;
 use crate::report::plot::{self, PlotError};
+use crate::report::study::ExportError;
 use crate::train::TrainError;
+use crate::tune::store::StoreError;
 
 /// The MNIST pickle the commands read unless told otherwise (`--data`).
 pub const DEFAULT_DATA: &str = "data/mnist.pkl.gz";
@@ -49,6 +53,23 @@ pub enum RunError {
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No study database at this path (exit code 2).
+    #[error("there is no study database at {}", .0.display())]
+    NoStore(PathBuf),
+    /// The store has no study of that name (exit code 2).
+    #[error(
+        "{storage} has no study {name:?}; {}",
+        if known.is_empty() { "it holds none".to_string() } else { format!("its studies are {}", known.join(", ")) }
+    )]
+    NoStudy {
+        name: String,
+        storage: String,
+        known: Vec<String>,
+    },
+    #[error(transparent)]
     Train(TrainError),
     /// An output file that cannot be written, found before the run starts (exit code 2).
     #[error("cannot write {path}: {reason}")]
@@ -60,8 +81,6 @@ pub enum RunError {
     },
     #[error(transparent)]
     Tune(#[from] crate::tune::TuneError),
-    #[error(transparent)]
-    Store(#[from] crate::tune::store::StoreError),
     #[error("cannot read {path}")]
     Read {
         path: PathBuf,
@@ -106,8 +125,10 @@ impl RunError {
                 | RunError::Metrics(MetricsError::Format(_))
                 | RunError::Plot(PlotError::Format(_) | PlotError::Empty(_))
                 | RunError::Tune(_)
-                | RunError::Store(crate::tune::store::StoreError::SpecDiffers { .. })
-                | RunError::Store(crate::tune::store::StoreError::Url(_))
+                | RunError::Store(StoreError::SpecDiffers { .. } | StoreError::Url(_))
+                | RunError::Export(ExportError::Format(_))
+                | RunError::NoStore(_)
+                | RunError::NoStudy { .. }
         )
     }
 }

@@ -26,11 +26,12 @@ use crate::data::{Dataset, Mnist, CLASSES};
 use crate::model::network::Network;
 use crate::real::Real;
 use crate::report::console::say;
+use crate::report::study::params_line;
 use crate::train::{build_network, Observer, Stop, TrainError, Training};
 use crate::tune::objective::apply;
 use crate::tune::pruner::PrunerSpec;
 use crate::tune::sampler::SamplerSpec;
-use crate::tune::space::{Params, Space, Value};
+use crate::tune::space::{Params, Space};
 use crate::tune::store::{self, StoreError, StudyId, StudyResult};
 use crate::tune::study::{StudySpec, Trial, TrialState};
 use crate::tune::TuneError;
@@ -325,14 +326,22 @@ impl<F: Real> Worker<'_, F> {
                     set(&current, Some(trial.number));
                     let outcome = self.trial(store.as_mut(), study, &trial);
                     set(&current, None);
-                    report(
+                    let line = report(
                         &trial,
                         &self.name,
                         &outcome?,
                         store.as_mut(),
                         study,
-                        &request.space,
+                        &self.run.spec,
                     )?;
+                    if let Some(line) = line {
+                        self.say(&line);
+                        if let Some(bar) = self.bar {
+                            let trials = store.trials(study)?;
+                            let finished = trials.iter().filter(|t| t.state.is_finished()).count();
+                            bar.set_position(finished as u64);
+                        }
+                    }
                 }
                 Ok(())
             })();
@@ -513,41 +522,39 @@ fn set(current: &Mutex<Option<u32>>, value: Option<u32>) {
     *current.lock().unwrap_or_else(|e| e.into_inner()) = value;
 }
 
-/// Records how `trial` ended and prints its line.
+/// Records how `trial` ended; the line to print about it, if any.
 fn report(
     trial: &Trial,
     worker: &str,
     outcome: &Outcome,
     store: &mut dyn store::Store,
     study: StudyId,
-    space: &Space,
-) -> Result<(), RunError> {
+    spec: &StudySpec,
+) -> Result<Option<String>, RunError> {
     let state = match outcome {
         Outcome::Finished(state) => *state,
-        Outcome::Interrupted => return Ok(()),
+        Outcome::Interrupted => return Ok(None),
         Outcome::Lost => {
-            say(&format!(
+            return Ok(Some(format!(
                 "Trial {}: another worker has taken it over",
                 trial.number
-            ));
-            return Ok(());
+            )))
         }
     };
     if !store.finish(study, trial.number, worker, state)? {
-        return Ok(());
+        return Ok(None);
     }
     let trials = store.trials(study)?;
     let now = trials
         .iter()
         .find(|t| t.number == trial.number)
         .unwrap_or(trial);
-    say(&trial_line(now, space));
-    Ok(())
+    Ok(Some(trial_line(now, spec)))
 }
 
 /// `Trial k: validation 96.12% at epoch 8, eta=… lambda=… [pruned at epoch 3]`.
-pub fn trial_line(trial: &Trial, space: &Space) -> String {
-    let params = params_text(&trial.params, space);
+pub fn trial_line(trial: &Trial, spec: &StudySpec) -> String {
+    let params = params_line(spec, &trial.params);
     let result = match trial.best() {
         Some((epoch, value)) => format!("validation {value:.2}% at epoch {epoch}"),
         None => "no epoch finished".into(),
@@ -559,31 +566,6 @@ pub fn trial_line(trial: &Trial, space: &Space) -> String {
         _ => String::new(),
     };
     format!("Trial {}: {result}, {params}{state}", trial.number)
-}
-
-/// `eta=… lambda=…`, in the space's order.
-fn params_text(params: &Params, space: &Space) -> String {
-    space
-        .params
-        .iter()
-        .filter_map(|p| {
-            params
-                .get(&p.name)
-                .map(|v| format!("{}={}", p.name, short(v)))
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// A value as a person reads it: floats to 4 significant digits.
-fn short(value: &Value) -> String {
-    match value {
-        Value::Float(v) if *v != 0.0 && v.is_finite() => {
-            let digits = 3 - v.abs().log10().floor() as i32;
-            format!("{:.*}", digits.max(0) as usize, v)
-        }
-        other => other.to_string(),
-    }
 }
 
 /// Once every trial is finished: the best complete trial, scored on the test set at its best
@@ -643,7 +625,7 @@ fn finish_study<F: Real>(
         result.trial,
         result.validation,
         result.test,
-        params_text(&trial.params, &request.space)
+        params_line(&run.spec, &trial.params)
     ));
     Ok(Some(result))
 }

@@ -465,6 +465,23 @@ impl Space {
 }
 
 impl Value {
+    /// The value as a person reads it, floats to 4 significant digits (`0.3427`, `25.53`,
+    /// `0.5`);
+    /// [`Display`](std::fmt::Display) writes it exactly.
+    pub fn short(&self) -> String {
+        match self {
+            Value::Float(v) if *v != 0.0 && v.is_finite() => {
+                let digits = 3 - v.abs().log10().floor() as i32;
+                let text = format!("{:.*}", digits.max(0) as usize, v);
+                match text.contains('.') {
+                    true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
+                    false => text,
+                }
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The value as a number: ints and floats as they are, a choice if it is written as one
     /// (`choice:5,10` gives 5.0 or 10.0).
     pub fn as_f64(&self) -> Option<f64> {

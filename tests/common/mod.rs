@@ -254,3 +254,36 @@ pub fn chain(err: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// One `<text>` element of an SVG drawn by plotters.
+#[derive(Debug)]
+pub struct SvgText {
+    pub x: f64,
+    pub y: f64,
+    /// `start`, `middle` or `end`.
+    pub anchor: String,
+    pub text: String,
+}
+
+/// The text elements of an SVG drawn by plotters, in the order drawn.
+pub fn svg_texts(svg: &str) -> Vec<SvgText> {
+    let attr = |attrs: &str, name: &str| -> Option<String> {
+        let key = format!(" {name}=\"");
+        let start = format!(" {attrs}").find(&key)? + key.len() - 1;
+        let rest = &attrs[start..];
+        Some(rest[..rest.find('"')?].to_string())
+    };
+    svg.split("<text ")
+        .skip(1)
+        .filter_map(|chunk| {
+            let (attrs, rest) = chunk.split_once('>')?;
+            let (text, _) = rest.split_once("</text>")?;
+            Some(SvgText {
+                x: attr(attrs, "x")?.parse().ok()?,
+                y: attr(attrs, "y")?.parse().ok()?,
+                anchor: attr(attrs, "text-anchor").unwrap_or_default(),
+                text: text.trim().to_string(),
+            })
+        })
+        .collect()
+}

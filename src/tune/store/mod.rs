@@ -234,9 +234,7 @@ pub enum StoreError {
 /// Opens the store at `url`: `sqlite:PATH` (the file is created if missing) or
 /// `postgres://…`/`postgresql://…` (the database must exist; its tables are created).
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        // `sqlite://PATH` too, as SQLAlchemy and Optuna write it.
-        let path = path.strip_prefix("//").unwrap_or(path);
+    if let Some(path) = sqlite_path(url) {
         if path.is_empty() {
             return Err(StoreError::Url(url.to_string()));
         }
@@ -246,6 +244,13 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
     } else {
         Err(StoreError::Url(redact(url)))
     }
+}
+
+/// The file a `sqlite:PATH` URL names (`sqlite://PATH` too, as SQLAlchemy and Optuna write
+/// it), or `None` for another kind of URL.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite:")?;
+    Some(path.strip_prefix("//").unwrap_or(path))
 }
 
 /// `url` with its password, if any, replaced by `***`, fit to print.
@@ -376,8 +381,9 @@ impl fmt::Display for Kind<'_> {
     }
 }
 
-/// The checkpoint worth keeping once `trials` have been updated: the best complete trial's.
-fn best_complete(trials: &[Trial]) -> Option<u32> {
+/// The study's best trial, whose checkpoint is worth keeping once `trials` have been updated:
+/// the complete trial with the highest best validation accuracy, the first of equals.
+pub fn best_complete(trials: &[Trial]) -> Option<u32> {
     trials
         .iter()
         .filter(|t| t.state == TrialState::Complete)
@@ -390,7 +396,7 @@ fn best_complete(trials: &[Trial]) -> Option<u32> {
 }
 
 /// The state's name in the `state` column, as its serde form writes it.
-fn state_name(state: TrialState) -> &'static str {
+pub fn state_name(state: TrialState) -> &'static str {
     match state {
         TrialState::Waiting => "waiting",
         TrialState::Running => "running",
