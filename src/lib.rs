@@ -4,15 +4,22 @@
 //!
 //! The folders read as a training run is built, each depending only on those above it:
 //! - [`data`]: `mnist.pkl.gz` as `mnist_loader.py` loads it (through a small, safe pickle
-//!   reader), and digits from image files;
+//!   reader), MNIST's IDX files, and digits from image files;
 //! - [`model`]: the fully-connected network of `network.py`/`network2.py` and its parts —
 //!   activations, costs, initialisers, dropout — and its model files;
 //! - [`config`]: everything a run is configured by, checked once into a [`config::CheckedConfig`];
 //! - [`train`]: the one SGD loop, generic over a small [`train::Model`] trait, with the
 //!   per-example (`network.py`) and whole-mini-batch (`network2.py`) steps, early stopping and
 //!   the η schedule;
-//! - [`report`]: the epoch lines, metrics files, plots and the FLOP accounting of `nndl bench`;
-//! - [`run`]: what `nndl train` does, as one function over a checked request.
+//! - [`tune`]: chapter 3's hyperparameter search, automated: a study of trials in a store,
+//!   samplers and pruners over it;
+//! - [`report`]: the epoch lines, metrics files, plots and the FLOP accounting of `nndl bench`,
+//!   and a study's table and figures;
+//! - [`run`]: what each command does (`nndl train` first), as one function over a checked
+//!   request.
+//!
+//! [`rng`] is the run's one seeded generator; [`real`] and [`backend`] the number type and
+//! the matrix-product backend.
 //!
 //! Matrices are `ndarray` arrays of `f64`, or `f32` (see [`real`]). Their products go through
 //! `ndarray`'s `general_mat_mul`, which the `openblas` or `accelerate` feature routes to BLAS
