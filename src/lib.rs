@@ -2,7 +2,8 @@
 //!
 //! The networks of Michael Nielsen's *Neural Networks and Deep Learning*, in Rust.
 //!
-//! The folders read as a training run is built, each depending only on those above it:
+//! The folders read as a training run is built, each building on those above it (a model
+//! file in [`model`] also records the [`config`] it was trained with):
 //! - [`data`]: `mnist.pkl.gz` as `mnist_loader.py` loads it (through a small, safe pickle
 //!   reader), MNIST's IDX files, and digits from image files;
 //! - [`model`]: the fully-connected network of `network.py`/`network2.py` and its parts —
