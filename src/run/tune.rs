@@ -38,6 +38,10 @@ use crate::tune::TuneError;
 
 use super::{in_precision, load_data, InPrecision, RunError};
 
+/// How often a worker with nothing to start looks again for a trial to take over or for the
+/// study's end.
+const WAIT: Duration = Duration::from_millis(200);
+
 /// Everything `nndl tune` can be asked, unchecked.
 #[derive(Clone, Debug)]
 pub struct TuneRequest {
@@ -320,7 +324,7 @@ impl<F: Real> Worker<'_, F> {
                         if all >= self.run.trials && trials.iter().all(|t| t.state.is_finished()) {
                             return Ok(());
                         }
-                        std::thread::sleep(request.heartbeat);
+                        std::thread::sleep(request.heartbeat.min(WAIT));
                         continue;
                     };
                     set(&current, Some(trial.number));
