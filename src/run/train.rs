@@ -306,14 +306,15 @@ impl InPrecision for Job<'_> {
     }
 }
 
-/// Writes `value` as JSON to `path`.
+/// Writes `value` as JSON to `path`, atomically (an earlier file survives a failed write).
 fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), RunError> {
-    let write_err = |source| RunError::Write {
+    file::write_atomically(path, |out| {
+        serde_json::to_writer(out, value).map_err(Into::into)
+    })
+    .map_err(|source| RunError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let json = serde_json::to_string(value).map_err(|e| write_err(e.into()))?;
-    std::fs::write(path, json).map_err(write_err)
+    })
 }
 
 /// How the run ended, and its best epoch.
