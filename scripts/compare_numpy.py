@@ -11,24 +11,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 
-from runlib import ROOT, available_backends, build, run, short_backend
+from runlib import ROOT, available_backends, build, cpu_name, run, short_backend
 
 SEED_EPOCHS = 30
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main():

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 
-from runlib import ROOT, build
+from runlib import ROOT, build, cpu_name
 
 SPACE = ["eta=log:0.01:10", "lambda=log:0.001:50", "hidden=intlog:10:200",
          "mini-batch=choice:5,10,20,50,100"]
@@ -50,17 +50,6 @@ BOOK = [("book, ch. 3 (hand-tuned)", "λ = 5, η = 0.5, 30 hidden, 30 epochs", 9
 BEST_LINE = re.compile(r"^Best trial (\d+): validation ([\d.]+)% \(epoch (\d+)\), test ([\d.]+)%, (.*)$", re.M)
 TRIAL_LINE = re.compile(r"^Trial (\d+): validation ([\d.]+)% at epoch (\d+)", re.M)
 TRAIN_LINE = re.compile(r"^Training took ([\d.]+) seconds; best epoch (\d+) with ([\d.]+)%", re.M)
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def parse_seeds(text):

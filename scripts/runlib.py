@@ -27,6 +27,18 @@ def available_backends():
     return found
 
 
+def cpu_name():
+    """The CPU's model name, as /proc/cpuinfo gives it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def build(backend):
     """Builds nndl for `backend` in its own target dir (so switching backends rebuilds nothing)."""
     target = os.path.join(ROOT, "target", "backend-" + backend)
