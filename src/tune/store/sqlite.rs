@@ -131,6 +131,24 @@ impl SqliteStore {
     }
 }
 
+/// A transaction of `behavior` on the store at `path`, once study `study` is known to exist.
+fn begin_for_study<'c>(
+    conn: &'c mut Connection,
+    path: &Path,
+    study: StudyId,
+    behavior: TransactionBehavior,
+) -> Result<rusqlite::Transaction<'c>, StoreError> {
+    let err = err(path);
+    let tx = conn.transaction_with_behavior(behavior).map_err(err)?;
+    if !study_exists(&tx, study).map_err(err)? {
+        return Err(StoreError::NoStudy {
+            location: path.display().to_string(),
+            study,
+        });
+    }
+    Ok(tx)
+}
+
 fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
     move |source| StoreError::Sqlite {
         path: path.to_path_buf(),
@@ -299,14 +317,10 @@ impl super::Store for SqliteStore {
     }
 
     fn trials(&mut self, study: StudyId) -> Result<Vec<Trial>, StoreError> {
-        let location = self.location();
         let path = self.path.clone();
         let err = err(&path);
         // One read transaction: the trials and their values from the same snapshot.
-        let tx = self.conn.transaction().map_err(err)?;
-        if !study_exists(&tx, study).map_err(err)? {
-            return Err(StoreError::NoStudy { location, study });
-        }
+        let tx = begin_for_study(&mut self.conn, &path, study, TransactionBehavior::Deferred)?;
         let trials = read_trials(&tx, &path, study, None)?;
         tx.commit().map_err(err)?;
         Ok(trials)
@@ -319,16 +333,9 @@ impl super::Store for SqliteStore {
         max_trials: u32,
         sample: &mut dyn FnMut(u32, &[Trial]) -> Option<Params>,
     ) -> Result<Option<Trial>, StoreError> {
-        let location = self.location();
         let path = self.path.clone();
         let err = err(&path);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        if !study_exists(&tx, study).map_err(err)? {
-            return Err(StoreError::NoStudy { location, study });
-        }
+        let tx = begin_for_study(&mut self.conn, &path, study, TransactionBehavior::Immediate)?;
         let trials = read_trials(&tx, &path, study, None)?;
         if trials.len() >= max_trials as usize {
             return Ok(None);
@@ -363,16 +370,9 @@ impl super::Store for SqliteStore {
         params: &Params,
         max_trials: u32,
     ) -> Result<Option<u32>, StoreError> {
-        let location = self.location();
         let path = self.path.clone();
         let err = err(&path);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        if !study_exists(&tx, study).map_err(err)? {
-            return Err(StoreError::NoStudy { location, study });
-        }
+        let tx = begin_for_study(&mut self.conn, &path, study, TransactionBehavior::Immediate)?;
         let (count, next): (i64, i64) = tx
             .query_row(
                 "SELECT count(*), coalesce(max(number) + 1, 0) FROM nndl_trials
@@ -385,7 +385,7 @@ impl super::Store for SqliteStore {
             return Ok(None);
         }
         let number = u32::try_from(next).map_err(|_| StoreError::Corrupt {
-            location: location.clone(),
+            location: path.display().to_string(),
             what: format!("trial number {next}"),
         })?;
         tx.execute(
