@@ -161,9 +161,7 @@ struct History<'a> {
 impl Draw for History<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-        root.fill(&WHITE).map_err(text)?;
-        let title = format!("{}: optimisation history", self.spec.name);
-        let root = root.titled(&title, (FAMILY, 24)).map_err(text)?;
+        let root = blank_titled(root, &format!("{}: optimisation history", self.spec.name))?;
         let mut complete: Vec<(u32, f64)> = ranked(self.trials)
             .filter(|(t, _)| t.state == TrialState::Complete)
             .map(|(t, v)| (t.number, v))
@@ -228,6 +226,15 @@ impl Draw for History<'_> {
     }
 }
 
+/// The figure's area cleared to white under `title`, and the area below the title.
+fn blank_titled<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<DrawingArea<DB, Shift>, String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.titled(title, (FAMILY, 24)).map_err(|e| e.to_string())
+}
+
 struct Params<'a> {
     spec: &'a StudySpec,
     trials: &'a [Trial],
@@ -235,10 +242,10 @@ struct Params<'a> {
 
 impl Draw for Params<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-        root.fill(&WHITE).map_err(text)?;
-        let title = format!("{}: parameters against validation accuracy", self.spec.name);
-        let root = root.titled(&title, (FAMILY, 24)).map_err(text)?;
+        let root = blank_titled(
+            root,
+            &format!("{}: parameters against validation accuracy", self.spec.name),
+        )?;
         let axes = legend_below(&root, &dot_keys(self.trials))?;
         let params = &self.spec.space.params;
         let n = params.len();
@@ -397,9 +404,10 @@ struct Curves<'a> {
 impl Draw for Curves<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-        root.fill(&WHITE).map_err(text)?;
-        let title = format!("{}: validation accuracy per epoch", self.spec.name);
-        let root = root.titled(&title, (FAMILY, 24)).map_err(text)?;
+        let root = blank_titled(
+            root,
+            &format!("{}: validation accuracy per epoch", self.spec.name),
+        )?;
         let drawn: Vec<&Trial> = self
             .trials
             .iter()
