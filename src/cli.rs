@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use nndl::config::{EtaSchedule, Monitor, Precision, TrainConfig, Variant};
+use nndl::config::{ConfigError, EtaSchedule, Monitor, Precision, TrainConfig, Variant};
 use nndl::model::activation::Activation;
 use nndl::model::cost::Cost;
+use nndl::model::layers::spec;
 use std::time::Duration;
 
 use nndl::run::bench::BenchRequest;
@@ -148,23 +149,37 @@ pub struct ConfigArgs {
     #[arg(long, value_enum, default_value_t = Variant::Network3)]
     net: Variant,
     /// Neurons per layer, input first.
-    #[arg(long, value_delimiter = ',', default_value = "784,30,10")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "784,30,10",
+        conflicts_with = "layers"
+    )]
     sizes: Vec<usize>,
-    /// Learning rate η [default: 3.0 for network1/2, 0.5 for network3].
+    /// Chapter 6's network3.py instead: a list of layers, e.g.
+    /// conv:20:5,pool:2,conv:40:5,pool:2,fc:100,softmax — conv:FILTERS:SIZE (valid, stride 1),
+    /// pool:SIZE (max-pooling of the conv before it), fc:NEURONS, softmax (last). Options
+    /// per layer: act=sigmoid|tanh|relu (conv, fc), dropout=P (fc, softmax), e.g.
+    /// fc:1000:dropout=0.5. Trained on the log-likelihood cost with network3.py's L2 term.
+    #[arg(long, value_name = "LIST")]
+    layers: Option<String>,
+    /// Learning rate η [default: 3.0 for network1/2, 0.5 for network3, 0.1 with --layers].
     #[arg(long, allow_negative_numbers = true)]
     eta: Option<f64>,
-    /// L2 regularisation λ [default: 0 for network1/2, 5.0 for network3].
+    /// L2 regularisation λ [default: 0 for network1/2, 5.0 for network3, 0 with --layers].
     #[arg(long = "lambda", allow_negative_numbers = true)]
     lambda: Option<f64>,
     /// The cost; log-likelihood puts a softmax output layer in place of sigmoid neurons
     /// [default: quadratic for network1/2, cross-entropy for network3].
     #[arg(long, value_enum)]
     cost: Option<Cost>,
-    /// The hidden layers' activation.
+    /// The hidden layers' activation (with --layers: of every conv and fc layer that does not
+    /// set its own).
     #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
     activation: Activation,
     /// Drop each hidden neuron with probability P for each training example (inverted
-    /// dropout: off when evaluating).
+    /// dropout: off when evaluating). With --layers: the inputs of every fc and softmax layer
+    /// that does not set its own, as network3.py.
     #[arg(
         long,
         value_name = "P",
@@ -212,17 +227,32 @@ pub struct ConfigArgs {
 
 impl ConfigArgs {
     /// The configuration these options make, with the program's book defaults where an
-    /// option is not given.
-    pub fn config(&self) -> TrainConfig {
+    /// option is not given; fails on a layer list that cannot be read.
+    pub fn config(&self) -> Result<TrainConfig, RunError> {
         let mut config = TrainConfig::book_run(self.net);
+        if let Some(text) = &self.layers {
+            let layers =
+                spec::parse(text, self.activation, self.dropout).map_err(ConfigError::from)?;
+            config.network.layers = Some(layers);
+            config.network.sizes = Vec::new();
+            config.sgd.eta = self.eta.unwrap_or(LAYERS_ETA);
+            config.sgd.lambda = self.lambda.unwrap_or(0.0);
+            config.sgd.dropout = 0.0;
+        }
         config.network.sizes = self.sizes.clone();
-        config.network.cost = self.cost.unwrap_or(self.net.cost());
+        let default_cost = match config.network.layers {
+            Some(_) => Cost::LogLikelihood,
+            None => self.net.cost(),
+        };
+        config.network.cost = self.cost.unwrap_or(default_cost);
         config.network.activation = self.activation;
         config.network.precision = self.precision;
         let sgd = &mut config.sgd;
-        sgd.eta = self.eta.unwrap_or(self.net.book_eta());
-        sgd.lambda = self.lambda.unwrap_or(self.net.book_lambda());
-        sgd.dropout = self.dropout;
+        if config.network.layers.is_none() {
+            sgd.eta = self.eta.unwrap_or(self.net.book_eta());
+            sgd.lambda = self.lambda.unwrap_or(self.net.book_lambda());
+            sgd.dropout = self.dropout;
+        }
         sgd.epochs = self.epochs;
         sgd.mini_batch_size = self.mini_batch;
         sgd.monitor = Monitor {
@@ -233,9 +263,12 @@ impl ConfigArgs {
         sgd.early_stop = self.early_stop;
         sgd.schedule = self.eta_schedule;
         config.seed = self.seed;
-        config
+        Ok(config)
     }
 }
+
+/// η of chapter 6's first networks (the book's runs use 0.1, and 0.03 with ReLU).
+const LAYERS_ETA: f64 = 0.1;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -269,11 +302,11 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     /// The request these options make.
-    pub fn request(&self) -> TrainRequest {
+    pub fn request(&self) -> Result<TrainRequest, RunError> {
         let run = &self.run;
-        TrainRequest {
+        Ok(TrainRequest {
             program: run.net,
-            config: run.config(),
+            config: run.config()?,
             data: run.data.clone(),
             train_size: run.train_size,
             validation_size: run.validation_size,
@@ -288,7 +321,7 @@ impl TrainArgs {
                 plot: self.plot.clone(),
                 dump_order: self.dump_order.clone(),
             },
-        }
+        })
     }
 }
 
@@ -371,7 +404,7 @@ impl SearchArgs {
             pruner: self.pruner,
             trials: self.trials,
             jobs: self.jobs,
-            base: self.run.config(),
+            base: self.run.config()?,
             data: self.run.data.clone(),
             train_size: self.run.train_size,
             validation_size: self.run.validation_size,

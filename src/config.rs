@@ -8,9 +8,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::{CLASSES, IMAGE_SHAPE};
+
 use crate::model::activation::Activation;
 use crate::model::cost::Cost;
 use crate::model::init::Init;
+use crate::model::layers::spec::{self, LayerSpec, SpecError};
 
 /// The three NumPy programs this crate mirrors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -105,8 +108,12 @@ impl Precision {
 /// The network to build.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetworkConfig {
-    /// Neurons per layer, input first.
+    /// Neurons per layer, input first (a fully-connected network; unused with `layers`).
     pub sizes: Vec<usize>,
+    /// Chapter 6's layer list (`--layers`); when given, the network is made of these layers
+    /// and trained on the log-likelihood cost, and `sizes` and `init` are not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<LayerSpec>>,
     /// The hidden layers' activation (sigmoid in all three programs).
     #[serde(default)]
     pub activation: Activation,
@@ -197,6 +204,20 @@ pub enum ConfigError {
     Dropout(f64),
     #[error("dropout acts on hidden layers, and sizes {0:?} have none")]
     DropoutWithoutHiddenLayer(Vec<usize>),
+    #[error("--layers: {0}")]
+    Layers(#[from] SpecError),
+    #[error("chapter 6's layers train on the log-likelihood cost, not {0}")]
+    LayersCost(&'static str),
+    #[error(
+        "layers {layers} need {} to train (weights, their gradients and one mini-batch's \
+         buffers), more than the {} of memory here",
+        bytes_text(*needed), bytes_text(*available)
+    )]
+    LayersTooLarge {
+        layers: String,
+        needed: f64,
+        available: f64,
+    },
     #[error("--train-size must be at least 1")]
     NoTrainingExamples,
     #[error("--train-size {asked} is more than the {available} training images")]
@@ -241,6 +262,7 @@ impl TrainConfig {
         TrainConfig {
             network: NetworkConfig {
                 sizes: vec![784, 30, 10],
+                layers: None,
                 activation: Activation::Sigmoid,
                 cost: variant.cost(),
                 init: variant.init(),
@@ -264,9 +286,20 @@ impl TrainConfig {
     /// Checks every rule that does not depend on the data, and vouches for the configuration
     /// if it passes.
     pub fn check(&self) -> Result<CheckedConfig, ConfigError> {
-        check_sizes(&self.network.sizes)?;
-        self.sgd.check()?;
-        check_dropout(&self.network.sizes, self.sgd.dropout)?;
+        match &self.network.layers {
+            Some(layers) => {
+                spec::check(layers, IMAGE_SHAPE, CLASSES)?;
+                if self.network.cost != Cost::LogLikelihood {
+                    return Err(ConfigError::LayersCost(self.network.cost.name()));
+                }
+                self.sgd.check()?;
+            }
+            None => {
+                check_sizes(&self.network.sizes)?;
+                self.sgd.check()?;
+                check_dropout(&self.network.sizes, self.sgd.dropout)?;
+            }
+        }
         Ok(CheckedConfig(self.clone()))
     }
 }
@@ -409,6 +442,35 @@ pub fn check_memory(
         Some(n) if n <= available => Ok(()),
         _ => Err(ConfigError::TooLarge {
             sizes: sizes.to_vec(),
+            needed: needed.map_or(f64::INFINITY, |n| n as f64),
+            available: available as f64,
+        }),
+    }
+}
+
+/// [`check_memory`] for chapter 6's `layers` on MNIST images: their parameters and
+/// gradients, and the buffers of a training pass of `mini_batch` examples and of an
+/// evaluation pass ([`crate::model::layers::pass`]).
+pub fn check_layers_memory(
+    layers: &[LayerSpec],
+    mini_batch: usize,
+    precision: Precision,
+    available: u128,
+) -> Result<(), ConfigError> {
+    let element: u128 = match precision {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
+    };
+    let m = mini_batch.max(crate::model::layers::pass::EVAL_CHUNK) as u128;
+    let needed = spec::check(layers, IMAGE_SHAPE, CLASSES)
+        .ok()
+        .and_then(|shapes| spec::values_needed(layers, &shapes, CLASSES, m))
+        .and_then(|v| v.checked_mul(element));
+    let available = available.min(isize::MAX as u128);
+    match needed {
+        Some(n) if n <= available => Ok(()),
+        _ => Err(ConfigError::LayersTooLarge {
+            layers: spec::text(layers),
             needed: needed.map_or(f64::INFINITY, |n| n as f64),
             available: available as f64,
         }),

@@ -96,7 +96,7 @@ fn tune(args: &TuneArgs) -> Result<ExitCode, RunError> {
 /// `nndl train`. The first Ctrl-C ends training after the current mini-batch and still writes
 /// the files asked for; a second one exits at once.
 fn train(args: &TrainArgs) -> Result<ExitCode, RunError> {
-    let request = args.request().check()?;
+    let request = args.request()?.check()?;
     let stop = Arc::new(AtomicBool::new(false));
     let handled = on_ctrl_c(&stop);
     let history = run::train::train(&request, handled.then_some(stop))?;

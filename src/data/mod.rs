@@ -20,6 +20,9 @@ pub use mnist::{load_mnist, DataError};
 
 /// Pixels per MNIST image (28 × 28).
 pub const IMAGE_PIXELS: usize = 784;
+
+/// `(channels, height, width)` of one MNIST image, as chapter 6's layers read it.
+pub const IMAGE_SHAPE: [usize; 3] = [1, 28, 28];
 /// Number of digit classes.
 pub const CLASSES: usize = 10;
 

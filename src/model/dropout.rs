@@ -26,7 +26,24 @@ use crate::real::Real;
 /// coin flip would mispredict half the time.
 #[inline]
 pub fn fill<'a, F: Real>(p: f64, rng: &mut SeededRng, masks: impl IntoIterator<Item = &'a mut F>) {
-    let scale = F::of(1.0 / (1.0 - p));
+    draw(p, F::of(1.0 / (1.0 - p)), rng, masks);
+}
+
+/// Fills `masks` with `network3.py`'s masks, in the same order as [`fill`]: each 0 with
+/// probability `p`, otherwise 1 (no rescaling; chapter 6's layers scale at evaluation instead).
+#[inline]
+pub fn keep<'a, F: Real>(p: f64, rng: &mut SeededRng, masks: impl IntoIterator<Item = &'a mut F>) {
+    draw(p, F::one(), rng, masks);
+}
+
+/// Each mask `kept`·`scale`, kept with probability 1 − `p`.
+#[inline]
+fn draw<'a, F: Real>(
+    p: f64,
+    scale: F,
+    rng: &mut SeededRng,
+    masks: impl IntoIterator<Item = &'a mut F>,
+) {
     for s in masks {
         let kept = rng.random::<f64>() >= p;
         *s = scale * F::from_u8(u8::from(kept));

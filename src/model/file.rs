@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::TrainConfig;
 use crate::model::activation::{Activation, Output};
 use crate::model::cost::Cost;
+use crate::model::layers::LayerNetwork;
 use crate::model::network::Network;
 use crate::real::Real;
 
@@ -42,7 +43,7 @@ pub enum ModelError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a network2.py model file")]
+    #[error("{path} is not an nndl or network2.py model file")]
     Json {
         path: PathBuf,
         source: serde_json::Error,
@@ -148,6 +149,58 @@ pub fn write_atomically(
     fs::rename(&tmp, path).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })
+}
+
+/// A network that can be written to a model file, with the configuration it was trained with.
+pub trait SaveModel {
+    fn save(&self, config: Option<&TrainConfig>, path: &Path) -> Result<(), ModelError>;
+}
+
+impl<F: Real> SaveModel for Network<F> {
+    fn save(&self, config: Option<&TrainConfig>, path: &Path) -> Result<(), ModelError> {
+        save(self, config, path)
+    }
+}
+
+impl<F: Real> SaveModel for LayerNetwork<F> {
+    fn save(&self, config: Option<&TrainConfig>, path: &Path) -> Result<(), ModelError> {
+        crate::model::layers::file::save(self, config, path)
+    }
+}
+
+/// A saved network of either kind: `network2.py`'s layout or a chapter-6 layer list
+/// ([`crate::model::layers::file`]), told apart by the latter's `"layers"` field.
+#[derive(Clone, Debug)]
+pub enum SavedModel<F: Real = f64> {
+    FullyConnected(Network<F>),
+    Layers(LayerNetwork<F>),
+}
+
+/// Reads a model file of either kind, with its training configuration if it has one.
+pub fn load_model<F: Real>(
+    path: &Path,
+) -> Result<(SavedModel<F>, Option<TrainConfig>), ModelError> {
+    let text = fs::read_to_string(path).map_err(|source| ModelError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let layered = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .is_some_and(|v| v.get("layers").is_some());
+    if !layered {
+        let (net, config) = parse(path, &text)?;
+        return Ok((SavedModel::FullyConnected(net), config));
+    }
+    let file = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (net, config) =
+        crate::model::layers::file::from_file(file).map_err(|message| ModelError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+    Ok((SavedModel::Layers(net), config))
 }
 
 /// Reads a network saved by [`save`] or by `network2.py`'s `save()`, rounding the weights to

@@ -4,6 +4,9 @@
 //! weight initialisers ([`init`]), [`dropout`] masks, and its model [`file`]s in
 //! `network2.py`'s JSON layout.
 //!
+//! Chapter 6's networks of convolutional, fully-connected and softmax layers are in
+//! [`layers`].
+//!
 //! A new cost or activation goes beside the others here, with its derivative; the training
 //! loop sees a model only through [`crate::train::Model`].
 
@@ -12,6 +15,7 @@ pub mod cost;
 pub mod dropout;
 pub mod file;
 pub mod init;
+pub mod layers;
 pub mod network;
 
 /// The hyperparameters of one gradient-descent step.

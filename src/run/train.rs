@@ -11,17 +11,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{
-    check_init, check_memory, check_sizes_against, check_threads, check_train_size, CheckedConfig,
-    TrainConfig, Variant,
+    check_init, check_layers_memory, check_memory, check_sizes_against, check_threads,
+    check_train_size, CheckedConfig, ConfigError, TrainConfig, Variant,
 };
-use crate::data::{Mnist, CLASSES, IMAGE_PIXELS};
+use crate::data::{Dataset, Mnist, CLASSES, IMAGE_PIXELS, IMAGE_SHAPE};
 use crate::model::activation::Activation;
-use crate::model::file;
+use crate::model::cost::Cost;
+use crate::model::file::{self, SaveModel, SavedModel};
+use crate::model::layers::{spec, LayerNetwork};
 use crate::model::network::Network;
 use crate::real::Real;
 use crate::report::console::{say, Console};
 use crate::report::metrics::{self, MetricsWriter};
 use crate::report::plot;
+use crate::rng::SeededRng;
+use crate::train::Model;
 use crate::train::{build_network, sgd, History, Stop};
 
 use super::{check_output, in_precision, load_data, memory_total, EvalSet, InPrecision, RunError};
@@ -72,7 +76,7 @@ pub struct TrainRequest {
 pub struct CheckedTrain {
     request: TrainRequest,
     config: CheckedConfig,
-    init: Option<Network>,
+    init: Option<SavedModel>,
 }
 
 impl TrainRequest {
@@ -88,26 +92,38 @@ impl TrainRequest {
         }
         let init = match &self.init {
             Some(path) => {
-                let net: Network = file::load(path)?;
-                let network = &self.config.network;
-                check_init(
-                    path,
-                    (net.cost, net.activation),
-                    (network.cost, network.activation),
-                )?;
-                self.config.network.sizes = net.sizes.clone();
-                Some(net)
+                let (saved, _) = file::load_model(path)?;
+                let network = &mut self.config.network;
+                match &saved {
+                    SavedModel::FullyConnected(net) => {
+                        check_init(
+                            path,
+                            (net.cost, net.activation),
+                            (network.cost, network.activation),
+                        )?;
+                        network.sizes = net.sizes.clone();
+                        network.layers = None;
+                    }
+                    // A saved layer list is the network: its layers replace `--layers`.
+                    SavedModel::Layers(net) => {
+                        network.layers = Some(net.specs());
+                        network.cost = Cost::LogLikelihood;
+                    }
+                }
+                Some(saved)
             }
             None => None,
         };
         let config = self.config.check()?;
-        check_sizes_against(&config.network.sizes, IMAGE_PIXELS, CLASSES)?;
-        check_memory(
-            &config.network.sizes,
-            config.sgd.mini_batch_size,
-            config.network.precision,
-            memory_total().unwrap_or(u128::MAX),
-        )?;
+        let memory = memory_total().unwrap_or(u128::MAX);
+        let (mini_batch, precision) = (config.sgd.mini_batch_size, config.network.precision);
+        match &config.network.layers {
+            Some(layers) => check_layers_memory(layers, mini_batch, precision, memory)?,
+            None => {
+                check_sizes_against(&config.network.sizes, IMAGE_PIXELS, CLASSES)?;
+                check_memory(&config.network.sizes, mini_batch, precision, memory)?;
+            }
+        }
         if let Some(n) = self.train_size {
             config.check_data((IMAGE_PIXELS, CLASSES), IMAGE_PIXELS, CLASSES, n)?;
         }
@@ -173,6 +189,19 @@ pub fn train(run: &CheckedTrain, stop: Option<Arc<AtomicBool>>) -> Result<Histor
 /// The settings line(s) the run starts with.
 fn print_settings(request: &TrainRequest, config: &TrainConfig) {
     let (network, sgd) = (&config.network, &config.sgd);
+    if let Some(layers) = &network.layers {
+        say(&format!(
+            "layers {}: eta {}, lambda {}, {} epochs, mini-batch {}, seed {}, {}",
+            spec::text(layers),
+            sgd.eta,
+            sgd.lambda,
+            sgd.epochs,
+            sgd.mini_batch_size,
+            config.seed,
+            network.precision.name()
+        ));
+        return;
+    }
     say(&format!(
         "{}: sizes {:?}, eta {}, lambda {}, {} epochs, mini-batch {}, seed {}, {}",
         request.program.name(),
@@ -219,19 +248,41 @@ impl InPrecision for Job<'_> {
         // The weights are drawn even when `--init` replaces them, so that the shuffles that
         // follow are the same: a run from its own `--save-init` file repeats it exactly.
         let mut rng = crate::rng::seeded(config.seed);
-        let mut net: Network<F> = build_network(config, &mut rng);
-        if let Some(init) = &self.run.init {
-            net = init.cast();
+        match &config.network.layers {
+            Some(layers) => {
+                let mut net: LayerNetwork<F> =
+                    LayerNetwork::new(layers, IMAGE_SHAPE, CLASSES, &mut rng)
+                        .map_err(ConfigError::from)?;
+                if let Some(SavedModel::Layers(init)) = &self.run.init {
+                    net = init.cast();
+                }
+                self.fit(net, rng, &training, &evaluation)
+            }
+            None => {
+                let mut net: Network<F> = build_network(config, &mut rng);
+                if let Some(SavedModel::FullyConnected(init)) = &self.run.init {
+                    net = init.cast();
+                }
+                self.fit(net, rng, &training, &evaluation)
+            }
         }
-        config.check_data(
-            (net.sizes[0], net.sizes[net.sizes.len() - 1]),
-            training.inputs(),
-            CLASSES,
-            training.len(),
-        )?;
+    }
+}
+
+impl Job<'_> {
+    /// Trains `net` (freshly drawn by `rng`, or loaded) and writes the outputs.
+    fn fit<F: Real, M: Model<F> + SaveModel>(
+        self,
+        mut net: M,
+        mut rng: SeededRng,
+        training: &Dataset<F>,
+        evaluation: &Dataset<F>,
+    ) -> Result<History, RunError> {
+        let (request, config) = (&self.run.request, &self.run.config);
+        config.check_data(net.shape(), training.inputs(), CLASSES, training.len())?;
         let outputs = &request.outputs;
         if let Some(path) = &outputs.save_init {
-            file::save(&net, Some(config), path)?;
+            net.save(Some(config), path)?;
         }
         let metrics = match &outputs.metrics {
             Some(path) => Some(MetricsWriter::create(path)?),
@@ -244,8 +295,8 @@ impl InPrecision for Job<'_> {
         let result = sgd(
             &mut net,
             config,
-            &training,
-            &evaluation,
+            training,
+            evaluation,
             &mut rng,
             &mut console,
         );
@@ -269,7 +320,7 @@ impl InPrecision for Job<'_> {
         let trained = !history.epochs.is_empty();
         if let Some(path) = &outputs.save {
             if trained {
-                if let Err(e) = file::save(&net, Some(config), path) {
+                if let Err(e) = net.save(Some(config), path) {
                     failures.push(e.into());
                 }
             } else {

@@ -1,7 +1,8 @@
 //! Mini-batch stochastic gradient descent: `SGD` of `network.py` and `network2.py`, one loop
 //! for every model. Each epoch shuffles the training set, splits it into mini-batches and
 //! hands each to the model's step ([`Model::Step`]: per example as `network.py`'s
-//! `update_mini_batch` in [`per_example`], or as matrices in [`batch`]), then scores the model
+//! `update_mini_batch` in [`per_example`], or as matrices in [`batch`]; chapter 6's layers in
+//! [`layered`]), then scores the model
 //! on the evaluation set, measures what the [`Monitor`](crate::config::Monitor) asks for, and
 //! reports the epoch to an [`Observer`], which may end the run. The one `SeededRng` of the run
 //! shuffles the examples and, under dropout, draws the masks, so a seed repeats a run exactly.
@@ -11,6 +12,7 @@
 //! η on the same rule until η has fallen to a set fraction of its start.
 
 pub mod batch;
+pub mod layered;
 pub mod model;
 pub mod per_example;
 pub mod plateau;
@@ -449,10 +451,10 @@ impl<M: Clone> Training<M> {
         let monitor = sgd.monitor;
         let evaluation_cost = monitor
             .evaluation_cost
-            .then(|| model.total_cost(evaluation, sgd.lambda));
+            .then(|| model.total_cost(evaluation, sgd.lambda, sgd.mini_batch_size));
         let training_cost = monitor
             .training_cost
-            .then(|| model.total_cost(training, sgd.lambda));
+            .then(|| model.total_cost(training, sgd.lambda, sgd.mini_batch_size));
         let training_correct = monitor.training_accuracy.then(|| model.evaluate(training));
         let eval_seconds = eval_start.elapsed().as_secs_f64();
         // Seconds of training and scoring so far, over every process that ran this run.

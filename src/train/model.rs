@@ -31,8 +31,10 @@ pub trait Model<F: Real>: Clone {
     /// How many examples of `data` the model classifies correctly.
     fn evaluate(&self, data: &Dataset<F>) -> usize;
 
-    /// The mean cost over `data` plus the L2 term with strength `lambda` (eq. 87).
-    fn total_cost(&self, data: &Dataset<F>, lambda: f64) -> f64;
+    /// The mean cost over `data` plus the L2 term with strength `lambda` (eq. 87 for the
+    /// fully-connected networks; `network3.py`'s form, which counts mini-batches of size
+    /// `mini_batch`, for chapter 6's).
+    fn total_cost(&self, data: &Dataset<F>, lambda: f64, mini_batch: usize) -> f64;
 
     /// True when every parameter is a finite number.
     fn is_finite(&self) -> bool;
@@ -81,7 +83,7 @@ impl<F: Real> Model<F> for Network<F> {
         Network::evaluate(self, data)
     }
 
-    fn total_cost(&self, data: &Dataset<F>, lambda: f64) -> f64 {
+    fn total_cost(&self, data: &Dataset<F>, lambda: f64, _mini_batch: usize) -> f64 {
         Network::total_cost(self, data, lambda)
     }
 

@@ -1,0 +1,210 @@
+//! `network3.py`'s `ConvPoolLayer`: a valid convolution of stride 1, max-pooling over
+//! non-overlapping p×p blocks, then the bias and the activation — applied *after* pooling, as
+//! `network3.py` does (max-pooling and a monotone activation commute, so this is the same
+//! network as activating first, for a quarter of the activation work).
+//!
+//! The convolution is computed as one matrix product per mini-batch ("im2col"): every K×K
+//! patch of every input channel is unrolled into a column of `cols`, so that the weighted
+//! inputs of all filters at all positions of all examples are Z = W·cols. Backprop is two
+//! more products, ∇W = δ_Z·colsᵀ and ∂C/∂cols = Wᵀ·δ_Z, the second folded back onto the input
+//! ("col2im"). What this leaves out: Theano's `conv2d` flips the filter (a true convolution);
+//! this is the cross-correlation every current library computes, which only mirrors the
+//! learned filters.
+//!
+//! Shapes, with m examples in the mini-batch, input `(C, H, W)`, F filters of K×K, pooling P
+//! and H′ = H − K + 1, Hp = H′/P (likewise for widths). Activations between layers are stored
+//! channel-major, `(C, m·H·W)`: row c holds channel c of every example, example after example
+//! — the layout the product W·cols leaves its result in, so no layer transposes.
+//! - `weights`: `(F, C·K·K)`, filter f's weight for channel c at offset (i, j) in column
+//!   c·K² + i·K + j — `network3.py`'s `(F, C, K, K)` filter array, flattened.
+//! - `cols`: `(C·K·K, m·H′·W′)`; `z`: `(F, m·H′·W′)`; output and its error: `(F, m·Hp·Wp)`.
+
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
+
+use crate::model::activation::Activation;
+use crate::real::Real;
+
+use super::spec::Shape;
+
+/// One convolutional layer with its pooling.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+pub struct ConvPool<F: Real = f64> {
+    /// `(C, H, W)` of one example's input.
+    pub input: Shape,
+    pub filters: usize,
+    /// K, the filters' height and width.
+    pub filter: usize,
+    /// P, the pooling blocks' height and width.
+    pub pool: usize,
+    pub activation: Activation,
+    /// `(F, C·K·K)`.
+    pub weights: Array2<F>,
+    /// `(F,)`.
+    pub biases: Array1<F>,
+}
+
+impl<F: Real> ConvPool<F> {
+    /// `(H′, W′)`: the size of each feature map before pooling.
+    pub fn map(&self) -> (usize, usize) {
+        (
+            self.input[1] + 1 - self.filter,
+            self.input[2] + 1 - self.filter,
+        )
+    }
+
+    /// `(F, Hp, Wp)`: one example's output.
+    pub fn output(&self) -> Shape {
+        let (h, w) = self.map();
+        [self.filters, h / self.pool, w / self.pool]
+    }
+}
+
+/// Unrolls the patches of `m` examples of `input` `(C, m·H·W)` into `cols` `(C·K·K, m·H′·W′)`:
+/// cols[c·K² + i·K + j, e·H′W′ + y·W′ + x] = input[c, e·HW + (y + i)·W + x + j].
+pub fn im2col<F: Real>(
+    input: ArrayView2<F>,
+    shape: Shape,
+    k: usize,
+    m: usize,
+    mut cols: ArrayViewMut2<F>,
+) {
+    let [c_in, h, w] = shape;
+    let (ho, wo) = (h + 1 - k, w + 1 - k);
+    for c in 0..c_in {
+        let channel = input.slice(s![c, ..m * h * w]);
+        let channel = channel
+            .as_slice()
+            .expect("rows of activations are contiguous");
+        for i in 0..k {
+            for j in 0..k {
+                let mut row = cols.slice_mut(s![c * k * k + i * k + j, ..m * ho * wo]);
+                let row = row.as_slice_mut().expect("rows of cols are contiguous");
+                for e in 0..m {
+                    for y in 0..ho {
+                        let from = e * h * w + (y + i) * w + j;
+                        let to = e * ho * wo + y * wo;
+                        row[to..to + wo].copy_from_slice(&channel[from..from + wo]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reverse of [`im2col`]: adds each entry of `cols` back onto the input position it was
+/// copied from, giving ∂C/∂input `(C, m·H·W)` from ∂C/∂cols.
+pub fn col2im<F: Real>(
+    cols: ArrayView2<F>,
+    shape: Shape,
+    k: usize,
+    m: usize,
+    mut input: ArrayViewMut2<F>,
+) {
+    let [c_in, h, w] = shape;
+    let (ho, wo) = (h + 1 - k, w + 1 - k);
+    input.slice_mut(s![.., ..m * h * w]).fill(F::zero());
+    for c in 0..c_in {
+        let mut channel = input.slice_mut(s![c, ..m * h * w]);
+        let channel = channel
+            .as_slice_mut()
+            .expect("rows of activations are contiguous");
+        for i in 0..k {
+            for j in 0..k {
+                let row = cols.slice(s![c * k * k + i * k + j, ..m * ho * wo]);
+                let row = row.as_slice().expect("rows of cols are contiguous");
+                for e in 0..m {
+                    for y in 0..ho {
+                        let to = e * h * w + (y + i) * w + j;
+                        let from = e * ho * wo + y * wo;
+                        for (d, &v) in channel[to..to + wo].iter_mut().zip(&row[from..from + wo]) {
+                            *d += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Max-pools `z` `(F, m·H′·W′)` over P×P blocks, then adds each filter's bias and applies the
+/// activation: out = f(max + b), `(F, m·Hp·Wp)`. `argmax` records, per output, the position
+/// in its row of `z` of the block's first maximum (row-major), for [`pool_backward`].
+pub fn pool_forward<F: Real>(
+    z: ArrayView2<F>,
+    map: (usize, usize),
+    pool: usize,
+    m: usize,
+    biases: ArrayView1<F>,
+    activation: Activation,
+    mut out: ArrayViewMut2<F>,
+    argmax: &mut [usize],
+) {
+    let (ho, wo) = map;
+    let (hp, wp) = (ho / pool, wo / pool);
+    let per_filter = m * hp * wp;
+    for (f, &b) in biases.iter().enumerate() {
+        let zf = z.slice(s![f, ..m * ho * wo]);
+        let zf = zf.as_slice().expect("rows of z are contiguous");
+        let mut of = out.slice_mut(s![f, ..per_filter]);
+        let of = of.as_slice_mut().expect("rows of outputs are contiguous");
+        let af = &mut argmax[f * per_filter..(f + 1) * per_filter];
+        let mut q = 0;
+        for e in 0..m {
+            for yp in 0..hp {
+                for xp in 0..wp {
+                    let corner = e * ho * wo + yp * pool * wo + xp * pool;
+                    let (mut best, mut at) = (zf[corner], corner);
+                    for i in 0..pool {
+                        let row = corner + i * wo;
+                        for (j, &v) in zf[row..row + pool].iter().enumerate() {
+                            if v > best {
+                                best = v;
+                                at = row + j;
+                            }
+                        }
+                    }
+                    of[q] = best + b;
+                    af[q] = at;
+                    q += 1;
+                }
+            }
+        }
+        activation.apply_slice(of);
+    }
+}
+
+/// Backprop through the activation and the pooling. On entry `d_out` holds ∂C/∂out
+/// `(F, m·Hp·Wp)`; it becomes δ = ∂C/∂out ⊙ f′ (from the stored outputs `out`, BP2), whose
+/// row sums are ∇b (BP3), and each δ is routed to the position its block's maximum came from
+/// in `dz` `(F, m·H′·W′)`, zero elsewhere (the other inputs of a max do not change it).
+pub fn pool_backward<F: Real>(
+    out: ArrayView2<F>,
+    mut d_out: ArrayViewMut2<F>,
+    argmax: &[usize],
+    per_filter: usize,
+    activation: Activation,
+    mut dz: ArrayViewMut2<F>,
+    z_len: usize,
+    nabla_b: &mut Array1<F>,
+) {
+    for (f, nb) in nabla_b.iter_mut().enumerate() {
+        let of = out.slice(s![f, ..per_filter]);
+        let mut df = d_out.slice_mut(s![f, ..per_filter]);
+        let df = df.as_slice_mut().expect("rows of errors are contiguous");
+        let mut zf = dz.slice_mut(s![f, ..z_len]);
+        let zf = zf.as_slice_mut().expect("rows of dz are contiguous");
+        zf.fill(F::zero());
+        let mut sum = F::zero();
+        for ((d, &a), &at) in df
+            .iter_mut()
+            .zip(of.iter())
+            .zip(&argmax[f * per_filter..(f + 1) * per_filter])
+        {
+            *d *= activation.prime_from_output(a);
+            sum += *d;
+            zf[at] = *d;
+        }
+        *nb = sum;
+    }
+}

@@ -1,0 +1,71 @@
+//! `network3.py`'s `FullyConnectedLayer` and `SoftmaxLayer`: every input joined to every
+//! neuron, out = f(W·x + b), or the softmax of W·x + b (eq. 78) for the output layer.
+//!
+//! Dropout is `network3.py`'s: while training, each *input* of the layer is kept with
+//! probability 1 − p and zeroed otherwise, with no rescaling; evaluation uses every input and
+//! scales the weighted input instead, f((1 − p)·W·x + b), which is what the layer computes on
+//! average. (Chapter 3's [`crate::model::dropout`] for the fully-connected networks is the
+//! *inverted* form of the same rule.)
+//!
+//! Shapes, with m examples: `weights` `(n_out, n_in)` — the transpose of `network3.py`'s `w`,
+//! so that as in `network2.py` row j holds neuron j's weights; the layer's input `(n_in, m)`,
+//! one example per column; its output `(n_out, m)`. A layer after a convolution reads the
+//! previous output `(C, m·H·W)` as n_in = C·H·W values per example in (channel, y, x) order,
+//! `network3.py`'s `reshape`: [`gather`] copies them into columns, [`scatter`] sends the
+//! errors back.
+
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
+
+use crate::real::Real;
+
+/// The weights and biases of a fully-connected or softmax layer.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+pub struct Dense<F: Real = f64> {
+    /// `(C, H, W)` of one example's input, n_in = C·H·W values.
+    pub input: super::spec::Shape,
+    /// Probability of dropping each input while training.
+    pub dropout: f64,
+    /// `(n_out, n_in)`.
+    pub weights: Array2<F>,
+    /// `(n_out,)`.
+    pub biases: Array1<F>,
+}
+
+/// Copies `m` examples of `prev` `(C, m·HW)` into `input` `(C·HW, m)`:
+/// input[c·HW + p, e] = prev[c, e·HW + p], times `mask` (same shape as `input`) if given.
+pub fn gather<F: Real>(
+    prev: ArrayView2<F>,
+    hw: usize,
+    m: usize,
+    mask: Option<ArrayView2<F>>,
+    mut input: ArrayViewMut2<F>,
+) {
+    for (c, row) in prev.outer_iter().enumerate() {
+        for p in 0..hw {
+            let mut to = input.slice_mut(s![c * hw + p, ..m]);
+            let from = row.slice(s![p..m * hw;hw]);
+            match &mask {
+                Some(mask) => {
+                    let keep = mask.slice(s![c * hw + p, ..m]);
+                    ndarray::Zip::from(&mut to)
+                        .and(&from)
+                        .and(&keep)
+                        .for_each(|t, &v, &k| *t = v * k);
+                }
+                None => to.assign(&from),
+            }
+        }
+    }
+}
+
+/// The reverse of [`gather`]: d_prev[c, e·HW + p] = d_input[c·HW + p, e] (the mask already
+/// applied to `d_input`).
+pub fn scatter<F: Real>(d_input: ArrayView2<F>, hw: usize, m: usize, mut d_prev: ArrayViewMut2<F>) {
+    for (c, mut row) in d_prev.outer_iter_mut().enumerate() {
+        for p in 0..hw {
+            row.slice_mut(s![p..m * hw;hw])
+                .assign(&d_input.slice(s![c * hw + p, ..m]));
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The forward and backward passes of a whole mini-batch through a [`LayerNetwork`], with
+//! every buffer they need allocated once ([`Pass::new`]) and reused: after the first
+//! mini-batch a training step allocates nothing. A smaller last mini-batch uses the first
+//! columns of each buffer.
+//!
+//! Forward: each layer reads the previous layer's output (the images, for the first) and
+//! writes its own — im2col, one product and the pooling for a [`super::ConvPool`], a gather and one
+//! product for a [`super::Dense`] layer. Backward (BP1–BP4 in matrix form): the softmax layer's error
+//! is δᴸ = a − y (eq. 84, log-likelihood cost); each layer turns the error of its output into
+//! ∇W, ∇b (summed over the mini-batch) and the error of its input, which is the previous
+//! layer's output error. The update is then `network3.py`'s: W ← W − η(∇W/m + λW/B),
+//! b ← b − η∇b/m, with B = n/m mini-batches in the training set.
+//!
+//! Buffers per layer (m examples; see [`super::conv_pool`] and [`super::dense`] for shapes):
+//! `cols` and `z` for a convolution (reused for ∂C/∂cols and δ_Z on the way back), `input`
+//! and `mask` for a dense layer (reused for ∂C/∂input), `out` and `d_out` — the output and
+//! its error — for every layer, and the sums `nabla_w`, `nabla_b`.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array1, Array2, ArrayView2, Axis, Zip};
+
+use crate::data::Dataset;
+use crate::model::activation::Output;
+use crate::model::dropout;
+use crate::real::Real;
+use crate::rng::SeededRng;
+
+use super::conv_pool::{col2im, im2col, pool_backward, pool_forward};
+use super::dense::{gather, scatter};
+use super::{Layer, LayerNetwork};
+
+/// One layer's buffers; those its kind does not use are empty.
+#[derive(Clone, Debug)]
+struct Buffers<F: Real> {
+    /// Convolution: `(C·K·K, m·H′·W′)`, the unrolled patches, then ∂C/∂cols.
+    cols: Array2<F>,
+    /// Convolution: `(F, m·H′·W′)`, the weighted inputs before pooling, then δ_Z.
+    z: Array2<F>,
+    /// Convolution: for each pooled output, where in its row of `z` its maximum was.
+    argmax: Vec<usize>,
+    /// Dense: `(n_in, m)`, the layer's (masked) input, then ∂C/∂input.
+    input: Array2<F>,
+    /// Dense with dropout: `(n_in, m)`, 1 for a kept input, 0 for a dropped one.
+    mask: Array2<F>,
+    /// `(C, m·H·W)` or `(n_out, m)`: the layer's output.
+    out: Array2<F>,
+    /// Same shape as `out`: ∂C/∂out, then δ.
+    d_out: Array2<F>,
+    nabla_w: Array2<F>,
+    nabla_b: Array1<F>,
+}
+
+/// The buffers of a forward (and, when made for training, backward) pass of up to `m_max`
+/// examples.
+#[derive(Clone, Debug)]
+pub struct Pass<F: Real> {
+    m_max: usize,
+    /// Examples gathered (≤ m_max).
+    m: usize,
+    training: bool,
+    /// `(C, m_max·H·W)`: the gathered images, in the activations' layout.
+    x: Array2<F>,
+    /// One image, as the data set stores it.
+    row: Array1<F>,
+    labels: Vec<u8>,
+    /// Whether `mask`s were drawn for the gathered mini-batch.
+    masked: bool,
+    layers: Vec<Buffers<F>>,
+}
+
+impl<F: Real> Pass<F> {
+    /// Buffers for `net` and up to `m_max` examples; `training` adds the backward pass's.
+    pub fn new(net: &LayerNetwork<F>, m_max: usize, training: bool) -> Self {
+        let empty = || Array2::zeros((0, 0));
+        let [c, h, w] = net.input;
+        let layers = net
+            .layers
+            .iter()
+            .map(|layer| {
+                let [oc, oh, ow] = layer.output();
+                let out = Array2::zeros((oc, m_max * oh * ow));
+                let d_out = if training { out.clone() } else { empty() };
+                let (nabla_w, nabla_b) = if training {
+                    (
+                        Array2::zeros(layer.weights().raw_dim()),
+                        Array1::zeros(layer.biases().len()),
+                    )
+                } else {
+                    (empty(), Array1::zeros(0))
+                };
+                let mut buffers = Buffers {
+                    cols: empty(),
+                    z: empty(),
+                    argmax: Vec::new(),
+                    input: empty(),
+                    mask: empty(),
+                    out,
+                    d_out,
+                    nabla_w,
+                    nabla_b,
+                };
+                match layer {
+                    Layer::ConvPool(conv) => {
+                        let (ho, wo) = conv.map();
+                        let k = conv.filter;
+                        buffers.cols = Array2::zeros((conv.input[0] * k * k, m_max * ho * wo));
+                        buffers.z = Array2::zeros((conv.filters, m_max * ho * wo));
+                        buffers.argmax = vec![0; oc * m_max * oh * ow];
+                    }
+                    Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
+                        let n_in = dense.weights.ncols();
+                        buffers.input = Array2::zeros((n_in, m_max));
+                        if training && dense.dropout > 0.0 {
+                            buffers.mask = Array2::zeros((n_in, m_max));
+                        }
+                    }
+                }
+                buffers
+            })
+            .collect();
+        Pass {
+            m_max,
+            m: 0,
+            training,
+            x: Array2::zeros((c, m_max * h * w)),
+            row: Array1::zeros(c * h * w),
+            labels: Vec::with_capacity(m_max),
+            masked: false,
+            layers,
+        }
+    }
+
+    /// Copies the examples `batch` of `data` (at most `m_max`) into the input buffer.
+    pub fn gather(&mut self, data: &Dataset<F>, batch: &[usize]) {
+        assert!(
+            batch.len() <= self.m_max,
+            "a mini-batch larger than its buffers"
+        );
+        let hw = self.x.ncols() / self.m_max;
+        self.m = batch.len();
+        self.masked = false;
+        self.labels.clear();
+        for (e, &k) in batch.iter().enumerate() {
+            data.copy_row(k, self.row.view_mut());
+            for (c, mut channel) in self.x.outer_iter_mut().enumerate() {
+                channel
+                    .slice_mut(s![e * hw..(e + 1) * hw])
+                    .assign(&self.row.slice(s![c * hw..(c + 1) * hw]));
+            }
+            self.labels.push(data.labels()[k]);
+        }
+    }
+
+    /// Draws the dropout masks of the gathered mini-batch — example by example, within an
+    /// example layer by layer, input by input — each input kept with probability 1 − p of
+    /// its layer. The next [`Pass::forward`] in training applies them.
+    pub fn draw_masks(&mut self, net: &LayerNetwork<F>, rng: &mut SeededRng) {
+        for e in 0..self.m {
+            for (layer, buffers) in net.layers.iter().zip(&mut self.layers) {
+                if let Some(p) = layer.dropout().filter(|&p| p > 0.0) {
+                    dropout::keep(p, rng, buffers.mask.column_mut(e));
+                }
+            }
+        }
+        self.masked = true;
+    }
+
+    /// The mask buffer of layer `l` (`(n_in, m_max)`, empty without dropout), to set masks by
+    /// hand as the reference tests do; the next training pass applies them.
+    pub fn masks_mut(&mut self, l: usize) -> &mut Array2<F> {
+        self.masked = true;
+        &mut self.layers[l].mask
+    }
+
+    /// The forward pass of the gathered examples. In training the drawn dropout masks apply;
+    /// otherwise every input is used and a dense layer's weighted input is scaled by 1 − p.
+    pub fn forward(&mut self, net: &LayerNetwork<F>) {
+        let m = self.m;
+        for (l, layer) in net.layers.iter().enumerate() {
+            let (before, rest) = self.layers.split_at_mut(l);
+            let buffers = &mut rest[0];
+            let prev = match before.last() {
+                Some(b) => b.out.view(),
+                None => self.x.view(),
+            };
+            let [_, h, w] = layer.input();
+            match layer {
+                Layer::ConvPool(conv) => {
+                    let (ho, wo) = conv.map();
+                    let n = m * ho * wo;
+                    im2col(prev, conv.input, conv.filter, m, buffers.cols.view_mut());
+                    general_mat_mul(
+                        F::one(),
+                        &conv.weights,
+                        &buffers.cols.slice(s![.., ..n]),
+                        F::zero(),
+                        &mut buffers.z.slice_mut(s![.., ..n]),
+                    );
+                    pool_forward(
+                        buffers.z.view(),
+                        (ho, wo),
+                        conv.pool,
+                        m,
+                        conv.biases.view(),
+                        conv.activation,
+                        buffers.out.view_mut(),
+                        &mut buffers.argmax,
+                    );
+                }
+                Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
+                    let use_mask = self.training && self.masked && dense.dropout > 0.0;
+                    let mask = use_mask.then(|| buffers.mask.view());
+                    gather(prev, h * w, m, mask, buffers.input.view_mut());
+                    let scale = if self.training {
+                        F::one()
+                    } else {
+                        F::of(1.0 - dense.dropout)
+                    };
+                    let mut out = buffers.out.slice_mut(s![.., ..m]);
+                    general_mat_mul(
+                        scale,
+                        &dense.weights,
+                        &buffers.input.slice(s![.., ..m]),
+                        F::zero(),
+                        &mut out,
+                    );
+                    match layer {
+                        Layer::FullyConnected { activation, .. } => {
+                            activation.apply_layer(out, dense.biases.view())
+                        }
+                        _ => Output::Softmax.apply_layer(out, dense.biases.view()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The network's output for the gathered examples, `(classes, m)`.
+    pub fn output(&self) -> ArrayView2<'_, F> {
+        let last = self.layers.last().expect("a network has layers");
+        last.out.slice(s![.., ..self.m])
+    }
+
+    /// The labels of the gathered examples.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    /// The backward pass after a training [`Pass::forward`]: leaves ∇W and ∇b of every layer,
+    /// summed over the mini-batch, in `nabla_w` and `nabla_b`.
+    pub fn backward(&mut self, net: &LayerNetwork<F>) {
+        assert!(self.training, "backward needs a pass made for training");
+        let m = self.m;
+        // BP1 for softmax and log-likelihood: δᴸ = a − y.
+        let last = self.layers.last_mut().expect("a network has layers");
+        let mut delta = last.d_out.slice_mut(s![.., ..m]);
+        delta.assign(&last.out.slice(s![.., ..m]));
+        for (e, &label) in self.labels.iter().enumerate() {
+            delta[[usize::from(label), e]] -= F::one();
+        }
+        for (l, layer) in net.layers.iter().enumerate().rev() {
+            let (before, rest) = self.layers.split_at_mut(l);
+            let buffers = &mut rest[0];
+            let [_, h, w] = layer.input();
+            match layer {
+                Layer::ConvPool(conv) => {
+                    let (ho, wo) = conv.map();
+                    let [_, oh, ow] = conv.output();
+                    let n = m * ho * wo;
+                    pool_backward(
+                        buffers.out.view(),
+                        buffers.d_out.view_mut(),
+                        &buffers.argmax,
+                        m * oh * ow,
+                        conv.activation,
+                        buffers.z.view_mut(),
+                        n,
+                        &mut buffers.nabla_b,
+                    );
+                    let dz = buffers.z.slice(s![.., ..n]);
+                    // BP4: ∇W = δ_Z · colsᵀ.
+                    general_mat_mul(
+                        F::one(),
+                        &dz,
+                        &buffers.cols.slice(s![.., ..n]).t(),
+                        F::zero(),
+                        &mut buffers.nabla_w,
+                    );
+                    if let Some(prev) = before.last_mut() {
+                        // BP2: ∂C/∂cols = Wᵀ · δ_Z, folded back onto the input.
+                        let mut d_cols = buffers.cols.slice_mut(s![.., ..n]);
+                        general_mat_mul(F::one(), &conv.weights.t(), &dz, F::zero(), &mut d_cols);
+                        col2im(
+                            buffers.cols.view(),
+                            conv.input,
+                            conv.filter,
+                            m,
+                            prev.d_out.view_mut(),
+                        );
+                    }
+                }
+                Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
+                    let mut delta = buffers.d_out.slice_mut(s![.., ..m]);
+                    if let Layer::FullyConnected { activation, .. } = layer {
+                        // BP2's ⊙ f′(z), from the stored outputs.
+                        Zip::from(&mut delta)
+                            .and(buffers.out.slice(s![.., ..m]))
+                            .for_each(|d, &a| *d *= activation.prime_from_output(a));
+                    }
+                    let delta = buffers.d_out.slice(s![.., ..m]);
+                    // BP3 and BP4: ∇b = Σ δ, ∇W = δ · inputᵀ.
+                    buffers.nabla_b.assign(&delta.sum_axis(Axis(1)));
+                    general_mat_mul(
+                        F::one(),
+                        &delta,
+                        &buffers.input.slice(s![.., ..m]).t(),
+                        F::zero(),
+                        &mut buffers.nabla_w,
+                    );
+                    if let Some(prev) = before.last_mut() {
+                        // BP2: ∂C/∂input = Wᵀ · δ, zero where an input was dropped.
+                        let mut d_input = buffers.input.slice_mut(s![.., ..m]);
+                        general_mat_mul(
+                            F::one(),
+                            &dense.weights.t(),
+                            &delta,
+                            F::zero(),
+                            &mut d_input,
+                        );
+                        if self.masked && dense.dropout > 0.0 {
+                            d_input *= &buffers.mask.slice(s![.., ..m]);
+                        }
+                        scatter(buffers.input.view(), h * w, m, prev.d_out.view_mut());
+                    }
+                }
+            }
+        }
+    }
+
+    /// ∇W and ∇b of layer `l` from the last [`Pass::backward`], summed over the mini-batch.
+    pub fn nabla(&self, l: usize) -> (&Array2<F>, &Array1<F>) {
+        (&self.layers[l].nabla_w, &self.layers[l].nabla_b)
+    }
+
+    /// `network3.py`'s update from the last [`Pass::backward`]: W ← (1 − ηλ/B)·W − (η/m)·∇W
+    /// and b ← b − (η/m)·∇b, where B is the number of mini-batches in the training set (the
+    /// L2 term ½λ‖W‖²/B of its cost).
+    pub fn update(&self, net: &mut LayerNetwork<F>, eta: f64, lambda: f64, batches: usize) {
+        let scale = F::of(eta / self.m as f64);
+        let decay = F::of(1.0 - eta * lambda / batches as f64);
+        for (layer, buffers) in net.layers.iter_mut().zip(&self.layers) {
+            let (weights, biases) = layer.parameters_mut();
+            Zip::from(weights)
+                .and(&buffers.nabla_w)
+                .for_each(|w, &g| *w = decay * *w - scale * g);
+            biases.scaled_add(-scale, &buffers.nabla_b);
+        }
+    }
+}
+
+/// Examples scored per forward pass when evaluating a whole data set.
+pub const EVAL_CHUNK: usize = 200;
+
+impl<F: Real> LayerNetwork<F> {
+    /// Calls `visit(output, labels)` for consecutive chunks of `data`, each output
+    /// `(classes, chunk)`, computed as at evaluation (no dropout).
+    pub fn for_each_output(&self, data: &Dataset<F>, mut visit: impl FnMut(ArrayView2<F>, &[u8])) {
+        let mut pass = Pass::new(self, EVAL_CHUNK.min(data.len()).max(1), false);
+        let indices: Vec<usize> = (0..data.len()).collect();
+        for chunk in indices.chunks(EVAL_CHUNK) {
+            pass.gather(data, chunk);
+            pass.forward(self);
+            visit(pass.output(), pass.labels());
+        }
+    }
+}

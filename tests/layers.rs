@@ -1,0 +1,294 @@
+//! Chapter 6's layers: the fast mini-batch passes against the slow per-example reference
+//! (outputs and gradients, with and without dropout masks), the reference's gradients against
+//! finite differences of its cost, `network3.py`'s update rule, and the model file.
+
+use ndarray::{Array2, Axis};
+use nndl::data::Dataset;
+use nndl::model::activation::Activation;
+use nndl::model::layers::pass::Pass;
+use nndl::model::layers::{reference, spec, Layer, LayerNetwork};
+use nndl::rng::{seeded, SeededRng};
+use rand::RngExt;
+use rand_distr::StandardNormal;
+
+/// Small networks covering every layer kind, activation and option, on `input`-shaped
+/// examples: (layer list, activation, input shape).
+const NETS: [(&str, Activation, [usize; 3]); 5] = [
+    (
+        "conv:3:5,pool:2,fc:7,softmax",
+        Activation::Sigmoid,
+        [1, 12, 12],
+    ),
+    (
+        "conv:2:3,pool:2,conv:3:2,fc:6:dropout=0.5,softmax:dropout=0.3",
+        Activation::Relu,
+        [1, 12, 12],
+    ),
+    (
+        "conv:2:3,pool:2,conv:3:2,pool:2,softmax",
+        Activation::Tanh,
+        [1, 12, 12],
+    ),
+    (
+        "fc:8:dropout=0.25,fc:5,softmax",
+        Activation::Tanh,
+        [1, 6, 6],
+    ),
+    (
+        "conv:4:3,softmax:dropout=0.5",
+        Activation::Sigmoid,
+        [1, 7, 9],
+    ),
+];
+
+/// A network of `layers` with every weight and bias drawn N(0, 0.5²) — not `network3.py`'s
+/// initialisation, whose zero softmax weights would hide the other layers' gradients.
+fn network(
+    layers: &str,
+    activation: Activation,
+    input: [usize; 3],
+    rng: &mut SeededRng,
+) -> LayerNetwork {
+    let specs = spec::parse(layers, activation, 0.0).unwrap();
+    let mut net = LayerNetwork::new(&specs, input, 10, rng).unwrap();
+    for layer in &mut net.layers {
+        let (w, b) = layer.parameters_mut();
+        w.mapv_inplace(|_| 0.5 * rng.sample::<f64, _>(StandardNormal));
+        b.mapv_inplace(|_| 0.5 * rng.sample::<f64, _>(StandardNormal));
+    }
+    net
+}
+
+/// `n` random examples of `input` values in [0, 1) with random labels.
+fn data(n: usize, input: [usize; 3], rng: &mut SeededRng) -> Dataset {
+    let values: usize = input.iter().product();
+    let images = Array2::from_shape_simple_fn((n, values), || rng.random::<f64>());
+    let labels = (0..n).map(|_| rng.random_range(0..10u8)).collect();
+    Dataset::new(images, labels)
+}
+
+/// Random 0/1 masks for each example of a mini-batch of `m` and each dense layer with dropout,
+/// as the reference takes them (`masks[e][l]`).
+fn masks(net: &LayerNetwork, m: usize, rng: &mut SeededRng) -> Vec<Vec<Option<Vec<f64>>>> {
+    (0..m)
+        .map(|_| {
+            net.layers
+                .iter()
+                .map(|layer| {
+                    let p = layer.dropout().filter(|&p| p > 0.0)?;
+                    let n_in: usize = layer.input().iter().product();
+                    Some(
+                        (0..n_in)
+                            .map(|_| f64::from(u8::from(rng.random::<f64>() >= p)))
+                            .collect(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A training pass over `batch` with the given masks, its gradients left in the pass.
+fn fast_gradient(
+    net: &LayerNetwork,
+    data: &Dataset,
+    batch: &[usize],
+    masks: &[Vec<Option<Vec<f64>>>],
+) -> Pass<f64> {
+    let mut pass = Pass::new(net, batch.len() + 2, true);
+    pass.gather(data, batch);
+    for l in 0..net.layers.len() {
+        if net.layers[l].dropout().is_some_and(|p| p > 0.0) {
+            let buffer = pass.masks_mut(l);
+            for (e, example) in masks.iter().enumerate() {
+                let mask = example[l].as_ref().unwrap();
+                for (i, &v) in mask.iter().enumerate() {
+                    buffer[[i, e]] = v;
+                }
+            }
+        }
+    }
+    pass.forward(net);
+    pass.backward(net);
+    pass
+}
+
+fn max_relative(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
+    let scale = b.iter().fold(1e-12f64, |m, v| m.max(v.abs()));
+    (a - b).iter().fold(0.0f64, |m, v| m.max(v.abs())) / scale
+}
+
+#[test]
+fn fast_gradients_match_the_per_example_reference() {
+    let mut rng = seeded(1);
+    for (layers, activation, input) in NETS {
+        let net = network(layers, activation, input, &mut rng);
+        let data = data(9, input, &mut rng);
+        // A full mini-batch, and a shorter one in buffers made for more (the last of an epoch).
+        for batch in [vec![4, 0, 7, 2, 8], vec![3, 1]] {
+            let masks = masks(&net, batch.len(), &mut rng);
+            let pass = fast_gradient(&net, &data, &batch, &masks);
+            let slow = reference::gradient(&net, &data, &batch, &masks);
+            for l in 0..net.layers.len() {
+                let (w, b) = pass.nabla(l);
+                let dw = max_relative(w, &slow.nabla_w[l]);
+                let b2 = b.clone().insert_axis(Axis(0));
+                let db = max_relative(&b2, &slow.nabla_b[l].clone().insert_axis(Axis(0)));
+                assert!(
+                    dw < 1e-12 && db < 1e-12,
+                    "{layers}, layer {l}: ∇W off by {dw:e}, ∇b by {db:e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn reference_gradients_match_finite_differences() {
+    let mut rng = seeded(2);
+    let (lambda, batches) = (0.7, 3);
+    for (layers, activation, input) in NETS {
+        let mut net = network(layers, activation, input, &mut rng);
+        let data = data(4, input, &mut rng);
+        let batch = [0, 1, 2, 3];
+        let masks = masks(&net, batch.len(), &mut rng);
+        let g = reference::gradient(&net, &data, &batch, &masks);
+        let m = batch.len() as f64;
+        let h = 1e-6;
+        let mut worst = 0.0f64;
+        for l in 0..net.layers.len() {
+            let (rows, cols) = net.layers[l].weights().dim();
+            // Every bias, and a spread of weights (all of them in the small layers).
+            let step = ((rows * cols) / 40).max(1);
+            let weights: Vec<(usize, usize)> = (0..rows * cols)
+                .step_by(step)
+                .map(|i| (i / cols, i % cols))
+                .collect();
+            for &(i, j) in &weights {
+                let w0 = net.layers[l].weights()[[i, j]];
+                let analytic = g.nabla_w[l][[i, j]] / m + lambda * w0 / batches as f64;
+                let mut at = |w: f64| {
+                    net.layers[l].parameters_mut().0[[i, j]] = w;
+                    reference::cost(&net, &data, &batch, &masks, lambda, batches)
+                };
+                let numeric = (at(w0 + h) - at(w0 - h)) / (2.0 * h);
+                at(w0);
+                worst = worst
+                    .max((numeric - analytic).abs() / (1e-4 + numeric.abs().max(analytic.abs())));
+            }
+            for i in 0..net.layers[l].biases().len() {
+                let b0 = net.layers[l].biases()[i];
+                let analytic = g.nabla_b[l][i] / m;
+                let mut at = |b: f64| {
+                    net.layers[l].parameters_mut().1[i] = b;
+                    reference::cost(&net, &data, &batch, &masks, lambda, batches)
+                };
+                let numeric = (at(b0 + h) - at(b0 - h)) / (2.0 * h);
+                at(b0);
+                worst = worst
+                    .max((numeric - analytic).abs() / (1e-4 + numeric.abs().max(analytic.abs())));
+            }
+        }
+        assert!(
+            worst < 1e-5,
+            "{layers}: gradient off finite differences by {worst:e}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_gradient_would_be_caught() {
+    // The finite-difference check above can fail: a gradient with one weight's entry
+    // perturbed by 1% is far outside its tolerance.
+    let mut rng = seeded(3);
+    let (layers, activation, input) = NETS[0];
+    let mut net = network(layers, activation, input, &mut rng);
+    let data = data(2, input, &mut rng);
+    let masks = masks(&net, 2, &mut rng);
+    let g = reference::gradient(&net, &data, &[0, 1], &masks);
+    let w0 = net.layers[0].weights()[[1, 3]];
+    let analytic = 1.01 * g.nabla_w[0][[1, 3]] / 2.0;
+    let h = 1e-6;
+    let mut at = |w: f64| {
+        net.layers[0].parameters_mut().0[[1, 3]] = w;
+        reference::cost(&net, &data, &[0, 1], &masks, 0.0, 1)
+    };
+    let numeric = (at(w0 + h) - at(w0 - h)) / (2.0 * h);
+    assert!((numeric - analytic).abs() / numeric.abs() > 1e-3);
+}
+
+#[test]
+fn evaluation_outputs_match_the_reference() {
+    let mut rng = seeded(4);
+    for (layers, activation, input) in NETS {
+        let net = network(layers, activation, input, &mut rng);
+        let data = data(7, input, &mut rng);
+        let mut pass = Pass::new(&net, 7, false);
+        pass.gather(&data, &[0, 1, 2, 3, 4, 5, 6]);
+        pass.forward(&net);
+        let out = pass.output();
+        for k in 0..7 {
+            let slow = reference::feedforward(&net, &reference::example(&data, k));
+            for (j, &v) in slow.iter().enumerate() {
+                assert!(
+                    (out[[j, k]] - v).abs() < 1e-13,
+                    "{layers}: example {k}, output {j}"
+                );
+            }
+            let sum: f64 = slow.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-12, "softmax outputs sum to 1");
+        }
+        let predictions = net.predictions(&data);
+        let correct = (0..7)
+            .filter(|&k| predictions[k] == usize::from(data.labels()[k]))
+            .count();
+        assert_eq!(net.evaluate(&data), correct);
+    }
+}
+
+#[test]
+fn the_update_is_network3s_rule() {
+    let mut rng = seeded(5);
+    let (layers, activation, input) = NETS[1];
+    let net = network(layers, activation, input, &mut rng);
+    let data = data(5, input, &mut rng);
+    let batch = [0, 1, 2, 3, 4];
+    let masks = masks(&net, 5, &mut rng);
+    let pass = fast_gradient(&net, &data, &batch, &masks);
+    let (eta, lambda, batches) = (0.3, 2.0, 7);
+    let mut updated = net.clone();
+    pass.update(&mut updated, eta, lambda, batches);
+    for l in 0..net.layers.len() {
+        let (nw, nb) = pass.nabla(l);
+        let w = net.layers[l].weights();
+        let expected = w - &(eta * (nw / 5.0 + lambda * w / batches as f64));
+        assert!(max_relative(updated.layers[l].weights(), &expected) < 1e-14);
+        let expected_b = net.layers[l].biases() - &(eta * nb / 5.0);
+        assert!((updated.layers[l].biases() - &expected_b)
+            .iter()
+            .all(|d| d.abs() < 1e-14));
+    }
+}
+
+#[test]
+fn network3s_initial_weights() {
+    let mut rng = seeded(6);
+    let specs = spec::parse("conv:20:5,pool:2,fc:100,softmax", Activation::Sigmoid, 0.0).unwrap();
+    let net: LayerNetwork = LayerNetwork::new(&specs, [1, 28, 28], 10, &mut rng).unwrap();
+    let sd = |w: &Array2<f64>| (w.iter().map(|v| v * v).sum::<f64>() / w.len() as f64).sqrt();
+    // Convolution: N(0, 1/n_out) with n_out = 20·5·5/(2·2) = 125.
+    let conv = sd(net.layers[0].weights());
+    assert!((conv - (1.0f64 / 125.0).sqrt()).abs() < 0.01, "{conv}");
+    let fc = sd(net.layers[1].weights());
+    assert!((fc - 0.1).abs() < 0.003, "{fc}");
+    assert!(net.layers[2].weights().iter().all(|&w| w == 0.0));
+    assert!(net.layers[2].biases().iter().all(|&b| b == 0.0));
+    assert!(matches!(net.layers[1], Layer::FullyConnected { .. }));
+    // f32 starts from the same draws, rounded.
+    let net32: LayerNetwork<f32> =
+        LayerNetwork::new(&specs, [1, 28, 28], 10, &mut seeded(6)).unwrap();
+    assert_eq!(
+        net32.layers[0].weights()[[3, 7]],
+        net.layers[0].weights()[[3, 7]] as f32
+    );
+}
