@@ -44,12 +44,16 @@ pub enum Command {
     Train(TrainArgs),
     /// Time each program's training step and compare it with this core's peak FLOP rate.
     Bench(BenchArgs),
-    /// Score a saved network (network2.py's JSON) on the test or validation images.
+    /// Score a saved network (network2.py's JSON, or chapter 6's layers) on the test or
+    /// validation images.
     Eval(EvalArgs),
     /// Draw accuracy and cost against epoch from metrics files (.csv or .jsonl).
     Plot(PlotArgs),
     /// Read handwritten digits from PNG images with a saved network.
     Predict(PredictArgs),
+    /// Score saved networks and their majority vote (chapter 6's ensemble) on the test or
+    /// validation images.
+    Vote(VoteArgs),
     /// Search hyperparameters on the validation set (grid, random or Bayesian), trial by trial,
     /// in a study shared by any number of workers; `tune show|export|plot` read it.
     Tune(TuneArgs),
@@ -64,6 +68,22 @@ pub struct PredictArgs {
     /// MNIST digits were); white on black or black on white.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct VoteArgs {
+    /// A saved network; give --model once per network of the ensemble.
+    #[arg(long = "model", value_name = "FILE", required = true)]
+    pub models: Vec<PathBuf>,
+    /// The set to score.
+    #[arg(long, value_enum, default_value_t = EvalSet::Test)]
+    pub on: EvalSet,
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
+    #[arg(long, default_value = DEFAULT_DATA)]
+    pub data: PathBuf,
+    /// Validation images, taken from the end of the training images [default: 10,000].
+    #[arg(long, value_name = "N")]
+    pub validation_size: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -286,13 +306,16 @@ pub struct TrainArgs {
     /// Print no line per epoch, only the summary.
     #[arg(long)]
     quiet: bool,
-    /// Start from this saved network (network2.py's JSON) instead of random weights.
+    /// Start from this saved network (network2.py's JSON, or a layer list's) instead of random
+    /// weights.
     #[arg(long, value_name = "FILE")]
     init: Option<PathBuf>,
-    /// Write the initial network to FILE before training (network2.py's JSON).
+    /// Write the initial network to FILE before training (network2.py's JSON; chapter 6's
+    /// layers in their own layout).
     #[arg(long, value_name = "FILE")]
     save_init: Option<PathBuf>,
-    /// Write the trained network to FILE (network2.py's JSON).
+    /// Write the trained network to FILE (network2.py's JSON; chapter 6's layers in their own
+    /// layout).
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
     /// Write each epoch's shuffled order of training examples to FILE (JSON, a list per epoch).

@@ -43,6 +43,10 @@ fn main() -> ExitCode {
         Some(Command::Predict(args)) => {
             run::eval::predict(&args.model, &args.images).map(|()| ExitCode::SUCCESS)
         }
+        Some(Command::Vote(args)) => {
+            run::eval::vote(&args.models, args.on, &args.data, args.validation_size)
+                .map(|()| ExitCode::SUCCESS)
+        }
         Some(Command::Tune(args)) => tune(&args),
         None => train(&cli.train),
     };

@@ -344,6 +344,18 @@ impl<F: Real> Network<F> {
         correct
     }
 
+    /// The digit each example of `data` is read as (the most active output neuron).
+    pub fn predictions(&self, data: &Dataset<F>) -> Vec<usize> {
+        let mut digits = Vec::with_capacity(data.len());
+        self.for_each_output(data, |out, _| {
+            digits.extend(
+                out.axis_iter(Axis(1))
+                    .map(|col| argmax(col.iter().map(|v| v.as_f64()))),
+            );
+        });
+        digits
+    }
+
     /// `network2.py`'s `total_cost(data, lmbda)`: the mean cost over `data` plus the L2 term
     /// of eq. (87), (1/n) Σₓ C(a(x), y(x)) + (λ/2n) Σ w², with n the size of `data`.
     pub fn total_cost(&self, data: &Dataset<F>, lambda: f64) -> f64 {

@@ -144,15 +144,17 @@ pub fn parse(
                         ))
                     })?
                 }
-                ("fc" | "softmax", "dropout") => drop = value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|p| (0.0..1.0).contains(p))
-                    .ok_or_else(|| {
-                        malformed(format!(
+                ("fc" | "softmax", "dropout") => {
+                    drop = value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| (0.0..1.0).contains(p))
+                        .ok_or_else(|| {
+                            malformed(format!(
                             "dropout must be a probability at least 0 and below 1, got `{value}`"
                         ))
-                    })?,
+                        })?
+                }
                 _ => return Err(malformed(format!("`{key}` is not an option of `{kind}`"))),
             }
         }
