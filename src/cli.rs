@@ -12,6 +12,7 @@ use nndl::model::layers::spec;
 use std::time::Duration;
 
 use nndl::run::bench::BenchRequest;
+use nndl::run::book::BookRequest;
 use nndl::run::train::{Outputs, TrainRequest};
 use nndl::run::tune::TuneRequest;
 use nndl::run::tune_report::SortBy;
@@ -51,6 +52,9 @@ pub enum Command {
     Plot(PlotArgs),
     /// Read handwritten digits from PNG images with a saved network.
     Predict(PredictArgs),
+    /// Run one of the book's networks as the book did and compare the result with the book's
+    /// figure (`nndl book --list` lists them).
+    Book(BookArgs),
     /// Score saved networks and their majority vote (chapter 6's ensemble) on the test or
     /// validation images.
     Vote(VoteArgs),
@@ -68,6 +72,48 @@ pub struct PredictArgs {
     /// MNIST digits were); white on black or black on white.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BookArgs {
+    /// The row to run, e.g. ch1, ch3-cross-entropy, ch6-relu.
+    #[arg(required_unless_present = "list")]
+    pub row: Option<String>,
+    /// List the rows with the book's figures.
+    #[arg(long)]
+    pub list: bool,
+    /// Train for fewer epochs than the book, for a quick look (the verdict says so).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
+    #[arg(long, default_value = DEFAULT_DATA)]
+    pub data: PathBuf,
+    /// The expanded training data, as `nndl expand` writes it.
+    #[arg(long, default_value = nndl::run::book::EXPANDED_DATA)]
+    pub expanded: PathBuf,
+    /// The floating-point type [default: f64 for chapters 1–3, f32 for chapter 6].
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
+    /// Threads for the matrix products (OpenBLAS).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Seed of the initial weights and shuffles (an ensemble's networks take the next ones).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl BookArgs {
+    pub fn request(&self) -> Option<BookRequest> {
+        Some(BookRequest {
+            row: self.row.clone()?,
+            epochs: self.epochs,
+            data: self.data.clone(),
+            expanded: self.expanded.clone(),
+            precision: self.precision,
+            threads: self.threads,
+            seed: self.seed,
+        })
+    }
 }
 
 #[derive(Args, Debug)]

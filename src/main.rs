@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         Some(Command::Predict(args)) => {
             run::eval::predict(&args.model, &args.images).map(|()| ExitCode::SUCCESS)
         }
+        Some(Command::Book(args)) => book(&args),
         Some(Command::Vote(args)) => {
             run::eval::vote(&args.models, args.on, &args.data, args.validation_size)
                 .map(|()| ExitCode::SUCCESS)
@@ -95,6 +96,25 @@ fn tune(args: &TuneArgs) -> Result<ExitCode, RunError> {
         true => ExitCode::from(INTERRUPTED),
         false => ExitCode::SUCCESS,
     })
+}
+
+/// `nndl book`: lists the rows, or runs one; Ctrl-C ends it as `train`.
+fn book(args: &cli::BookArgs) -> Result<ExitCode, RunError> {
+    match args.request() {
+        Some(request) if !args.list => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let handled = on_ctrl_c(&stop);
+            run::book::book(&request, handled.then_some(Arc::clone(&stop)))?;
+            Ok(match stop.load(Ordering::SeqCst) {
+                true => ExitCode::from(INTERRUPTED),
+                false => ExitCode::SUCCESS,
+            })
+        }
+        _ => {
+            run::book::list();
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// `nndl train`. The first Ctrl-C ends training after the current mini-batch and still writes

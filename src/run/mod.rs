@@ -9,6 +9,7 @@
 //! ([`RunError::is_usage`]) so that the command line can exit with code 2.
 
 pub mod bench;
+pub mod book;
 pub mod eval;
 pub mod train;
 pub mod tune;
@@ -36,6 +37,8 @@ pub enum RunError {
     /// The configuration breaks a rule (exit code 2).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Book(#[from] book::BookError),
     #[error(
         "cannot load the MNIST data (use --data to point at mnist.pkl.gz or a directory of \
          IDX files)"
@@ -120,6 +123,7 @@ impl RunError {
         matches!(
             self,
             RunError::Config(_)
+                | RunError::Book(_)
                 | RunError::ModelMismatch { .. }
                 | RunError::Output { .. }
                 | RunError::Metrics(MetricsError::Format(_))

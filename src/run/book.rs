@@ -1,0 +1,545 @@
+//! `nndl book`: the book's runs as presets, each printed beside the book's figure with a
+//! verdict. Every preset is the book's exact setup — network, initialiser, η, λ, epochs,
+//! mini-batch size, data — and is scored by the protocol the book used for that figure:
+//! `network.py` and `network2.py` score the test set after every epoch and the book quotes the
+//! best epoch (chapters 1 and 3; one chapter-3 figure is on the validation set), while
+//! `network3.py` reports the test accuracy of the epoch with the best validation accuracy
+//! (chapter 6). A figure within 0.3 points of the book's, or better, counts as reproduced.
+//!
+//! What it leaves out: the book's figures come from single runs of unrecorded seeds, so a
+//! verdict compares one seed's run with one of the book's.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::{CheckedConfig, ConfigError, Precision, TrainConfig, Variant};
+use crate::data::{Dataset, Mnist, CLASSES, IMAGE_SHAPE};
+use crate::model::activation::Activation;
+use crate::model::cost::Cost;
+use crate::model::init::Init;
+use crate::model::layers::{spec, LayerNetwork};
+use crate::real::Real;
+use crate::report::console::{say, Console};
+use crate::rng::SeededRng;
+use crate::train::{build_network, Model, Training};
+
+use super::eval::majority;
+use super::{in_precision, load_data, InPrecision, RunError};
+
+/// Which figure of a run the book quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// The best epoch's test accuracy (chapters 1 and 3: the test set is scored every epoch).
+    BestTest,
+    /// The best epoch's validation accuracy.
+    BestValidation,
+    /// The test accuracy of the epoch with the best validation accuracy (`network3.py`).
+    TestAtBestValidation,
+}
+
+/// The network of a row.
+#[derive(Clone, Copy, Debug)]
+pub enum Net {
+    /// A fully-connected network of chapters 1–3.
+    FullyConnected {
+        variant: Variant,
+        sizes: &'static [usize],
+        init: Init,
+    },
+    /// Chapter 6's layers, with the activation of those that do not set theirs.
+    Layers(&'static str, Activation),
+}
+
+/// One of the book's figures and the run that gives it.
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    pub id: &'static str,
+    pub chapter: u8,
+    pub what: &'static str,
+    /// The book's accuracy, in %.
+    pub book: f64,
+    pub protocol: Protocol,
+    pub net: Net,
+    pub eta: f64,
+    pub lambda: f64,
+    pub epochs: usize,
+    /// Train on the first N training images only.
+    pub train_size: Option<usize>,
+    /// Train on `nndl expand`'s 250,000 images.
+    pub expanded: bool,
+    /// Networks voting (chapter 6's ensemble); 1 for a single network.
+    pub ensemble: usize,
+}
+
+const FC30: &[usize] = &[784, 30, 10];
+const FC100: &[usize] = &[784, 100, 10];
+const TWO_CONV: &str = "conv:20:5,pool:2,conv:40:5,pool:2,fc:100,softmax";
+
+/// network2.py with its `large_weight_initializer`, as chapter 3 ran it before the section
+/// "Weight initialization".
+const fn large(sizes: &'static [usize]) -> Net {
+    Net::FullyConnected {
+        variant: Variant::Network3,
+        sizes,
+        init: Init::StandardNormal,
+    }
+}
+
+/// The rows, in the book's order.
+pub const ROWS: [Row; 14] = {
+    let base = Row {
+        id: "",
+        chapter: 3,
+        what: "",
+        book: 0.0,
+        protocol: Protocol::BestTest,
+        net: Net::FullyConnected {
+            variant: Variant::Network1,
+            sizes: FC30,
+            init: Init::StandardNormal,
+        },
+        eta: 0.5,
+        lambda: 0.0,
+        epochs: 30,
+        train_size: None,
+        expanded: false,
+        ensemble: 1,
+    };
+    let ch6 = Row {
+        chapter: 6,
+        protocol: Protocol::TestAtBestValidation,
+        eta: 0.1,
+        epochs: 60,
+        ..base
+    };
+    let relu = Row {
+        eta: 0.03,
+        lambda: 0.1,
+        ..ch6
+    };
+    [
+        Row {
+            id: "ch1",
+            chapter: 1,
+            what: "network.py, [784, 30, 10], quadratic cost, eta 3",
+            book: 95.42,
+            eta: 3.0,
+            ..base
+        },
+        Row {
+            id: "ch3-cross-entropy",
+            what: "cross-entropy cost, [784, 30, 10], eta 0.5, N(0, 1) weights",
+            book: 95.49,
+            net: large(FC30),
+            ..base
+        },
+        Row {
+            id: "ch3-100-hidden",
+            what: "cross-entropy cost, [784, 100, 10], eta 0.5, N(0, 1) weights",
+            book: 96.82,
+            net: large(FC100),
+            ..base
+        },
+        Row {
+            id: "ch3-overfitting",
+            what: "[784, 30, 10] on 1,000 images, 400 epochs, eta 0.5 (peak accuracy)",
+            book: 82.27,
+            net: large(FC30),
+            epochs: 400,
+            train_size: Some(1000),
+            ..base
+        },
+        Row {
+            id: "ch3-lambda-5",
+            what: "[784, 30, 10], lambda 5, eta 0.5, N(0, 1) weights",
+            book: 96.49,
+            net: large(FC30),
+            lambda: 5.0,
+            ..base
+        },
+        Row {
+            id: "ch3-100-hidden-lambda-5",
+            what: "[784, 100, 10], lambda 5, eta 0.1, 60 epochs (validation accuracy)",
+            book: 98.04,
+            protocol: Protocol::BestValidation,
+            net: large(FC100),
+            eta: 0.1,
+            lambda: 5.0,
+            epochs: 60,
+            ..base
+        },
+        Row {
+            id: "ch6-fc",
+            what: "fully connected: 100 sigmoid neurons, softmax",
+            book: 97.80,
+            net: Net::Layers("fc:100,softmax", Activation::Sigmoid),
+            ..ch6
+        },
+        Row {
+            id: "ch6-conv",
+            what: "a conv-pool layer 20×5×5 / 2×2, then FC-100 and softmax",
+            book: 98.78,
+            net: Net::Layers("conv:20:5,pool:2,fc:100,softmax", Activation::Sigmoid),
+            ..ch6
+        },
+        Row {
+            id: "ch6-two-conv",
+            what: "two conv-pool layers (20 and 40 filters), FC-100, softmax",
+            book: 99.06,
+            net: Net::Layers(TWO_CONV, Activation::Sigmoid),
+            ..ch6
+        },
+        Row {
+            id: "ch6-relu",
+            what: "the same with ReLU, eta 0.03, lambda 0.1",
+            book: 99.23,
+            net: Net::Layers(TWO_CONV, Activation::Relu),
+            ..relu
+        },
+        Row {
+            id: "ch6-expanded",
+            what: "ReLU network on the expanded training data",
+            book: 99.37,
+            net: Net::Layers(TWO_CONV, Activation::Relu),
+            expanded: true,
+            ..relu
+        },
+        Row {
+            id: "ch6-extra-fc",
+            what: "an extra FC-100 layer, expanded data",
+            book: 99.43,
+            net: Net::Layers(
+                "conv:20:5,pool:2,conv:40:5,pool:2,fc:100,fc:100,softmax",
+                Activation::Relu,
+            ),
+            expanded: true,
+            ..relu
+        },
+        Row {
+            id: "ch6-dropout",
+            what: "two FC-1000 layers with dropout 0.5, expanded data, 40 epochs",
+            book: 99.60,
+            net: Net::Layers(DROPOUT_NET, Activation::Relu),
+            expanded: true,
+            epochs: 40,
+            lambda: 0.0,
+            ..relu
+        },
+        Row {
+            id: "ch6-vote",
+            what: "majority vote of five ch6-dropout networks",
+            book: 99.67,
+            net: Net::Layers(DROPOUT_NET, Activation::Relu),
+            expanded: true,
+            epochs: 40,
+            lambda: 0.0,
+            ensemble: 5,
+            ..relu
+        },
+    ]
+};
+
+const DROPOUT_NET: &str = "conv:20:5,pool:2,conv:40:5,pool:2,fc:1000:dropout=0.5,\
+                           fc:1000:dropout=0.5,softmax:dropout=0.5";
+
+/// The expanded training data `nndl expand` writes by default.
+pub const EXPANDED_DATA: &str = "data/mnist_expanded.pkl.gz";
+
+/// A row by its id.
+pub fn row(id: &str) -> Option<&'static Row> {
+    ROWS.iter().find(|r| r.id == id)
+}
+
+/// Why `nndl book` cannot run what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    #[error("unknown row `{0}` (nndl book --list lists them)")]
+    UnknownRow(String),
+    #[error(
+        "{row} trains on the expanded data, and {} does not exist: run `nndl expand` first \
+         (or give --expanded FILE)", path.display()
+    )]
+    NoExpandedData { row: &'static str, path: PathBuf },
+}
+
+/// `nndl book ROW`: what to run, checked.
+#[derive(Clone, Debug)]
+pub struct BookRequest {
+    pub row: String,
+    /// Fewer epochs than the book's, for a quick look (the verdict then says so).
+    pub epochs: Option<usize>,
+    pub data: PathBuf,
+    pub expanded: PathBuf,
+    /// The precision [default: f64 for chapters 1–3, f32 for chapter 6, as `network3.py` ran
+    /// in Theano's float32].
+    pub precision: Option<Precision>,
+    pub threads: usize,
+    pub seed: u64,
+}
+
+impl Row {
+    /// The training configuration of this row (with `epochs` in place of the book's).
+    pub fn config(
+        &self,
+        epochs: usize,
+        precision: Precision,
+        seed: u64,
+    ) -> Result<TrainConfig, ConfigError> {
+        let mut config = match self.net {
+            Net::FullyConnected {
+                variant,
+                sizes,
+                init,
+            } => {
+                let mut c = TrainConfig::book_run(variant);
+                c.network.sizes = sizes.to_vec();
+                c.network.init = init;
+                c
+            }
+            Net::Layers(text, activation) => {
+                let mut c = TrainConfig::book_run(Variant::Network3);
+                c.network.layers = Some(spec::parse(text, activation, 0.0)?);
+                c.network.sizes = Vec::new();
+                c.network.cost = Cost::LogLikelihood;
+                c
+            }
+        };
+        config.network.precision = precision;
+        config.sgd.eta = self.eta;
+        config.sgd.lambda = self.lambda;
+        config.sgd.epochs = epochs;
+        config.seed = seed;
+        Ok(config)
+    }
+
+    /// The default precision of the row.
+    pub fn precision(&self) -> Precision {
+        match self.chapter {
+            6 => Precision::F32,
+            _ => Precision::F64,
+        }
+    }
+}
+
+/// `nndl book --list`.
+pub fn list() {
+    say(&format!("{:<24} {:>7}  what", "row", "book"));
+    for r in &ROWS {
+        say(&format!(
+            "{:<24} {:>6.2}%  ch. {}: {}",
+            r.id, r.book, r.chapter, r.what
+        ));
+    }
+}
+
+/// `nndl book ROW`: runs the row's network(s) and prints the book's figure, the run's and the
+/// verdict.
+pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), RunError> {
+    let row = row(&request.row).ok_or_else(|| BookError::UnknownRow(request.row.clone()))?;
+    let epochs = request.epochs.unwrap_or(row.epochs);
+    let precision = request.precision.unwrap_or(row.precision());
+    let config = row.config(epochs, precision, request.seed)?.check()?;
+    crate::config::check_threads(request.threads)?;
+    let data = if row.expanded {
+        if !request.expanded.exists() {
+            return Err(BookError::NoExpandedData {
+                row: row.id,
+                path: request.expanded.clone(),
+            }
+            .into());
+        }
+        &request.expanded
+    } else {
+        &request.data
+    };
+    crate::backend::set_threads(request.threads);
+    say(&format!(
+        "{} (chapter {}): {}",
+        row.id, row.chapter, row.what
+    ));
+    say(&format!(
+        "Backend: {}, {}",
+        crate::backend::describe(),
+        precision.name()
+    ));
+    let start = Instant::now();
+    let mnist = load_data(data, None)?;
+    say(&format!(
+        "Loaded {} in {:.2} seconds ({} training, {} validation, {} test images)",
+        data.display(),
+        start.elapsed().as_secs_f64(),
+        mnist.training.len(),
+        mnist.validation.len(),
+        mnist.test.len()
+    ));
+    let outcome = in_precision(
+        precision,
+        mnist,
+        Job {
+            row,
+            config: &config,
+            stop,
+        },
+    )?;
+    let shortened = epochs < row.epochs;
+    let verdict = if shortened {
+        format!(
+            "shortened to {epochs} of the book's {} epochs: no verdict",
+            row.epochs
+        )
+    } else if outcome.accuracy >= row.book - 0.3 {
+        "reproduced (within 0.3 points of the book, or better)".to_string()
+    } else {
+        format!(
+            "not reproduced ({:+.2} points)",
+            outcome.accuracy - row.book
+        )
+    };
+    let protocol = match (row.protocol, row.ensemble) {
+        (_, n) if n > 1 => format!("majority vote of {n} networks on the test set"),
+        (Protocol::BestTest, _) => "best epoch's test accuracy".to_string(),
+        (Protocol::BestValidation, _) => "best epoch's validation accuracy".to_string(),
+        (Protocol::TestAtBestValidation, _) => {
+            "test accuracy at the best validation epoch".to_string()
+        }
+    };
+    say(&format!(
+        "{}: book {:.2}%, nndl {:.2}% ({protocol}, {} epochs, {:.0} s) — {verdict}",
+        row.id, row.book, outcome.accuracy, epochs, outcome.seconds
+    ));
+    Ok(())
+}
+
+/// What a row's run measured.
+struct Outcome {
+    accuracy: f64,
+    seconds: f64,
+}
+
+struct Job<'a> {
+    row: &'static Row,
+    config: &'a CheckedConfig,
+    stop: Option<Arc<AtomicBool>>,
+}
+
+impl InPrecision for Job<'_> {
+    type Output = Result<Outcome, RunError>;
+
+    fn run<F: Real>(self, mnist: Mnist<F>) -> Result<Outcome, RunError> {
+        let Mnist {
+            training,
+            validation,
+            test,
+        } = mnist;
+        let training = match self.row.train_size {
+            Some(n) => training.head(n),
+            None => training,
+        };
+        let start = Instant::now();
+        let mut votes = Vec::new();
+        let mut accuracy = 0.0;
+        for k in 0..self.row.ensemble {
+            let mut config = (*self.config).clone().into_inner();
+            config.seed += k as u64;
+            let config = config.check()?;
+            if self.row.ensemble > 1 {
+                say(&format!(
+                    "Network {} of {} (seed {})",
+                    k + 1,
+                    self.row.ensemble,
+                    config.seed
+                ));
+            }
+            let mut rng = crate::rng::seeded(config.seed);
+            let (acc, predictions) = match &config.network.layers {
+                Some(layers) => {
+                    let net: LayerNetwork<F> =
+                        LayerNetwork::new(layers, IMAGE_SHAPE, CLASSES, &mut rng)
+                            .map_err(ConfigError::from)?;
+                    self.fit(net, rng, &config, &training, &validation, &test, |n, d| {
+                        n.predictions(d)
+                    })?
+                }
+                None => {
+                    let net = build_network::<F>(&config, &mut rng);
+                    self.fit(net, rng, &config, &training, &validation, &test, |n, d| {
+                        n.predictions(d)
+                    })?
+                }
+            };
+            accuracy = acc;
+            votes.push(predictions);
+        }
+        if self.row.ensemble > 1 {
+            let voted = majority(&votes);
+            let correct = voted
+                .iter()
+                .zip(test.labels())
+                .filter(|(&p, &l)| p == usize::from(l))
+                .count();
+            accuracy = 100.0 * correct as f64 / test.len() as f64;
+        }
+        Ok(Outcome {
+            accuracy,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+impl Job<'_> {
+    /// Trains `net` under the row's protocol; returns the figure the book quotes and the
+    /// chosen network's test-set predictions (for a vote).
+    #[allow(clippy::too_many_arguments)]
+    fn fit<F: Real, M: Model<F>>(
+        &self,
+        net: M,
+        rng: SeededRng,
+        config: &CheckedConfig,
+        training: &Dataset<F>,
+        validation: &Dataset<F>,
+        test: &Dataset<F>,
+        predictions: impl Fn(&M, &Dataset<F>) -> Vec<usize>,
+    ) -> Result<(f64, Vec<usize>), RunError> {
+        let protocol = self.row.protocol;
+        let evaluation = match protocol {
+            Protocol::BestTest => test,
+            _ => validation,
+        };
+        config.check_data(net.shape(), training.inputs(), CLASSES, training.len())?;
+        let mut console = Console::new(false, None, false);
+        if let Some(flag) = &self.stop {
+            console = console.stop_on(Arc::clone(flag));
+        }
+        let mut run = Training::new(net, config, training.len(), rng);
+        run.keep_best();
+        let result = run.run(config, training, evaluation, &mut console);
+        console.finish()?;
+        result?;
+        let best = run.history.best().cloned();
+        let Some(best) = best else {
+            return Ok((0.0, Vec::new()));
+        };
+        let best_model = run.best_model();
+        let figure = match protocol {
+            Protocol::BestTest | Protocol::BestValidation => best.accuracy(),
+            Protocol::TestAtBestValidation => {
+                let correct = best_model.evaluate(test);
+                let percent = 100.0 * correct as f64 / test.len() as f64;
+                say(&format!(
+                    "Best validation accuracy {:.2}% at epoch {}; test accuracy there {percent:.2}%",
+                    best.accuracy(),
+                    best.epoch
+                ));
+                percent
+            }
+        };
+        Ok((figure, predictions(best_model, test)))
+    }
+}
+
+/// The rows as the README's table lists them: id, chapter, the book's figure.
+pub fn ids() -> impl Iterator<Item = &'static str> {
+    ROWS.iter().map(|r| r.id)
+}
