@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use nndl::config::{EtaSchedule, Monitor, Precision, TrainConfig, Variant};
 use nndl::model::activation::Activation;
 use nndl::model::cost::Cost;
+use nndl::model::init::Init;
 use std::time::Duration;
 
 use nndl::run::bench::BenchRequest;
@@ -163,6 +164,10 @@ pub struct ConfigArgs {
     /// The hidden layers' activation.
     #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
     activation: Activation,
+    /// How the initial weights are drawn, as network2.py's two initialisers [default: large
+    /// for network1/2, scaled for network3].
+    #[arg(long, value_enum, value_name = "INIT")]
+    weight_init: Option<Init>,
     /// Drop each hidden neuron with probability P for each training example (inverted
     /// dropout: off when evaluating).
     #[arg(
@@ -218,6 +223,7 @@ impl ConfigArgs {
         config.network.sizes = self.sizes.clone();
         config.network.cost = self.cost.unwrap_or(self.net.cost());
         config.network.activation = self.activation;
+        config.network.init = self.weight_init.unwrap_or(self.net.init());
         config.network.precision = self.precision;
         let sgd = &mut config.sgd;
         sgd.eta = self.eta.unwrap_or(self.net.book_eta());
@@ -254,7 +260,7 @@ pub struct TrainArgs {
     #[arg(long)]
     quiet: bool,
     /// Start from this saved network (network2.py's JSON) instead of random weights.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "weight_init")]
     init: Option<PathBuf>,
     /// Write the initial network to FILE before training (network2.py's JSON).
     #[arg(long, value_name = "FILE")]
@@ -312,8 +318,8 @@ pub struct SearchArgs {
     #[arg(long, default_value = DEFAULT_STORAGE)]
     storage: String,
     /// A hyperparameter to search, NAME=KIND: NAME one of eta, lambda, mini-batch, epochs,
-    /// hidden, hiddenN, cost, activation, dropout, early-stop; KIND float:LO:HI, log:LO:HI,
-    /// int:LO:HI, intlog:LO:HI or choice:A,B,…
+    /// hidden, hiddenN, cost, activation, weight-init, dropout, early-stop; KIND float:LO:HI,
+    /// log:LO:HI, int:LO:HI, intlog:LO:HI or choice:A,B,…
     #[arg(long = "param", value_name = "NAME=KIND")]
     params: Vec<String>,
     /// The search space as a TOML file (params = ["eta=log:0.01:10", …]), besides --param.

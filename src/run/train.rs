@@ -192,6 +192,14 @@ fn print_settings(request: &TrainRequest, config: &TrainConfig) {
             network.cost.name()
         ));
     }
+    if network.init != request.program.init() {
+        say(&format!(
+            "  {} initial weights: {} (network2.py's {})",
+            network.init.name(),
+            network.init.weight_distribution(),
+            network.init.book_name()
+        ));
+    }
     if sgd.dropout > 0.0 {
         say(&format!("  dropout {} on the hidden layers", sgd.dropout));
     }
