@@ -360,8 +360,8 @@ fn parse_int(name: &str, text: &str) -> Result<i64, SpaceError> {
 }
 
 /// Checks a parsed kind against what the parameter `name` may be: whole numbers for sizes and
-/// counts, names for `cost`, `activation` and `weight-init`, and the bounds of η, λ and dropout. A range is
-/// checked at both ends, which covers every value between.
+/// counts, names for `cost`, `activation` and `weight-init`, and the bounds of η, λ and
+/// dropout. A range is checked at both ends, which covers every value between.
 fn check_kind(name: &str, rule: Rule, kind: &Kind) -> Result<(), SpaceError> {
     match (rule, kind) {
         (Rule::Named(allowed), Kind::Choice { choices }) => {
