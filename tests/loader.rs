@@ -129,6 +129,7 @@ fn corrupted_bytes_never_panic() {
             bad[i] = rand::RngExt::random(&mut rng);
         }
         let _ = parse_mnist(Path::new("fuzzed"), &bad);
+        let _ = nndl::data::pickle::first_array_shape(&bad);
     }
 }
 
