@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use nndl::config::{ConfigError, EtaSchedule, Monitor, Precision, TrainConfig, Variant};
 use nndl::model::activation::Activation;
 use nndl::model::cost::Cost;
+use nndl::model::init::Init;
 use nndl::model::layers::spec;
 use std::time::Duration;
 
@@ -243,6 +244,10 @@ pub struct ConfigArgs {
     /// set its own).
     #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
     activation: Activation,
+    /// How the initial weights are drawn, as network2.py's two initialisers [default: large
+    /// for network1/2, scaled for network3].
+    #[arg(long, value_enum, value_name = "INIT")]
+    weight_init: Option<Init>,
     /// Drop each hidden neuron with probability P for each training example (inverted
     /// dropout: off when evaluating). With --layers: the inputs of every fc and softmax layer
     /// that does not set its own, as network3.py.
@@ -305,13 +310,16 @@ impl ConfigArgs {
             config.sgd.lambda = self.lambda.unwrap_or(0.0);
             config.sgd.dropout = 0.0;
         }
-        config.network.sizes = self.sizes.clone();
+        if config.network.layers.is_none() {
+            config.network.sizes = self.sizes.clone();
+        }
         let default_cost = match config.network.layers {
             Some(_) => Cost::LogLikelihood,
             None => self.net.cost(),
         };
         config.network.cost = self.cost.unwrap_or(default_cost);
         config.network.activation = self.activation;
+        config.network.init = self.weight_init.unwrap_or(self.net.init());
         config.network.precision = self.precision;
         let sgd = &mut config.sgd;
         if config.network.layers.is_none() {
@@ -354,7 +362,7 @@ pub struct TrainArgs {
     quiet: bool,
     /// Start from this saved network (network2.py's JSON, or a layer list's) instead of random
     /// weights.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "weight_init")]
     init: Option<PathBuf>,
     /// Write the initial network to FILE before training (network2.py's JSON; chapter 6's
     /// layers in their own layout).
@@ -414,8 +422,8 @@ pub struct SearchArgs {
     #[arg(long, default_value = DEFAULT_STORAGE)]
     storage: String,
     /// A hyperparameter to search, NAME=KIND: NAME one of eta, lambda, mini-batch, epochs,
-    /// hidden, hiddenN, cost, activation, dropout, early-stop; KIND float:LO:HI, log:LO:HI,
-    /// int:LO:HI, intlog:LO:HI or choice:A,B,…
+    /// hidden, hiddenN, cost, activation, weight-init, dropout, early-stop; KIND float:LO:HI,
+    /// log:LO:HI, int:LO:HI, intlog:LO:HI or choice:A,B,…
     #[arg(long = "param", value_name = "NAME=KIND")]
     params: Vec<String>,
     /// The search space as a TOML file (params = ["eta=log:0.01:10", …]), besides --param.

@@ -503,3 +503,90 @@ fn a_softmax_relu_dropout_network_round_trips_through_its_model_file() {
     let o = nndl(&[&again[..], &data].concat());
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn weight_init_picks_network2s_initialiser() {
+    let small = fixture("py3_p2.pkl.gz");
+    let dir = temp_dir("cli-weight-init");
+    // One run's initial network and its settings lines.
+    let run = |net: &str, init: Option<&str>| {
+        let path = dir.join(format!("{net}-{}.json", init.unwrap_or("default")));
+        let path_text = path.to_str().unwrap();
+        let mut args = vec![
+            "train",
+            "--net",
+            net,
+            "--data",
+            small.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--mini-batch",
+            "2",
+            "--quiet",
+            "--save-init",
+            path_text,
+        ];
+        if let Some(init) = init {
+            args.extend(["--weight-init", init]);
+        }
+        let o = nndl(&args);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{out}{}", stderr(&o));
+        (nndl::model::file::load::<f64>(&path).unwrap(), out)
+    };
+    let max_abs = |w: &ndarray::Array2<f64>| w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let large_line = "  large initial weights: N(0, 1) (network2.py's large_weight_initializer)";
+    let scaled_line =
+        "  scaled initial weights: N(0, 1/n_in) (network2.py's default_weight_initializer)";
+
+    // network3's own initialiser is the scaled one; --weight-init large draws N(0, 1) weights
+    // from the same numbers, so each layer's weights are sqrt(n_in) times as large.
+    let (scaled, out) = run("network3", None);
+    assert!(!out.contains("initial weights"), "{out}");
+    let (large, out) = run("network3", Some("large"));
+    assert!(out.contains(large_line), "{out}");
+    let (w_large, w_scaled) = (max_abs(&large.weights[0]), max_abs(&scaled.weights[0]));
+    assert!((3.0..6.0).contains(&w_large), "max |w| {w_large}");
+    assert!((0.1..0.25).contains(&w_scaled), "max |w| {w_scaled}");
+    for (l, (a, b)) in large.weights.iter().zip(&scaled.weights).enumerate() {
+        let n_in = (large.sizes[l] as f64).sqrt();
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y * n_in).abs() <= 1e-12 * x.abs().max(1.0), "{x} {y}");
+        }
+    }
+    assert_eq!(large.biases, scaled.biases);
+    // Naming the program's own initialiser changes nothing and prints nothing more.
+    let (same, out) = run("network3", Some("scaled"));
+    assert!(!out.contains("initial weights"), "{out}");
+    assert_eq!(same.weights, scaled.weights);
+
+    // network1's own is the large one; --weight-init scaled gives it network3's weights.
+    let (large1, out) = run("network1", None);
+    assert!(!out.contains("initial weights"), "{out}");
+    assert_eq!(large1.weights, large.weights);
+    let (scaled1, out) = run("network1", Some("scaled"));
+    assert!(out.contains(scaled_line), "{out}");
+    assert_eq!(scaled1.weights, scaled.weights);
+}
+
+#[test]
+fn a_bad_weight_init_exits_2() {
+    expect_usage_error(
+        &["--mini-batch", "2"],
+        &["--weight-init", "huge"],
+        "invalid value 'huge' for '--weight-init <INIT>'",
+    );
+    // A starting network's weights are its own: naming an initialiser with it is refused.
+    let o = nndl(&["train", "--weight-init", "large", "--init", "model.json"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+    // nndl tune takes the flag too, and refuses a bad value before opening any study.
+    let o = nndl(&["tune", "--weight-init", "huge"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid value 'huge'"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -288,3 +288,77 @@ fn the_binary_names_the_image_size_before_it_checks_the_validation_size() {
         "{err}"
     );
 }
+
+#[test]
+fn the_labels_header_alone_gives_the_number_of_training_images() {
+    let dir = small_dir("idx_count");
+    let files = IdxFiles::in_dir(&dir).unwrap();
+    assert_eq!(idx::label_count(&files.train_labels).unwrap(), 12);
+    assert_eq!(nndl::run::training_count(&dir, Some(2)), Some(10));
+    // 10,000 validation images, or all 12, leave none: loading says so, once the images'
+    // own header has been read.
+    assert_eq!(nndl::run::training_count(&dir, None), None);
+    assert_eq!(nndl::run::training_count(&dir, Some(12)), None);
+    // Gzipped, only the header is inflated: a stream corrupt after it does not matter here.
+    let mut gz = gzip(&labels_file(200_000));
+    gz.truncate(gz.len() / 2);
+    std::fs::remove_file(&files.train_labels).unwrap();
+    write_file(&dir, &format!("{}.gz", idx::TRAIN_LABELS), &gz);
+    let files = IdxFiles::in_dir(&dir).unwrap();
+    assert_eq!(idx::label_count(&files.train_labels).unwrap(), 200_000);
+    assert_eq!(nndl::run::training_count(&dir, Some(2)), Some(199_998));
+    assert!(load_err(&dir).contains("not a complete gzip file"));
+    // A labels file whose header is not one gives no number.
+    write_file(
+        &dir,
+        &format!("{}.gz", idx::TRAIN_LABELS),
+        &gzip(&images_file(1)),
+    );
+    let e = chain(&idx::label_count(&dir.join(format!("{}.gz", idx::TRAIN_LABELS))).unwrap_err());
+    assert!(e.contains("3 dimensions, but labels have 1"), "{e}");
+    assert_eq!(nndl::run::training_count(&dir, Some(2)), None);
+}
+
+#[test]
+fn the_binary_refuses_a_mini_batch_larger_than_the_training_set_before_loading() {
+    // The labels header says 100 training images, 90 after a validation set of 10; the images
+    // file is cut short, which loading would find. The mini-batch is refused first.
+    let mut short = images_file(100);
+    short.truncate(16 + 3 * 784);
+    let dir = write_dir(
+        "idx_cli_early",
+        [short, labels_file(100), images_file(3), labels_file(3)],
+    );
+    let data = dir.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["train", "--data", data, "--validation-size", "10"];
+        all.extend(args);
+        let o = nndl(&all);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        (o.status.code(), out, stderr(&o))
+    };
+    let (code, out, err) = run(&["--mini-batch", "1000"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("the mini-batch size 1000 is larger than the 90 training examples"),
+        "{err}"
+    );
+    assert!(!out.contains("Loaded"), "{out}");
+    let (code, out, err) = run(&["--train-size", "200"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--train-size 200 is more than the 90 training images"),
+        "{err}"
+    );
+    assert!(!out.contains("Loaded"), "{out}");
+    let (code, _, err) = run(&["--train-size", "20", "--mini-batch", "30"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("the mini-batch size 30 is larger than the 20 training examples"),
+        "{err}"
+    );
+    // A mini-batch that fits passes, and loading then finds what is wrong with the images.
+    let (code, _, err) = run(&["--mini-batch", "90"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("more than the file can hold"), "{err}");
+}

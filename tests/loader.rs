@@ -129,6 +129,7 @@ fn corrupted_bytes_never_panic() {
             bad[i] = rand::RngExt::random(&mut rng);
         }
         let _ = parse_mnist(Path::new("fuzzed"), &bad);
+        let _ = nndl::data::pickle::first_array_shape(&bad);
     }
 }
 
@@ -290,4 +291,106 @@ fn copy_row_gives_the_exact_pixels_with_or_without_the_byte_copy() {
         set32.copy_row(1, out32.view_mut());
         assert_eq!(out32, images.row(1).mapv(|v| v as f32));
     }
+}
+
+fn inflate(path: &Path) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let file = std::fs::File::open(path).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut raw).unwrap();
+    raw
+}
+
+/// The prefix lengths of `raw` from which [`pickle::first_array_shape`] tells the shape, each
+/// checked to be `want`: the shortest (`None` if none does). Every longer prefix tells it too.
+fn shortest_prefix_with_shape(raw: &[u8], want: &[usize]) -> Option<usize> {
+    let mut shortest = None;
+    for len in 0..=raw.len() {
+        match nndl::data::pickle::first_array_shape(&raw[..len]) {
+            Some(shape) => {
+                assert_eq!(shape, want, "cut at {len}");
+                shortest.get_or_insert(len);
+            }
+            None => assert!(
+                shortest.is_none(),
+                "cut at {len}: no shape, but shorter had"
+            ),
+        }
+    }
+    shortest
+}
+
+#[test]
+fn the_training_images_shape_is_read_before_their_pixels() {
+    // The book's layout: the shape is known once the length of the pixels' BINSTRING is read,
+    // which is the 5 bytes after where it starts.
+    let raw = py2_mnist(&small_sets());
+    let mut field = vec![b'T'];
+    field.extend((6u32 * 784 * 4).to_le_bytes());
+    let at = raw.windows(5).position(|w| w == field).unwrap();
+    assert_eq!(shortest_prefix_with_shape(&raw, &[6, 784]), Some(at + 5));
+    // Python 3's protocols 3 and 4 hold the pixels as BINBYTES: the same. Its protocol 2
+    // (text through _codecs.encode) and protocol 5 (the bytes before the shape) tell the shape
+    // only once the whole array is read.
+    for (name, element, before_pixels) in [
+        ("py3_p3_f64_i32.pkl.gz", 8, true),
+        ("py3_p4_fortran_u8.pkl.gz", 1, true),
+        ("py3_p4_bigendian.pkl.gz", 4, true),
+        ("py3_p2.pkl.gz", 4, false),
+        ("py3_p5.pkl.gz", 4, false),
+    ] {
+        let raw = inflate(&fixture(name));
+        let len = shortest_prefix_with_shape(&raw, &[6, 784]).expect(name);
+        assert_eq!(len < 6 * 784 * element, before_pixels, "{name}: {len}");
+    }
+    // A byte string that is not as long as the shape needs is not taken for the pixels.
+    let mut p = Py2Pickler::default();
+    p.array("f4", &[2, 784], &vec![0u8; 784 * 4]);
+    assert_eq!(nndl::data::pickle::first_array_shape(&p.finish()), None);
+}
+
+#[test]
+fn the_binary_refuses_a_mini_batch_larger_than_the_training_set_before_loading() {
+    // A pickle of 100 training images, gzipped and cut in the middle of their pixels: the
+    // first bytes tell the 100, and the mini-batch is refused before loading finds the cut.
+    let sets = [
+        RawSet::new(100, 0),
+        RawSet::new(20, 100),
+        RawSet::new(20, 120),
+    ];
+    let mut gz = gzip(&py2_mnist(&sets));
+    gz.truncate(gz.len() / 2);
+    let dir = temp_dir("loader-early");
+    let path = write_file(&dir, "cut.pkl.gz", &gz);
+    assert_eq!(nndl::data::mnist::training_count(&path), Some(100));
+    assert!(load_err(&path).contains("not a complete gzip file"));
+    let run = |args: &[&str]| {
+        let mut all = vec!["train", "--data", path.to_str().unwrap()];
+        all.extend(args);
+        let o = nndl(&all);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        (o.status.code(), out, stderr(&o))
+    };
+    let (code, out, err) = run(&["--mini-batch", "1000"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("the mini-batch size 1000 is larger than the 100 training examples"),
+        "{err}"
+    );
+    assert!(!out.contains("Loaded"), "{out}");
+    let (code, _, err) = run(&["--train-size", "101"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--train-size 101 is more than the 100 training images"),
+        "{err}"
+    );
+    // With --validation-size the training images are the pickle's training and validation
+    // images less N, and the validation images' count follows the training pixels: the check
+    // waits for loading, which here finds the cut first.
+    assert_eq!(nndl::run::training_count(&path, Some(5)), None);
+    let (code, _, err) = run(&["--mini-batch", "1000", "--validation-size", "5"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not a complete gzip file"), "{err}");
+    // Bytes that are not a gzip tell nothing; loading says what they are.
+    let text = write_file(&dir, "text.pkl.gz", b"not a pickle");
+    assert_eq!(nndl::data::mnist::training_count(&text), None);
 }

@@ -6,6 +6,7 @@
 //!   weights of an uninterrupted run, bit for bit;
 //! - a diverging trial fails and the study goes on; the best trial is scored on the test set at
 //!   its best validation epoch's weights;
+//! - `weight-init` searches network2.py's two initialisers;
 //! - bad requests exit 2 before anything is written.
 
 mod common;
@@ -286,6 +287,40 @@ fn a_diverging_trial_fails_and_the_study_goes_on() {
 }
 
 #[test]
+fn the_initialiser_is_a_choice_a_study_can_search() {
+    // network1's book run with each of network2.py's initialisers: the same seed draws the
+    // same numbers, scaled or not, so the two trials' accuracies differ only by the scale.
+    let storage = sqlite("tune-weight-init");
+    let o = tune(
+        &storage,
+        &[
+            "--study",
+            "w",
+            "--sampler",
+            "grid",
+            "--trials",
+            "2",
+            "--epochs",
+            "1",
+            "--net",
+            "network1",
+            "--param",
+            "weight-init=choice:large,scaled",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let t = trials(&storage, "w");
+    let inits: BTreeSet<String> = t
+        .iter()
+        .map(|t| t.params["weight-init"].to_string())
+        .collect();
+    assert_eq!(inits, BTreeSet::from(["large".into(), "scaled".into()]));
+    assert!(t.iter().all(|t| t.state == TrialState::Complete), "{out}");
+    assert_ne!(t[0].values, t[1].values, "{out}");
+}
+
+#[test]
 fn bad_requests_exit_2_and_write_nothing() {
     let dir = temp_dir("tune-bad");
     let db = dir.join("never.db");
@@ -295,6 +330,10 @@ fn bad_requests_exit_2_and_write_nothing() {
         (vec!["--param", "eta=log:5:1"], "eta"),
         (vec!["--param", "eta=log:0:1"], "eta"),
         (vec!["--param", "speed=float:0:1"], "speed"),
+        (
+            vec!["--param", "weight-init=choice:large,xavier"],
+            "\"xavier\" is not one of large, scaled",
+        ),
         (
             vec!["--param", "eta=log:0.1:1", "--sampler", "bayes"],
             "unknown sampler",

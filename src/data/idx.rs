@@ -131,6 +131,16 @@ pub fn image_count(path: &Path) -> Result<usize, DataError> {
     images_header(path, &mut stream)
 }
 
+/// The number of labels a labels file's header declares (checked as [`parse_labels`] checks
+/// it), from its first 8 bytes alone: of a gzipped file only they are inflated. For the
+/// training labels, the number of training and validation images together, known before the
+/// images are read.
+pub fn label_count(path: &Path) -> Result<usize, DataError> {
+    let (mut stream, _) = open(path)?;
+    let dims = header(path, &mut stream, 1, "labels")?;
+    Ok(dims[0] as usize)
+}
+
 /// The images (as bytes) of one file with the labels of another, which must be as many.
 fn labelled_set(images: &Path, labels: &Path) -> Result<(Array2<u8>, Vec<u8>), DataError> {
     let (mut stream, most) = open(images)?;

@@ -10,7 +10,9 @@
 //! before it has been checked against the bytes that are really there. The file is inflated
 //! only as far as the pickle goes — reading stops at its `STOP`, as Python's `pickle.load`
 //! does, so gigabytes of anything after it are never inflated — and at most
-//! [`MAX_PICKLE_BYTES`] of it.
+//! [`MAX_PICKLE_BYTES`] of it. [`training_count`] learns the number of training images from
+//! the file's first bytes alone, so that a run can be checked against it before the file is
+//! loaded.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -52,6 +54,30 @@ pub enum DataError {
     },
     #[error("{path}: {message}")]
     Content { path: PathBuf, message: String },
+}
+
+/// How much of a pickle [`training_count`] inflates at most: the book's file reaches the bytes
+/// of its training images within its first 200 bytes.
+const PEEK_BYTES: u64 = 1 << 16;
+
+/// The number of training images in the pickle at `path`, from its first bytes only: the
+/// shape `(n, 784)` of the first array, which is the training images (see
+/// [`pickle::first_array_shape`]). `None` when those bytes do not tell — the file cannot be
+/// opened or is not a gzip, or its pickle holds the pixels before their shape or in a layout
+/// that only reading them tells (see there) — and loading the file is left to find the number,
+/// or what is wrong.
+pub fn training_count(path: impl AsRef<Path>) -> Option<usize> {
+    let file = File::open(path.as_ref()).ok()?;
+    let mut prefix = Vec::new();
+    // A read error (a file cut short, a corrupt stream) leaves what was inflated before it,
+    // which may still hold the shape; loading reports the error.
+    let _ = GzDecoder::new(std::io::BufReader::new(file))
+        .take(PEEK_BYTES)
+        .read_to_end(&mut prefix);
+    match pickle::first_array_shape(&prefix)?[..] {
+        [n, IMAGE_PIXELS] => Some(n),
+        _ => None,
+    }
 }
 
 /// Loads `mnist.pkl.gz` (or any pickle of the same tuple; see [`crate::data::pickle`]).

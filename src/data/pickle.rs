@@ -23,6 +23,9 @@
 //! is checked against the bytes that remain before it is used, and byte payloads are borrowed
 //! from the input rather than copied.
 //!
+//! [`first_array_shape`] runs the same machine only as far as the first array's shape, so that
+//! the number of training images can be learnt from a file's first bytes.
+//!
 //! Memory stays bounded by the input: a memoised value fetched again (`GET`) is shared, not
 //! copied; the stack and marks together hold at most [`MAX_STACK`] entries and the memo
 //! [`MAX_MEMO`]; tuples nest at most 32 deep. Text quoted from the input in an error is cut
@@ -234,14 +237,25 @@ impl<'a> Value<'a> {
 
 /// Reads one pickle from `input` and returns the value `STOP` finds on the stack.
 pub fn read(input: &[u8]) -> Result<Value<'_>, PickleError> {
-    Machine {
-        input,
-        pos: 0,
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: HashMap::new(),
-    }
-    .run()
+    Machine::new(input, false).run()
+}
+
+/// The shape of the first array a pickle holds, from as little of it as tells: `input` may be
+/// only the pickle's first bytes. An array's state — `(1, shape, dtype, is_fortran, raw
+/// bytes)` — holds its shape before its bytes, so reading stops where the first array's bytes
+/// begin, once their length has been found to be the one that shape and dtype need; an array
+/// wholly in `input` is read to its end. Everything up to there is read and checked as
+/// [`read`] reads it.
+///
+/// `None` when `input` ends, or the pickle breaks a rule, before the shape is known — among
+/// them the layouts that hold an array's bytes in another form or before its shape: Python 3's
+/// protocol 2 (`_codecs.encode` of text) and protocol 5 (`_frombuffer`), unless the whole
+/// array is in `input`. For the MNIST tuple the first array is the training images, and the
+/// book's `mnist.pkl.gz` reaches their bytes within its first 200 bytes.
+pub fn first_array_shape(input: &[u8]) -> Option<Vec<usize>> {
+    let mut machine = Machine::new(input, true);
+    let _ = machine.run();
+    machine.first_shape
 }
 
 struct Machine<'a> {
@@ -250,9 +264,25 @@ struct Machine<'a> {
     stack: Vec<Value<'a>>,
     marks: Vec<usize>,
     memo: HashMap<u32, Value<'a>>,
+    /// Stop at the first array's shape ([`first_array_shape`]) rather than at `STOP`.
+    peek: bool,
+    /// The first array's shape, once known (only looked for when `peek`).
+    first_shape: Option<Vec<usize>>,
 }
 
 impl<'a> Machine<'a> {
+    fn new(input: &'a [u8], peek: bool) -> Self {
+        Machine {
+            input,
+            pos: 0,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            peek,
+            first_shape: None,
+        }
+    }
+
     fn error<T>(&self, message: impl Into<String>) -> Result<T, PickleError> {
         Err(PickleError {
             offset: self.pos,
@@ -417,8 +447,13 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Value<'a>, PickleError> {
+    /// Runs the pickle to its `STOP` and returns the value on the stack; when peeking, stops
+    /// as soon as the first array's shape is known (and returns `None` then).
+    fn run(&mut self) -> Result<Value<'a>, PickleError> {
         loop {
+            if self.first_shape.is_some() {
+                return Ok(Value::None);
+            }
             let op = match self.u8() {
                 Ok(op) => op,
                 Err(_) => return self.truncated("the pickle ends before STOP"),
@@ -499,6 +534,12 @@ impl<'a> Machine<'a> {
                         _ => 8,
                     };
                     let n = self.length(width)?;
+                    if self.peek {
+                        self.first_shape = self.shape_before_bytes(n);
+                        if self.first_shape.is_some() {
+                            continue;
+                        }
+                    }
                     let bytes = self.take(n)?;
                     self.push(Value::Bytes(Rc::new(Cow::Borrowed(bytes))))?;
                 }
@@ -559,6 +600,9 @@ impl<'a> Machine<'a> {
                     let args = self.pop()?;
                     let callable = self.pop()?;
                     let v = self.reduce(callable, args)?;
+                    if self.peek {
+                        self.first_shape = built_shape(&v);
+                    }
                     self.push(v)?;
                 }
                 b'b' => {
@@ -566,7 +610,10 @@ impl<'a> Machine<'a> {
                     let Some(target) = self.stack.last().cloned() else {
                         return self.error("BUILD with an empty stack");
                     };
-                    self.build(target, state)?;
+                    self.build(target.clone(), state)?;
+                    if self.peek {
+                        self.first_shape = built_shape(&target);
+                    }
                 }
                 _ => {
                     return self.error(format!(
@@ -575,6 +622,37 @@ impl<'a> Machine<'a> {
                 }
             }
         }
+    }
+
+    /// When peeking and a byte string of `n` bytes is next: the shape of the first array, if
+    /// this string is its raw bytes. That is so when the stack is the first array's `BUILD`
+    /// state but its last item — `_reconstruct`'s empty array alone below one mark, then `1`,
+    /// the shape, the dtype and the order flag — and `n` is the bytes that shape and dtype
+    /// need.
+    fn shape_before_bytes(&self, n: usize) -> Option<Vec<usize>> {
+        if self.marks[..] != [1] {
+            return None;
+        }
+        let [Value::Array(array), Value::Int(1), shape, Value::Dtype(dtype), order] =
+            &self.stack[..]
+        else {
+            return None;
+        };
+        if array.borrow().is_some() || !matches!(order, Value::Bool(_) | Value::Int(_)) {
+            return None;
+        }
+        let shape = shape
+            .as_tuple()?
+            .iter()
+            .map(|d| match d {
+                Value::Int(d) => usize::try_from(*d).ok(),
+                _ => None,
+            })
+            .collect::<Option<Vec<usize>>>()?;
+        let bytes = shape
+            .iter()
+            .try_fold(dtype.borrow().element.size(), |b, &d| b.checked_mul(d))?;
+        (bytes == n).then_some(shape)
     }
 
     fn reduce(&self, callable: Value<'a>, args: Value<'a>) -> Result<Value<'a>, PickleError> {
@@ -713,6 +791,14 @@ impl<'a> Machine<'a> {
             fortran_order,
             data,
         })
+    }
+}
+
+/// The shape of `v` if it is an array whose data has been read.
+fn built_shape(v: &Value) -> Option<Vec<usize>> {
+    match v {
+        Value::Array(cell) => cell.borrow().as_ref().map(|a| a.shape.clone()),
+        _ => None,
     }
 }
 

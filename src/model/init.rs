@@ -11,17 +11,45 @@ use serde::{Deserialize, Serialize};
 
 use crate::real::Real;
 
-/// How the weights and biases of a new network are drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How the weights and biases of a new network are drawn. On the command line
+/// (`--weight-init`) they are `large` and `scaled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
-    /// Weights and biases N(0, 1).
+    /// Weights and biases N(0, 1): network2.py's large_weight_initializer (and network.py's
+    /// only one).
+    #[value(name = "large")]
     StandardNormal,
-    /// Weights N(0, 1/n_in), biases N(0, 1).
+    /// Weights N(0, 1/n_in), biases N(0, 1): network2.py's default_weight_initializer.
+    #[value(name = "scaled")]
     ScaledNormal,
 }
 
 impl Init {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::StandardNormal => "large",
+            Init::ScaledNormal => "scaled",
+        }
+    }
+
+    /// `network2.py`'s name for this initialiser.
+    pub fn book_name(self) -> &'static str {
+        match self {
+            Init::StandardNormal => "large_weight_initializer",
+            Init::ScaledNormal => "default_weight_initializer",
+        }
+    }
+
+    /// The distribution of a weight, as the book writes it.
+    pub fn weight_distribution(self) -> &'static str {
+        match self {
+            Init::StandardNormal => "N(0, 1)",
+            Init::ScaledNormal => "N(0, 1/n_in)",
+        }
+    }
+
     /// Weights `(n_out, n_in)` of one layer, row-major. The draw order is the book's: all
     /// biases of the network first, then all weights. Drawn in `f64` and rounded, so an `f32`
     /// network starts from the same weights as an `f64` one with the same seed.

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{check_validation_size, ConfigError, Precision};
 use crate::data::image::ImageError;
-use crate::data::{idx, load_mnist, DataError, Dataset, Mnist};
+use crate::data::{idx, load_mnist, mnist, DataError, Dataset, Mnist};
 use crate::model::file::ModelError;
 use crate::real::Real;
 use crate::report::metrics::MetricsError;
@@ -180,6 +180,31 @@ pub fn load_data(path: &Path, validation_size: Option<usize>) -> Result<Mnist, R
         Some(n) => mnist.with_validation_size(n)?,
         None => mnist,
     })
+}
+
+/// The number of training images [`load_data`] would give for `path` and `validation_size`,
+/// where the data's headers tell it without loading the data, so that a run can be checked
+/// against it first. For a directory of IDX files, the training labels file's header (its first
+/// 8 bytes) less the validation images; for a pickle, the shape of its training images
+/// ([`mnist::training_count`]), when the validation set is the pickle's own.
+///
+/// `None` when it cannot be known so: files that cannot be read (loading names them), a
+/// validation set that leaves no training images (loading refuses it once the images' header
+/// has been checked too), a pickle whose first bytes do not tell, and a pickle with
+/// `validation_size`, whose training images are its training and validation images less
+/// `validation_size` — the validation images' number follows the training images' pixels, so
+/// only loading the file tells it, and the rules that need it are checked after loading.
+pub fn training_count(path: &Path, validation_size: Option<usize>) -> Option<usize> {
+    if path.is_dir() {
+        let files = idx::IdxFiles::in_dir(path).ok()?;
+        let count = idx::label_count(&files.train_labels).ok()?;
+        let validation = validation_size.unwrap_or(idx::DEFAULT_VALIDATION);
+        return count.checked_sub(validation).filter(|&n| n > 0);
+    }
+    match validation_size {
+        Some(_) => None,
+        None => mnist::training_count(path),
+    }
 }
 
 /// Checks, before a run, that `path` can be written: it is not a directory, its directory

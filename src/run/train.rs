@@ -1,6 +1,7 @@
 //! `nndl train`: one training run from a request to its files. Everything the command line
 //! can ask of a run is a field of [`TrainRequest`]; [`TrainRequest::check`] applies every rule
-//! that does not need the data (before anything is loaded) and returns a [`CheckedTrain`],
+//! that does not need the data, and those that need only the number of training images when
+//! the data's headers tell it (before anything is loaded), and returns a [`CheckedTrain`],
 //! which [`train`] runs: it loads the data, builds or loads the network, trains it in the
 //! precision asked for while printing the book's epoch lines, and writes the model, metrics,
 //! plot and shuffle orders asked for. A failure to write one output does not stop the others.
@@ -28,7 +29,10 @@ use crate::rng::SeededRng;
 use crate::train::Model;
 use crate::train::{build_network, sgd, History, Stop};
 
-use super::{check_output, in_precision, load_data, memory_total, EvalSet, InPrecision, RunError};
+use super::{
+    check_output, in_precision, load_data, memory_total, training_count, EvalSet, InPrecision,
+    RunError,
+};
 
 /// Files a run writes, each only if asked for.
 #[derive(Clone, Debug, Default)]
@@ -85,6 +89,8 @@ impl TrainRequest {
     /// the starting network (read here, a small file) against the run's cost and activation,
     /// that training fits in memory, and that every output file's format is known and its
     /// directory takes it — so that a long run cannot end unable to write what it was for.
+    /// Where the data's headers tell the number of training images ([`training_count`]),
+    /// `--train-size` and the mini-batch are checked against it too; otherwise after loading.
     pub fn check(mut self) -> Result<CheckedTrain, RunError> {
         check_threads(self.threads)?;
         if let Some(n) = self.train_size {
@@ -124,7 +130,13 @@ impl TrainRequest {
                 check_memory(&config.network.sizes, mini_batch, precision, memory)?;
             }
         }
+        // The training images, where the data's headers tell their number: --train-size and
+        // the mini-batch are checked against it here rather than after a long load.
+        let available = training_count(&self.data, self.validation_size);
         if let Some(n) = self.train_size {
+            check_train_size(n, available)?;
+        }
+        if let Some(n) = self.train_size.or(available) {
             config.check_data((IMAGE_PIXELS, CLASSES), IMAGE_PIXELS, CLASSES, n)?;
         }
         if let Some(path) = &self.outputs.metrics {
@@ -219,6 +231,14 @@ fn print_settings(request: &TrainRequest, config: &TrainConfig) {
             network.activation.name(),
             network.cost.output().name(),
             network.cost.name()
+        ));
+    }
+    if network.init != request.program.init() {
+        say(&format!(
+            "  {} initial weights: {} (network2.py's {})",
+            network.init.name(),
+            network.init.weight_distribution(),
+            network.init.book_name()
         ));
     }
     if sgd.dropout > 0.0 {

@@ -5,6 +5,7 @@
 use crate::config::TrainConfig;
 use crate::model::activation::Activation;
 use crate::model::cost::Cost;
+use crate::model::init::Init;
 
 use super::space::{hidden_layer, Params, Value};
 
@@ -58,6 +59,7 @@ pub fn apply(base: &TrainConfig, params: &Params) -> Result<TrainConfig, ApplyEr
             "activation" => {
                 config.network.activation = choice::<Activation>(value).ok_or_else(bad)?
             }
+            "weight-init" => config.network.init = choice::<Init>(value).ok_or_else(bad)?,
             other => match hidden_layer(other) {
                 Some(layer) if (1..=hidden).contains(&layer) => sizes[layer] = count()?,
                 Some(layer) => {
@@ -110,6 +112,7 @@ mod tests {
             ("hidden2", Value::Int(40)),
             ("cost", Value::Choice("log-likelihood".into())),
             ("activation", Value::Choice("relu".into())),
+            ("weight-init", Value::Choice("large".into())),
         ]);
         let c = apply(&base, &p).unwrap();
         assert_eq!(c.sgd.eta, 0.25);
@@ -122,6 +125,8 @@ mod tests {
         assert_eq!(c.network.sizes, [784, 50, 40, 10]);
         assert_eq!(c.network.cost, Cost::LogLikelihood);
         assert_eq!(c.network.activation, Activation::Relu);
+        assert_eq!(base.network.init, Init::ScaledNormal);
+        assert_eq!(c.network.init, Init::StandardNormal);
         assert_eq!(c.seed, base.seed);
     }
 
@@ -135,6 +140,10 @@ mod tests {
                 "cost=hinge",
             ),
             (params(&[("mini-batch", Value::Int(-1))]), "mini-batch=-1"),
+            (
+                params(&[("weight-init", Value::Choice("xavier".into()))]),
+                "weight-init=xavier",
+            ),
             (
                 params(&[("speed", Value::Int(1))]),
                 "speed is not a parameter",

@@ -5,9 +5,10 @@
 //! `intlog:LO:HI`) or a list of choices (`choice:A,B,…`).
 //!
 //! Parsing checks each parameter against the rules `train` applies to one value (η > 0, λ ≥ 0,
-//! 0 ≤ dropout < 1, sizes and counts whole and at least 1, known costs and activations), so a
-//! space only holds values a trial can train with. What it cannot check without the data (a
-//! mini-batch larger than the training set) is left to the trial's own configuration check.
+//! 0 ≤ dropout < 1, sizes and counts whole and at least 1, known costs, activations and weight
+//! initialisers), so a space only holds values a trial can train with. What it cannot check
+//! without the data (a mini-batch larger than the training set) is left to the trial's own
+//! configuration check.
 
 use std::collections::BTreeMap;
 
@@ -58,7 +59,7 @@ pub type Params = BTreeMap<String, Value>;
 
 /// The hyperparameters a study may vary, by their command-line names. `hidden1`, `hidden2`, …
 /// (one hidden layer each) are accepted besides these.
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     "eta",
     "lambda",
     "mini-batch",
@@ -66,6 +67,7 @@ pub const NAMES: [&str; 9] = [
     "hidden",
     "cost",
     "activation",
+    "weight-init",
     "dropout",
     "early-stop",
 ];
@@ -75,6 +77,10 @@ pub const COSTS: [&str; 3] = ["quadratic", "cross-entropy", "log-likelihood"];
 
 /// The values `activation` may take, as on the `train` command line.
 pub const ACTIVATIONS: [&str; 3] = ["sigmoid", "tanh", "relu"];
+
+/// The values `weight-init` may take, as on the `train` command line: `network2.py`'s
+/// `large_weight_initializer` and `default_weight_initializer`.
+pub const WEIGHT_INITS: [&str; 2] = ["large", "scaled"];
 
 /// A `--param` that cannot be searched, with what is wrong in the user's terms.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -116,7 +122,7 @@ pub enum SpaceError {
         value: String,
         allowed: &'static [&'static str],
     },
-    #[error("{name}: cost and activation take choice:A,B,…, not {kind}")]
+    #[error("{name}: cost, activation and weight-init take choice:A,B,…, not {kind}")]
     NeedsChoice { name: String, kind: &'static str },
     #[error("{name} is a whole number: use int:LO:HI, intlog:LO:HI or choice of whole numbers, not {kind}")]
     NeedsIntegers { name: String, kind: &'static str },
@@ -162,6 +168,7 @@ impl Rule {
             "mini-batch" | "epochs" | "hidden" | "early-stop" => Some(Rule::Count),
             "cost" => Some(Rule::Named(&COSTS)),
             "activation" => Some(Rule::Named(&ACTIVATIONS)),
+            "weight-init" => Some(Rule::Named(&WEIGHT_INITS)),
             _ => hidden_layer(name).map(|_| Rule::Count),
         }
     }
@@ -353,8 +360,8 @@ fn parse_int(name: &str, text: &str) -> Result<i64, SpaceError> {
 }
 
 /// Checks a parsed kind against what the parameter `name` may be: whole numbers for sizes and
-/// counts, names for `cost` and `activation`, and the bounds of η, λ and dropout. A range is
-/// checked at both ends, which covers every value between.
+/// counts, names for `cost`, `activation` and `weight-init`, and the bounds of η, λ and
+/// dropout. A range is checked at both ends, which covers every value between.
 fn check_kind(name: &str, rule: Rule, kind: &Kind) -> Result<(), SpaceError> {
     match (rule, kind) {
         (Rule::Named(allowed), Kind::Choice { choices }) => {
@@ -704,7 +711,7 @@ mod tests {
     }
 
     #[test]
-    fn costs_and_activations_must_be_known_choices() {
+    fn costs_activations_and_initialisers_must_be_known_choices() {
         assert!(matches!(
             param("cost=choice:quadratic,hinge"),
             Err(SpaceError::InvalidChoice { value, .. }) if value == "hinge"
@@ -712,6 +719,20 @@ mod tests {
         assert!(matches!(
             param("activation=choice:relu,gelu"),
             Err(SpaceError::InvalidChoice { .. })
+        ));
+        assert!(matches!(
+            param("weight-init=choice:large,xavier"),
+            Err(SpaceError::InvalidChoice { value, .. }) if value == "xavier"
+        ));
+        assert_eq!(
+            kind("weight-init=choice:large,scaled"),
+            Kind::Choice {
+                choices: vec!["large".into(), "scaled".into()]
+            }
+        );
+        assert!(matches!(
+            param("weight-init=int:0:1"),
+            Err(SpaceError::NeedsChoice { .. })
         ));
         assert!(matches!(
             param("cost=int:1:3"),
