@@ -1,9 +1,10 @@
-"""What the three NumPy programs share: the command line, loading mnist.pkl.gz, the output
-lines (the same as `nndl train` prints), the training loop's timing, and network2.py's JSON
-model files (for starting from the same weights as the Rust program and comparing results).
+"""What the NumPy programs share: the command line, loading mnist.pkl.gz, the output lines
+(the same as `nndl train` prints), the training loop's timing, and network2.py's JSON model
+files (for starting from the same weights as the Rust program and comparing results).
 
-Every array is float64. Inputs are stored one image per row, (n, 784); a network sees a
-mini-batch as columns, (784, m), as in the book.
+Every array is float64. Inputs are stored one image per row, (n, 784); the networks of
+chapters 1-3 see a mini-batch as columns, (784, m), as in the book (the layered networks of
+network3_layers.py as rows, as the book's network3.py does).
 """
 
 import argparse
@@ -18,6 +19,22 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def add_training_arguments(p, eta, lmbda):
+    """The options every program takes: SGD's parameters, the data, and the files that let a run
+    start from nndl's weights and follow its order. `eta` and `lmbda` are the defaults."""
+    p.add_argument("--eta", type=float, default=eta, help="learning rate")
+    p.add_argument("--lambda", dest="lmbda", type=float, default=lmbda, help="L2 regularisation")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--mini-batch", dest="mini_batch", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default=os.path.join(ROOT, "data", "mnist.pkl.gz"))
+    p.add_argument("--train-size", dest="train_size", type=int, help="train on the first N images only")
+    p.add_argument("--init", help="start from this JSON model")
+    p.add_argument("--order", help="JSON list of each epoch's order of training examples")
+    p.add_argument("--save", help="write the trained network here (JSON)")
+    p.add_argument("--threads", type=int, help="BLAS threads (default: NumPy's own choice)")
+
+
 def parse_args(name, eta, lmbda, configurable):
     p = argparse.ArgumentParser(description=f"{name}: the NumPy reference for `nndl train --net {name}`")
     if configurable:
@@ -26,17 +43,7 @@ def parse_args(name, eta, lmbda, configurable):
         p.add_argument("--activation", choices=["sigmoid", "tanh", "relu"], default="sigmoid",
                        help="the hidden layers' activation")
     p.add_argument("--sizes", default="784,30,10", help="neurons per layer, input first")
-    p.add_argument("--eta", type=float, default=eta, help="learning rate")
-    p.add_argument("--lambda", dest="lmbda", type=float, default=lmbda, help="L2 regularisation")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--mini-batch", dest="mini_batch", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", default=os.path.join(ROOT, "data", "mnist.pkl.gz"))
-    p.add_argument("--train-size", dest="train_size", type=int, help="train on the first N images only")
-    p.add_argument("--init", help="start from this network2.py JSON model")
-    p.add_argument("--order", help="JSON list of each epoch's order of training examples")
-    p.add_argument("--save", help="write the trained network here (network2.py JSON)")
-    p.add_argument("--threads", type=int, help="BLAS threads (default: NumPy's own choice)")
+    add_training_arguments(p, eta, lmbda)
     args = p.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.name = name
@@ -86,26 +93,54 @@ def load_weights(path):
     return data["sizes"], [np.array(w) for w in data["weights"]], [np.array(b) for b in data["biases"]]
 
 
-def main(name, make_network, cost_name, eta, lmbda, configurable=False):
-    """Runs program `name`: `make_network(sizes, rng)` builds its network, which saves with
-    `cost_name`; `eta` and `lmbda` are the program's default η and λ. A `configurable` program
-    also takes --cost and --activation: it is built as `make_network(sizes, rng, args)` and
-    saves with the name of its cost's class."""
-    args = parse_args(name, eta, lmbda, configurable)
-    limiter = None
-    if args.threads:
-        from threadpoolctl import threadpool_limits
+def limit_threads(args):
+    """Limits NumPy's BLAS to --threads (when given) for as long as the returned object lives."""
+    if not args.threads:
+        return None
+    from threadpoolctl import threadpool_limits
 
-        limiter = threadpool_limits(args.threads)
-    print(f"{args.name} (NumPy): sizes {args.sizes}, eta {args.eta:g}, lambda {args.lmbda:g}, "
-          f"{args.epochs} epochs, mini-batch {args.mini_batch}, seed {args.seed}")
-    print(f"Backend: {blas_description()}")
+    return threadpool_limits(args.threads)
+
+
+def load_training_data(args):
+    """The first --train-size training images and the test images, with the `Loaded …` line."""
     start = time.perf_counter()
     (train_x, train_y), valid, (test_x, test_y) = load_data(args.data)
     if args.train_size:
         train_x, train_y = train_x[:args.train_size], train_y[:args.train_size]
     print(f"Loaded {args.data} in {time.perf_counter() - start:.2f} seconds "
           f"({len(train_y)} training, {len(valid[1])} validation, {len(test_y)} test images)")
+    return (train_x, train_y), (test_x, test_y)
+
+
+def train(net, args, training, test, rng):
+    """Trains `net` for --epochs epochs, each in --order's order (or a shuffle drawn from `rng`),
+    printing the test accuracy after each and the training time at the end."""
+    (train_x, train_y), (test_x, test_y) = training, test
+    orders = None
+    if args.order:
+        with open(args.order) as f:
+            orders = json.load(f)
+    start = time.perf_counter()
+    for epoch in range(args.epochs):
+        order = np.asarray(orders[epoch]) if orders is not None else rng.permutation(len(train_y))
+        net.train_epoch(train_x, train_y, order, args.mini_batch, args.eta, args.lmbda)
+        correct = net.evaluate(test_x, test_y)
+        print(f"Epoch {epoch}: {correct} / {len(test_y)} ({100.0 * correct / len(test_y):.2f}%)", flush=True)
+    print(f"Training took {time.perf_counter() - start:.2f} seconds")
+
+
+def main(name, make_network, cost_name, eta, lmbda, configurable=False):
+    """Runs program `name`: `make_network(sizes, rng)` builds its network, which saves with
+    `cost_name`; `eta` and `lmbda` are the program's default η and λ. A `configurable` program
+    also takes --cost and --activation: it is built as `make_network(sizes, rng, args)` and
+    saves with the name of its cost's class."""
+    args = parse_args(name, eta, lmbda, configurable)
+    limiter = limit_threads(args)
+    print(f"{args.name} (NumPy): sizes {args.sizes}, eta {args.eta:g}, lambda {args.lmbda:g}, "
+          f"{args.epochs} epochs, mini-batch {args.mini_batch}, seed {args.seed}")
+    print(f"Backend: {blas_description()}")
+    training, test = load_training_data(args)
 
     rng = np.random.default_rng(args.seed)
     if configurable:
@@ -115,18 +150,7 @@ def main(name, make_network, cost_name, eta, lmbda, configurable=False):
         net = make_network(args.sizes, rng)
     if args.init:
         net.sizes, net.weights, net.biases = load_weights(args.init)
-    orders = None
-    if args.order:
-        with open(args.order) as f:
-            orders = json.load(f)
-
-    start = time.perf_counter()
-    for epoch in range(args.epochs):
-        order = np.asarray(orders[epoch]) if orders is not None else rng.permutation(len(train_y))
-        net.train_epoch(train_x, train_y, order, args.mini_batch, args.eta, args.lmbda)
-        correct = net.evaluate(test_x, test_y)
-        print(f"Epoch {epoch}: {correct} / {len(test_y)} ({100.0 * correct / len(test_y):.2f}%)", flush=True)
-    print(f"Training took {time.perf_counter() - start:.2f} seconds")
+    train(net, args, training, test, rng)
     if args.save:
         save(net, args.save, cost_name)
     del limiter
