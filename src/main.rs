@@ -44,6 +44,9 @@ fn main() -> ExitCode {
             run::eval::predict(&args.model, &args.images).map(|()| ExitCode::SUCCESS)
         }
         Some(Command::Tune(args)) => tune(&args),
+        Some(Command::Expand(args)) => {
+            run::expand::expand(&args.request()).map(|_| ExitCode::SUCCESS)
+        }
         None => train(&cli.train),
     };
     result.unwrap_or_else(|err| {
