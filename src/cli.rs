@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use nndl::run::bench::BenchRequest;
 use nndl::run::book::BookRequest;
+use nndl::run::expand::{ExpandRequest, DEFAULT_OUTPUT as EXPAND_OUTPUT};
 use nndl::run::train::{Outputs, TrainRequest};
 use nndl::run::tune::TuneRequest;
 use nndl::run::tune_report::SortBy;
@@ -62,6 +63,42 @@ pub enum Command {
     /// Search hyperparameters on the validation set (grid, random or Bayesian), trial by trial,
     /// in a study shared by any number of workers; `tune show|export|plot` read it.
     Tune(TuneArgs),
+    /// Make the training set five times larger, each image moved one pixel down, up, right and
+    /// left (chapter 6's expand_mnist.py), and write it with the validation and test sets as a
+    /// pickle that --data reads.
+    Expand(ExpandArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExpandArgs {
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
+    #[arg(long, default_value = DEFAULT_DATA)]
+    data: PathBuf,
+    /// The gzipped pickle to write (replaced if it exists).
+    #[arg(short, long, value_name = "FILE", default_value = EXPAND_OUTPUT)]
+    output: PathBuf,
+    /// Validation images, taken from the end of the training images before the rest are
+    /// expanded [default: 10,000, the book's split of MNIST's 60,000].
+    #[arg(long, value_name = "N")]
+    validation_size: Option<usize>,
+    /// Seed of the shuffle of the expanded training set; the same seed writes the same file.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Keep the expanded training set in the order it is made: each image, then its moves
+    /// down, up, right and left.
+    #[arg(long, conflicts_with = "seed")]
+    no_shuffle: bool,
+}
+
+impl ExpandArgs {
+    pub fn request(&self) -> ExpandRequest {
+        ExpandRequest {
+            data: self.data.clone(),
+            validation_size: self.validation_size,
+            output: self.output.clone(),
+            shuffle: (!self.no_shuffle).then_some(self.seed),
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -49,6 +49,9 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
         }
         Some(Command::Tune(args)) => tune(&args),
+        Some(Command::Expand(args)) => {
+            run::expand::expand(&args.request()).map(|_| ExitCode::SUCCESS)
+        }
         None => train(&cli.train),
     };
     result.unwrap_or_else(|err| {

@@ -62,6 +62,22 @@ impl<F: Real> Dataset<F> {
         }
     }
 
+    /// A set whose pixels are known not all to be whole numbers of 256ths (so there is no byte
+    /// copy to make): the images, in standard layout, one label per row.
+    pub(crate) fn without_byte_copy(images: Array2<F>, labels: Vec<u8>) -> Self {
+        debug_assert!(images.is_standard_layout() && images.nrows() == labels.len());
+        Dataset {
+            images,
+            labels,
+            bytes: None,
+        }
+    }
+
+    /// The byte copy of the pixels (`images × 256`), when there is one.
+    pub(crate) fn byte_copy(&self) -> Option<ArrayView2<'_, u8>> {
+        self.bytes.as_ref().map(|b| b.view())
+    }
+
     /// The images, `(n, pixels)`, one per row.
     pub fn images(&self) -> ArrayView2<'_, F> {
         self.images.view()

@@ -4,16 +4,20 @@
 //! - [`dataset`]: a labelled set of images, one per row, as the training loop reads it;
 //! - [`mnist`]: `mnist.pkl.gz`'s three sets, through the small, safe [`pickle`] reader;
 //! - [`idx`]: the same three sets from MNIST's original IDX files (or any set in their shape);
-//! - [`image`]: a handwritten digit from a PNG file, prepared as MNIST's digits were.
+//! - [`image`]: a handwritten digit from a PNG file, prepared as MNIST's digits were;
+//! - [`expand`]: chapter 6's `expand_mnist.py`, the training set grown fivefold by one-pixel
+//!   moves, and [`pickle_writer`], which writes the three sets back in `mnist.pkl.gz`'s layout.
 //!
 //! Every loader names the file and what is wrong with it, and checks each length it reads
 //! against the bytes that are really there before it allocates.
 
 pub mod dataset;
+pub mod expand;
 pub mod idx;
 pub mod image;
 pub mod mnist;
 pub mod pickle;
+pub mod pickle_writer;
 
 pub use dataset::{Dataset, Mnist};
 pub use mnist::{load_mnist, DataError};

@@ -245,7 +245,7 @@ const DROPOUT_NET: &str = "conv:20:5,pool:2,conv:40:5,pool:2,fc:1000:dropout=0.5
                            fc:1000:dropout=0.5,softmax:dropout=0.5";
 
 /// The expanded training data `nndl expand` writes by default.
-pub const EXPANDED_DATA: &str = "data/mnist_expanded.pkl.gz";
+pub const EXPANDED_DATA: &str = super::expand::DEFAULT_OUTPUT;
 
 /// A row by its id.
 pub fn row(id: &str) -> Option<&'static Row> {

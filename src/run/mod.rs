@@ -1,8 +1,9 @@
 //! What each `nndl` command does, as library functions over checked requests: [`train`] (the
 //! one entry point that trains, used by the command line and by anything that drives runs
 //! from code), [`eval`] and [`predict`] for saved networks, [`bench`] for timing,
-//! [`plot`] for metrics files, and [`tune_report`] for showing, exporting and drawing a
-//! hyperparameter study. `main.rs` only maps its arguments onto these requests.
+//! [`plot`] for metrics files, [`tune_report`] for showing, exporting and drawing a
+//! hyperparameter study, and [`expand`] for chapter 6's expanded training set. `main.rs` only
+//! maps its arguments onto these requests.
 //!
 //! Each function prints what the book's programs print through [`crate::report::console`]
 //! and returns a [`RunError`], which says whether the arguments were at fault
@@ -11,6 +12,7 @@
 pub mod bench;
 pub mod book;
 pub mod eval;
+pub mod expand;
 pub mod train;
 pub mod tune;
 pub mod tune_report;
@@ -18,7 +20,9 @@ pub mod tune_report;
 use std::path::{Path, PathBuf};
 
 use crate::config::{check_validation_size, ConfigError, Precision};
+use crate::data::expand::ExpandError;
 use crate::data::image::ImageError;
+use crate::data::pickle_writer::PickleWriteError;
 use crate::data::{idx, load_mnist, mnist, DataError, Dataset, Mnist};
 use crate::model::file::ModelError;
 use crate::real::Real;
@@ -46,6 +50,10 @@ pub enum RunError {
     Data(#[source] DataError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Expand(#[from] ExpandError),
+    #[error(transparent)]
+    PickleWrite(#[from] PickleWriteError),
     /// A saved network does not fit the data or this run (exit code 2).
     #[error("{path}: {source}")]
     ModelMismatch { path: PathBuf, source: ConfigError },

@@ -287,3 +287,18 @@ pub fn svg_texts(svg: &str) -> Vec<SvgText> {
         })
         .collect()
 }
+
+/// A Python that can import NumPy, for the checks against it: the project's `.venv` (which
+/// `scripts/compare_numpy.sh` and CI set up from scripts/requirements.txt), else `python3`.
+/// `None` when neither has NumPy; the caller then skips its check and says so.
+pub fn python_with_numpy() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    [venv, PathBuf::from("python3")].into_iter().find(|python| {
+        std::process::Command::new(python)
+            .args(["-c", "import numpy"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
