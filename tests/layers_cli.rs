@@ -168,6 +168,9 @@ fn layer_files_round_trip_and_repeat_the_run() {
     assert_ne!(read(&init), read(&a), "training changed the weights");
 }
 
+/// A change made to a good model file.
+type Change = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn bad_layer_files_say_what_is_wrong() {
     let dir = temp_dir("layers_bad_files");
@@ -190,7 +193,7 @@ fn bad_layer_files_say_what_is_wrong() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&good).unwrap();
     let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    let cases: Vec<(Change, &str)> = vec![
         (
             Box::new(|j| j["layers"][0]["kind"] = "lstm".into()),
             "unknown variant `lstm`",

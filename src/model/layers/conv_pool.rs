@@ -130,6 +130,8 @@ pub fn col2im<F: Real>(
 /// Max-pools `z` `(F, m·H′·W′)` over P×P blocks, then adds each filter's bias and applies the
 /// activation: out = f(max + b), `(F, m·Hp·Wp)`. `argmax` records, per output, the position
 /// in its row of `z` of the block's first maximum (row-major), for [`pool_backward`].
+// Every buffer the kernel reads and writes is an argument, so that its shapes are stated here.
+#[allow(clippy::too_many_arguments)]
 pub fn pool_forward<F: Real>(
     z: ArrayView2<F>,
     map: (usize, usize),
@@ -178,6 +180,7 @@ pub fn pool_forward<F: Real>(
 /// `(F, m·Hp·Wp)`; it becomes δ = ∂C/∂out ⊙ f′ (from the stored outputs `out`, BP2), whose
 /// row sums are ∇b (BP3), and each δ is routed to the position its block's maximum came from
 /// in `dz` `(F, m·H′·W′)`, zero elsewhere (the other inputs of a max do not change it).
+#[allow(clippy::too_many_arguments)]
 pub fn pool_backward<F: Real>(
     out: ArrayView2<F>,
     mut d_out: ArrayViewMut2<F>,

@@ -97,7 +97,7 @@ fn forward<F: Real>(
                     Some(masks) => {
                         if let Some(mask) = &masks[l] {
                             for (v, &m) in trace.input.iter_mut().zip(mask) {
-                                *v = *v * m;
+                                *v *= m;
                             }
                         }
                         F::one()
@@ -208,7 +208,7 @@ pub fn backprop<F: Real>(
                 }
                 if let Some(mask) = &masks[l] {
                     for (d, &m) in d_in.iter_mut().zip(mask) {
-                        *d = *d * m;
+                        *d *= m;
                     }
                 }
             }
