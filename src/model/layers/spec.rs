@@ -481,7 +481,7 @@ mod tests {
                 .unwrap_err();
             e.to_string()
         };
-        assert!(bad("conv:20:5,pool:3,softmax").contains("does not divide the 24×24"));
+        assert!(bad("conv:20:5,pool:5,softmax").contains("does not divide the 24×24"));
         assert!(bad("conv:20:29,softmax").contains("larger than its 28×28"));
         assert!(bad("softmax,fc:10").contains("must be the last"));
         assert!(bad("fc:10").contains("last layer must be `softmax`"));
