@@ -43,7 +43,7 @@ pub enum ModelError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not an nndl or network2.py model file")]
+    #[error("{path} is not a network2.py model file")]
     Json {
         path: PathBuf,
         source: serde_json::Error,
