@@ -333,9 +333,7 @@ fn the_binary_refuses_a_mini_batch_larger_than_the_training_set_before_loading()
     let run = |args: &[&str]| {
         let mut all = vec!["train", "--data", data, "--validation-size", "10"];
         all.extend(args);
-        let o = nndl(&all);
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        (o.status.code(), out, stderr(&o))
+        nndl_outcome(&all)
     };
     let (code, out, err) = run(&["--mini-batch", "1000"]);
     assert_eq!(code, Some(2), "{err}");

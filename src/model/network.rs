@@ -397,6 +397,15 @@ pub fn one_hot<F: Real>(digit: u8, classes: usize) -> Array1<F> {
     y
 }
 
+/// How many of `predictions` name their example's label.
+pub fn count_correct(predictions: &[usize], labels: &[u8]) -> usize {
+    predictions
+        .iter()
+        .zip(labels)
+        .filter(|(&p, &l)| p == usize::from(l))
+        .count()
+}
+
 /// Index of the largest value (the first one on ties, as `np.argmax`).
 pub fn argmax(values: impl Iterator<Item = f64>) -> usize {
     let mut best = (0, f64::NEG_INFINITY);

@@ -15,18 +15,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{CheckedConfig, ConfigError, Precision, TrainConfig, Variant};
-use crate::data::{Dataset, Mnist, CLASSES, IMAGE_SHAPE};
+use crate::data::{Dataset, Mnist, CLASSES};
 use crate::model::activation::Activation;
 use crate::model::cost::Cost;
+use crate::model::file::SaveModel;
 use crate::model::init::Init;
-use crate::model::layers::{spec, LayerNetwork};
+use crate::model::layers::spec;
+use crate::model::network::count_correct;
 use crate::real::Real;
 use crate::report::console::{say, Console};
 use crate::rng::SeededRng;
-use crate::train::{build_network, Model, Training};
+use crate::train::{Model, Stop, Training};
 
 use super::eval::majority;
-use super::{in_precision, load_data, InPrecision, RunError};
+use super::{in_precision, load_data, with_model, InPrecision, RunError, WithModel};
 
 /// Which figure of a run the book quotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -383,8 +385,9 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
             stop,
         },
     )?;
-    let shortened = epochs < row.epochs;
-    let verdict = if shortened {
+    let verdict = if outcome.interrupted {
+        "interrupted: no verdict".to_string()
+    } else if epochs < row.epochs {
         format!(
             "shortened to {epochs} of the book's {} epochs: no verdict",
             row.epochs
@@ -415,6 +418,8 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
 /// What a row's run measured.
 struct Outcome {
     accuracy: f64,
+    /// Ctrl-C ended a run before its last epoch.
+    interrupted: bool,
     seconds: f64,
 }
 
@@ -440,6 +445,7 @@ impl InPrecision for Job<'_> {
         let start = Instant::now();
         let mut votes = Vec::new();
         let mut accuracy = 0.0;
+        let mut interrupted = false;
         for k in 0..self.row.ensemble {
             let mut config = (*self.config).clone().into_inner();
             config.seed += k as u64;
@@ -452,64 +458,63 @@ impl InPrecision for Job<'_> {
                     config.seed
                 ));
             }
-            let mut rng = crate::rng::seeded(config.seed);
-            let (acc, predictions) = match &config.network.layers {
-                Some(layers) => {
-                    let net: LayerNetwork<F> =
-                        LayerNetwork::new(layers, IMAGE_SHAPE, CLASSES, &mut rng)
-                            .map_err(ConfigError::from)?;
-                    self.fit(net, rng, &config, &training, &validation, &test, |n, d| {
-                        n.predictions(d)
-                    })?
-                }
-                None => {
-                    let net = build_network::<F>(&config, &mut rng);
-                    self.fit(net, rng, &config, &training, &validation, &test, |n, d| {
-                        n.predictions(d)
-                    })?
-                }
+            let fit = Fit {
+                job: &self,
+                config: &config,
+                training: &training,
+                validation: &validation,
+                test: &test,
             };
-            accuracy = acc;
+            let (figure, predictions, stopped) = with_model(&config, None, fit)?;
+            accuracy = figure;
             votes.push(predictions);
+            if stopped {
+                interrupted = true;
+                break;
+            }
         }
-        if self.row.ensemble > 1 {
-            let voted = majority(&votes);
-            let correct = voted
-                .iter()
-                .zip(test.labels())
-                .filter(|(&p, &l)| p == usize::from(l))
-                .count();
+        if self.row.ensemble > 1 && !interrupted {
+            let correct = count_correct(&majority(&votes), test.labels());
             accuracy = 100.0 * correct as f64 / test.len() as f64;
         }
         Ok(Outcome {
             accuracy,
+            interrupted,
             seconds: start.elapsed().as_secs_f64(),
         })
     }
 }
 
-impl Job<'_> {
-    /// Trains `net` under the row's protocol; returns the figure the book quotes and the
-    /// chosen network's test-set predictions (for a vote).
-    #[allow(clippy::too_many_arguments)]
-    fn fit<F: Real, M: Model<F>>(
-        &self,
-        net: M,
-        rng: SeededRng,
-        config: &CheckedConfig,
-        training: &Dataset<F>,
-        validation: &Dataset<F>,
-        test: &Dataset<F>,
-        predictions: impl Fn(&M, &Dataset<F>) -> Vec<usize>,
-    ) -> Result<(f64, Vec<usize>), RunError> {
-        let protocol = self.row.protocol;
+/// One network of a row, trained under the row's protocol.
+struct Fit<'a, F: Real> {
+    job: &'a Job<'a>,
+    config: &'a CheckedConfig,
+    training: &'a Dataset<F>,
+    validation: &'a Dataset<F>,
+    test: &'a Dataset<F>,
+}
+
+impl<F: Real> WithModel<F> for Fit<'_, F> {
+    /// The figure the book quotes, the chosen network's test-set predictions (for a vote),
+    /// and whether Ctrl-C ended the run.
+    type Value = (f64, Vec<usize>, bool);
+
+    fn run<M: Model<F> + SaveModel>(self, net: M, rng: SeededRng) -> Result<Self::Value, RunError> {
+        let Fit {
+            job,
+            config,
+            training,
+            validation,
+            test,
+        } = self;
+        let protocol = job.row.protocol;
         let evaluation = match protocol {
             Protocol::BestTest => test,
             _ => validation,
         };
         config.check_data(net.shape(), training.inputs(), CLASSES, training.len())?;
         let mut console = Console::new(false, None, false);
-        if let Some(flag) = &self.stop {
+        if let Some(flag) = &job.stop {
             console = console.stop_on(Arc::clone(flag));
         }
         let mut run = Training::new(net, config, training.len(), rng);
@@ -517,9 +522,9 @@ impl Job<'_> {
         let result = run.run(config, training, evaluation, &mut console);
         console.finish()?;
         result?;
-        let best = run.history.best().cloned();
-        let Some(best) = best else {
-            return Ok((0.0, Vec::new()));
+        let stopped = matches!(run.history.stop, Stop::Interrupted { .. });
+        let Some(best) = run.history.best().cloned() else {
+            return Ok((0.0, Vec::new(), stopped));
         };
         let best_model = run.best_model();
         let figure = match protocol {
@@ -535,11 +540,6 @@ impl Job<'_> {
                 percent
             }
         };
-        Ok((figure, predictions(best_model, test)))
+        Ok((figure, best_model.predictions(test), stopped))
     }
-}
-
-/// The rows as the README's table lists them: id, chapter, the book's figure.
-pub fn ids() -> impl Iterator<Item = &'static str> {
-    ROWS.iter().map(|r| r.id)
 }

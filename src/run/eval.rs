@@ -10,7 +10,7 @@ use crate::config::{check_shape, check_sizes_against, SgdConfig, TrainConfig};
 use crate::data::{image, Dataset, CLASSES, IMAGE_PIXELS, IMAGE_SHAPE};
 use crate::model::file::{self, SavedModel};
 use crate::model::layers::spec;
-use crate::model::network::argmax;
+use crate::model::network::{argmax, count_correct};
 use crate::report::console::say;
 
 use super::{load_data, EvalSet, RunError};
@@ -213,12 +213,4 @@ pub fn vote(
         percent(correct)
     ));
     Ok(())
-}
-
-fn count_correct(predictions: &[usize], labels: &[u8]) -> usize {
-    predictions
-        .iter()
-        .zip(labels)
-        .filter(|(&p, &l)| p == usize::from(l))
-        .count()
 }

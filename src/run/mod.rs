@@ -19,17 +19,21 @@ pub mod tune_report;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{check_validation_size, ConfigError, Precision};
+use crate::config::{check_validation_size, CheckedConfig, ConfigError, Precision};
 use crate::data::expand::ExpandError;
 use crate::data::image::ImageError;
 use crate::data::pickle_writer::PickleWriteError;
-use crate::data::{idx, load_mnist, mnist, DataError, Dataset, Mnist};
-use crate::model::file::ModelError;
+use crate::data::{idx, load_mnist, mnist, DataError, Dataset, Mnist, CLASSES, IMAGE_SHAPE};
+use crate::model::file::{ModelError, SaveModel, SavedModel};
+use crate::model::layers::LayerNetwork;
+use crate::model::network::Network;
 use crate::real::Real;
 use crate::report::metrics::MetricsError;
 use crate::report::plot::{self, PlotError};
 use crate::report::study::ExportError;
+use crate::rng::SeededRng;
 use crate::train::TrainError;
+use crate::train::{build_network, Model};
 use crate::tune::store::StoreError;
 
 /// The MNIST pickle the commands read unless told otherwise (`--data`).
@@ -262,6 +266,48 @@ pub fn memory_total() -> Option<u128> {
     let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Work to do with the network a configuration describes, of whichever kind
+/// ([`with_model`]).
+pub trait WithModel<F: Real> {
+    type Value;
+    fn run<M: Model<F> + SaveModel>(
+        self,
+        model: M,
+        rng: SeededRng,
+    ) -> Result<Self::Value, RunError>;
+}
+
+/// Draws the network `config` describes — chapter 6's layers or a fully-connected network —
+/// with the run's generator seeded from `config.seed`, puts `init`'s weights in its place when
+/// given, and hands it and the generator to `task`. The weights are drawn even when `init`
+/// replaces them, so that the shuffles that follow are the same: a run from its own
+/// `--save-init` file repeats it exactly.
+pub fn with_model<F: Real, T: WithModel<F>>(
+    config: &CheckedConfig,
+    init: Option<&SavedModel>,
+    task: T,
+) -> Result<T::Value, RunError> {
+    let mut rng = crate::rng::seeded(config.seed);
+    match &config.network.layers {
+        Some(layers) => {
+            let mut net: LayerNetwork<F> =
+                LayerNetwork::new(layers, IMAGE_SHAPE, CLASSES, &mut rng)
+                    .map_err(ConfigError::from)?;
+            if let Some(SavedModel::Layers(init)) = init {
+                net = init.cast();
+            }
+            task.run(net, rng)
+        }
+        None => {
+            let mut net: Network<F> = build_network(config, &mut rng);
+            if let Some(SavedModel::FullyConnected(init)) = init {
+                net = init.cast();
+            }
+            task.run(net, rng)
+        }
+    }
 }
 
 /// Work to do in the precision a run asks for ([`in_precision`]).

@@ -13,25 +13,24 @@ use std::time::Instant;
 
 use crate::config::{
     check_init, check_layers_memory, check_memory, check_sizes_against, check_threads,
-    check_train_size, CheckedConfig, ConfigError, TrainConfig, Variant,
+    check_train_size, CheckedConfig, TrainConfig, Variant,
 };
-use crate::data::{Dataset, Mnist, CLASSES, IMAGE_PIXELS, IMAGE_SHAPE};
+use crate::data::{Dataset, Mnist, CLASSES, IMAGE_PIXELS};
 use crate::model::activation::Activation;
 use crate::model::cost::Cost;
 use crate::model::file::{self, SaveModel, SavedModel};
-use crate::model::layers::{spec, LayerNetwork};
-use crate::model::network::Network;
+use crate::model::layers::spec;
 use crate::real::Real;
 use crate::report::console::{say, Console};
 use crate::report::metrics::{self, MetricsWriter};
 use crate::report::plot;
 use crate::rng::SeededRng;
 use crate::train::Model;
-use crate::train::{build_network, sgd, History, Stop};
+use crate::train::{sgd, History, Stop};
 
 use super::{
-    check_output, in_precision, load_data, memory_total, training_count, EvalSet, InPrecision,
-    RunError,
+    check_output, in_precision, load_data, memory_total, training_count, with_model, EvalSet,
+    InPrecision, RunError, WithModel,
 };
 
 /// Files a run writes, each only if asked for.
@@ -201,23 +200,12 @@ pub fn train(run: &CheckedTrain, stop: Option<Arc<AtomicBool>>) -> Result<Histor
 /// The settings line(s) the run starts with.
 fn print_settings(request: &TrainRequest, config: &TrainConfig) {
     let (network, sgd) = (&config.network, &config.sgd);
-    if let Some(layers) = &network.layers {
-        say(&format!(
-            "layers {}: eta {}, lambda {}, {} epochs, mini-batch {}, seed {}, {}",
-            spec::text(layers),
-            sgd.eta,
-            sgd.lambda,
-            sgd.epochs,
-            sgd.mini_batch_size,
-            config.seed,
-            network.precision.name()
-        ));
-        return;
-    }
+    let net = match &network.layers {
+        Some(layers) => format!("layers {}", spec::text(layers)),
+        None => format!("{}: sizes {:?}", request.program.name(), network.sizes),
+    };
     say(&format!(
-        "{}: sizes {:?}, eta {}, lambda {}, {} epochs, mini-batch {}, seed {}, {}",
-        request.program.name(),
-        network.sizes,
+        "{net}, eta {}, lambda {}, {} epochs, mini-batch {}, seed {}, {}",
         sgd.eta,
         sgd.lambda,
         sgd.epochs,
@@ -225,6 +213,9 @@ fn print_settings(request: &TrainRequest, config: &TrainConfig) {
         config.seed,
         network.precision.name()
     ));
+    if network.layers.is_some() {
+        return;
+    }
     if network.cost != request.program.cost() || network.activation != Activation::Sigmoid {
         say(&format!(
             "  {} hidden layers, {} output layer, {} cost",
@@ -265,40 +256,37 @@ impl InPrecision for Job<'_> {
             }
             None => training,
         };
-        // The weights are drawn even when `--init` replaces them, so that the shuffles that
-        // follow are the same: a run from its own `--save-init` file repeats it exactly.
-        let mut rng = crate::rng::seeded(config.seed);
-        match &config.network.layers {
-            Some(layers) => {
-                let mut net: LayerNetwork<F> =
-                    LayerNetwork::new(layers, IMAGE_SHAPE, CLASSES, &mut rng)
-                        .map_err(ConfigError::from)?;
-                if let Some(SavedModel::Layers(init)) = &self.run.init {
-                    net = init.cast();
-                }
-                self.fit(net, rng, &training, &evaluation)
-            }
-            None => {
-                let mut net: Network<F> = build_network(config, &mut rng);
-                if let Some(SavedModel::FullyConnected(init)) = &self.run.init {
-                    net = init.cast();
-                }
-                self.fit(net, rng, &training, &evaluation)
-            }
-        }
+        let init = self.run.init.as_ref();
+        with_model(
+            config,
+            init,
+            Fit {
+                job: self,
+                training: &training,
+                evaluation: &evaluation,
+            },
+        )
     }
 }
 
-impl Job<'_> {
+/// The training of a run's network and the writing of its outputs.
+struct Fit<'a, F: Real> {
+    job: Job<'a>,
+    training: &'a Dataset<F>,
+    evaluation: &'a Dataset<F>,
+}
+
+impl<F: Real> WithModel<F> for Fit<'_, F> {
+    type Value = History;
+
     /// Trains `net` (freshly drawn by `rng`, or loaded) and writes the outputs.
-    fn fit<F: Real, M: Model<F> + SaveModel>(
+    fn run<M: Model<F> + SaveModel>(
         self,
         mut net: M,
         mut rng: SeededRng,
-        training: &Dataset<F>,
-        evaluation: &Dataset<F>,
     ) -> Result<History, RunError> {
-        let (request, config) = (&self.run.request, &self.run.config);
+        let (training, evaluation) = (self.training, self.evaluation);
+        let (request, config) = (&self.job.run.request, &self.job.run.config);
         config.check_data(net.shape(), training.inputs(), CLASSES, training.len())?;
         let outputs = &request.outputs;
         if let Some(path) = &outputs.save_init {
@@ -309,7 +297,7 @@ impl Job<'_> {
             None => None,
         };
         let mut console = Console::new(request.quiet, metrics, outputs.dump_order.is_some());
-        if let Some(flag) = self.stop {
+        if let Some(flag) = self.job.stop {
             console = console.stop_on(flag);
         }
         let result = sgd(

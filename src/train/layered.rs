@@ -56,6 +56,10 @@ impl<F: Real> Model<F> for LayerNetwork<F> {
         LayerNetwork::evaluate(self, data)
     }
 
+    fn predictions(&self, data: &Dataset<F>) -> Vec<usize> {
+        LayerNetwork::predictions(self, data)
+    }
+
     fn total_cost(&self, data: &Dataset<F>, lambda: f64, mini_batch: usize) -> f64 {
         LayerNetwork::total_cost(self, data, lambda, mini_batch)
     }

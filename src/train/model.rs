@@ -31,6 +31,9 @@ pub trait Model<F: Real>: Clone {
     /// How many examples of `data` the model classifies correctly.
     fn evaluate(&self, data: &Dataset<F>) -> usize;
 
+    /// The class the model names for each example of `data` (for a vote of several models).
+    fn predictions(&self, data: &Dataset<F>) -> Vec<usize>;
+
     /// The mean cost over `data` plus the L2 term with strength `lambda` (eq. 87 for the
     /// fully-connected networks; `network3.py`'s form, which counts mini-batches of size
     /// `mini_batch`, for chapter 6's).
@@ -81,6 +84,10 @@ impl<F: Real> Model<F> for Network<F> {
 
     fn evaluate(&self, data: &Dataset<F>) -> usize {
         Network::evaluate(self, data)
+    }
+
+    fn predictions(&self, data: &Dataset<F>) -> Vec<usize> {
+        Network::predictions(self, data)
     }
 
     fn total_cost(&self, data: &Dataset<F>, lambda: f64, _mini_batch: usize) -> f64 {

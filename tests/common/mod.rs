@@ -238,6 +238,13 @@ pub fn nndl(args: &[&str]) -> std::process::Output {
         .expect("run nndl")
 }
 
+/// Runs the `nndl` binary: its exit code, standard output and standard error.
+pub fn nndl_outcome(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = nndl(args);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    (o.status.code(), out, stderr(&o))
+}
+
 /// A finished command's standard error.
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -154,6 +154,37 @@ pub fn save<F: Real>(
     })
 }
 
+impl LayerFile {
+    /// The list item this entry describes.
+    fn spec(&self) -> LayerSpec {
+        match *self {
+            LayerFile::ConvPool {
+                filters,
+                filter,
+                pool,
+                activation,
+                ..
+            } => LayerSpec::ConvPool {
+                filters,
+                filter,
+                pool,
+                activation,
+            },
+            LayerFile::FullyConnected {
+                neurons,
+                activation,
+                dropout,
+                ..
+            } => LayerSpec::FullyConnected {
+                neurons,
+                activation,
+                dropout,
+            },
+            LayerFile::Softmax { dropout, .. } => LayerSpec::Softmax { dropout },
+        }
+    }
+}
+
 /// Builds the network a file describes, checking it (the message says what is wrong).
 pub(crate) fn from_file<F: Real>(
     file: LayersFile,
@@ -164,91 +195,24 @@ pub(crate) fn from_file<F: Real>(
             file.cost
         ));
     }
-    if file.input.contains(&0) {
-        return Err(format!(
-            "the input shape {:?} has an empty side",
-            file.input
-        ));
-    }
-    let specs: Vec<LayerSpec> = file
-        .layers
-        .iter()
-        .map(|layer| match *layer {
+    let classes = match file.layers.last() {
+        Some(LayerFile::Softmax { neurons, .. }) => *neurons,
+        _ => return Err("the last layer must be a softmax layer".to_string()),
+    };
+    let specs: Vec<LayerSpec> = file.layers.iter().map(LayerFile::spec).collect();
+    let shapes = spec::check(&specs, file.input, classes).map_err(|e| e.to_string())?;
+    let mut layers = Vec::with_capacity(specs.len());
+    for (i, (entry, &input)) in file.layers.into_iter().zip(&shapes).enumerate() {
+        let layer = i + 1;
+        layers.push(match entry {
             LayerFile::ConvPool {
                 filters,
                 filter,
                 pool,
                 activation,
-                ..
-            } => Ok(LayerSpec::ConvPool {
-                filters,
-                filter,
-                pool,
-                activation,
-            }),
-            LayerFile::FullyConnected {
-                neurons,
-                activation,
-                dropout,
-                ..
-            } => Ok(LayerSpec::FullyConnected {
-                neurons,
-                activation,
-                dropout,
-            }),
-            LayerFile::Softmax { dropout, .. } => Ok(LayerSpec::Softmax { dropout }),
-        })
-        .collect::<Result<_, String>>()?;
-    let classes = match file.layers.last() {
-        Some(LayerFile::Softmax { neurons, .. }) => *neurons,
-        _ => return Err("the last layer must be a softmax layer".to_string()),
-    };
-    for (i, spec) in specs.iter().enumerate() {
-        let bad = match *spec {
-            LayerSpec::ConvPool {
-                filters,
-                filter,
-                pool,
-                ..
-            } => filters == 0 || filter == 0 || pool == 0,
-            LayerSpec::FullyConnected {
-                neurons, dropout, ..
-            } => neurons == 0 || !(0.0..1.0).contains(&dropout),
-            LayerSpec::Softmax { dropout } => classes == 0 || !(0.0..1.0).contains(&dropout),
-        };
-        if bad {
-            return Err(format!(
-                "layer {} has a size of 0 or a dropout probability outside [0, 1)",
-                i + 1
-            ));
-        }
-    }
-    let shapes = spec::check(&specs, file.input, classes).map_err(|e| e.to_string())?;
-    let mut layers = Vec::with_capacity(specs.len());
-    for (i, ((entry, spec), &input)) in file.layers.into_iter().zip(&specs).zip(&shapes).enumerate()
-    {
-        let n_in: usize = input.iter().product();
-        let shape_error =
-            |what: &str, shape: String| format!("layer {}: {what} is not {shape}", i + 1);
-        let finite = |w: &[f64], b: &[f64]| {
-            if w.iter().chain(b).all(|v| v.is_finite()) {
-                Ok(())
-            } else {
-                Err(format!("layer {}: a weight or bias is not finite", i + 1))
-            }
-        };
-        layers.push(match (entry, *spec) {
-            (
-                LayerFile::ConvPool {
-                    weights, biases, ..
-                },
-                LayerSpec::ConvPool {
-                    filters,
-                    filter,
-                    pool,
-                    activation,
-                },
-            ) => {
+                weights,
+                biases,
+            } => {
                 let c = input[0];
                 let ok = weights.len() == filters
                     && weights.iter().all(|f| {
@@ -258,79 +222,40 @@ pub(crate) fn from_file<F: Real>(
                             })
                     });
                 if !ok {
-                    return Err(shape_error(
-                        "weights",
-                        format!(
-                            "{filters}×{c}×{filter}×{filter} (filters, channels, height, width)"
-                        ),
+                    return Err(format!(
+                        "layer {layer}: weights is not {filters}×{c}×{filter}×{filter} \
+                         (filters, channels, height, width)"
                     ));
                 }
-                if biases.len() != filters {
-                    return Err(shape_error("biases", format!("{filters} values")));
-                }
-                let flat: Vec<f64> = weights.into_iter().flatten().flatten().flatten().collect();
-                finite(&flat, &biases)?;
+                let flat = weights.into_iter().flatten().flatten().flatten().collect();
+                let (weights, biases) =
+                    parameters(layer, (filters, c * filter * filter), flat, biases)?;
                 Layer::ConvPool(ConvPool {
                     input,
                     filters,
                     filter,
                     pool,
                     activation,
-                    weights: Array2::from_shape_vec((filters, c * filter * filter), flat)
-                        .map_err(|e| e.to_string())?
-                        .mapv(F::of),
-                    biases: biases.into_iter().map(F::of).collect(),
+                    weights,
+                    biases,
                 })
             }
-            (
-                LayerFile::FullyConnected {
-                    weights,
-                    biases,
-                    neurons,
-                    ..
-                }
-                | LayerFile::Softmax {
-                    weights,
-                    biases,
-                    neurons,
-                    ..
-                },
-                spec,
-            ) => {
-                if weights.len() != neurons || weights.iter().any(|r| r.len() != n_in) {
-                    return Err(shape_error("weights", format!("{neurons}×{n_in}")));
-                }
-                if biases.len() != neurons {
-                    return Err(shape_error("biases", format!("{neurons} values")));
-                }
-                let flat: Vec<f64> = weights.into_iter().flatten().collect();
-                finite(&flat, &biases)?;
-                let dense = |dropout: f64| -> Result<Dense<F>, String> {
-                    Ok(Dense {
-                        input,
-                        dropout,
-                        weights: Array2::from_shape_vec((neurons, n_in), flat.clone())
-                            .map_err(|e| e.to_string())?
-                            .mapv(F::of),
-                        biases: biases.iter().copied().map(F::of).collect(),
-                    })
-                };
-                match spec {
-                    LayerSpec::FullyConnected {
-                        activation,
-                        dropout,
-                        ..
-                    } => Layer::FullyConnected {
-                        activation,
-                        dense: dense(dropout)?,
-                    },
-                    LayerSpec::Softmax { dropout } => Layer::Softmax(dense(dropout)?),
-                    LayerSpec::ConvPool { .. } => {
-                        unreachable!("specs were made from these entries")
-                    }
-                }
-            }
-            (LayerFile::ConvPool { .. }, _) => unreachable!("specs were made from these entries"),
+            LayerFile::FullyConnected {
+                neurons,
+                activation,
+                dropout,
+                weights,
+                biases,
+            } => Layer::FullyConnected {
+                activation,
+                dense: dense(layer, input, neurons, dropout, weights, biases)?,
+            },
+            LayerFile::Softmax {
+                neurons,
+                dropout,
+                weights,
+                biases,
+            } => Layer::Softmax(dense(layer, input, neurons, dropout, weights, biases)?),
         });
     }
     Ok((
@@ -340,4 +265,44 @@ pub(crate) fn from_file<F: Real>(
         },
         file.config,
     ))
+}
+
+/// A fully-connected or softmax layer's entry, its weights a list of `neurons` rows.
+fn dense<F: Real>(
+    layer: usize,
+    input: super::spec::Shape,
+    neurons: usize,
+    dropout: f64,
+    weights: Vec<Vec<f64>>,
+    biases: Vec<f64>,
+) -> Result<Dense<F>, String> {
+    let n_in: usize = input.iter().product();
+    if weights.len() != neurons || weights.iter().any(|r| r.len() != n_in) {
+        return Err(format!("layer {layer}: weights is not {neurons}×{n_in}"));
+    }
+    let flat = weights.into_iter().flatten().collect();
+    let (weights, biases) = parameters(layer, (neurons, n_in), flat, biases)?;
+    Ok(Dense {
+        input,
+        dropout,
+        weights,
+        biases,
+    })
+}
+
+/// A layer's weights, `shape` and given flat, and its biases (one per row), checked finite.
+fn parameters<F: Real>(
+    layer: usize,
+    shape: (usize, usize),
+    flat: Vec<f64>,
+    biases: Vec<f64>,
+) -> Result<(Array2<F>, Array1<F>), String> {
+    if biases.len() != shape.0 {
+        return Err(format!("layer {layer}: biases is not {} values", shape.0));
+    }
+    if !flat.iter().chain(&biases).all(|v| v.is_finite()) {
+        return Err(format!("layer {layer}: a weight or bias is not finite"));
+    }
+    let weights = Array2::from_shape_vec(shape, flat).map_err(|e| e.to_string())?;
+    Ok((weights.mapv(F::of), biases.into_iter().map(F::of).collect()))
 }

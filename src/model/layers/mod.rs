@@ -25,7 +25,7 @@ use rand_distr::StandardNormal;
 
 use crate::data::Dataset;
 use crate::model::activation::Activation;
-use crate::model::network::argmax;
+use crate::model::network::{argmax, count_correct};
 use crate::real::Real;
 use crate::rng::SeededRng;
 
@@ -175,9 +175,7 @@ impl<F: Real> LayerNetwork<F> {
         rng: &mut SeededRng,
     ) -> Result<Self, SpecError> {
         let shapes = spec::check(layers, input, classes)?;
-        let mut normal = |shape: (usize, usize), sd: f64| {
-            Array2::from_shape_simple_fn(shape, || F::of(sd * rng.sample::<f64, _>(StandardNormal)))
-        };
+        let mut draw = |sd: f64| F::of(sd * rng.sample::<f64, _>(StandardNormal));
         let mut built = Vec::with_capacity(layers.len());
         for (layer, &input) in layers.iter().zip(&shapes) {
             let n_in: usize = input.iter().product();
@@ -190,10 +188,10 @@ impl<F: Real> LayerNetwork<F> {
                 } => {
                     let n_out = (filters * filter * filter) as f64 / (pool * pool) as f64;
                     let weights =
-                        normal((filters, input[0] * filter * filter), n_out.recip().sqrt());
-                    let biases = normal((1, filters), 1.0)
-                        .into_shape_with_order(filters)
-                        .expect("a row");
+                        Array2::from_shape_simple_fn((filters, input[0] * filter * filter), || {
+                            draw(n_out.recip().sqrt())
+                        });
+                    let biases = Array1::from_shape_simple_fn(filters, || draw(1.0));
                     Layer::ConvPool(ConvPool {
                         input,
                         filters,
@@ -209,10 +207,10 @@ impl<F: Real> LayerNetwork<F> {
                     activation,
                     dropout,
                 } => {
-                    let weights = normal((neurons, n_in), (neurons as f64).recip().sqrt());
-                    let biases = normal((1, neurons), 1.0)
-                        .into_shape_with_order(neurons)
-                        .expect("a row");
+                    let weights = Array2::from_shape_simple_fn((neurons, n_in), || {
+                        draw((neurons as f64).recip().sqrt())
+                    });
+                    let biases = Array1::from_shape_simple_fn(neurons, || draw(1.0));
                     Layer::FullyConnected {
                         activation,
                         dense: Dense {
@@ -263,18 +261,7 @@ impl<F: Real> LayerNetwork<F> {
     /// How many examples of `data` the network classifies correctly (the most active softmax
     /// neuron is the digit).
     pub fn evaluate(&self, data: &Dataset<F>) -> usize {
-        let mut correct = 0;
-        self.for_each_output(data, |out, labels| {
-            correct += out
-                .columns()
-                .into_iter()
-                .zip(labels)
-                .filter(|(col, &label)| {
-                    argmax(col.iter().map(|v| v.as_f64())) == usize::from(label)
-                })
-                .count();
-        });
-        correct
+        count_correct(&self.predictions(data), data.labels())
     }
 
     /// The digit each example of `data` is read as.

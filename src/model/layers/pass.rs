@@ -17,7 +17,7 @@
 //! its error — for every layer, and the sums `nabla_w`, `nabla_b`.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray::{s, Array1, Array2, ArrayView2, Zip};
 
 use crate::data::Dataset;
 use crate::model::activation::Output;
@@ -309,7 +309,9 @@ impl<F: Real> Pass<F> {
                     }
                     let delta = buffers.d_out.slice(s![.., ..m]);
                     // BP3 and BP4: ∇b = Σ δ, ∇W = δ · inputᵀ.
-                    buffers.nabla_b.assign(&delta.sum_axis(Axis(1)));
+                    for (nb, row) in buffers.nabla_b.iter_mut().zip(delta.rows()) {
+                        *nb = row.sum();
+                    }
                     general_mat_mul(
                         F::one(),
                         &delta,

@@ -8,9 +8,10 @@
 //! as [`super::dense::gather`] reads it. Dropout masks are given, not drawn: `masks[l]` is
 //! layer l's 0/1 mask over its inputs for this example, or `None` to use every input.
 
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayViewMut1};
 
 use crate::data::Dataset;
+use crate::model::activation::Output;
 use crate::real::Real;
 
 use super::{Layer, LayerNetwork};
@@ -118,10 +119,9 @@ fn forward<F: Real>(
                         z.iter().map(|&z| activation.apply(z)).collect()
                     }
                     _ => {
-                        let max = z.iter().fold(F::neg_infinity(), |m, &v| m.max(v));
-                        let e: Vec<F> = z.iter().map(|&v| (v - max).exp()).collect();
-                        let total = e.iter().fold(F::zero(), |s, &v| s + v);
-                        e.iter().map(|&v| v / total).collect()
+                        let mut a = z;
+                        Output::Softmax.apply(ArrayViewMut1::from(&mut a[..]));
+                        a
                     }
                 };
             }

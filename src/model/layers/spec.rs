@@ -55,6 +55,8 @@ pub type Shape = [usize; 3];
 pub enum SpecError {
     #[error("--layers is empty: give a list such as conv:20:5,pool:2,fc:100,softmax")]
     Empty,
+    #[error("an input of shape {input:?} with {classes} classes has nothing to learn")]
+    EmptyShape { input: Shape, classes: usize },
     #[error(
         "layer {index} `{item}`: unknown kind `{kind}` (known: conv:FILTERS:SIZE, pool:SIZE, \
          fc:NEURONS, softmax)"
@@ -292,12 +294,35 @@ pub fn check(layers: &[LayerSpec], input: Shape, classes: usize) -> Result<Vec<S
     let Some(last) = layers.last() else {
         return Err(SpecError::Empty);
     };
+    if input.contains(&0) || classes == 0 {
+        return Err(SpecError::EmptyShape { input, classes });
+    }
     let mut shapes = vec![input];
     let mut seen_fc = false;
     for (i, layer) in layers.iter().enumerate() {
         let index = i + 1;
         let item = layer.text();
         let shape = shapes[i];
+        // What `parse` refuses, refused here too for lists read from model files.
+        let (sizes, dropout) = match *layer {
+            LayerSpec::ConvPool {
+                filters,
+                filter,
+                pool,
+                ..
+            } => ([filters, filter, pool], 0.0),
+            LayerSpec::FullyConnected {
+                neurons, dropout, ..
+            } => ([neurons, 1, 1], dropout),
+            LayerSpec::Softmax { dropout } => ([1, 1, 1], dropout),
+        };
+        if sizes.contains(&0) || !(0.0..1.0).contains(&dropout) {
+            return Err(SpecError::Malformed {
+                index,
+                item,
+                what: "sizes must be above 0 and dropout at least 0 and below 1".to_string(),
+            });
+        }
         match *layer {
             LayerSpec::ConvPool { filter, pool, .. } => {
                 if seen_fc {
