@@ -13,7 +13,7 @@ use rand_distr::StandardNormal;
 
 /// Small networks covering every layer kind, activation and option, on `input`-shaped
 /// examples: (layer list, activation, input shape).
-const NETS: [(&str, Activation, [usize; 3]); 5] = [
+const NETS: [(&str, Activation, [usize; 3]); 6] = [
     (
         "conv:3:5,pool:2,fc:7,softmax",
         Activation::Sigmoid,
@@ -39,6 +39,8 @@ const NETS: [(&str, Activation, [usize; 3]); 5] = [
         Activation::Sigmoid,
         [1, 7, 9],
     ),
+    // Two input channels and a pool other than 2×2 (the kernels' general path).
+    ("conv:3:4,pool:3,softmax", Activation::Relu, [2, 9, 12]),
 ];
 
 /// A network of `layers` with every weight and bias drawn N(0, 0.5²) — not `network3.py`'s

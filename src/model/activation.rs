@@ -80,6 +80,18 @@ impl Activation {
         }
     }
 
+    /// δ ← δ ⊙ f′, with f′ from the outputs `a` (BP2's Hadamard product). The `match` is
+    /// outside the loop, so each arm is a plain loop the compiler vectorises.
+    #[inline]
+    pub fn scale_by_prime<F: Real>(self, delta: &mut [F], a: &[F]) {
+        let pairs = delta.iter_mut().zip(a);
+        match self {
+            Activation::Sigmoid => pairs.for_each(|(d, &a)| *d *= sigmoid_prime_from_output(a)),
+            Activation::Tanh => pairs.for_each(|(d, &a)| *d *= F::one() - a * a),
+            Activation::Relu => pairs.for_each(|(d, &a)| *d *= relu_step(a)),
+        }
+    }
+
     /// Sets every element of `z` to f(z).
     #[inline]
     pub fn apply_slice<F: Real>(self, z: &mut [F]) {

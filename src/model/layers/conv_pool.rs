@@ -19,6 +19,7 @@
 //!   c·K² + i·K + j — `network3.py`'s `(F, C, K, K)` filter array, flattened.
 //! - `cols`: `(C·K·K, m·H′·W′)`; `z`: `(F, m·H′·W′)`; output and its error: `(F, m·Hp·Wp)`.
 
+use multiversion::multiversion;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 
 use crate::model::activation::Activation;
@@ -62,6 +63,7 @@ impl<F: Real> ConvPool<F> {
 
 /// Unrolls the patches of `m` examples of `input` `(C, m·H·W)` into `cols` `(C·K·K, m·H′·W′)`:
 /// cols[c·K² + i·K + j, e·H′W′ + y·W′ + x] = input[c, e·HW + (y + i)·W + x + j].
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn im2col<F: Real>(
     input: ArrayView2<F>,
     shape: Shape,
@@ -84,7 +86,7 @@ pub fn im2col<F: Real>(
                     for y in 0..ho {
                         let from = e * h * w + (y + i) * w + j;
                         let to = e * ho * wo + y * wo;
-                        row[to..to + wo].copy_from_slice(&channel[from..from + wo]);
+                        copy_short(&mut row[to..to + wo], &channel[from..from + wo]);
                     }
                 }
             }
@@ -92,8 +94,45 @@ pub fn im2col<F: Real>(
     }
 }
 
+/// Lanes moved at once by [`copy_short`] and [`add_short`]: one or two vector registers.
+const LANES: usize = 8;
+
+/// `dst.copy_from_slice(src)` for the short rows of im2col (W′ values, 8 for the book's second
+/// convolution): fixed-size chunks compile to vector moves, where a slice copy of unknown
+/// length is a call to `memcpy` that costs more than the copy.
+#[inline]
+fn copy_short<F: Real>(dst: &mut [F], src: &[F]) {
+    let mut d = dst.chunks_exact_mut(LANES);
+    let mut s = src.chunks_exact(LANES);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let chunk: &[F; LANES] = s.try_into().expect("chunks of LANES");
+        d.copy_from_slice(chunk);
+    }
+    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = s;
+    }
+}
+
+/// `dst += src` for the short rows of col2im, in the same fixed-size chunks as [`copy_short`].
+#[inline]
+fn add_short<F: Real>(dst: &mut [F], src: &[F]) {
+    let mut d = dst.chunks_exact_mut(LANES);
+    let mut s = src.chunks_exact(LANES);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let d: &mut [F; LANES] = d.try_into().expect("chunks of LANES");
+        let s: &[F; LANES] = s.try_into().expect("chunks of LANES");
+        for (d, &s) in d.iter_mut().zip(s) {
+            *d += s;
+        }
+    }
+    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d += s;
+    }
+}
+
 /// The reverse of [`im2col`]: adds each entry of `cols` back onto the input position it was
 /// copied from, giving ∂C/∂input `(C, m·H·W)` from ∂C/∂cols.
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn col2im<F: Real>(
     cols: ArrayView2<F>,
     shape: Shape,
@@ -117,9 +156,7 @@ pub fn col2im<F: Real>(
                     for y in 0..ho {
                         let to = e * h * w + (y + i) * w + j;
                         let from = e * ho * wo + y * wo;
-                        for (d, &v) in channel[to..to + wo].iter_mut().zip(&row[from..from + wo]) {
-                            *d += v;
-                        }
+                        add_short(&mut channel[to..to + wo], &row[from..from + wo]);
                     }
                 }
             }
@@ -128,10 +165,18 @@ pub fn col2im<F: Real>(
 }
 
 /// Max-pools `z` `(F, m·H′·W′)` over P×P blocks, then adds each filter's bias and applies the
-/// activation: out = f(max + b), `(F, m·Hp·Wp)`. `argmax` records, per output, the position
-/// in its row of `z` of the block's first maximum (row-major), for [`pool_backward`].
+/// activation: out = f(max + b), `(F, m·Hp·Wp)`. `argmax` records, per output, where the
+/// block's first maximum (row-major) was, as its offset i·W′ + j from the block's top-left
+/// corner in `z`, for [`pool_backward`].
+///
+/// The blocks of one row of outputs are read P rows of `z` at a time; for 2×2, the book's
+/// pooling, each block is three compares and selects with no branch, which the loop needs to
+/// be cheap next to the products (a data-dependent branch per element mispredicts about half
+/// the time on the noisy maxima of a training run). Compiled for AVX-512 and AVX2 as well,
+/// chosen at run time, as are the other kernels here; the arithmetic is the same on every path.
 // Every buffer the kernel reads and writes is an argument, so that its shapes are stated here.
 #[allow(clippy::too_many_arguments)]
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn pool_forward<F: Real>(
     z: ArrayView2<F>,
     map: (usize, usize),
@@ -140,39 +185,58 @@ pub fn pool_forward<F: Real>(
     biases: ArrayView1<F>,
     activation: Activation,
     mut out: ArrayViewMut2<F>,
-    argmax: &mut [usize],
+    argmax: &mut [u32],
 ) {
     let (ho, wo) = map;
     let (hp, wp) = (ho / pool, wo / pool);
     let per_filter = m * hp * wp;
+    // Offsets below P·W′ ≤ the map's size, which `spec::check` keeps far below 2³².
+    let below = wo as u32;
     for (f, &b) in biases.iter().enumerate() {
         let zf = z.slice(s![f, ..m * ho * wo]);
         let zf = zf.as_slice().expect("rows of z are contiguous");
         let mut of = out.slice_mut(s![f, ..per_filter]);
         let of = of.as_slice_mut().expect("rows of outputs are contiguous");
         let af = &mut argmax[f * per_filter..(f + 1) * per_filter];
-        let mut q = 0;
-        for e in 0..m {
-            for yp in 0..hp {
-                for xp in 0..wp {
-                    let corner = e * ho * wo + yp * pool * wo + xp * pool;
-                    let (mut best, mut at) = (zf[corner], corner);
+        // One row of outputs per P rows of the map.
+        let rows = zf.chunks_exact(pool * wo);
+        for ((block_row, o), a) in rows
+            .zip(of.chunks_exact_mut(wp))
+            .zip(af.chunks_exact_mut(wp))
+        {
+            if pool == 2 {
+                let (r0, r1) = block_row.split_at(wo);
+                let blocks = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+                for ((o, a), (top, bottom)) in o.iter_mut().zip(a.iter_mut()).zip(blocks) {
+                    let (m0, i0) = if top[1] > top[0] {
+                        (top[1], 1)
+                    } else {
+                        (top[0], 0)
+                    };
+                    let (m1, i1) = if bottom[1] > bottom[0] {
+                        (bottom[1], below + 1)
+                    } else {
+                        (bottom[0], below)
+                    };
+                    (*o, *a) = if m1 > m0 { (m1, i1) } else { (m0, i0) };
+                }
+            } else {
+                for (xp, (o, a)) in o.iter_mut().zip(a.iter_mut()).enumerate() {
+                    let (mut best, mut at) = (block_row[xp * pool], 0);
                     for i in 0..pool {
-                        let row = corner + i * wo;
-                        for (j, &v) in zf[row..row + pool].iter().enumerate() {
+                        let row = &block_row[i * wo + xp * pool..i * wo + (xp + 1) * pool];
+                        for (j, &v) in row.iter().enumerate() {
                             if v > best {
                                 best = v;
-                                at = row + j;
+                                at = i * wo + j;
                             }
                         }
                     }
-                    of[q] = best + b;
-                    af[q] = at;
-                    q += 1;
+                    (*o, *a) = (best, at as u32);
                 }
             }
         }
-        activation.apply_slice(of);
+        activation.apply_biased(of, b);
     }
 }
 
@@ -181,33 +245,37 @@ pub fn pool_forward<F: Real>(
 /// row sums are ∇b (BP3), and each δ is routed to the position its block's maximum came from
 /// in `dz` `(F, m·H′·W′)`, zero elsewhere (the other inputs of a max do not change it).
 #[allow(clippy::too_many_arguments)]
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub fn pool_backward<F: Real>(
     out: ArrayView2<F>,
     mut d_out: ArrayViewMut2<F>,
-    argmax: &[usize],
-    per_filter: usize,
+    argmax: &[u32],
+    map: (usize, usize),
+    pool: usize,
+    m: usize,
     activation: Activation,
     mut dz: ArrayViewMut2<F>,
-    z_len: usize,
     nabla_b: &mut Array1<F>,
 ) {
+    let (ho, wo) = map;
+    let (hp, wp) = (ho / pool, wo / pool);
+    let per_filter = m * hp * wp;
     for (f, nb) in nabla_b.iter_mut().enumerate() {
         let of = out.slice(s![f, ..per_filter]);
+        let of = of.as_slice().expect("rows of outputs are contiguous");
         let mut df = d_out.slice_mut(s![f, ..per_filter]);
         let df = df.as_slice_mut().expect("rows of errors are contiguous");
-        let mut zf = dz.slice_mut(s![f, ..z_len]);
+        let mut zf = dz.slice_mut(s![f, ..m * ho * wo]);
         let zf = zf.as_slice_mut().expect("rows of dz are contiguous");
+        let af = &argmax[f * per_filter..(f + 1) * per_filter];
+        activation.scale_by_prime(df, of);
+        *nb = df.iter().fold(F::zero(), |sum, &d| sum + d);
         zf.fill(F::zero());
-        let mut sum = F::zero();
-        for ((d, &a), &at) in df
-            .iter_mut()
-            .zip(of.iter())
-            .zip(&argmax[f * per_filter..(f + 1) * per_filter])
-        {
-            *d *= activation.prime_from_output(a);
-            sum += *d;
-            zf[at] = *d;
+        let rows = zf.chunks_exact_mut(pool * wo);
+        for ((block_row, d), a) in rows.zip(df.chunks_exact(wp)).zip(af.chunks_exact(wp)) {
+            for (xp, (&d, &a)) in d.iter().zip(a).enumerate() {
+                block_row[xp * pool + a as usize] = d;
+            }
         }
-        *nb = sum;
     }
 }

@@ -36,8 +36,9 @@ struct Buffers<F: Real> {
     cols: Array2<F>,
     /// Convolution: `(F, m·H′·W′)`, the weighted inputs before pooling, then δ_Z.
     z: Array2<F>,
-    /// Convolution: for each pooled output, where in its row of `z` its maximum was.
-    argmax: Vec<usize>,
+    /// Convolution: for each pooled output, where its block's maximum was (its offset from the
+    /// block's corner in `z`).
+    argmax: Vec<u32>,
     /// Dense: `(n_in, m)`, the layer's (masked) input, then ∂C/∂input.
     input: Array2<F>,
     /// Dense with dropout: `(n_in, m)`, 1 for a kept input, 0 for a dropped one.
@@ -265,16 +266,16 @@ impl<F: Real> Pass<F> {
             match layer {
                 Layer::ConvPool(conv) => {
                     let (ho, wo) = conv.map();
-                    let [_, oh, ow] = conv.output();
                     let n = m * ho * wo;
                     pool_backward(
                         buffers.out.view(),
                         buffers.d_out.view_mut(),
                         &buffers.argmax,
-                        m * oh * ow,
+                        (ho, wo),
+                        conv.pool,
+                        m,
                         conv.activation,
                         buffers.z.view_mut(),
-                        n,
                         &mut buffers.nabla_b,
                     );
                     let dz = buffers.z.slice(s![.., ..n]);
@@ -360,8 +361,11 @@ impl<F: Real> Pass<F> {
     }
 }
 
-/// Examples scored per forward pass when evaluating a whole data set.
-pub const EVAL_CHUNK: usize = 200;
+/// Examples scored per forward pass when evaluating a whole data set. Larger chunks make
+/// longer products, but past about 50 examples a convolution's unrolled patches and weighted
+/// inputs outgrow the caches: scoring the 10,000 test images with the book's two-conv network
+/// took a quarter less time in chunks of 50 than of 200 or 20.
+pub const EVAL_CHUNK: usize = 50;
 
 impl<F: Real> LayerNetwork<F> {
     /// Calls `visit(output, labels)` for consecutive chunks of `data`, each output
