@@ -2,9 +2,20 @@
 //! `--features openblas`):
 //! - `step-f64/…`, `step-f32/…`: one mini-batch of 10 (gather, forward, backward, update) for each variant;
 //! - `gemm-f64/…`, `gemm-f32/…`: the two products of the first layer of the batched backprop, W·Xᵀ
-//!   `(30×784)·(784×m)` and δ·X `(30×m)·(m×784)`, for m = 10 and 100. Throughput is reported
-//!   in elements/s where one element is one floating-point operation (2·30·784·m per product),
-//!   so `Gelem/s` reads as GFLOP/s.
+//!   `(30×784)·(784×m)` and δ·X `(30×m)·(m×784)`, for m = 10 and 100;
+//! - `layers-f64/…`, `layers-f32/…`: one training step of chapter 6's networks (`nndl book`'s
+//!   `ch6-conv` and `ch6-two-conv`, with their rows' η and λ), a mini-batch of 10: im2col,
+//!   the products, pooling and activations, backward and the update;
+//! - `layers-gemm-f32/…`: the products of `ch6-two-conv`'s convolutions at a mini-batch of 10,
+//!   in the layouts `nndl::model::layers::pass` gives them: conv1 forward W·cols
+//!   `(20×25)·(25×5760)`, conv2 forward `(40×500)·(500×640)`, conv2's ∇W = δ_Z·colsᵀ
+//!   `(40×640)·(640×500)` and its ∂C/∂cols = Wᵀ·δ_Z `(500×40)·(40×640)`.
+//!
+//! Throughput is reported in elements/s where one element is one floating-point operation, so
+//! `Gelem/s` reads as GFLOP/s: 2·m·k·n for an (m×k)·(k×n) product, and for a chapter-6 step
+//! the FLOPs `nndl bench` credits it with (`nndl::report::bench::layer_flops_per_example`,
+//! the dense algorithm's count, times 10). Run one family with a filter, e.g.
+//! `cargo bench --bench training -- layers`.
 //!
 //! Synthetic data (MNIST-like sparse pixels, random labels) keeps the benches independent of
 //! the data file.
@@ -16,11 +27,14 @@ use nndl::rng::SeededRng;
 use rand::{RngExt, SeedableRng};
 use std::hint::black_box;
 
-use nndl::config::{TrainConfig, Variant};
-use nndl::data::Dataset;
+use nndl::config::{Precision, TrainConfig, Variant};
+use nndl::data::{Dataset, CLASSES, IMAGE_SHAPE};
+use nndl::model::layers::LayerNetwork;
 use nndl::model::network::Network;
 use nndl::model::Step;
 use nndl::real::Real;
+use nndl::report::bench::layer_flops_per_example;
+use nndl::run::book;
 use nndl::train::step::UpdateMiniBatch;
 use nndl::train::Model;
 
@@ -111,5 +125,85 @@ fn gemm(c: &mut Criterion) {
     gemm_in::<f32>(c);
 }
 
-criterion_group!(benches, step, gemm);
+/// A training step of chapter 6's networks, set up as their `nndl book` rows.
+fn layers_in<F: Real>(c: &mut Criterion, precision: Precision) {
+    let mut rng = SeededRng::seed_from_u64(2);
+    let training = data::<F>(1000, &mut rng);
+    let mut group = c.benchmark_group(format!("layers-{}", F::NAME));
+    for id in ["ch6-conv", "ch6-two-conv"] {
+        let row = book::row(id).expect("a row of nndl book");
+        let config = row
+            .config(1, precision, 0)
+            .expect("the row's configuration");
+        let layers = config.network.layers.as_ref().expect("a chapter-6 network");
+        let m = config.sgd.mini_batch_size;
+        let (per_example, _) =
+            layer_flops_per_example(layers, IMAGE_SHAPE, CLASSES).expect("a network that builds");
+        group.throughput(Throughput::Elements((per_example * m as f64) as u64));
+        let mut net = LayerNetwork::<F>::new(layers, IMAGE_SHAPE, CLASSES, &mut rng)
+            .expect("a network that builds");
+        let step = Step {
+            eta: config.sgd.eta,
+            lambda: config.sgd.lambda,
+            n: 50_000,
+            dropout: 0.0,
+        };
+        let mut stepper = net.step(&config.sgd);
+        let batches: Vec<Vec<usize>> = (0..1000 / m)
+            .map(|b| (b * m..b * m + m).collect())
+            .collect();
+        let mut i = 0;
+        group.bench_function(BenchmarkId::new(id, format!("mini-batch {m}")), |b| {
+            b.iter(|| {
+                let batch = &batches[i % batches.len()];
+                stepper.update_mini_batch(&mut net, &training, batch, &step, &mut rng);
+                i += 1;
+            })
+        });
+    }
+    group.finish();
+}
+
+fn layers(c: &mut Criterion) {
+    layers_in::<f64>(c, Precision::F64);
+    layers_in::<f32>(c, Precision::F32);
+}
+
+/// The products of `ch6-two-conv`'s convolutions at a mini-batch of 10, in `f32`.
+fn layers_gemm(c: &mut Criterion) {
+    type F = f32;
+    let mut rng = SeededRng::seed_from_u64(3);
+    let mut random =
+        |shape: (usize, usize)| Array2::from_shape_simple_fn(shape, || F::of(rng.random::<f64>()));
+    let mut group = c.benchmark_group("layers-gemm-f32");
+    let flops = |m: usize, k: usize, n: usize| Throughput::Elements(2 * (m * k * n) as u64);
+
+    // conv1: 20 filters of 1×5×5 over 10 images' 24×24 maps.
+    let (w1, cols1) = (random((20, 25)), random((25, 5760)));
+    let mut z1 = Array2::<F>::zeros((20, 5760));
+    group.throughput(flops(20, 25, 5760));
+    group.bench_function("conv1 forward W·cols (20x25)(25x5760)", |b| {
+        b.iter(|| general_mat_mul(1.0, black_box(&w1), &cols1, 0.0, &mut z1))
+    });
+
+    // conv2: 40 filters of 20×5×5 over 10 examples' 8×8 maps.
+    let (w2, mut cols2, dz2) = (random((40, 500)), random((500, 640)), random((40, 640)));
+    let mut z2 = Array2::<F>::zeros((40, 640));
+    group.throughput(flops(40, 500, 640));
+    group.bench_function("conv2 forward W·cols (40x500)(500x640)", |b| {
+        b.iter(|| general_mat_mul(1.0, black_box(&w2), &cols2, 0.0, &mut z2))
+    });
+    let mut nabla_w2 = Array2::<F>::zeros((40, 500));
+    group.throughput(flops(40, 640, 500));
+    group.bench_function("conv2 nabla_W delta·colsT (40x640)(640x500)", |b| {
+        b.iter(|| general_mat_mul(1.0, black_box(&dz2), &cols2.t(), 0.0, &mut nabla_w2))
+    });
+    group.throughput(flops(500, 40, 640));
+    group.bench_function("conv2 d_cols WT·delta (500x40)(40x640)", |b| {
+        b.iter(|| general_mat_mul(1.0, &black_box(&w2).t(), &dz2, 0.0, &mut cols2))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, step, gemm, layers, layers_gemm);
 criterion_main!(benches);

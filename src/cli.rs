@@ -12,7 +12,7 @@ use nndl::model::init::Init;
 use nndl::model::layers::spec;
 use std::time::Duration;
 
-use nndl::run::bench::BenchRequest;
+use nndl::run::bench::{BenchNet, BenchRequest, UnknownNet};
 use nndl::run::book::BookRequest;
 use nndl::run::expand::{ExpandRequest, DEFAULT_OUTPUT as EXPAND_OUTPUT};
 use nndl::run::train::{Outputs, TrainRequest};
@@ -45,7 +45,8 @@ pub struct Cli {
 pub enum Command {
     /// Train a network with SGD and report its test accuracy after every epoch.
     Train(TrainArgs),
-    /// Time each program's training step and compare it with this core's peak FLOP rate.
+    /// Time each network's training step (the three programs, and chapter 6's networks by
+    /// their `nndl book` rows) and compare it with this core's peak FLOP rate.
     Bench(BenchArgs),
     /// Score a saved network (network2.py's JSON, or chapter 6's layers) on the test or
     /// validation images.
@@ -209,17 +210,20 @@ pub struct BenchArgs {
     /// Epochs per run (the median epoch is reported).
     #[arg(long, default_value_t = 3)]
     epochs: usize,
-    /// Programs to time.
+    /// Networks to time: network1, network2, network3, and chapter 6's by their `nndl book`
+    /// rows — ch6-fc, ch6-conv, ch6-two-conv, ch6-relu, ch6-extra-fc, ch6-dropout — each with
+    /// its row's layers, activation, η, λ and mini-batch.
     #[arg(
         long,
-        value_enum,
         value_delimiter = ',',
-        default_value = "network1,network2,network3"
+        default_value = "network1,network2,network3",
+        value_parser = parse_bench_net
     )]
-    nets: Vec<Variant>,
-    /// Precisions to time.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "f64,f32")]
-    precisions: Vec<Precision>,
+    nets: Vec<BenchNet>,
+    /// Precisions to time [default: f64,f32 for network1–3; f32 for chapter 6's, as their rows
+    /// run].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    precisions: Option<Vec<Precision>>,
     /// Threads for the matrix products (OpenBLAS).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -230,6 +234,9 @@ pub struct BenchArgs {
     /// book's split of MNIST's 60,000].
     #[arg(long, value_name = "N")]
     validation_size: Option<usize>,
+    /// Train on only the first N training images (default: all of them).
+    #[arg(long, value_name = "N")]
+    train_size: Option<usize>,
 }
 
 impl BenchArgs {
@@ -241,8 +248,13 @@ impl BenchArgs {
             threads: self.threads,
             data: self.data.clone(),
             validation_size: self.validation_size,
+            train_size: self.train_size,
         }
     }
+}
+
+fn parse_bench_net(text: &str) -> Result<BenchNet, String> {
+    text.parse().map_err(|e: UnknownNet| e.to_string())
 }
 
 /// What every training run is configured by: the network, SGD and the data (shared by

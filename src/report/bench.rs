@@ -7,10 +7,13 @@
 //! per-example step takes over zero pixels): per training example, the forward product of
 //! every layer, the backward product of every layer but the first, and the weight gradient of
 //! every layer: 2·Σ n_in·n_out · (3 − [first layer]). Evaluation is one forward product per
-//! example.
+//! example. Chapter 6's layers are counted the same way ([`layer_flops_per_example`]): a
+//! convolution as the product of its weights with the unrolled patches (im2col), which is how
+//! [`crate::model::layers::pass`] computes it; pooling is not counted.
 
 use std::time::Instant;
 
+use crate::model::layers::spec::{self, LayerSpec, Shape, SpecError};
 use crate::train::{EpochRecord, History};
 
 /// A run's typical epoch: the median times over its epochs and the FLOPs they did.
@@ -29,12 +32,17 @@ impl EpochRate {
     /// The median epoch of `history`, for a network of `sizes` trained on `n_train` examples
     /// and scored on `n_eval`; `None` for a history without epochs.
     pub fn of(history: &History, sizes: &[usize], n_train: usize, n_eval: usize) -> Option<Self> {
+        Self::with_flops(history, flops_per_epoch(sizes, n_train, n_eval))
+    }
+
+    /// The median epoch of `history`, whose epochs did `(training, evaluation)` FLOPs each
+    /// ([`flops_per_epoch`], [`layer_flops_per_epoch`]); `None` for a history without epochs.
+    pub fn with_flops(history: &History, (train_flops, eval_flops): (f64, f64)) -> Option<Self> {
         let median = |f: fn(&EpochRecord) -> f64| {
             let mut v: Vec<f64> = history.epochs.iter().map(f).collect();
             v.sort_by(f64::total_cmp);
             v.get(v.len() / 2).copied()
         };
-        let (train_flops, eval_flops) = flops_per_epoch(sizes, n_train, n_eval);
         Some(EpochRate {
             train_seconds: median(|e| e.train_seconds)?,
             eval_seconds: median(|e| e.eval_seconds)?,
@@ -71,6 +79,56 @@ pub fn flops_per_epoch(sizes: &[usize], n_train: usize, n_eval: usize) -> (f64, 
         n_train as f64 * (forward + backward + gradient),
         n_eval as f64 * forward,
     )
+}
+
+/// FLOPs of one example through chapter 6's `layers`, reading inputs of shape `input` and
+/// telling `classes` apart: `(training, evaluation)`, counted as the dense algorithm does them,
+/// 2 per multiply-add of the layers' matrix products, as [`flops_per_epoch`] counts a
+/// fully-connected network. A convolution of F filters of K×K over C input channels, whose
+/// map before pooling is H′×W′, multiplies its (F, C·K·K) weights by the (C·K·K, H′·W′)
+/// unrolled patches: 2·F·(C·K·K)·H′·W′ forward, as many for ∇W, and as many for the error of
+/// its input except in the first layer, which needs none. A fully-connected or softmax layer
+/// of n_in inputs and n_out neurons: 2·n_in·n_out forward, as many for ∇W and, except in the
+/// first layer, for the error of its input. Pooling, activations, dropout masks, biases and
+/// the update are not counted. Evaluation is the forward products. A list that cannot be
+/// built is refused as [`spec::check`] refuses it.
+pub fn layer_flops_per_example(
+    layers: &[LayerSpec],
+    input: Shape,
+    classes: usize,
+) -> Result<(f64, f64), SpecError> {
+    let shapes = spec::check(layers, input, classes)?;
+    let (mut forward, mut backward) = (0.0, 0.0);
+    for (l, (layer, &[c, h, w])) in layers.iter().zip(&shapes).enumerate() {
+        let multiply_adds = match *layer {
+            LayerSpec::ConvPool {
+                filters, filter, ..
+            } => {
+                let map = ((h + 1 - filter) * (w + 1 - filter)) as f64;
+                filters as f64 * (c * filter * filter) as f64 * map
+            }
+            LayerSpec::FullyConnected { neurons, .. } => (c * h * w) as f64 * neurons as f64,
+            LayerSpec::Softmax { .. } => (c * h * w) as f64 * classes as f64,
+        };
+        let product = 2.0 * multiply_adds;
+        forward += product;
+        // ∇W, and the input's error except in the first layer.
+        backward += if l == 0 { product } else { 2.0 * product };
+    }
+    Ok((forward + backward, forward))
+}
+
+/// FLOPs of one epoch of chapter 6's `layers` ([`layer_flops_per_example`]): `(training,
+/// evaluation)` for `n_train` training examples and `n_eval` scored.
+pub fn layer_flops_per_epoch(
+    layers: &[LayerSpec],
+    input: Shape,
+    classes: usize,
+    n_train: usize,
+    n_eval: usize,
+) -> Result<(f64, f64), SpecError> {
+    let (train, eval) = layer_flops_per_example(layers, input, classes)?;
+    Ok((n_train as f64 * train, n_eval as f64 * eval))
 }
 
 /// The widest fused multiply-add this CPU runs, as used by [`fma_peak`].
@@ -228,5 +286,48 @@ mod tests {
         let (train, eval) = flops_per_epoch(&[784, 30, 10], 50_000, 10_000);
         assert_eq!(train, 50_000.0 * 2.0 * (23_820.0 + 300.0 + 23_820.0));
         assert_eq!(eval, 10_000.0 * 2.0 * 23_820.0);
+    }
+
+    fn layers(text: &str) -> Vec<LayerSpec> {
+        spec::parse(text, crate::model::activation::Activation::Sigmoid, 0.0).unwrap()
+    }
+
+    #[test]
+    fn flops_of_a_small_conv_net_by_hand() {
+        // 1×6×6 images, 3 classes. conv:2:3 sees 1 channel through 3×3 filters on a 4×4 map:
+        // 2·9·16 = 288 multiply-adds, pooled to 2×2×2 = 8 values; fc:4 8·4 = 32; softmax 4·3 = 12.
+        // Training: the first layer forward and ∇W (2 products), the others 3 each.
+        let net = layers("conv:2:3,pool:2,fc:4,softmax");
+        let (train, eval) = layer_flops_per_example(&net, [1, 6, 6], 3).unwrap();
+        assert_eq!(train, 2.0 * (2.0 * 288.0 + 3.0 * (32.0 + 12.0)));
+        assert_eq!(eval, 2.0 * (288.0 + 32.0 + 12.0));
+        // A second convolution reads 2 channels: conv:3:2 on 2×4×4 is 3·(2·2·2)·(3·3) = 216
+        // multiply-adds to 3×3×3 = 27 values, and it needs its input's error.
+        let net = layers("conv:2:3,conv:3:2,fc:4,softmax");
+        let (train, eval) = layer_flops_per_example(&net, [1, 6, 6], 3).unwrap();
+        assert_eq!(
+            train,
+            2.0 * (2.0 * 288.0 + 3.0 * (216.0 + 27.0 * 4.0 + 12.0))
+        );
+        assert_eq!(eval, 2.0 * (288.0 + 216.0 + 108.0 + 12.0));
+        let (train, eval) = layer_flops_per_epoch(&net, [1, 6, 6], 3, 100, 10).unwrap();
+        assert_eq!((train, eval), (100.0 * 3168.0, 10.0 * 1248.0));
+    }
+
+    #[test]
+    fn flops_of_the_books_conv_nets() {
+        // ch6-two-conv: conv1 20·25·576 = 288,000; conv2 40·500·64 = 1,280,000; fc 640·100;
+        // softmax 100·10 multiply-adds per example.
+        let net = layers("conv:20:5,pool:2,conv:40:5,pool:2,fc:100,softmax");
+        let (train, eval) = layer_flops_per_example(&net, [1, 28, 28], 10).unwrap();
+        assert_eq!(train, 9_222_000.0);
+        assert_eq!(eval, 2.0 * (288_000.0 + 1_280_000.0 + 64_000.0 + 1_000.0));
+        // Fully-connected layers alone count as the fully-connected network of their sizes.
+        let net = layers("fc:100,softmax");
+        assert_eq!(
+            layer_flops_per_epoch(&net, [1, 28, 28], 10, 50_000, 10_000).unwrap(),
+            flops_per_epoch(&[784, 100, 10], 50_000, 10_000)
+        );
+        assert!(layer_flops_per_example(&layers("conv:2:7,softmax"), [1, 6, 6], 3).is_err());
     }
 }

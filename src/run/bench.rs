@@ -1,25 +1,154 @@
-//! `nndl bench`: each program's training step and evaluation timed over a few epochs of the
-//! book's run, and set against the core's measured peak FLOP rate
-//! ([`crate::report::bench`]).
+//! `nndl bench`: each network's training step and evaluation timed over a few epochs of its
+//! book run, and set against the core's measured peak FLOP rate ([`crate::report::bench`]).
+//!
+//! The networks are the three programs, as `nndl train --net` runs them, and chapter 6's,
+//! named by their `nndl book` rows (`ch6-conv`, `ch6-two-conv`, …; [`BenchNet`]), each with
+//! its row's layers, activation, η, λ and mini-batch, in its row's precision unless told
+//! otherwise. Every run is drawn by [`with_model`] and trained by the one training loop, as
+//! `nndl train` and `nndl book` train them, and scores the test set after every epoch.
+//!
+//! What it leaves out of the book's rows: their data (a row the book trains on the expanded
+//! images is timed on `--data`'s training set, whose size sets the epoch) and how they are
+//! scored (the test set every epoch, as for the programs).
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
-use crate::config::{check_threads, Precision, TrainConfig, Variant};
-use crate::data::Mnist;
+use crate::config::{
+    check_layers_memory, check_threads, check_train_size, CheckedConfig, ConfigError, Precision,
+    TrainConfig, Variant,
+};
+use crate::data::{Dataset, CLASSES, IMAGE_PIXELS, IMAGE_SHAPE};
+use crate::model::file::SaveModel;
 use crate::real::Real;
-use crate::report::bench::{fma_kind, fma_peak, EpochRate};
+use crate::report::bench::{flops_per_epoch, fma_kind, fma_peak, layer_flops_per_epoch, EpochRate};
 use crate::report::console::say;
-use crate::train::{train, History};
+use crate::rng::SeededRng;
+use crate::train::{sgd, EpochFn, EpochRecord, History, Model};
 
-use super::{load_data, RunError};
+use super::book::{Net, Row, ROWS};
+use super::{load_data, memory_total, training_count, with_model, RunError, WithModel};
+
+/// A network `nndl bench` times.
+#[derive(Clone, Copy, Debug)]
+pub enum BenchNet {
+    /// One of the three programs, in its book run (`TrainConfig::book_run`).
+    Program(Variant),
+    /// A chapter-6 network, set up as its `nndl book` row.
+    Book(&'static Row),
+}
+
+/// A name `--nets` does not take.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownNet {
+    #[error(
+        "unknown network `{name}`: bench takes network1, network2, network3 and chapter 6's \
+         networks by their `nndl book` rows: {}",
+        BenchNet::book_rows().map(|r| r.id).collect::<Vec<_>>().join(", ")
+    )]
+    Unknown { name: String },
+    #[error("`{name}` trains the network of `{same}` ({what}): bench `{same}` instead")]
+    SameAs {
+        name: String,
+        same: &'static str,
+        what: &'static str,
+    },
+}
+
+impl BenchNet {
+    /// The `nndl book` rows `--nets` takes: chapter 6's, one for each distinct network (a row
+    /// that trains an earlier row's network — on other data, or several times to vote — is
+    /// refused, naming that row).
+    pub fn book_rows() -> impl Iterator<Item = &'static Row> {
+        ROWS.iter()
+            .enumerate()
+            .filter(|(i, row)| {
+                matches!(row.net, Net::Layers(..)) && same_network_before(row, *i).is_none()
+            })
+            .map(|(_, row)| row)
+    }
+
+    /// The name `--nets` knows it by.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BenchNet::Program(variant) => variant.name(),
+            BenchNet::Book(row) => row.id,
+        }
+    }
+
+    /// The precisions timed unless `--precisions` says otherwise: `f64` and `f32` for the
+    /// programs, the row's (`f32`, as `network3.py` ran in Theano's float32) for chapter 6.
+    pub fn precisions(&self) -> Vec<Precision> {
+        match self {
+            BenchNet::Program(_) => vec![Precision::F64, Precision::F32],
+            BenchNet::Book(row) => vec![row.precision()],
+        }
+    }
+
+    /// The run timed: the book's, for `epochs` epochs in `precision` (seed 0).
+    pub fn config(&self, precision: Precision, epochs: usize) -> Result<TrainConfig, ConfigError> {
+        match self {
+            BenchNet::Program(variant) => {
+                let mut config = TrainConfig::book_run(*variant);
+                config.sgd.epochs = epochs;
+                config.network.precision = precision;
+                Ok(config)
+            }
+            BenchNet::Book(row) => row.config(epochs, precision, 0),
+        }
+    }
+}
+
+/// The first row before `ROWS[index]` with the same chapter-6 network (layers and activation).
+fn same_network_before(row: &Row, index: usize) -> Option<&'static Row> {
+    let Net::Layers(text, activation) = row.net else {
+        return None;
+    };
+    ROWS[..index]
+        .iter()
+        .find(|r| matches!(r.net, Net::Layers(t, a) if t == text && a == activation))
+}
+
+impl FromStr for BenchNet {
+    type Err = UnknownNet;
+
+    /// `network1`, `network2`, `network3`, or a chapter-6 row of [`BenchNet::book_rows`].
+    fn from_str(text: &str) -> Result<Self, UnknownNet> {
+        let name = text.trim();
+        if let Some(variant) = [Variant::Network1, Variant::Network2, Variant::Network3]
+            .into_iter()
+            .find(|v| v.name() == name)
+        {
+            return Ok(BenchNet::Program(variant));
+        }
+        let unknown = || UnknownNet::Unknown {
+            name: name.to_string(),
+        };
+        let index = ROWS.iter().position(|r| r.id == name).ok_or_else(unknown)?;
+        let row = &ROWS[index];
+        if !matches!(row.net, Net::Layers(..)) {
+            return Err(unknown());
+        }
+        match same_network_before(row, index) {
+            Some(same) => Err(UnknownNet::SameAs {
+                name: name.to_string(),
+                same: same.id,
+                what: row.what,
+            }),
+            None => Ok(BenchNet::Book(row)),
+        }
+    }
+}
 
 /// What to time.
 #[derive(Clone, Debug)]
 pub struct BenchRequest {
     /// Epochs per run (the median epoch is reported).
     pub epochs: usize,
-    pub nets: Vec<Variant>,
-    pub precisions: Vec<Precision>,
+    pub nets: Vec<BenchNet>,
+    /// The precisions to time every network in [default: each network's
+    /// ([`BenchNet::precisions`])].
+    pub precisions: Option<Vec<Precision>>,
     /// Threads for the matrix products.
     pub threads: usize,
     /// The MNIST pickle, or a directory of IDX files.
@@ -27,15 +156,48 @@ pub struct BenchRequest {
     /// Validation images taken from the end of the training images (see
     /// [`super::load_data`]); only the training and test images are timed.
     pub validation_size: Option<usize>,
+    /// Train on the first N training images only (all of them by default).
+    pub train_size: Option<usize>,
 }
 
-/// Times the book's run of each program in each precision and prints a table of seconds per
-/// epoch, GFLOP/s and their share of the core's peak.
+/// One network in one precision, checked.
+struct Run {
+    net: BenchNet,
+    config: CheckedConfig,
+}
+
+/// Times the book's run of each network in each precision and prints a table of seconds per
+/// epoch, GFLOP/s and their share of the core's peak. Every argument is checked before the
+/// data is loaded (`--train-size` and the mini-batch against the number of training images
+/// where the data's headers tell it, as `nndl train` checks them).
 pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
     check_threads(request.threads)?;
-    for &net in &request.nets {
-        bench_config(net, Precision::F64, request.epochs).check()?;
+    if let Some(n) = request.train_size {
+        check_train_size(n, None)?;
     }
+    let memory = memory_total().unwrap_or(u128::MAX);
+    let mut runs = Vec::new();
+    for &net in &request.nets {
+        let precisions = request
+            .precisions
+            .clone()
+            .unwrap_or_else(|| net.precisions());
+        for precision in precisions {
+            let config = net.config(precision, request.epochs)?.check()?;
+            if let Some(layers) = &config.network.layers {
+                check_layers_memory(layers, config.sgd.mini_batch_size, precision, memory)?;
+            }
+            runs.push(Run { net, config });
+        }
+    }
+    let available = training_count(&request.data, request.validation_size);
+    if let Some(n) = request.train_size {
+        check_train_size(n, available)?;
+    }
+    if let Some(n) = request.train_size.or(available) {
+        check_runs_against(&runs, n)?;
+    }
+
     crate::backend::set_threads(request.threads);
     say(&format!("Backend: {}", crate::backend::describe()));
     let (peak64, peak32) = (fma_peak(false), fma_peak(true));
@@ -44,61 +206,197 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
         fma_kind()
     ));
     let mnist = load_data(&request.data, request.validation_size)?;
-    let mnist32 = request
-        .precisions
-        .contains(&Precision::F32)
-        .then(|| mnist.cast::<f32>());
-    let images = mnist.training.images();
+    let training = match request.train_size {
+        Some(n) => {
+            check_train_size(n, Some(mnist.training.len()))?;
+            mnist.training.head(n)
+        }
+        None => mnist.training,
+    };
+    let test = mnist.test;
+    check_runs_against(&runs, training.len())?;
+    let in_f32 = runs
+        .iter()
+        .any(|r| r.config.network.precision == Precision::F32);
+    let sets32 = in_f32.then(|| (training.cast::<f32>(), test.cast::<f32>()));
+
+    for (i, run) in runs.iter().enumerate() {
+        let first = runs[..i].iter().all(|r| r.net.name() != run.net.name());
+        if let (BenchNet::Book(row), true) = (run.net, first) {
+            describe(row, &run.config);
+        }
+    }
+    let images = training.images();
     let nonzero = images.iter().filter(|&&p| p != 0.0).count();
     say(&format!(
         "{} epochs of each; training {} images ({:.1}% of their pixels not 0), evaluating {}; \
          times are medians over epochs\n",
         request.epochs,
-        mnist.training.len(),
+        training.len(),
         100.0 * nonzero as f64 / images.len() as f64,
-        mnist.test.len()
+        test.len()
     ));
     say("| program | precision | train s/epoch | train GFLOP/s | % of peak | eval s/epoch | epoch incl. eval (s) | GFLOP/s incl. eval | % of peak |");
     say("|---|---|---|---|---|---|---|---|---|");
-    for &net in &request.nets {
-        for &precision in &request.precisions {
-            let config = bench_config(net, precision, request.epochs);
-            let (history, peak) = match (precision, &mnist32) {
-                (Precision::F32, Some(m)) => (time(&config, m)?, peak32),
-                _ => (time(&config, &mnist)?, peak64),
-            };
-            let sizes = &config.network.sizes;
-            let (n_train, n_eval) = (mnist.training.len(), mnist.test.len());
-            let Some(r) = EpochRate::of(&history, sizes, n_train, n_eval) else {
-                continue;
-            };
-            say(&format!(
-                "| {} | {} | {:.3} | {:.1} | {:.0}% | {:.3} | {:.3} | {:.1} | {:.0}% |",
-                net.name(),
-                precision.name(),
-                r.train_seconds,
-                r.train_gflops(),
-                100.0 * r.train_gflops() / peak,
-                r.eval_seconds,
-                r.epoch_seconds(),
-                r.epoch_gflops(),
-                100.0 * r.epoch_gflops() / peak
-            ));
-        }
+    for run in &runs {
+        let precision = run.config.network.precision;
+        let (history, peak) = match (precision, &sets32) {
+            (Precision::F32, Some((training, test))) => {
+                (time(&run.config, training, test)?, peak32)
+            }
+            _ => (time(&run.config, &training, &test)?, peak64),
+        };
+        let flops = epoch_flops(&run.config, training.len(), test.len())?;
+        let Some(r) = EpochRate::with_flops(&history, flops) else {
+            continue;
+        };
+        say(&format!(
+            "| {} | {} | {:.3} | {:.1} | {:.0}% | {:.3} | {:.3} | {:.1} | {:.0}% |",
+            run.net.name(),
+            precision.name(),
+            r.train_seconds,
+            r.train_gflops(),
+            100.0 * r.train_gflops() / peak,
+            r.eval_seconds,
+            r.epoch_seconds(),
+            r.epoch_gflops(),
+            100.0 * r.epoch_gflops() / peak
+        ));
     }
     say("\nFLOPs per epoch are the dense algorithm's (see nndl::report::bench); network1 skips the zero pixels, so it does fewer than it is credited with.");
+    if runs.iter().any(|r| matches!(r.net, BenchNet::Book(_))) {
+        say("A convolution is counted as its product with the unrolled patches (im2col); pooling and activations are not counted.");
+    }
     Ok(())
 }
 
-/// The book's run of `net` for `epochs` epochs in `precision`.
-fn bench_config(net: Variant, precision: Precision, epochs: usize) -> TrainConfig {
-    let mut config = TrainConfig::book_run(net);
-    config.sgd.epochs = epochs;
-    config.network.precision = precision;
-    config
+/// The mini-batch of every run against `n` training images.
+fn check_runs_against(runs: &[Run], n: usize) -> Result<(), ConfigError> {
+    for run in runs {
+        run.config
+            .check_data((IMAGE_PIXELS, CLASSES), IMAGE_PIXELS, CLASSES, n)?;
+    }
+    Ok(())
 }
 
-/// Trains `config` on `mnist`, scoring on its test set.
-fn time<F: Real>(config: &TrainConfig, mnist: &Mnist<F>) -> Result<History, RunError> {
-    Ok(train(config, &mnist.training, &mnist.test, |_, _| {})?.1)
+/// A line on what a chapter-6 row's run is.
+fn describe(row: &Row, config: &TrainConfig) {
+    let Net::Layers(text, activation) = row.net else {
+        return;
+    };
+    let data = if row.expanded {
+        " (the book trains it on the expanded images)"
+    } else {
+        ""
+    };
+    say(&format!(
+        "{}: layers {text}, {} neurons, eta {}, lambda {}, mini-batch {}{data}",
+        row.id,
+        activation.name(),
+        config.sgd.eta,
+        config.sgd.lambda,
+        config.sgd.mini_batch_size
+    ));
+}
+
+/// FLOPs of an epoch of `config`'s network: `(training, evaluation)`.
+fn epoch_flops(
+    config: &TrainConfig,
+    n_train: usize,
+    n_eval: usize,
+) -> Result<(f64, f64), ConfigError> {
+    Ok(match &config.network.layers {
+        Some(layers) => layer_flops_per_epoch(layers, IMAGE_SHAPE, CLASSES, n_train, n_eval)?,
+        None => flops_per_epoch(&config.network.sizes, n_train, n_eval),
+    })
+}
+
+/// Draws `config`'s network ([`with_model`]) and trains it on `training`, scoring `test` after
+/// every epoch.
+fn time<F: Real>(
+    config: &CheckedConfig,
+    training: &Dataset<F>,
+    test: &Dataset<F>,
+) -> Result<History, RunError> {
+    with_model(
+        config,
+        None,
+        Timed {
+            config,
+            training,
+            test,
+        },
+    )
+}
+
+/// A timed run's network, trained by the training loop.
+struct Timed<'a, F: Real> {
+    config: &'a CheckedConfig,
+    training: &'a Dataset<F>,
+    test: &'a Dataset<F>,
+}
+
+impl<F: Real> WithModel<F> for Timed<'_, F> {
+    type Value = History;
+
+    fn run<M: Model<F> + SaveModel>(
+        self,
+        mut net: M,
+        mut rng: SeededRng,
+    ) -> Result<History, RunError> {
+        let mut quiet = EpochFn(|_: &EpochRecord, _: &[usize]| {});
+        Ok(sgd(
+            &mut net,
+            self.config,
+            self.training,
+            self.test,
+            &mut rng,
+            &mut quiet,
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_takes_each_chapter_6_network_once() {
+        let ids: Vec<&str> = BenchNet::book_rows().map(|r| r.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "ch6-fc",
+                "ch6-conv",
+                "ch6-two-conv",
+                "ch6-relu",
+                "ch6-extra-fc",
+                "ch6-dropout"
+            ]
+        );
+        for id in ids {
+            let net: BenchNet = id.parse().unwrap();
+            assert_eq!(net.name(), id);
+            assert_eq!(net.precisions(), [Precision::F32]);
+            let config = net.config(Precision::F32, 2).unwrap().check().unwrap();
+            assert_eq!(config.sgd.mini_batch_size, 10);
+            assert_eq!(config.sgd.epochs, 2);
+        }
+        let relu = BenchNet::from_str("ch6-relu").unwrap();
+        let config = relu.config(Precision::F32, 1).unwrap();
+        assert_eq!((config.sgd.eta, config.sgd.lambda), (0.03, 0.1));
+        let net: BenchNet = "network1".parse().unwrap();
+        assert_eq!(net.precisions(), [Precision::F64, Precision::F32]);
+        assert!(matches!(
+            "ch6-vote".parse::<BenchNet>(),
+            Err(UnknownNet::SameAs {
+                same: "ch6-dropout",
+                ..
+            })
+        ));
+        assert!(matches!(
+            "ch3-lambda-5".parse::<BenchNet>(),
+            Err(UnknownNet::Unknown { .. })
+        ));
+    }
 }
