@@ -237,6 +237,10 @@ pub struct BenchArgs {
     /// Train on only the first N training images (default: all of them).
     #[arg(long, value_name = "N")]
     train_size: Option<usize>,
+    /// Then time one more epoch of each chapter-6 network phase by phase, layer by layer
+    /// (im2col, each product, pooling, …), with each product's GFLOP/s.
+    #[arg(long)]
+    phases: bool,
 }
 
 impl BenchArgs {
@@ -249,6 +253,7 @@ impl BenchArgs {
             data: self.data.clone(),
             validation_size: self.validation_size,
             train_size: self.train_size,
+            phases: self.phases,
         }
     }
 }

@@ -256,7 +256,7 @@ fn the_update_is_network3s_rule() {
     let data = data(5, input, &mut rng);
     let batch = [0, 1, 2, 3, 4];
     let masks = masks(&net, 5, &mut rng);
-    let pass = fast_gradient(&net, &data, &batch, &masks);
+    let mut pass = fast_gradient(&net, &data, &batch, &masks);
     let (eta, lambda, batches) = (0.3, 2.0, 7);
     let mut updated = net.clone();
     pass.update(&mut updated, eta, lambda, batches);

@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Instant;
 
 use crate::config::{
     check_layers_memory, check_threads, check_train_size, CheckedConfig, ConfigError, Precision,
@@ -20,10 +21,14 @@ use crate::config::{
 };
 use crate::data::{Dataset, CLASSES, IMAGE_PIXELS, IMAGE_SHAPE};
 use crate::model::file::SaveModel;
+use crate::model::layers::pass::Phase;
+use crate::model::layers::{Layer, LayerNetwork};
+use crate::model::Step;
 use crate::real::Real;
 use crate::report::bench::{flops_per_epoch, fma_kind, fma_peak, layer_flops_per_epoch, EpochRate};
 use crate::report::console::say;
 use crate::rng::SeededRng;
+use crate::train::step::UpdateMiniBatch;
 use crate::train::{sgd, EpochFn, EpochRecord, History, Model};
 
 use super::book::{Net, Row, ROWS};
@@ -158,6 +163,8 @@ pub struct BenchRequest {
     pub validation_size: Option<usize>,
     /// Train on the first N training images only (all of them by default).
     pub train_size: Option<usize>,
+    /// Also time each phase of each chapter-6 network's training step, layer by layer.
+    pub phases: bool,
 }
 
 /// One network in one precision, checked.
@@ -263,9 +270,102 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
             100.0 * r.epoch_gflops() / peak
         ));
     }
+    if request.phases {
+        for run in runs.iter().filter(|r| r.config.network.layers.is_some()) {
+            match (run.config.network.precision, &sets32) {
+                (Precision::F32, Some((training, _))) => phases(run, training, peak32)?,
+                _ => phases(run, &training, peak64)?,
+            }
+        }
+    }
     say("\nFLOPs per epoch are the dense algorithm's (see nndl::report::bench); network1 skips the zero pixels, so it does fewer than it is credited with.");
     if runs.iter().any(|r| matches!(r.net, BenchNet::Book(_))) {
         say("A convolution is counted as its product with the unrolled patches (im2col); pooling and activations are not counted.");
+    }
+    Ok(())
+}
+
+/// One epoch of `run`'s chapter-6 network over `training` in order (no shuffle, no
+/// evaluation), its training step timed phase by phase ([`Phase`]), printed as a table: each
+/// layer's phases with their seconds, share of the step and, for the products, GFLOP/s and
+/// share of `peak`.
+fn phases<F: Real>(run: &Run, training: &Dataset<F>, peak: f64) -> Result<(), RunError> {
+    let config = &run.config;
+    let Some(layers) = &config.network.layers else {
+        return Ok(());
+    };
+    let mut rng = crate::rng::seeded(config.seed);
+    let mut net: LayerNetwork<F> =
+        LayerNetwork::new(layers, IMAGE_SHAPE, CLASSES, &mut rng).map_err(ConfigError::from)?;
+    let mut step = net.step(&config.sgd);
+    step.time_phases();
+    let sgd = Step {
+        eta: config.sgd.eta,
+        lambda: config.sgd.lambda,
+        n: training.len(),
+        dropout: 0.0,
+    };
+    let order: Vec<usize> = (0..training.len()).collect();
+    let start = Instant::now();
+    for batch in order.chunks(config.sgd.mini_batch_size) {
+        step.update_mini_batch(&mut net, training, batch, &sgd, &mut rng);
+    }
+    let total = start.elapsed().as_secs_f64();
+    let seconds = step.phase_seconds().unwrap_or(&[]);
+    let n = training.len() as f64;
+    say(&format!(
+        "\n{} {}: one epoch of {} images in {total:.3} s, by phase",
+        run.net.name(),
+        config.network.precision.name(),
+        training.len()
+    ));
+    say("| layer | phase | s | share of the step | GFLOP/s | % of peak |");
+    say("|---|---|---|---|---|---|");
+    let mut input = IMAGE_SHAPE;
+    for (l, (layer, times)) in net.layers.iter().zip(seconds).enumerate() {
+        let spec = layer.spec();
+        // Multiply-adds of one product of this layer for one example.
+        let macs = match layer {
+            Layer::ConvPool(conv) => {
+                let (h, w) = conv.map();
+                (conv.filters * input[0] * conv.filter * conv.filter * h * w) as f64
+            }
+            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
+                dense.weights.len() as f64
+            }
+        };
+        for phase in Phase::ALL {
+            let s = times[phase as usize];
+            if s == 0.0 {
+                continue;
+            }
+            let products = match phase {
+                Phase::ConvForward | Phase::ConvGradient | Phase::ConvInputError => 1.0,
+                Phase::DenseForward => 1.0,
+                Phase::DenseBackward => {
+                    if l == 0 {
+                        1.0
+                    } else {
+                        2.0
+                    }
+                }
+                _ => 0.0,
+            };
+            let rate = if products > 0.0 {
+                let gflops = 2.0 * products * macs * n / s / 1e9;
+                format!("{gflops:.1} | {:.0}%", 100.0 * gflops / peak)
+            } else {
+                " | ".to_string()
+            };
+            say(&format!(
+                "| {} `{}` | {} | {s:.3} | {:.1}% | {rate} |",
+                l + 1,
+                spec.text(),
+                phase.name(),
+                100.0 * s / total
+            ));
+        }
+        input = layer.output();
     }
     Ok(())
 }

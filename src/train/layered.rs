@@ -4,7 +4,7 @@
 
 use crate::config::SgdConfig;
 use crate::data::Dataset;
-use crate::model::layers::pass::Pass;
+use crate::model::layers::pass::{Pass, Phase};
 use crate::model::layers::LayerNetwork;
 use crate::model::Step;
 use crate::real::Real;
@@ -18,6 +18,18 @@ use super::step::UpdateMiniBatch;
 pub struct LayerStep<F: Real> {
     pass: Pass<F>,
     mini_batch: usize,
+}
+
+impl<F: Real> LayerStep<F> {
+    /// Times every phase of every layer from now on (see [`Pass::time_phases`]).
+    pub fn time_phases(&mut self) {
+        self.pass.time_phases();
+    }
+
+    /// Seconds per phase and layer so far, `[layer][phase as usize]`, if timing.
+    pub fn phase_seconds(&self) -> Option<&[[f64; Phase::ALL.len()]]> {
+        self.pass.phase_seconds()
+    }
 }
 
 impl<F: Real> UpdateMiniBatch<F, LayerNetwork<F>> for LayerStep<F> {

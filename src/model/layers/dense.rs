@@ -34,6 +34,9 @@ pub struct Dense<F: Real = f64> {
 
 /// Copies `m` examples of `prev` `(C, m·HW)` into `input` `(C·HW, m)`:
 /// input[c·HW + p, e] = prev[c, e·HW + p], times `mask` (same shape as `input`) if given.
+/// A transpose of each channel, read in order and written with a stride of one row of
+/// `input`; indexing the buffers' slices directly, not a view per row, is what keeps it small
+/// next to the layer's product when m is the book's 10.
 pub fn gather<F: Real>(
     prev: ArrayView2<F>,
     hw: usize,
@@ -41,31 +44,39 @@ pub fn gather<F: Real>(
     mask: Option<ArrayView2<F>>,
     mut input: ArrayViewMut2<F>,
 ) {
-    for (c, row) in prev.outer_iter().enumerate() {
-        for p in 0..hw {
-            let mut to = input.slice_mut(s![c * hw + p, ..m]);
-            let from = row.slice(s![p..m * hw;hw]);
-            match &mask {
-                Some(mask) => {
-                    let keep = mask.slice(s![c * hw + p, ..m]);
-                    ndarray::Zip::from(&mut to)
-                        .and(&from)
-                        .and(&keep)
-                        .for_each(|t, &v, &k| *t = v * k);
+    let stride = input.ncols();
+    {
+        let to = input.as_slice_mut().expect("layer inputs are contiguous");
+        for (c, row) in prev.outer_iter().enumerate() {
+            let row = row.as_slice().expect("rows of activations are contiguous");
+            let block = &mut to[c * hw * stride..(c + 1) * hw * stride];
+            for (e, example) in row[..m * hw].chunks_exact(hw).enumerate() {
+                for (p, &v) in example.iter().enumerate() {
+                    block[p * stride + e] = v;
                 }
-                None => to.assign(&from),
             }
         }
+    }
+    if let Some(mask) = mask {
+        let mut to = input.slice_mut(s![.., ..m]);
+        to *= &mask.slice(s![.., ..m]);
     }
 }
 
 /// The reverse of [`gather`]: d_prev[c, e·HW + p] = d_input[c·HW + p, e] (the mask already
 /// applied to `d_input`).
 pub fn scatter<F: Real>(d_input: ArrayView2<F>, hw: usize, m: usize, mut d_prev: ArrayViewMut2<F>) {
+    let stride = d_input.ncols();
+    let from = d_input.as_slice().expect("layer inputs are contiguous");
     for (c, mut row) in d_prev.outer_iter_mut().enumerate() {
-        for p in 0..hw {
-            row.slice_mut(s![p..m * hw;hw])
-                .assign(&d_input.slice(s![c * hw + p, ..m]));
+        let row = row
+            .as_slice_mut()
+            .expect("rows of activations are contiguous");
+        let block = &from[c * hw * stride..(c + 1) * hw * stride];
+        for (e, example) in row[..m * hw].chunks_exact_mut(hw).enumerate() {
+            for (p, v) in example.iter_mut().enumerate() {
+                *v = block[p * stride + e];
+            }
         }
     }
 }

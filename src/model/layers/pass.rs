@@ -16,6 +16,8 @@
 //! and `mask` for a dense layer (reused for ∂C/∂input), `out` and `d_out` — the output and
 //! its error — for every layer, and the sums `nabla_w`, `nabla_b`.
 
+use std::time::Instant;
+
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayView2, Zip};
 
@@ -51,6 +53,90 @@ struct Buffers<F: Real> {
     nabla_b: Array1<F>,
 }
 
+/// The parts of a training step, timed per layer when [`Pass::time_phases`] asks (`nndl
+/// bench --phases`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Copying the mini-batch's images into the input buffer (counted at the first layer).
+    Gather,
+    /// A convolution's [`im2col`].
+    Im2col,
+    /// A convolution's forward product W·cols.
+    ConvForward,
+    /// Max-pooling, bias and activation ([`pool_forward`]).
+    Pool,
+    /// A dense layer's gather, forward product and activation (or softmax).
+    DenseForward,
+    /// Backprop through the activation and the pooling ([`pool_backward`]).
+    PoolBackward,
+    /// A convolution's ∇W = δ_Z·colsᵀ.
+    ConvGradient,
+    /// A convolution's ∂C/∂cols = Wᵀ·δ_Z.
+    ConvInputError,
+    /// A convolution's [`col2im`].
+    Col2im,
+    /// A dense layer's f′, ∇b, ∇W = δ·inputᵀ and ∂C/∂input = Wᵀ·δ with its scatter.
+    DenseBackward,
+    /// The update of the layer's weights and biases.
+    Update,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 11] = [
+        Phase::Gather,
+        Phase::Im2col,
+        Phase::ConvForward,
+        Phase::Pool,
+        Phase::DenseForward,
+        Phase::PoolBackward,
+        Phase::ConvGradient,
+        Phase::ConvInputError,
+        Phase::Col2im,
+        Phase::DenseBackward,
+        Phase::Update,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Gather => "gather the mini-batch",
+            Phase::Im2col => "im2col",
+            Phase::ConvForward => "product W·cols",
+            Phase::Pool => "max-pool, bias, activation",
+            Phase::DenseForward => "gather, product W·x, activation",
+            Phase::PoolBackward => "f′ and unpool",
+            Phase::ConvGradient => "product ∇W = δ·colsᵀ",
+            Phase::ConvInputError => "product Wᵀ·δ",
+            Phase::Col2im => "col2im",
+            Phase::DenseBackward => "f′, products ∇W = δ·xᵀ and Wᵀ·δ",
+            Phase::Update => "update",
+        }
+    }
+}
+
+/// Seconds spent in each [`Phase`] of each layer.
+#[derive(Clone, Debug)]
+struct Clock {
+    last: Instant,
+    /// `seconds[layer][phase]`.
+    seconds: Vec<[f64; Phase::ALL.len()]>,
+}
+
+/// Adds the time since the last mark to `phase` of `layer`, when timing.
+fn mark(clock: &mut Option<Clock>, layer: usize, phase: Phase) {
+    if let Some(clock) = clock {
+        let now = Instant::now();
+        clock.seconds[layer][phase as usize] += (now - clock.last).as_secs_f64();
+        clock.last = now;
+    }
+}
+
+/// Starts the time of the next phase now, when timing.
+fn restart(clock: &mut Option<Clock>) {
+    if let Some(clock) = clock {
+        clock.last = Instant::now();
+    }
+}
+
 /// The buffers of a forward (and, when made for training, backward) pass of up to `m_max`
 /// examples.
 #[derive(Clone, Debug)]
@@ -67,6 +153,8 @@ pub struct Pass<F: Real> {
     /// Whether `mask`s were drawn for the gathered mini-batch.
     masked: bool,
     layers: Vec<Buffers<F>>,
+    /// Per-phase times, when asked for.
+    clock: Option<Clock>,
 }
 
 impl<F: Real> Pass<F> {
@@ -128,7 +216,23 @@ impl<F: Real> Pass<F> {
             labels: Vec::with_capacity(m_max),
             masked: false,
             layers,
+            clock: None,
         }
+    }
+
+    /// From now on, adds the time each [`Phase`] of each layer takes to
+    /// [`Pass::phase_seconds`].
+    pub fn time_phases(&mut self) {
+        self.clock = Some(Clock {
+            last: Instant::now(),
+            seconds: vec![[0.0; Phase::ALL.len()]; self.layers.len()],
+        });
+    }
+
+    /// Seconds spent so far in each phase of each layer, `[layer][phase as usize]`, if
+    /// [`Pass::time_phases`] was called.
+    pub fn phase_seconds(&self) -> Option<&[[f64; Phase::ALL.len()]]> {
+        self.clock.as_ref().map(|c| c.seconds.as_slice())
     }
 
     /// Copies the examples `batch` of `data` (at most `m_max`) into the input buffer.
@@ -137,6 +241,7 @@ impl<F: Real> Pass<F> {
             batch.len() <= self.m_max,
             "a mini-batch larger than its buffers"
         );
+        restart(&mut self.clock);
         let hw = self.x.ncols() / self.m_max;
         self.m = batch.len();
         self.masked = false;
@@ -150,6 +255,7 @@ impl<F: Real> Pass<F> {
             }
             self.labels.push(data.labels()[k]);
         }
+        mark(&mut self.clock, 0, Phase::Gather);
     }
 
     /// Draws the dropout masks of the gathered mini-batch — example by example, within an
@@ -177,6 +283,8 @@ impl<F: Real> Pass<F> {
     /// otherwise every input is used and a dense layer's weighted input is scaled by 1 − p.
     pub fn forward(&mut self, net: &LayerNetwork<F>) {
         let m = self.m;
+        let clock = &mut self.clock;
+        restart(clock);
         for (l, layer) in net.layers.iter().enumerate() {
             let (before, rest) = self.layers.split_at_mut(l);
             let buffers = &mut rest[0];
@@ -190,6 +298,7 @@ impl<F: Real> Pass<F> {
                     let (ho, wo) = conv.map();
                     let n = m * ho * wo;
                     im2col(prev, conv.input, conv.filter, m, buffers.cols.view_mut());
+                    mark(clock, l, Phase::Im2col);
                     general_mat_mul(
                         F::one(),
                         &conv.weights,
@@ -197,6 +306,7 @@ impl<F: Real> Pass<F> {
                         F::zero(),
                         &mut buffers.z.slice_mut(s![.., ..n]),
                     );
+                    mark(clock, l, Phase::ConvForward);
                     pool_forward(
                         buffers.z.view(),
                         (ho, wo),
@@ -207,6 +317,7 @@ impl<F: Real> Pass<F> {
                         buffers.out.view_mut(),
                         &mut buffers.argmax,
                     );
+                    mark(clock, l, Phase::Pool);
                 }
                 Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
                     let use_mask = self.training && self.masked && dense.dropout > 0.0;
@@ -231,6 +342,7 @@ impl<F: Real> Pass<F> {
                         }
                         _ => Output::Softmax.apply_layer(out, dense.biases.view()),
                     }
+                    mark(clock, l, Phase::DenseForward);
                 }
             }
         }
@@ -252,6 +364,8 @@ impl<F: Real> Pass<F> {
     pub fn backward(&mut self, net: &LayerNetwork<F>) {
         assert!(self.training, "backward needs a pass made for training");
         let m = self.m;
+        let clock = &mut self.clock;
+        restart(clock);
         // BP1 for softmax and log-likelihood: δᴸ = a − y.
         let last = self.layers.last_mut().expect("a network has layers");
         let mut delta = last.d_out.slice_mut(s![.., ..m]);
@@ -278,6 +392,7 @@ impl<F: Real> Pass<F> {
                         buffers.z.view_mut(),
                         &mut buffers.nabla_b,
                     );
+                    mark(clock, l, Phase::PoolBackward);
                     let dz = buffers.z.slice(s![.., ..n]);
                     // BP4: ∇W = δ_Z · colsᵀ.
                     general_mat_mul(
@@ -287,10 +402,12 @@ impl<F: Real> Pass<F> {
                         F::zero(),
                         &mut buffers.nabla_w,
                     );
+                    mark(clock, l, Phase::ConvGradient);
                     if let Some(prev) = before.last_mut() {
                         // BP2: ∂C/∂cols = Wᵀ · δ_Z, folded back onto the input.
                         let mut d_cols = buffers.cols.slice_mut(s![.., ..n]);
                         general_mat_mul(F::one(), &conv.weights.t(), &dz, F::zero(), &mut d_cols);
+                        mark(clock, l, Phase::ConvInputError);
                         col2im(
                             buffers.cols.view(),
                             conv.input,
@@ -298,6 +415,7 @@ impl<F: Real> Pass<F> {
                             m,
                             prev.d_out.view_mut(),
                         );
+                        mark(clock, l, Phase::Col2im);
                     }
                 }
                 Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
@@ -335,6 +453,7 @@ impl<F: Real> Pass<F> {
                         }
                         scatter(buffers.input.view(), h * w, m, prev.d_out.view_mut());
                     }
+                    mark(clock, l, Phase::DenseBackward);
                 }
             }
         }
@@ -348,15 +467,17 @@ impl<F: Real> Pass<F> {
     /// `network3.py`'s update from the last [`Pass::backward`]: W ← (1 − ηλ/B)·W − (η/m)·∇W
     /// and b ← b − (η/m)·∇b, where B is the number of mini-batches in the training set (the
     /// L2 term ½λ‖W‖²/B of its cost).
-    pub fn update(&self, net: &mut LayerNetwork<F>, eta: f64, lambda: f64, batches: usize) {
+    pub fn update(&mut self, net: &mut LayerNetwork<F>, eta: f64, lambda: f64, batches: usize) {
         let scale = F::of(eta / self.m as f64);
         let decay = F::of(1.0 - eta * lambda / batches as f64);
-        for (layer, buffers) in net.layers.iter_mut().zip(&self.layers) {
+        restart(&mut self.clock);
+        for (l, (layer, buffers)) in net.layers.iter_mut().zip(&self.layers).enumerate() {
             let (weights, biases) = layer.parameters_mut();
             Zip::from(weights)
                 .and(&buffers.nabla_w)
                 .for_each(|w, &g| *w = decay * *w - scale * g);
             biases.scaled_add(-scale, &buffers.nabla_b);
+            mark(&mut self.clock, l, Phase::Update);
         }
     }
 }
