@@ -96,3 +96,59 @@ fn a_conv_net_is_timed_in_its_rows_precision() {
     assert!(out.contains("\n| ch6-fc | f64 | "), "{out}");
     assert!(!out.contains("| f32 |"), "{out}");
 }
+
+#[test]
+fn phases_are_timed_layer_by_layer_and_add_up_to_the_step() {
+    let data = mnist_path();
+    let o = nndl(&[
+        "bench",
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--train-size",
+        "200",
+        "--nets",
+        "ch6-conv",
+        "--phases",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let (_, table) = out
+        .split_once("ch6-conv f32: one epoch of 200 images in ")
+        .unwrap_or_else(|| panic!("no phase table: {out}"));
+    let total: f64 = table.split(' ').next().unwrap().parse().unwrap();
+    // Every phase of each layer kind is there, with its own layer.
+    for row in [
+        "| 1 `conv:20:5:act=sigmoid,pool:2` | im2col |",
+        "| 1 `conv:20:5:act=sigmoid,pool:2` | product W·cols |",
+        "| 1 `conv:20:5:act=sigmoid,pool:2` | max-pool, bias, activation |",
+        "| 1 `conv:20:5:act=sigmoid,pool:2` | product ∇W = δ·colsᵀ |",
+        "| 2 `fc:100:act=sigmoid:dropout=0` | f′, products ∇W = δ·xᵀ and Wᵀ·δ |",
+        "| 3 `softmax:dropout=0` | update |",
+    ] {
+        assert!(table.contains(row), "{row}: {table}");
+    }
+    // The first layer has no input error to compute.
+    assert!(
+        !table.contains("| 1 `conv:20:5:act=sigmoid,pool:2` | col2im"),
+        "{table}"
+    );
+    // The phases cover the step: their seconds add up to most of the epoch and not past it.
+    let phases: f64 = table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| layer"))
+        .map(|l| {
+            l.split(" | ")
+                .nth(2)
+                .unwrap()
+                .trim()
+                .parse::<f64>()
+                .unwrap()
+        })
+        .sum();
+    assert!(
+        phases <= total + 1e-3 && phases > 0.8 * total,
+        "{phases} of {total}: {table}"
+    );
+}
