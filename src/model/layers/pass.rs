@@ -59,6 +59,8 @@ struct Buffers<F: Real> {
 pub enum Phase {
     /// Copying the mini-batch's images into the input buffer (counted at the first layer).
     Gather,
+    /// Drawing a dense layer's dropout masks.
+    Masks,
     /// A convolution's [`im2col`].
     Im2col,
     /// A convolution's forward product W·cols.
@@ -82,8 +84,9 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 11] = [
+    pub const ALL: [Phase; 12] = [
         Phase::Gather,
+        Phase::Masks,
         Phase::Im2col,
         Phase::ConvForward,
         Phase::Pool,
@@ -99,6 +102,7 @@ impl Phase {
     pub fn name(self) -> &'static str {
         match self {
             Phase::Gather => "gather the mini-batch",
+            Phase::Masks => "draw dropout masks",
             Phase::Im2col => "im2col",
             Phase::ConvForward => "product W·cols",
             Phase::Pool => "max-pool, bias, activation",
@@ -262,12 +266,18 @@ impl<F: Real> Pass<F> {
     /// example layer by layer, input by input — each input kept with probability 1 − p of
     /// its layer. The next [`Pass::forward`] in training applies them.
     pub fn draw_masks(&mut self, net: &LayerNetwork<F>, rng: &mut SeededRng) {
+        restart(&mut self.clock);
         for e in 0..self.m {
             for (layer, buffers) in net.layers.iter().zip(&mut self.layers) {
                 if let Some(p) = layer.dropout().filter(|&p| p > 0.0) {
                     dropout::keep(p, rng, buffers.mask.column_mut(e));
                 }
             }
+        }
+        // Drawn example by example across the layers, so timed as a whole, at the first
+        // layer that drops inputs.
+        if let Some(l) = net.layers.iter().position(|l| l.dropout().is_some_and(|p| p > 0.0)) {
+            mark(&mut self.clock, l, Phase::Masks);
         }
         self.masked = true;
     }
