@@ -408,9 +408,13 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
             "test accuracy at the best validation epoch".to_string()
         }
     };
+    let epochs = match epochs {
+        1 => "1 epoch".to_string(),
+        n => format!("{n} epochs"),
+    };
     say(&format!(
-        "{}: book {:.2}%, nndl {:.2}% ({protocol}, {} epochs, {:.0} s) — {verdict}",
-        row.id, row.book, outcome.accuracy, epochs, outcome.seconds
+        "{}: book {:.2}%, nndl {:.2}% ({protocol}, {epochs}, {:.0} s) — {verdict}",
+        row.id, row.book, outcome.accuracy, outcome.seconds
     ));
     Ok(())
 }

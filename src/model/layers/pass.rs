@@ -276,7 +276,11 @@ impl<F: Real> Pass<F> {
         }
         // Drawn example by example across the layers, so timed as a whole, at the first
         // layer that drops inputs.
-        if let Some(l) = net.layers.iter().position(|l| l.dropout().is_some_and(|p| p > 0.0)) {
+        if let Some(l) = net
+            .layers
+            .iter()
+            .position(|l| l.dropout().is_some_and(|p| p > 0.0))
+        {
             mark(&mut self.clock, l, Phase::Masks);
         }
         self.masked = true;

@@ -1,0 +1,72 @@
+//! `nndl book` from the command line: the list of rows, a shortened row with its verdict
+//! withheld, and bad rows refused.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn the_list_names_every_row_with_the_books_figure() {
+    let o = nndl(&["book", "--list"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    for (row, figure) in [
+        ("ch1", "95.42"),
+        ("ch3-overfitting", "82.27"),
+        ("ch6-two-conv", "99.06"),
+        ("ch6-relu", "99.23"),
+        ("ch6-vote", "99.67"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(row))
+            .unwrap_or_else(|| panic!("no row {row}: {out}"));
+        assert!(line.contains(figure), "{row}: {line}");
+    }
+}
+
+#[test]
+fn a_shortened_row_runs_and_withholds_its_verdict() {
+    let data = mnist_path();
+    let o = nndl(&[
+        "book",
+        "ch6-fc",
+        "--epochs",
+        "1",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.starts_with("ch6-fc: book 97.80%, nndl "), "{out}");
+    assert!(
+        last.contains("(test accuracy at the best validation epoch, 1 epoch, "),
+        "{last}"
+    );
+    assert!(
+        last.ends_with("shortened to 1 of the book's 60 epochs: no verdict"),
+        "{last}"
+    );
+    // One epoch of FC-100 on all 50,000 images is well past 90%.
+    let accuracy: f64 = last
+        .split("nndl ")
+        .nth(1)
+        .and_then(|s| s.split('%').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{last}"));
+    assert!(accuracy > 90.0, "{last}");
+}
+
+#[test]
+fn bad_rows_are_refused() {
+    for (args, want) in [
+        (&["book", "ch6-nope"][..], "ch6-nope"),
+        (&["book", "ch6-fc", "--epochs", "0"][..], "epochs"),
+    ] {
+        let o = nndl(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
