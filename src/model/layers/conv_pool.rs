@@ -167,7 +167,8 @@ pub fn col2im<F: Real>(
 /// Max-pools `z` `(F, m·H′·W′)` over P×P blocks, then adds each filter's bias and applies the
 /// activation: out = f(max + b), `(F, m·Hp·Wp)`. `argmax` records, per output, where the
 /// block's first maximum (row-major) was, as its offset i·W′ + j from the block's top-left
-/// corner in `z`, for [`pool_backward`].
+/// corner in `z`, for [`pool_backward`]. P must divide H′ and W′ (as [`super::spec::check`]
+/// requires), so that the blocks tile each example's maps.
 ///
 /// The blocks of one row of outputs are read P rows of `z` at a time; for 2×2, the book's
 /// pooling, each block is three compares and selects with no branch, which the loop needs to
@@ -190,7 +191,12 @@ pub fn pool_forward<F: Real>(
     let (ho, wo) = map;
     let (hp, wp) = (ho / pool, wo / pool);
     let per_filter = m * hp * wp;
-    // Offsets below P·W′ ≤ the map's size, which `spec::check` keeps far below 2³².
+    debug_assert!(ho % pool == 0 && wo % pool == 0, "blocks tile the maps");
+    // Offsets within a block are below P·W′, stored as u32.
+    assert!(
+        u32::try_from(pool * wo).is_ok(),
+        "a block's offsets fit in 32 bits"
+    );
     let below = wo as u32;
     for (f, &b) in biases.iter().enumerate() {
         let zf = z.slice(s![f, ..m * ho * wo]);
@@ -208,17 +214,19 @@ pub fn pool_forward<F: Real>(
                 let (r0, r1) = block_row.split_at(wo);
                 let blocks = r0.chunks_exact(2).zip(r1.chunks_exact(2));
                 for ((o, a), (top, bottom)) in o.iter_mut().zip(a.iter_mut()).zip(blocks) {
-                    let (m0, i0) = if top[1] > top[0] {
-                        (top[1], 1)
-                    } else {
-                        (top[0], 0)
-                    };
-                    let (m1, i1) = if bottom[1] > bottom[0] {
-                        (bottom[1], below + 1)
-                    } else {
-                        (bottom[0], below)
-                    };
-                    (*o, *a) = if m1 > m0 { (m1, i1) } else { (m0, i0) };
+                    // The general path's scan, unrolled: the same strict compares in the same
+                    // order, so ties and NaNs pick the same entry.
+                    let (mut best, mut at) = (top[0], 0);
+                    if top[1] > best {
+                        (best, at) = (top[1], 1);
+                    }
+                    if bottom[0] > best {
+                        (best, at) = (bottom[0], below);
+                    }
+                    if bottom[1] > best {
+                        (best, at) = (bottom[1], below + 1);
+                    }
+                    (*o, *a) = (best, at);
                 }
             } else {
                 for (xp, (o, a)) in o.iter_mut().zip(a.iter_mut()).enumerate() {
@@ -232,6 +240,7 @@ pub fn pool_forward<F: Real>(
                             }
                         }
                     }
+                    // Below P·W′, checked above to fit.
                     (*o, *a) = (best, at as u32);
                 }
             }
@@ -258,6 +267,7 @@ pub fn pool_backward<F: Real>(
     nabla_b: &mut Array1<F>,
 ) {
     let (ho, wo) = map;
+    debug_assert!(ho % pool == 0 && wo % pool == 0, "blocks tile the maps");
     let (hp, wp) = (ho / pool, wo / pool);
     let per_filter = m * hp * wp;
     for (f, nb) in nabla_b.iter_mut().enumerate() {
@@ -277,5 +287,50 @@ pub fn pool_backward<F: Real>(
                 block_row[xp * pool + a as usize] = d;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{arr1, Array2};
+
+    /// The 2×2 path follows the general path's row-major scan: the first maximum wins a tie,
+    /// and a NaN does not hide a larger value after it.
+    #[test]
+    fn pooling_picks_the_first_maximum_as_the_scan_does() {
+        // One filter, one example, a 2×4 map: blocks [[1, 2], [NaN, 5]] and [[3, 3], [3, 0]].
+        let z = Array2::from_shape_vec((1, 8), vec![1.0, 2.0, 3.0, 3.0, f64::NAN, 5.0, 3.0, 0.0])
+            .unwrap();
+        let mut out = Array2::zeros((1, 2));
+        let mut argmax = vec![0; 2];
+        let relu = Activation::Relu;
+        pool_forward(
+            z.view(),
+            (2, 4),
+            2,
+            1,
+            arr1(&[0.0]).view(),
+            relu,
+            out.view_mut(),
+            &mut argmax,
+        );
+        // Offsets i·W′ + j from each block's corner: 5 is at (1, 1); the first 3 at (0, 0).
+        assert_eq!(argmax, [4 + 1, 0]);
+        assert_eq!(out.as_slice().unwrap(), &[5.0, 3.0]);
+        // The general path on 1×1 blocks of the same map keeps every value.
+        let mut out = Array2::zeros((1, 8));
+        let mut argmax = vec![9; 8];
+        pool_forward(
+            z.view(),
+            (2, 4),
+            1,
+            1,
+            arr1(&[0.0]).view(),
+            relu,
+            out.view_mut(),
+            &mut argmax,
+        );
+        assert_eq!(argmax, [0; 8]);
     }
 }

@@ -455,39 +455,20 @@ fn truncated_normal(mu: f64, sigma: f64, low: f64, high: f64, rng: &mut StdRng) 
     }
 }
 
-/// ln(Φ(b) − Φ(a)) for a ≤ b, Φ the standard normal's distribution function, from the tail
-/// that keeps the difference accurate.
+/// ln(Φ(b) − Φ(a)) for a ≤ b, Φ the standard normal's distribution function: from the tail
+/// that keeps the difference accurate when both ends are on one side of the mean, from erf
+/// when the interval straddles it. (`libm`'s erf and erfc, which the standard library lacks.)
 fn ln_gauss_mass(a: f64, b: f64) -> f64 {
-    let tail = |z: f64| 0.5 * erfc(z / std::f64::consts::SQRT_2);
+    let tail = |z: f64| 0.5 * libm::erfc(z / std::f64::consts::SQRT_2);
     let mass = if a >= 0.0 {
         tail(a) - tail(b)
     } else if b <= 0.0 {
         tail(-b) - tail(-a)
     } else {
-        1.0 - tail(b) - tail(-a)
+        let erf = |z: f64| libm::erf(z / std::f64::consts::SQRT_2);
+        0.5 * (erf(b) - erf(a))
     };
     mass.max(0.0).ln()
-}
-
-/// The complementary error function to a relative error below 1.2e-7 (Numerical Recipes'
-/// `erfcc`, a Chebyshev fit).
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let r = t * (-z * z + poly).exp();
-    if x >= 0.0 {
-        r
-    } else {
-        2.0 - r
-    }
 }
 
 /// ln Σ exp(terms), −∞ for no mass.
@@ -516,7 +497,8 @@ impl Tpe {
         for _ in 0..self.settings.candidates.max(1) {
             let x = l.sample(&axes, rng);
             let score = l.ln_pdf(&axes, &x) - g.ln_pdf(&axes, &x);
-            // The first of the best, as NumPy's argmax.
+            // The first of the best scores (NaN scores, which finite bounds rule out, are
+            // never chosen over a number).
             if best.1.is_empty() || best.0.is_nan() || score > best.0 {
                 best = (score, x);
             }
