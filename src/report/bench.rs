@@ -97,10 +97,31 @@ pub fn layer_flops_per_example(
     input: Shape,
     classes: usize,
 ) -> Result<(f64, f64), SpecError> {
-    let shapes = spec::check(layers, input, classes)?;
     let (mut forward, mut backward) = (0.0, 0.0);
-    for (l, (layer, &[c, h, w])) in layers.iter().zip(&shapes).enumerate() {
-        let multiply_adds = match *layer {
+    for (l, multiply_adds) in layer_multiply_adds(layers, input, classes)?
+        .into_iter()
+        .enumerate()
+    {
+        let product = 2.0 * multiply_adds;
+        forward += product;
+        // ∇W, and the input's error except in the first layer.
+        backward += if l == 0 { product } else { 2.0 * product };
+    }
+    Ok((forward + backward, forward))
+}
+
+/// The multiply-adds of one of each layer's products for one example — its forward product
+/// W·cols or W·x, which ∇W and the input's error match (see [`layer_flops_per_example`]).
+pub fn layer_multiply_adds(
+    layers: &[LayerSpec],
+    input: Shape,
+    classes: usize,
+) -> Result<Vec<f64>, SpecError> {
+    let shapes = spec::check(layers, input, classes)?;
+    Ok(layers
+        .iter()
+        .zip(&shapes)
+        .map(|(layer, &[c, h, w])| match *layer {
             LayerSpec::ConvPool {
                 filters, filter, ..
             } => {
@@ -109,13 +130,8 @@ pub fn layer_flops_per_example(
             }
             LayerSpec::FullyConnected { neurons, .. } => (c * h * w) as f64 * neurons as f64,
             LayerSpec::Softmax { .. } => (c * h * w) as f64 * classes as f64,
-        };
-        let product = 2.0 * multiply_adds;
-        forward += product;
-        // ∇W, and the input's error except in the first layer.
-        backward += if l == 0 { product } else { 2.0 * product };
-    }
-    Ok((forward + backward, forward))
+        })
+        .collect())
 }
 
 /// FLOPs of one epoch of chapter 6's `layers` ([`layer_flops_per_example`]): `(training,

@@ -22,10 +22,12 @@ use crate::config::{
 use crate::data::{Dataset, CLASSES, IMAGE_PIXELS, IMAGE_SHAPE};
 use crate::model::file::SaveModel;
 use crate::model::layers::pass::Phase;
-use crate::model::layers::{Layer, LayerNetwork};
+use crate::model::layers::LayerNetwork;
 use crate::model::Step;
 use crate::real::Real;
-use crate::report::bench::{flops_per_epoch, fma_kind, fma_peak, layer_flops_per_epoch, EpochRate};
+use crate::report::bench::{
+    flops_per_epoch, fma_kind, fma_peak, layer_flops_per_epoch, layer_multiply_adds, EpochRate,
+};
 use crate::report::console::say;
 use crate::rng::SeededRng;
 use crate::train::step::UpdateMiniBatch;
@@ -321,19 +323,16 @@ fn phases<F: Real>(run: &Run, training: &Dataset<F>, peak: f64) -> Result<(), Ru
     ));
     say("| layer | phase | s | share of the step | GFLOP/s | % of peak |");
     say("|---|---|---|---|---|---|");
-    let mut input = IMAGE_SHAPE;
-    for (l, (layer, times)) in net.layers.iter().zip(seconds).enumerate() {
+    let multiply_adds =
+        layer_multiply_adds(layers, IMAGE_SHAPE, CLASSES).map_err(ConfigError::from)?;
+    for (l, ((layer, times), macs)) in net
+        .layers
+        .iter()
+        .zip(seconds)
+        .zip(multiply_adds)
+        .enumerate()
+    {
         let spec = layer.spec();
-        // Multiply-adds of one product of this layer for one example.
-        let macs = match layer {
-            Layer::ConvPool(conv) => {
-                let (h, w) = conv.map();
-                (conv.filters * input[0] * conv.filter * conv.filter * h * w) as f64
-            }
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
-                dense.weights.len() as f64
-            }
-        };
         for phase in Phase::ALL {
             let s = times[phase as usize];
             if s == 0.0 {
@@ -365,7 +364,6 @@ fn phases<F: Real>(run: &Run, training: &Dataset<F>, peak: f64) -> Result<(), Ru
                 100.0 * s / total
             ));
         }
-        input = layer.output();
     }
     Ok(())
 }
