@@ -124,14 +124,20 @@ fn phases_are_timed_layer_by_layer_and_add_up_to_the_step() {
         "| 1 `conv:20:5:act=sigmoid,pool:2` | product W·cols |",
         "| 1 `conv:20:5:act=sigmoid,pool:2` | max-pool, bias, activation |",
         "| 1 `conv:20:5:act=sigmoid,pool:2` | product ∇W = δ·colsᵀ |",
-        "| 2 `fc:100:act=sigmoid:dropout=0` | f′, products ∇W = δ·xᵀ and Wᵀ·δ |",
-        "| 3 `softmax:dropout=0` | update |",
+        "| 1 `conv:20:5:act=sigmoid,pool:2` | update |",
+        "| 2 `fc:100:act=sigmoid:dropout=0` | f′, products δᵀ·W and ∇W = δ·x, update |",
+        "| 3 `softmax:dropout=0` | f′, products δᵀ·W and ∇W = δ·x, update |",
     ] {
         assert!(table.contains(row), "{row}: {table}");
     }
-    // The first layer has no input error to compute.
+    // The first layer has no input error to compute, and a dense layer's update is part of
+    // its backward pass.
     assert!(
         !table.contains("| 1 `conv:20:5:act=sigmoid,pool:2` | col2im"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("| 3 `softmax:dropout=0` | update |"),
         "{table}"
     );
     // The phases cover the step: their seconds add up to most of the epoch and not past it.

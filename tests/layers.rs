@@ -105,7 +105,7 @@ fn fast_gradient(
             for (e, example) in masks.iter().enumerate() {
                 let mask = example[l].as_ref().unwrap();
                 for (i, &v) in mask.iter().enumerate() {
-                    buffer[[i, e]] = v;
+                    buffer[[e, i]] = v;
                 }
             }
         }
@@ -269,6 +269,65 @@ fn the_update_is_network3s_rule() {
         assert!((updated.layers[l].biases() - &expected_b)
             .iter()
             .all(|d| d.abs() < 1e-14));
+    }
+}
+
+/// The training step's fused backward pass and update — through `small_batch`'s kernels
+/// for a mini-batch of up to 10, and through general products for a larger one or when told
+/// to — against the gradients and the update done apart.
+#[test]
+fn the_training_step_is_backward_then_update() {
+    let mut rng = seeded(8);
+    let (eta, lambda, batches) = (0.3, 2.0, 7);
+    for (layers, activation, input) in NETS {
+        let net = network(layers, activation, input, &mut rng);
+        let data = data(14, input, &mut rng);
+        for (batch, general) in [
+            (vec![4, 0, 7, 2, 8], false),
+            (vec![4, 0, 7, 2, 8], true),
+            ((0..10).collect(), false),
+            ((0..13).rev().collect::<Vec<_>>(), false),
+        ] {
+            let m = batch.len();
+            let masks = masks(&net, m, &mut rng);
+            let mut apart = fast_gradient(&net, &data, &batch, &masks);
+            let mut expected = net.clone();
+            apart.update(&mut expected, eta, lambda, batches);
+
+            let mut fused = net.clone();
+            let mut pass = Pass::new(&net, m + 1, true);
+            if general {
+                pass.use_general_products();
+            }
+            pass.gather(&data, &batch);
+            for l in 0..net.layers.len() {
+                if net.layers[l].dropout().is_some_and(|p| p > 0.0) {
+                    let buffer = pass.masks_mut(l);
+                    for (e, example) in masks.iter().enumerate() {
+                        for (i, &v) in example[l].as_ref().unwrap().iter().enumerate() {
+                            buffer[[e, i]] = v;
+                        }
+                    }
+                }
+            }
+            pass.forward(&fused);
+            pass.backward_update(&mut fused, eta, lambda, batches);
+            for l in 0..net.layers.len() {
+                let (got, want) = (&fused.layers[l], &expected.layers[l]);
+                let dw = max_relative(got.weights(), want.weights());
+                let b = |layer: &Layer| layer.biases().clone().insert_axis(Axis(0));
+                let db = max_relative(&b(got), &b(want));
+                assert!(
+                    dw < 1e-13 && db < 1e-13,
+                    "{layers}, m = {m}, general {general}: layer {l} off by {dw:e} / {db:e}"
+                );
+                assert_ne!(
+                    got.weights(),
+                    net.layers[l].weights(),
+                    "{layers}: layer {l} moved"
+                );
+            }
+        }
     }
 }
 

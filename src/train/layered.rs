@@ -44,9 +44,9 @@ impl<F: Real> UpdateMiniBatch<F, LayerNetwork<F>> for LayerStep<F> {
         self.pass.gather(data, batch);
         self.pass.draw_masks(net, rng);
         self.pass.forward(net);
-        self.pass.backward(net);
         let batches = (step.n / self.mini_batch).max(1);
-        self.pass.update(net, step.eta, step.lambda, batches);
+        self.pass
+            .backward_update(net, step.eta, step.lambda, batches);
     }
 }
 

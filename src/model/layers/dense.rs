@@ -8,11 +8,12 @@
 //! *inverted* form of the same rule.)
 //!
 //! Shapes, with m examples: `weights` `(n_out, n_in)` — the transpose of `network3.py`'s `w`,
-//! so that as in `network2.py` row j holds neuron j's weights; the layer's input `(n_in, m)`,
-//! one example per column; its output `(n_out, m)`. A layer after a convolution reads the
-//! previous output `(C, m·H·W)` as n_in = C·H·W values per example in (channel, y, x) order,
-//! `network3.py`'s `reshape`: [`gather`] copies them into columns, [`scatter`] sends the
-//! errors back.
+//! so that as in `network2.py` row j holds neuron j's weights; the layer's input `(m, n_in)`,
+//! one example per row, so that each example's inputs lie together (what
+//! [`super::small_batch`]'s kernels read); its output `(n_out, m)`, one example per column. A
+//! layer after a convolution reads the previous output `(C, m·H·W)` as n_in = C·H·W values per
+//! example in (channel, y, x) order, `network3.py`'s `reshape`: [`gather`] copies them into
+//! rows, [`scatter`] sends the errors back.
 
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
 
@@ -32,11 +33,10 @@ pub struct Dense<F: Real = f64> {
     pub biases: Array1<F>,
 }
 
-/// Copies `m` examples of `prev` `(C, m·HW)` into `input` `(C·HW, m)`:
-/// input[c·HW + p, e] = prev[c, e·HW + p], times `mask` (same shape as `input`) if given.
-/// A transpose of each channel, read in order and written with a stride of one row of
-/// `input`; indexing the buffers' slices directly, not a view per row, is what keeps it small
-/// next to the layer's product when m is the book's 10.
+/// Copies `m` examples of `prev` `(C, m·HW)` into `input` `(m, C·HW)`:
+/// input[e, c·HW + p] = prev[c, e·HW + p], times `mask` (same shape as `input`) if given.
+/// Each channel's HW values of an example are one copied run (one value, a transpose, after
+/// another dense layer).
 pub fn gather<F: Real>(
     prev: ArrayView2<F>,
     hw: usize,
@@ -44,38 +44,44 @@ pub fn gather<F: Real>(
     mask: Option<ArrayView2<F>>,
     mut input: ArrayViewMut2<F>,
 ) {
-    let stride = input.ncols();
+    let n_in = input.ncols();
     {
         let to = input.as_slice_mut().expect("layer inputs are contiguous");
         for (c, row) in prev.outer_iter().enumerate() {
             let row = row.as_slice().expect("rows of activations are contiguous");
-            let block = &mut to[c * hw * stride..(c + 1) * hw * stride];
-            for (e, example) in row[..m * hw].chunks_exact(hw).enumerate() {
-                for (p, &v) in example.iter().enumerate() {
-                    block[p * stride + e] = v;
+            if hw == 1 {
+                for (e, &v) in row[..m].iter().enumerate() {
+                    to[e * n_in + c] = v;
+                }
+            } else {
+                for (e, example) in row[..m * hw].chunks_exact(hw).enumerate() {
+                    to[e * n_in + c * hw..e * n_in + (c + 1) * hw].copy_from_slice(example);
                 }
             }
         }
     }
     if let Some(mask) = mask {
-        let mut to = input.slice_mut(s![.., ..m]);
-        to *= &mask.slice(s![.., ..m]);
+        let mut to = input.slice_mut(s![..m, ..]);
+        to *= &mask.slice(s![..m, ..]);
     }
 }
 
-/// The reverse of [`gather`]: d_prev[c, e·HW + p] = d_input[c·HW + p, e] (the mask already
+/// The reverse of [`gather`]: d_prev[c, e·HW + p] = d_input[e, c·HW + p] (the mask already
 /// applied to `d_input`).
 pub fn scatter<F: Real>(d_input: ArrayView2<F>, hw: usize, m: usize, mut d_prev: ArrayViewMut2<F>) {
-    let stride = d_input.ncols();
+    let n_in = d_input.ncols();
     let from = d_input.as_slice().expect("layer inputs are contiguous");
     for (c, mut row) in d_prev.outer_iter_mut().enumerate() {
         let row = row
             .as_slice_mut()
             .expect("rows of activations are contiguous");
-        let block = &from[c * hw * stride..(c + 1) * hw * stride];
-        for (e, example) in row[..m * hw].chunks_exact_mut(hw).enumerate() {
-            for (p, v) in example.iter_mut().enumerate() {
-                *v = block[p * stride + e];
+        if hw == 1 {
+            for (e, v) in row[..m].iter_mut().enumerate() {
+                *v = from[e * n_in + c];
+            }
+        } else {
+            for (e, example) in row[..m * hw].chunks_exact_mut(hw).enumerate() {
+                example.copy_from_slice(&from[e * n_in + c * hw..e * n_in + (c + 1) * hw]);
             }
         }
     }

@@ -17,6 +17,7 @@ pub mod dense;
 pub mod file;
 pub mod pass;
 pub mod reference;
+pub mod small_batch;
 pub mod spec;
 
 use ndarray::{Array1, Array2};
@@ -88,6 +89,21 @@ impl<F: Real> Layer<F> {
             Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
                 (&mut dense.weights, &mut dense.biases)
             }
+        }
+    }
+
+    /// A fully-connected or softmax layer's weights and biases.
+    pub fn dense(&self) -> Option<&Dense<F>> {
+        match self {
+            Layer::ConvPool(_) => None,
+            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => Some(dense),
+        }
+    }
+
+    pub fn dense_mut(&mut self) -> Option<&mut Dense<F>> {
+        match self {
+            Layer::ConvPool(_) => None,
+            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => Some(dense),
         }
     }
 

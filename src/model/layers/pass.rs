@@ -11,10 +11,19 @@
 //! layer's output error. The update is then `network3.py`'s: W ← W − η(∇W/m + λW/B),
 //! b ← b − η∇b/m, with B = n/m mini-batches in the training set.
 //!
+//! Two ways through the backward pass: [`Pass::backward`] leaves ∇W and ∇b in the pass (for
+//! the gradient checks, and to read), and [`Pass::update`] then applies them; the training
+//! step, [`Pass::backward_update`], updates each layer as soon as its input's error is known.
+//! There a dense layer never stores ∇W: with a mini-batch of up to
+//! [`small_batch::MAX_EXAMPLES`] its input error and update are one pass over W
+//! ([`small_batch::backward_update`]), otherwise the update is one product into W
+//! (W ← decay·W − scale·δ·x, as network2's step does). The tests hold the two ways to each
+//! other.
+//!
 //! Buffers per layer (m examples; see [`super::conv_pool`] and [`super::dense`] for shapes):
-//! `cols` and `z` for a convolution (reused for ∂C/∂cols and δ_Z on the way back), `input`
-//! and `mask` for a dense layer (reused for ∂C/∂input), `out` and `d_out` — the output and
-//! its error — for every layer, and the sums `nabla_w`, `nabla_b`.
+//! `cols` and `z` for a convolution (reused for ∂C/∂cols and δ_Z on the way back), `input`,
+//! `mask` and `d_input` (∂C/∂input) for a dense layer, `out` and `d_out` — the output and its
+//! error — for every layer, and the sums `nabla_w`, `nabla_b`.
 
 use std::time::Instant;
 
@@ -28,7 +37,8 @@ use crate::real::Real;
 use crate::rng::SeededRng;
 
 use super::conv_pool::{col2im, im2col, pool_backward, pool_forward};
-use super::dense::{gather, scatter};
+use super::dense::{gather, scatter, Dense};
+use super::small_batch;
 use super::{Layer, LayerNetwork};
 
 /// One layer's buffers; those its kind does not use are empty.
@@ -41,10 +51,14 @@ struct Buffers<F: Real> {
     /// Convolution: for each pooled output, where its block's maximum was (its offset from the
     /// block's corner in `z`).
     argmax: Vec<u32>,
-    /// Dense: `(n_in, m)`, the layer's (masked) input, then ∂C/∂input.
+    /// Dense: `(m, n_in)`, the layer's (masked) input.
     input: Array2<F>,
-    /// Dense with dropout: `(n_in, m)`, 1 for a kept input, 0 for a dropped one.
+    /// Dense with dropout: `(m, n_in)`, 1 for a kept input, 0 for a dropped one.
     mask: Array2<F>,
+    /// Dense after another layer, in training: `(m, n_in)`, ∂C/∂input.
+    d_input: Array2<F>,
+    /// Dense: scratch space of [`small_batch`]'s kernels.
+    packed: Vec<F>,
     /// `(C, m·H·W)` or `(n_out, m)`: the layer's output.
     out: Array2<F>,
     /// Same shape as `out`: ∂C/∂out, then δ.
@@ -77,9 +91,11 @@ pub enum Phase {
     ConvInputError,
     /// A convolution's [`col2im`].
     Col2im,
-    /// A dense layer's f′, ∇b, ∇W = δ·inputᵀ and ∂C/∂input = Wᵀ·δ with its scatter.
+    /// A dense layer's f′, ∇b, ∇W = δ·input and ∂C/∂input = δᵀ·W with its scatter (and in
+    /// the training step its update, done in the same pass over W).
     DenseBackward,
-    /// The update of the layer's weights and biases.
+    /// The update of the layer's weights and biases (a dense layer's in the training step:
+    /// see [`Phase::DenseBackward`]).
     Update,
 }
 
@@ -111,7 +127,7 @@ impl Phase {
             Phase::ConvGradient => "product ∇W = δ·colsᵀ",
             Phase::ConvInputError => "product Wᵀ·δ",
             Phase::Col2im => "col2im",
-            Phase::DenseBackward => "f′, products ∇W = δ·xᵀ and Wᵀ·δ",
+            Phase::DenseBackward => "f′, products δᵀ·W and ∇W = δ·x, update",
             Phase::Update => "update",
         }
     }
@@ -157,6 +173,9 @@ pub struct Pass<F: Real> {
     /// Whether `mask`s were drawn for the gathered mini-batch.
     masked: bool,
     layers: Vec<Buffers<F>>,
+    /// Whether a dense layer's products go through [`small_batch`]'s kernels when the
+    /// mini-batch is small enough (on CPUs with FMA).
+    small_batch: bool,
     /// Per-phase times, when asked for.
     clock: Option<Clock>,
 }
@@ -169,7 +188,8 @@ impl<F: Real> Pass<F> {
         let layers = net
             .layers
             .iter()
-            .map(|layer| {
+            .enumerate()
+            .map(|(l, layer)| {
                 let [oc, oh, ow] = layer.output();
                 let out = Array2::zeros((oc, m_max * oh * ow));
                 let d_out = if training { out.clone() } else { empty() };
@@ -187,6 +207,8 @@ impl<F: Real> Pass<F> {
                     argmax: Vec::new(),
                     input: empty(),
                     mask: empty(),
+                    d_input: empty(),
+                    packed: Vec::new(),
                     out,
                     d_out,
                     nabla_w,
@@ -202,9 +224,12 @@ impl<F: Real> Pass<F> {
                     }
                     Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
                         let n_in = dense.weights.ncols();
-                        buffers.input = Array2::zeros((n_in, m_max));
+                        buffers.input = Array2::zeros((m_max, n_in));
                         if training && dense.dropout > 0.0 {
-                            buffers.mask = Array2::zeros((n_in, m_max));
+                            buffers.mask = Array2::zeros((m_max, n_in));
+                        }
+                        if training && l > 0 {
+                            buffers.d_input = Array2::zeros((m_max, n_in));
                         }
                     }
                 }
@@ -220,12 +245,19 @@ impl<F: Real> Pass<F> {
             labels: Vec::with_capacity(m_max),
             masked: false,
             layers,
+            small_batch: small_batch::available(),
             clock: None,
         }
     }
 
     /// From now on, adds the time each [`Phase`] of each layer takes to
     /// [`Pass::phase_seconds`].
+    /// Sends every dense product through `general_mat_mul`, as for mini-batches larger than
+    /// [`small_batch::MAX_EXAMPLES`] (to test and time [`small_batch`]'s kernels against it).
+    pub fn use_general_products(&mut self) {
+        self.small_batch = false;
+    }
+
     pub fn time_phases(&mut self) {
         self.clock = Some(Clock {
             last: Instant::now(),
@@ -270,7 +302,7 @@ impl<F: Real> Pass<F> {
         for e in 0..self.m {
             for (layer, buffers) in net.layers.iter().zip(&mut self.layers) {
                 if let Some(p) = layer.dropout().filter(|&p| p > 0.0) {
-                    dropout::keep(p, rng, buffers.mask.column_mut(e));
+                    dropout::keep(p, rng, buffers.mask.row_mut(e));
                 }
             }
         }
@@ -286,7 +318,7 @@ impl<F: Real> Pass<F> {
         self.masked = true;
     }
 
-    /// The mask buffer of layer `l` (`(n_in, m_max)`, empty without dropout), to set masks by
+    /// The mask buffer of layer `l` (`(m_max, n_in)`, empty without dropout), to set masks by
     /// hand as the reference tests do; the next training pass applies them.
     pub fn masks_mut(&mut self, l: usize) -> &mut Array2<F> {
         self.masked = true;
@@ -342,14 +374,32 @@ impl<F: Real> Pass<F> {
                     } else {
                         F::of(1.0 - dense.dropout)
                     };
-                    let mut out = buffers.out.slice_mut(s![.., ..m]);
-                    general_mat_mul(
-                        scale,
-                        &dense.weights,
-                        &buffers.input.slice(s![.., ..m]),
-                        F::zero(),
-                        &mut out,
-                    );
+                    let input = buffers.input.slice(s![..m, ..]);
+                    let small = uses_small_batch(self.small_batch, m, &dense.weights);
+                    match (dense.weights.as_slice(), input.to_slice()) {
+                        (Some(w), Some(x)) if small => {
+                            let n_in = dense.weights.ncols();
+                            let out = buffers.out.as_slice_mut().expect("outputs are contiguous");
+                            small_batch::forward(
+                                scale,
+                                w,
+                                n_in,
+                                x,
+                                m,
+                                out,
+                                self.m_max,
+                                &mut buffers.packed,
+                            );
+                        }
+                        _ => general_mat_mul(
+                            scale,
+                            &dense.weights,
+                            &input.t(),
+                            F::zero(),
+                            &mut buffers.out.slice_mut(s![.., ..m]),
+                        ),
+                    }
+                    let out = buffers.out.slice_mut(s![.., ..m]);
                     match layer {
                         Layer::FullyConnected { activation, .. } => {
                             activation.apply_layer(out, dense.biases.view())
@@ -374,101 +424,154 @@ impl<F: Real> Pass<F> {
     }
 
     /// The backward pass after a training [`Pass::forward`]: leaves ∇W and ∇b of every layer,
-    /// summed over the mini-batch, in `nabla_w` and `nabla_b`.
+    /// summed over the mini-batch, in `nabla_w` and `nabla_b` ([`Pass::nabla`]).
     pub fn backward(&mut self, net: &LayerNetwork<F>) {
+        self.output_error();
+        for (l, layer) in net.layers.iter().enumerate().rev() {
+            self.backward_layer(l, LayerRef::Read(layer));
+        }
+    }
+
+    /// The training step's backward pass after a training [`Pass::forward`]: the same
+    /// errors as [`Pass::backward`], with each layer updated by `network3.py`'s rule (see
+    /// [`Pass::update`]) as soon as the error of its input has been computed from its weights.
+    /// Dense layers do not store ∇W (see the module's introduction).
+    pub fn backward_update(
+        &mut self,
+        net: &mut LayerNetwork<F>,
+        eta: f64,
+        lambda: f64,
+        batches: usize,
+    ) {
+        let step = self.step(eta, lambda, batches);
+        self.output_error();
+        for (l, layer) in net.layers.iter_mut().enumerate().rev() {
+            self.backward_layer(l, LayerRef::Update(layer, step));
+        }
+    }
+
+    /// `(decay, scale)` of `network3.py`'s update: W ← decay·W − scale·∇W.
+    fn step(&self, eta: f64, lambda: f64, batches: usize) -> (F, F) {
+        (
+            F::of(1.0 - eta * lambda / batches as f64),
+            F::of(eta / self.m as f64),
+        )
+    }
+
+    /// BP1 for softmax and the log-likelihood cost, δᴸ = a − y, into the last layer's `d_out`.
+    fn output_error(&mut self) {
         assert!(self.training, "backward needs a pass made for training");
         let m = self.m;
-        let clock = &mut self.clock;
-        restart(clock);
-        // BP1 for softmax and log-likelihood: δᴸ = a − y.
+        restart(&mut self.clock);
         let last = self.layers.last_mut().expect("a network has layers");
         let mut delta = last.d_out.slice_mut(s![.., ..m]);
         delta.assign(&last.out.slice(s![.., ..m]));
         for (e, &label) in self.labels.iter().enumerate() {
             delta[[usize::from(label), e]] -= F::one();
         }
-        for (l, layer) in net.layers.iter().enumerate().rev() {
-            let (before, rest) = self.layers.split_at_mut(l);
-            let buffers = &mut rest[0];
-            let [_, h, w] = layer.input();
-            match layer {
-                Layer::ConvPool(conv) => {
-                    let (ho, wo) = conv.map();
-                    let n = m * ho * wo;
-                    pool_backward(
-                        buffers.out.view(),
-                        buffers.d_out.view_mut(),
-                        &buffers.argmax,
-                        (ho, wo),
-                        conv.pool,
+    }
+
+    /// Layer `l`'s part of the backward pass: from the error of its output (in its `d_out`)
+    /// to its gradients — or its update — and the error of its input (the previous layer's
+    /// `d_out`).
+    fn backward_layer(&mut self, l: usize, mut layer: LayerRef<'_, F>) {
+        let m = self.m;
+        let clock = &mut self.clock;
+        let (before, rest) = self.layers.split_at_mut(l);
+        let buffers = &mut rest[0];
+        let [_, h, w] = layer.get().input();
+        match layer.get() {
+            Layer::ConvPool(conv) => {
+                let (ho, wo) = conv.map();
+                let n = m * ho * wo;
+                pool_backward(
+                    buffers.out.view(),
+                    buffers.d_out.view_mut(),
+                    &buffers.argmax,
+                    (ho, wo),
+                    conv.pool,
+                    m,
+                    conv.activation,
+                    buffers.z.view_mut(),
+                    &mut buffers.nabla_b,
+                );
+                mark(clock, l, Phase::PoolBackward);
+                let dz = buffers.z.slice(s![.., ..n]);
+                // BP4: ∇W = δ_Z · colsᵀ.
+                general_mat_mul(
+                    F::one(),
+                    &dz,
+                    &buffers.cols.slice(s![.., ..n]).t(),
+                    F::zero(),
+                    &mut buffers.nabla_w,
+                );
+                mark(clock, l, Phase::ConvGradient);
+                if let Some(prev) = before.last_mut() {
+                    // BP2: ∂C/∂cols = Wᵀ · δ_Z, folded back onto the input.
+                    let mut d_cols = buffers.cols.slice_mut(s![.., ..n]);
+                    general_mat_mul(F::one(), &conv.weights.t(), &dz, F::zero(), &mut d_cols);
+                    mark(clock, l, Phase::ConvInputError);
+                    col2im(
+                        buffers.cols.view(),
+                        conv.input,
+                        conv.filter,
                         m,
-                        conv.activation,
-                        buffers.z.view_mut(),
-                        &mut buffers.nabla_b,
+                        prev.d_out.view_mut(),
                     );
-                    mark(clock, l, Phase::PoolBackward);
-                    let dz = buffers.z.slice(s![.., ..n]);
-                    // BP4: ∇W = δ_Z · colsᵀ.
-                    general_mat_mul(
-                        F::one(),
-                        &dz,
-                        &buffers.cols.slice(s![.., ..n]).t(),
-                        F::zero(),
-                        &mut buffers.nabla_w,
-                    );
-                    mark(clock, l, Phase::ConvGradient);
-                    if let Some(prev) = before.last_mut() {
-                        // BP2: ∂C/∂cols = Wᵀ · δ_Z, folded back onto the input.
-                        let mut d_cols = buffers.cols.slice_mut(s![.., ..n]);
-                        general_mat_mul(F::one(), &conv.weights.t(), &dz, F::zero(), &mut d_cols);
-                        mark(clock, l, Phase::ConvInputError);
-                        col2im(
-                            buffers.cols.view(),
-                            conv.input,
-                            conv.filter,
-                            m,
-                            prev.d_out.view_mut(),
-                        );
-                        mark(clock, l, Phase::Col2im);
-                    }
+                    mark(clock, l, Phase::Col2im);
                 }
-                Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
-                    let mut delta = buffers.d_out.slice_mut(s![.., ..m]);
-                    if let Layer::FullyConnected { activation, .. } = layer {
-                        // BP2's ⊙ f′(z), from the stored outputs.
-                        Zip::from(&mut delta)
-                            .and(buffers.out.slice(s![.., ..m]))
-                            .for_each(|d, &a| *d *= activation.prime_from_output(a));
-                    }
-                    let delta = buffers.d_out.slice(s![.., ..m]);
-                    // BP3 and BP4: ∇b = Σ δ, ∇W = δ · inputᵀ.
-                    for (nb, row) in buffers.nabla_b.iter_mut().zip(delta.rows()) {
-                        *nb = row.sum();
-                    }
-                    general_mat_mul(
-                        F::one(),
-                        &delta,
-                        &buffers.input.slice(s![.., ..m]).t(),
-                        F::zero(),
-                        &mut buffers.nabla_w,
-                    );
-                    if let Some(prev) = before.last_mut() {
-                        // BP2: ∂C/∂input = Wᵀ · δ, zero where an input was dropped.
-                        let mut d_input = buffers.input.slice_mut(s![.., ..m]);
-                        general_mat_mul(
-                            F::one(),
-                            &dense.weights.t(),
-                            &delta,
-                            F::zero(),
-                            &mut d_input,
-                        );
-                        if self.masked && dense.dropout > 0.0 {
-                            d_input *= &buffers.mask.slice(s![.., ..m]);
+                if let LayerRef::Update(layer, step) = &mut layer {
+                    let (weights, biases) = layer.parameters_mut();
+                    apply_update(weights, biases, &buffers.nabla_w, &buffers.nabla_b, *step);
+                    mark(clock, l, Phase::Update);
+                }
+            }
+            Layer::FullyConnected { .. } | Layer::Softmax(_) => {
+                if let Layer::FullyConnected { activation, .. } = layer.get() {
+                    // BP2's ⊙ f′(z), from the stored outputs.
+                    Zip::from(&mut buffers.d_out.slice_mut(s![.., ..m]))
+                        .and(buffers.out.slice(s![.., ..m]))
+                        .for_each(|d, &a| *d *= activation.prime_from_output(a));
+                }
+                let has_prev = !before.is_empty();
+                match &mut layer {
+                    LayerRef::Read(layer) => {
+                        let delta = buffers.d_out.slice(s![.., ..m]);
+                        let input = buffers.input.slice(s![..m, ..]);
+                        let dense = layer.dense().expect("a dense layer");
+                        // BP3 and BP4: ∇b = Σ δ, ∇W = δ · input.
+                        for (nb, row) in buffers.nabla_b.iter_mut().zip(delta.rows()) {
+                            *nb = row.sum();
                         }
-                        scatter(buffers.input.view(), h * w, m, prev.d_out.view_mut());
+                        general_mat_mul(F::one(), &delta, &input, F::zero(), &mut buffers.nabla_w);
+                        if has_prev {
+                            // BP2: ∂C/∂input = δᵀ · W.
+                            let mut d_input = buffers.d_input.slice_mut(s![..m, ..]);
+                            general_mat_mul(
+                                F::one(),
+                                &delta.t(),
+                                &dense.weights,
+                                F::zero(),
+                                &mut d_input,
+                            );
+                        }
                     }
-                    mark(clock, l, Phase::DenseBackward);
+                    LayerRef::Update(layer, step) => {
+                        let dense = layer.dense_mut().expect("a dense layer");
+                        let small = uses_small_batch(self.small_batch, m, &dense.weights);
+                        update_dense(dense, buffers, has_prev, m, small, *step);
+                    }
                 }
+                if let Some(prev) = before.last_mut() {
+                    // ∂C/∂input is zero where an input was dropped.
+                    let dropout = layer.get().dropout().unwrap_or(0.0);
+                    let mut d_input = buffers.d_input.slice_mut(s![..m, ..]);
+                    if self.masked && dropout > 0.0 {
+                        d_input *= &buffers.mask.slice(s![..m, ..]);
+                    }
+                    scatter(buffers.d_input.view(), h * w, m, prev.d_out.view_mut());
+                }
+                mark(clock, l, Phase::DenseBackward);
             }
         }
     }
@@ -482,18 +585,102 @@ impl<F: Real> Pass<F> {
     /// and b ← b − (η/m)·∇b, where B is the number of mini-batches in the training set (the
     /// L2 term ½λ‖W‖²/B of its cost).
     pub fn update(&mut self, net: &mut LayerNetwork<F>, eta: f64, lambda: f64, batches: usize) {
-        let scale = F::of(eta / self.m as f64);
-        let decay = F::of(1.0 - eta * lambda / batches as f64);
+        let step = self.step(eta, lambda, batches);
         restart(&mut self.clock);
         for (l, (layer, buffers)) in net.layers.iter_mut().zip(&self.layers).enumerate() {
             let (weights, biases) = layer.parameters_mut();
-            Zip::from(weights)
-                .and(&buffers.nabla_w)
-                .for_each(|w, &g| *w = decay * *w - scale * g);
-            biases.scaled_add(-scale, &buffers.nabla_b);
+            apply_update(weights, biases, &buffers.nabla_w, &buffers.nabla_b, step);
             mark(&mut self.clock, l, Phase::Update);
         }
     }
+}
+
+/// The layer a backward step reads — and, in the training step, updates with `(decay,
+/// scale)`.
+enum LayerRef<'a, F: Real> {
+    Read(&'a Layer<F>),
+    Update(&'a mut Layer<F>, (F, F)),
+}
+
+impl<F: Real> LayerRef<'_, F> {
+    fn get(&self) -> &Layer<F> {
+        match self {
+            LayerRef::Read(layer) => layer,
+            LayerRef::Update(layer, _) => layer,
+        }
+    }
+}
+
+/// W ← decay·W − scale·∇W, b ← b − scale·∇b.
+fn apply_update<F: Real>(
+    weights: &mut Array2<F>,
+    biases: &mut Array1<F>,
+    nabla_w: &Array2<F>,
+    nabla_b: &Array1<F>,
+    (decay, scale): (F, F),
+) {
+    Zip::from(weights)
+        .and(nabla_w)
+        .for_each(|w, &g| *w = decay * *w - scale * g);
+    biases.scaled_add(-scale, nabla_b);
+}
+
+/// A dense layer's input error (BP2, from the weights before the update) into `d_input` when
+/// `has_prev`, then its update from δ (the first m columns of `d_out`) and its input (BP3,
+/// BP4): one pass of [`small_batch::backward_update`] over W when `small` and there is an
+/// input error to compute, else one product for each.
+fn update_dense<F: Real>(
+    dense: &mut Dense<F>,
+    buffers: &mut Buffers<F>,
+    has_prev: bool,
+    m: usize,
+    small: bool,
+    (decay, scale): (F, F),
+) {
+    let n_in = dense.weights.ncols();
+    let m_max = buffers.d_out.ncols();
+    let input = buffers.input.slice(s![..m, ..]);
+    if let (true, true, Some(x)) = (small, has_prev, input.to_slice()) {
+        let w = dense.weights.as_slice_mut().expect("checked contiguous");
+        let b = dense
+            .biases
+            .as_slice_mut()
+            .expect("a 1-d array is contiguous");
+        let delta = buffers
+            .d_out
+            .as_slice()
+            .expect("layer buffers are contiguous");
+        let d_x = buffers
+            .d_input
+            .as_slice_mut()
+            .expect("layer buffers are contiguous");
+        let step = (decay, scale);
+        let packed = &mut buffers.packed;
+        small_batch::backward_update(w, b, n_in, delta, m_max, x, d_x, m, step, packed);
+        return;
+    }
+    let delta = buffers.d_out.slice(s![.., ..m]);
+    if has_prev {
+        let mut d_input = buffers.d_input.slice_mut(s![..m, ..]);
+        general_mat_mul(
+            F::one(),
+            &delta.t(),
+            &dense.weights,
+            F::zero(),
+            &mut d_input,
+        );
+    }
+    // W ← decay·W − scale·δ·input, one product; b ← b − scale·Σδ.
+    general_mat_mul(-scale, &delta, &input, decay, &mut dense.weights);
+    for (b, row) in dense.biases.iter_mut().zip(delta.rows()) {
+        *b -= scale * row.sum();
+    }
+}
+
+/// Whether [`small_batch`]'s kernels take a product of m examples with these weights:
+/// allowed, m small enough, and W contiguous (as the layer buffers always are).
+fn uses_small_batch<F: Real>(allowed: bool, m: usize, weights: &Array2<F>) -> bool {
+    allowed && (1..=small_batch::MAX_EXAMPLES).contains(&m) && weights.is_standard_layout()
 }
 
 /// Examples scored per forward pass when evaluating a whole data set. Larger chunks make

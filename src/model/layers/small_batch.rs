@@ -1,0 +1,437 @@
+//! A dense layer's products when the mini-batch holds few examples — chapter 6's mini-batch
+//! is 10 — written for that case instead of going through a general matrix product. Not in
+//! `network3.py`, where Theano picks its own kernels.
+//!
+//! With m ≤ [`MAX_EXAMPLES`] examples, a general product (`matrixmultiply`'s 8×8 tiles) pads
+//! the m columns to 16 and copies all of W into its packed layout on every call, for only m
+//! uses of each weight. Here each weight is read where it lies and used for all m examples
+//! while it is in a register:
+//!
+//! - [`forward`]: z = α·W·xᵀ — for each neuron, m dot products of its row of W with the m
+//!   examples' inputs, in m vector accumulators;
+//! - [`backward_update`]: BP2 (the error of the layer's input, δᵀ·W, with the weights before
+//!   the update) and BP3/BP4 with `network3.py`'s update (W ← decay·W − scale·δ·x, b ← b −
+//!   scale·Σδ) in one pass over W: a strip of L columns of W is read once, feeds the m
+//!   examples' input errors (accumulated in registers down the strip) and its own ∇W, and is
+//!   written back updated. The gradient ∇W is never stored. (A first layer, with no input
+//!   error to send back, is updated by a general product instead: this kernel's update alone
+//!   measured slower than `matrixmultiply`'s.)
+//!
+//! Shapes: `w` `(n_out, n_in)`; `x` `(m, n_in)`, one example per row (the dense layer's
+//! input buffer); `z` and `delta` `(n_out, ≥ m)`, one example per column; `d_x` like `x`. The
+//! general path in [`super::pass`] computes the same with `general_mat_mul`, and the tests
+//! hold the two to each other.
+//!
+//! Both first rearrange the m examples' inputs into strips of L (`pack`, m·n_in copies), so
+//! that a strip's values for every example are read from one place at fixed offsets.
+//!
+//! The accumulators are arrays of L lanes — 8 `f32` or 4 `f64`, one 256-bit register — and
+//! the loops are compiled for AVX2+FMA and AVX-512 ([`multiversion`]); `mul_add` makes each
+//! step one fused multiply-add. They are used only where the CPU has FMA ([`available`]),
+//! since without it `mul_add` is a library call.
+
+use multiversion::multiversion;
+
+use crate::real::Real;
+
+/// The largest mini-batch these kernels take: one accumulator per example has to fit in the
+/// registers beside the operands (m + 4 of AVX2's 16). Larger mini-batches reuse each weight
+/// enough for a general product to be the better choice.
+pub const MAX_EXAMPLES: usize = 10;
+
+/// Whether these kernels are used on this CPU: x86-64 with AVX2 and FMA, or AArch64.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        true
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+/// Calls `$body` with `$e` a constant equal to `$m` (1 ..= [`MAX_EXAMPLES`]), so that the
+/// kernels' per-example accumulators are arrays of a known length, kept in registers.
+macro_rules! with_examples {
+    ($m:expr, $e:ident => $body:expr) => {
+        match $m {
+            1 => {
+                const $e: usize = 1;
+                $body
+            }
+            2 => {
+                const $e: usize = 2;
+                $body
+            }
+            3 => {
+                const $e: usize = 3;
+                $body
+            }
+            4 => {
+                const $e: usize = 4;
+                $body
+            }
+            5 => {
+                const $e: usize = 5;
+                $body
+            }
+            6 => {
+                const $e: usize = 6;
+                $body
+            }
+            7 => {
+                const $e: usize = 7;
+                $body
+            }
+            8 => {
+                const $e: usize = 8;
+                $body
+            }
+            9 => {
+                const $e: usize = 9;
+                $body
+            }
+            10 => {
+                const $e: usize = 10;
+                $body
+            }
+            m => unreachable!("{m} examples: the small-batch kernels take 1 to {MAX_EXAMPLES}"),
+        }
+    };
+}
+
+/// Lanes of one accumulator: one 256-bit register.
+const fn lanes<F>() -> usize {
+    32 / std::mem::size_of::<F>()
+}
+
+/// z[j, e] = α·Σ_k w[j, k]·x[e, k] for the first `m` examples, `z` `(n_out, z_stride)`.
+/// `packed` is scratch space, grown on the first call and reused after.
+///
+/// Panics unless 1 ≤ m ≤ [`MAX_EXAMPLES`] and the slices hold the shapes.
+#[allow(clippy::too_many_arguments)]
+pub fn forward<F: Real>(
+    alpha: F,
+    w: &[F],
+    n_in: usize,
+    x: &[F],
+    m: usize,
+    z: &mut [F],
+    z_stride: usize,
+    packed: &mut Vec<F>,
+) {
+    check(w.len(), n_in, x.len(), m, z.len(), z_stride);
+    pack(x, n_in, m, packed);
+    if lanes::<F>() == 8 {
+        with_examples!(m, E => forward_kernel::<F, 8, E>(alpha, w, n_in, packed, z, z_stride))
+    } else {
+        with_examples!(m, E => forward_kernel::<F, 4, E>(alpha, w, n_in, packed, z, z_stride))
+    }
+}
+
+/// For the first `m` examples, with `delta` `(n_out, delta_stride)` the error δ of the
+/// layer's weighted input:
+/// - d_x[e, k] = Σ_j w[j, k]·δ[j, e] with the weights as they were (BP2);
+/// - w[j, k] ← decay·w[j, k] − scale·Σ_e δ[j, e]·x[e, k] (BP4 and the update);
+/// - b[j] ← b[j] − scale·Σ_e δ[j, e] (BP3 and the update).
+///
+/// `packed` is scratch space, as for [`forward`]. Panics unless 1 ≤ m ≤ [`MAX_EXAMPLES`] and
+/// the slices hold the shapes.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_update<F: Real>(
+    w: &mut [F],
+    b: &mut [F],
+    n_in: usize,
+    delta: &[F],
+    delta_stride: usize,
+    x: &[F],
+    d_x: &mut [F],
+    m: usize,
+    (decay, scale): (F, F),
+    packed: &mut Vec<F>,
+) {
+    let n_out = b.len();
+    check(w.len(), n_in, x.len(), m, delta.len(), delta_stride);
+    assert_eq!(w.len(), n_out * n_in, "w is (n_out, n_in)");
+    assert!(d_x.len() >= m * n_in, "d_x is (m, n_in)");
+    for (j, b) in b.iter_mut().enumerate() {
+        let sum = delta[j * delta_stride..j * delta_stride + m]
+            .iter()
+            .fold(F::zero(), |s, &d| s + d);
+        *b -= scale * sum;
+    }
+    pack(x, n_in, m, packed);
+    let step = (decay, scale);
+    if lanes::<F>() == 8 {
+        with_examples!(m, E => backward_kernel::<F, 8, E>(
+            w, n_in, delta, delta_stride, packed, d_x, step
+        ))
+    } else {
+        with_examples!(m, E => backward_kernel::<F, 4, E>(
+            w, n_in, delta, delta_stride, packed, d_x, step
+        ))
+    }
+}
+
+/// The shapes both kernels rely on: `w` a whole number of rows of n_in, `x` at least m rows,
+/// `out` `(w's rows, stride ≥ m)`.
+fn check(w: usize, n_in: usize, x: usize, m: usize, out: usize, stride: usize) {
+    assert!(
+        (1..=MAX_EXAMPLES).contains(&m),
+        "{m} examples: the small-batch kernels take 1 to {MAX_EXAMPLES}"
+    );
+    assert!(n_in > 0 && w.is_multiple_of(n_in), "w is (n_out, n_in)");
+    assert!(x >= m * n_in, "x is (m, n_in)");
+    assert!(stride >= m && out >= (w / n_in) * stride, "(n_out, ≥ m)");
+}
+
+/// Rearranges x `(m, n_in)` into strips of L inputs, each strip holding the m examples' L
+/// values one after another — packed[(s·m + e)·L + l] = x[e, s·L + l], zeros past n_in — so
+/// that the kernels read every example's values for a strip at fixed offsets from one place.
+/// m·n_in copies, against m·n_in·n_out multiply-adds in the products.
+fn pack<F: Real>(x: &[F], n_in: usize, m: usize, packed: &mut Vec<F>) {
+    let l = lanes::<F>();
+    let strips = n_in.div_ceil(l);
+    packed.clear();
+    packed.resize(strips * m * l, F::zero());
+    for (e, row) in x.chunks_exact(n_in).take(m).enumerate() {
+        for (s, values) in row.chunks(l).enumerate() {
+            let at = (s * m + e) * l;
+            packed[at..at + values.len()].copy_from_slice(values);
+        }
+    }
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn forward_kernel<F: Real, const L: usize, const E: usize>(
+    alpha: F,
+    w: &[F],
+    n_in: usize,
+    packed: &[F],
+    z: &mut [F],
+    z_stride: usize,
+) {
+    let full = n_in / L;
+    let tail = &packed[full * E * L..];
+    for (row, z) in w.chunks_exact(n_in).zip(z.chunks_mut(z_stride)) {
+        // acc[e][l]: the partial sum of lanes l, l + L, l + 2L, … of example e's product.
+        let mut acc = [[F::zero(); L]; E];
+        for (wk, xk) in row.chunks_exact(L).zip(packed.chunks_exact(E * L)) {
+            for e in 0..E {
+                for l in 0..L {
+                    acc[e][l] = wk[l].mul_add(xk[e * L + l], acc[e][l]);
+                }
+            }
+        }
+        let w_tail = row.chunks_exact(L).remainder();
+        for (e, z) in z[..E].iter_mut().enumerate() {
+            let mut sum = acc[e].iter().fold(F::zero(), |s, &a| s + a);
+            for (l, &w) in w_tail.iter().enumerate() {
+                sum = w.mul_add(tail[e * L + l], sum);
+            }
+            *z = alpha * sum;
+        }
+    }
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn backward_kernel<F: Real, const L: usize, const E: usize>(
+    w: &mut [F],
+    n_in: usize,
+    delta: &[F],
+    delta_stride: usize,
+    packed: &[F],
+    d_x: &mut [F],
+    step: (F, F),
+) {
+    // Strips of L columns of W, down all n_out rows: the input errors of the strip's columns
+    // stay in registers (d[e]) while each row's L weights are read, used and written back.
+    let full = n_in / L;
+    for (s, xk) in packed.chunks_exact(E * L).take(full).enumerate() {
+        let k = s * L;
+        let mut d = [[F::zero(); L]; E];
+        for (row, delta) in w.chunks_exact_mut(n_in).zip(delta.chunks(delta_stride)) {
+            let delta: &[F; E] = delta[..E].try_into().expect("E values");
+            let wk: &mut [F; L] = (&mut row[k..k + L]).try_into().expect("L values");
+            *wk = strip_row(*wk, delta, xk, &mut d, step);
+        }
+        for (e, d) in d.iter().enumerate() {
+            d_x[e * n_in + k..e * n_in + k + L].copy_from_slice(d);
+        }
+    }
+    // The last n_in mod L columns, as a strip padded with zeros (as the packed inputs are).
+    let (k, width) = (full * L, n_in % L);
+    if width > 0 {
+        let xk = &packed[full * E * L..];
+        let mut d = [[F::zero(); L]; E];
+        for (row, delta) in w.chunks_exact_mut(n_in).zip(delta.chunks(delta_stride)) {
+            let delta: &[F; E] = delta[..E].try_into().expect("E values");
+            let mut wk = [F::zero(); L];
+            wk[..width].copy_from_slice(&row[k..]);
+            let wk = strip_row(wk, delta, xk, &mut d, step);
+            row[k..].copy_from_slice(&wk[..width]);
+        }
+        for (e, d) in d.iter().enumerate() {
+            d_x[e * n_in + k..e * n_in + k + width].copy_from_slice(&d[..width]);
+        }
+    }
+}
+
+/// One row's strip of L weights: adds its part of each example's input error to `d`
+/// (w·δ[e], BP2), and returns it updated (decay·w − scale·Σ_e δ[e]·x[e], BP4).
+#[inline(always)]
+fn strip_row<F: Real, const L: usize, const E: usize>(
+    wk: [F; L],
+    delta: &[F; E],
+    xk: &[F],
+    d: &mut [[F; L]; E],
+    (decay, scale): (F, F),
+) -> [F; L] {
+    // ∇W's strip, summed in two halves: one chain of E dependent multiply-adds per row would
+    // hold the loop back more than the extra addition costs.
+    let mut grad = [[F::zero(); L]; 2];
+    for e in 0..E {
+        for l in 0..L {
+            d[e][l] = wk[l].mul_add(delta[e], d[e][l]);
+            grad[e % 2][l] = delta[e].mul_add(xk[e * L + l], grad[e % 2][l]);
+        }
+    }
+    std::array::from_fn(|l| decay.mul_add(wk[l], -scale * (grad[0][l] + grad[1][l])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::seeded;
+    use rand::RngExt;
+
+    /// The obvious loops, in f64, for `m` examples.
+    #[allow(clippy::type_complexity)]
+    fn slow(
+        w: &[f64],
+        b: &[f64],
+        n_in: usize,
+        x: &[f64],
+        delta: &[f64],
+        m: usize,
+        (decay, scale): (f64, f64),
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let n_out = b.len();
+        let mut z = vec![0.0; n_out * m];
+        let mut d_x = vec![0.0; m * n_in];
+        let mut w2 = w.to_vec();
+        let mut b2 = b.to_vec();
+        for j in 0..n_out {
+            for e in 0..m {
+                for k in 0..n_in {
+                    z[j * m + e] += w[j * n_in + k] * x[e * n_in + k];
+                    d_x[e * n_in + k] += w[j * n_in + k] * delta[j * m + e];
+                }
+                b2[j] -= scale * delta[j * m + e];
+            }
+            for k in 0..n_in {
+                let grad: f64 = (0..m).map(|e| delta[j * m + e] * x[e * n_in + k]).sum();
+                w2[j * n_in + k] = decay * w[j * n_in + k] - scale * grad;
+            }
+        }
+        (z, d_x, w2, b2)
+    }
+
+    fn close<F: Real>(fast: &[F], slow: &[f64], tol: f64, what: &str) {
+        assert_eq!(fast.len(), slow.len());
+        for (i, (&f, &s)) in fast.iter().zip(slow).enumerate() {
+            assert!(
+                (f.as_f64() - s).abs() <= tol * (1.0 + s.abs()),
+                "{what}[{i}]: {f} against {s}"
+            );
+        }
+    }
+
+    fn against_the_loops<F: Real>(tol: f64) {
+        let mut rng = seeded(3);
+        // n_in with and without a tail past the lanes; every m the kernels take.
+        for (n_out, n_in) in [(7, 16), (5, 19), (3, 3), (12, 37)] {
+            for m in 1..=MAX_EXAMPLES {
+                let mut draw =
+                    |n: usize| -> Vec<f64> { (0..n).map(|_| rng.random::<f64>() - 0.5).collect() };
+                let (w, b, x, delta) = (
+                    draw(n_out * n_in),
+                    draw(n_out),
+                    draw(m * n_in),
+                    draw(n_out * m),
+                );
+                let step = (0.99, 0.3);
+                let (z, d_x, w2, b2) = slow(&w, &b, n_in, &x, &delta, m, step);
+                let of = |v: &[f64]| v.iter().map(|&v| F::of(v)).collect::<Vec<F>>();
+                let what = format!("{} ({n_out}, {n_in}), m = {m}", F::NAME);
+
+                // z in a buffer wider than m, as the pass's last short mini-batch has it.
+                let stride = m + 2;
+                let mut fast_z = vec![F::zero(); n_out * stride];
+                let mut packed = Vec::new();
+                forward(
+                    F::of(0.5),
+                    &of(&w),
+                    n_in,
+                    &of(&x),
+                    m,
+                    &mut fast_z,
+                    stride,
+                    &mut packed,
+                );
+                let fast_z: Vec<F> = fast_z
+                    .chunks(stride)
+                    .flat_map(|row| row[..m].to_vec())
+                    .collect();
+                let half: Vec<f64> = z.iter().map(|v| 0.5 * v).collect();
+                close(&fast_z, &half, tol, &format!("z {what}"));
+
+                let mut delta_wide = vec![F::zero(); n_out * stride];
+                for j in 0..n_out {
+                    for e in 0..m {
+                        delta_wide[j * stride + e] = F::of(delta[j * m + e]);
+                    }
+                }
+                let (mut fast_w, mut fast_b) = (of(&w), of(&b));
+                let mut fast_dx = vec![F::zero(); m * n_in];
+                backward_update(
+                    &mut fast_w,
+                    &mut fast_b,
+                    n_in,
+                    &delta_wide,
+                    stride,
+                    &of(&x),
+                    &mut fast_dx,
+                    m,
+                    (F::of(step.0), F::of(step.1)),
+                    &mut packed,
+                );
+                close(&fast_dx, &d_x, tol, &format!("d_x {what}"));
+                close(&fast_w, &w2, tol, &format!("w {what}"));
+                close(&fast_b, &b2, tol, &format!("b {what}"));
+            }
+        }
+    }
+
+    #[test]
+    fn f64_kernels_match_the_loops() {
+        against_the_loops::<f64>(1e-13);
+    }
+
+    #[test]
+    fn f32_kernels_match_the_loops() {
+        against_the_loops::<f32>(1e-5);
+    }
+
+    #[test]
+    #[should_panic(expected = "1 to 10")]
+    fn more_examples_than_the_kernels_take_is_refused() {
+        let mut z = vec![0.0f64; 11];
+        forward(1.0, &[1.0], 1, &[0.0; 11], 11, &mut z, 11, &mut Vec::new());
+    }
+}
