@@ -9,7 +9,12 @@
 //! - `layers-gemm-f32/…`: the products of `ch6-two-conv`'s convolutions at a mini-batch of 10,
 //!   in the layouts `nndl::model::layers::pass` gives them: conv1 forward W·cols
 //!   `(20×25)·(25×5760)`, conv2 forward `(40×500)·(500×640)`, conv2's ∇W = δ_Z·colsᵀ
-//!   `(40×640)·(640×500)` and its ∂C/∂cols = Wᵀ·δ_Z `(500×40)·(40×640)`.
+//!   `(40×640)·(640×500)` and its ∂C/∂cols = Wᵀ·δ_Z `(500×40)·(40×640)`;
+//! - `layers-dense-f32/…`: a dense layer's products at a mini-batch of 10, for the `fc:100`
+//!   after `ch6-conv`'s convolution (100×2880) and a `fc:1000` of `ch6-dropout` (1000×1000):
+//!   the forward product and the training step's input error with the update, through
+//!   `nndl::model::layers::small_batch`'s kernels and through general products (what
+//!   mini-batches over 10 use), each counted as its products' FLOPs.
 //!
 //! Throughput is reported in elements/s where one element is one floating-point operation, so
 //! `Gelem/s` reads as GFLOP/s: 2·m·k·n for an (m×k)·(k×n) product, and for a chapter-6 step
@@ -29,7 +34,7 @@ use std::hint::black_box;
 
 use nndl::config::{Precision, TrainConfig, Variant};
 use nndl::data::{Dataset, CLASSES, IMAGE_SHAPE};
-use nndl::model::layers::LayerNetwork;
+use nndl::model::layers::{small_batch, LayerNetwork};
 use nndl::model::network::Network;
 use nndl::model::Step;
 use nndl::real::Real;
@@ -205,5 +210,82 @@ fn layers_gemm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, step, gemm, layers, layers_gemm);
+/// A dense layer's products at a mini-batch of 10, in `f32`: `small_batch`'s kernels against
+/// the general products of the same step.
+fn layers_dense(c: &mut Criterion) {
+    type F = f32;
+    const M: usize = 10;
+    let mut rng = SeededRng::seed_from_u64(4);
+    let mut random = |shape: (usize, usize)| {
+        Array2::from_shape_simple_fn(shape, || F::of(rng.random::<f64>() - 0.5))
+    };
+    let mut group = c.benchmark_group("layers-dense-f32");
+    for (n_out, n_in) in [(100, 2880), (1000, 1000)] {
+        let name = format!("({n_out}x{n_in}), m = {M}");
+        // x (m, n_in): one example per row; δ and z (n_out, m).
+        let (mut w, x, delta) = (random((n_out, n_in)), random((M, n_in)), random((n_out, M)));
+        let mut b = vec![0.0; n_out];
+        let (mut z, mut d_x) = (
+            Array2::<F>::zeros((n_out, M)),
+            Array2::<F>::zeros((M, n_in)),
+        );
+        let mut packed = Vec::new();
+        // A step small enough that W stays put over the iterations.
+        let step = (1.0, 1e-9);
+        let product = Throughput::Elements(2 * (n_out * n_in * M) as u64);
+        group.throughput(product.clone());
+        group.bench_function(
+            BenchmarkId::new("forward W·xT, small-batch", &name),
+            |bench| {
+                bench.iter(|| {
+                    small_batch::forward(
+                        1.0,
+                        black_box(w.as_slice().unwrap()),
+                        n_in,
+                        x.as_slice().unwrap(),
+                        M,
+                        z.as_slice_mut().unwrap(),
+                        M,
+                        &mut packed,
+                    )
+                })
+            },
+        );
+        group.bench_function(BenchmarkId::new("forward W·xT, general", &name), |bench| {
+            bench.iter(|| general_mat_mul(1.0, black_box(&w), &x.t(), 0.0, &mut z))
+        });
+        group.throughput(Throughput::Elements(4 * (n_out * n_in * M) as u64));
+        group.bench_function(
+            BenchmarkId::new("input error and update, small-batch", &name),
+            |bench| {
+                bench.iter(|| {
+                    small_batch::backward_update(
+                        black_box(w.as_slice_mut().unwrap()),
+                        &mut b,
+                        n_in,
+                        delta.as_slice().unwrap(),
+                        M,
+                        x.as_slice().unwrap(),
+                        d_x.as_slice_mut().unwrap(),
+                        M,
+                        step,
+                        &mut packed,
+                    )
+                })
+            },
+        );
+        group.bench_function(
+            BenchmarkId::new("input error and update, general", &name),
+            |bench| {
+                bench.iter(|| {
+                    general_mat_mul(1.0, &delta.t(), black_box(&w), 0.0, &mut d_x);
+                    general_mat_mul(-step.1, &delta, &x, step.0, &mut w);
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, step, gemm, layers, layers_gemm, layers_dense);
 criterion_main!(benches);

@@ -25,8 +25,8 @@
 //! Both first rearrange the m examples' inputs into strips of L (`pack`, m·n_in copies), so
 //! that a strip's values for every example are read from one place at fixed offsets.
 //!
-//! The accumulators are arrays of L lanes — 8 `f32` or 4 `f64`, one 256-bit register — and
-//! the loops are compiled for AVX2+FMA and AVX-512 ([`multiversion`]); `mul_add` makes each
+//! The accumulators are arrays of L = 8 lanes — one 256-bit register of `f32`, two of `f64` —
+//! and the loops are compiled for AVX2+FMA and AVX-512 ([`multiversion`]); `mul_add` makes each
 //! step one fused multiply-add. They are used only where the CPU has FMA ([`available`]),
 //! since without it `mul_add` is a library call.
 
@@ -105,10 +105,11 @@ macro_rules! with_examples {
     };
 }
 
-/// Lanes of one accumulator: one 256-bit register.
-const fn lanes<F>() -> usize {
-    32 / std::mem::size_of::<F>()
-}
+/// Lanes of one accumulator: one AVX2 register of `f32`, two of `f64`. (With 4 lanes, one
+/// register, the compiler vectorised the `f64` loops across examples instead, with shuffles,
+/// and they ran at half the speed of a general product; with 8 they run at its speed or
+/// better.)
+const L: usize = 8;
 
 /// z[j, e] = α·Σ_k w[j, k]·x[e, k] for the first `m` examples, `z` `(n_out, z_stride)`.
 /// `packed` is scratch space, grown on the first call and reused after.
@@ -127,11 +128,7 @@ pub fn forward<F: Real>(
 ) {
     check(w.len(), n_in, x.len(), m, z.len(), z_stride);
     pack(x, n_in, m, packed);
-    if lanes::<F>() == 8 {
-        with_examples!(m, E => forward_kernel::<F, 8, E>(alpha, w, n_in, packed, z, z_stride))
-    } else {
-        with_examples!(m, E => forward_kernel::<F, 4, E>(alpha, w, n_in, packed, z, z_stride))
-    }
+    with_examples!(m, E => forward_kernel::<F, L, E>(alpha, w, n_in, packed, z, z_stride))
 }
 
 /// For the first `m` examples, with `delta` `(n_out, delta_stride)` the error δ of the
@@ -167,15 +164,9 @@ pub fn backward_update<F: Real>(
     }
     pack(x, n_in, m, packed);
     let step = (decay, scale);
-    if lanes::<F>() == 8 {
-        with_examples!(m, E => backward_kernel::<F, 8, E>(
-            w, n_in, delta, delta_stride, packed, d_x, step
-        ))
-    } else {
-        with_examples!(m, E => backward_kernel::<F, 4, E>(
-            w, n_in, delta, delta_stride, packed, d_x, step
-        ))
-    }
+    with_examples!(m, E => backward_kernel::<F, L, E>(
+        w, n_in, delta, delta_stride, packed, d_x, step
+    ))
 }
 
 /// The shapes both kernels rely on: `w` a whole number of rows of n_in, `x` at least m rows,
@@ -195,13 +186,12 @@ fn check(w: usize, n_in: usize, x: usize, m: usize, out: usize, stride: usize) {
 /// that the kernels read every example's values for a strip at fixed offsets from one place.
 /// m·n_in copies, against m·n_in·n_out multiply-adds in the products.
 fn pack<F: Real>(x: &[F], n_in: usize, m: usize, packed: &mut Vec<F>) {
-    let l = lanes::<F>();
-    let strips = n_in.div_ceil(l);
+    let strips = n_in.div_ceil(L);
     packed.clear();
-    packed.resize(strips * m * l, F::zero());
+    packed.resize(strips * m * L, F::zero());
     for (e, row) in x.chunks_exact(n_in).take(m).enumerate() {
-        for (s, values) in row.chunks(l).enumerate() {
-            let at = (s * m + e) * l;
+        for (s, values) in row.chunks(L).enumerate() {
+            let at = (s * m + e) * L;
             packed[at..at + values.len()].copy_from_slice(values);
         }
     }
