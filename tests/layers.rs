@@ -1,6 +1,8 @@
 //! Chapter 6's layers: the fast mini-batch passes against the slow per-example reference
 //! (outputs and gradients, with and without dropout masks), the reference's gradients against
-//! finite differences of its cost, `network3.py`'s update rule, and the model file.
+//! finite differences of its cost, `network3.py`'s update rule, the training step's fused
+//! backward pass and update (small-batch kernels and general products) against the gradients
+//! and the update done apart, and the model file.
 
 use ndarray::{Array2, Axis};
 use nndl::data::Dataset;
@@ -90,15 +92,8 @@ fn masks(net: &LayerNetwork, m: usize, rng: &mut SeededRng) -> Vec<Vec<Option<Ve
         .collect()
 }
 
-/// A training pass over `batch` with the given masks, its gradients left in the pass.
-fn fast_gradient(
-    net: &LayerNetwork,
-    data: &Dataset,
-    batch: &[usize],
-    masks: &[Vec<Option<Vec<f64>>>],
-) -> Pass<f64> {
-    let mut pass = Pass::new(net, batch.len() + 2, true);
-    pass.gather(data, batch);
+/// Sets the dropout masks of the gathered mini-batch by hand (`masks[e][l]`).
+fn set_masks(pass: &mut Pass<f64>, net: &LayerNetwork, masks: &[Vec<Option<Vec<f64>>>]) {
     for l in 0..net.layers.len() {
         if net.layers[l].dropout().is_some_and(|p| p > 0.0) {
             let buffer = pass.masks_mut(l);
@@ -110,6 +105,18 @@ fn fast_gradient(
             }
         }
     }
+}
+
+/// A training pass over `batch` with the given masks, its gradients left in the pass.
+fn fast_gradient(
+    net: &LayerNetwork,
+    data: &Dataset,
+    batch: &[usize],
+    masks: &[Vec<Option<Vec<f64>>>],
+) -> Pass<f64> {
+    let mut pass = Pass::new(net, batch.len() + 2, true);
+    pass.gather(data, batch);
+    set_masks(&mut pass, net, masks);
     pass.forward(net);
     pass.backward(net);
     pass
@@ -224,8 +231,20 @@ fn evaluation_outputs_match_the_reference() {
     let mut rng = seeded(4);
     for (layers, activation, input) in NETS {
         let net = network(layers, activation, input, &mut rng);
-        let data = data(7, input, &mut rng);
-        let mut pass = Pass::new(&net, 7, false);
+        let data = data(13, input, &mut rng);
+        // 13 examples at once (general products), then 7 (small-batch kernels).
+        let mut pass = Pass::new(&net, 13, false);
+        pass.gather(&data, &(0..13).collect::<Vec<_>>());
+        pass.forward(&net);
+        for k in 0..13 {
+            let slow = reference::feedforward(&net, &reference::example(&data, k));
+            for (j, &v) in slow.iter().enumerate() {
+                assert!(
+                    (pass.output()[[j, k]] - v).abs() < 1e-13,
+                    "{layers}: example {k} of 13, output {j}"
+                );
+            }
+        }
         pass.gather(&data, &[0, 1, 2, 3, 4, 5, 6]);
         pass.forward(&net);
         let out = pass.output();
@@ -241,7 +260,7 @@ fn evaluation_outputs_match_the_reference() {
             assert!((sum - 1.0).abs() < 1e-12, "softmax outputs sum to 1");
         }
         let predictions = net.predictions(&data);
-        let correct = (0..7)
+        let correct = (0..13)
             .filter(|&k| predictions[k] == usize::from(data.labels()[k]))
             .count();
         assert_eq!(net.evaluate(&data), correct);
@@ -282,11 +301,13 @@ fn the_training_step_is_backward_then_update() {
     for (layers, activation, input) in NETS {
         let net = network(layers, activation, input, &mut rng);
         let data = data(14, input, &mut rng);
-        for (batch, general) in [
-            (vec![4, 0, 7, 2, 8], false),
-            (vec![4, 0, 7, 2, 8], true),
-            ((0..10).collect(), false),
-            ((0..13).rev().collect::<Vec<_>>(), false),
+        // (mini-batch, buffers made for, general products only): a short last mini-batch and
+        // full ones, through the kernels and not.
+        for (batch, m_max, general) in [
+            (vec![4, 0, 7, 2, 8], 6, false),
+            (vec![4, 0, 7, 2, 8], 6, true),
+            ((0..10).collect(), 10, false),
+            ((0..13).rev().collect::<Vec<_>>(), 13, false),
         ] {
             let m = batch.len();
             let masks = masks(&net, m, &mut rng);
@@ -295,21 +316,19 @@ fn the_training_step_is_backward_then_update() {
             apart.update(&mut expected, eta, lambda, batches);
 
             let mut fused = net.clone();
-            let mut pass = Pass::new(&net, m + 1, true);
+            let mut pass = Pass::new(&net, m_max, true);
             if general {
                 pass.use_general_products();
             }
-            pass.gather(&data, &batch);
-            for l in 0..net.layers.len() {
-                if net.layers[l].dropout().is_some_and(|p| p > 0.0) {
-                    let buffer = pass.masks_mut(l);
-                    for (e, example) in masks.iter().enumerate() {
-                        for (i, &v) in example[l].as_ref().unwrap().iter().enumerate() {
-                            buffer[[e, i]] = v;
-                        }
-                    }
-                }
+            // On the CPUs CI runs on, the kernels are what a mini-batch of up to 10 takes.
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("avx2")
+            {
+                assert_eq!(pass.small_batch_kernels(m), !general && m <= 10);
             }
+            pass.gather(&data, &batch);
+            set_masks(&mut pass, &net, &masks);
             pass.forward(&fused);
             pass.backward_update(&mut fused, eta, lambda, batches);
             for l in 0..net.layers.len() {

@@ -1,7 +1,7 @@
 //! The forward and backward passes of a whole mini-batch through a [`LayerNetwork`], with
 //! every buffer they need allocated once ([`Pass::new`]) and reused: after the first
 //! mini-batch a training step allocates nothing. A smaller last mini-batch uses the first
-//! columns of each buffer.
+//! columns of each buffer (the first rows of a dense layer's `input`, `mask` and `d_input`).
 //!
 //! Forward: each layer reads the previous layer's output (the images, for the first) and
 //! writes its own — im2col, one product and the pooling for a [`super::ConvPool`], a gather and one
@@ -250,14 +250,20 @@ impl<F: Real> Pass<F> {
         }
     }
 
-    /// From now on, adds the time each [`Phase`] of each layer takes to
-    /// [`Pass::phase_seconds`].
     /// Sends every dense product through `general_mat_mul`, as for mini-batches larger than
     /// [`small_batch::MAX_EXAMPLES`] (to test and time [`small_batch`]'s kernels against it).
     pub fn use_general_products(&mut self) {
         self.small_batch = false;
     }
 
+    /// Whether a mini-batch of `m` examples goes through [`small_batch`]'s kernels (with
+    /// contiguous weights, as a network's always are).
+    pub fn small_batch_kernels(&self, m: usize) -> bool {
+        self.small_batch && (1..=small_batch::MAX_EXAMPLES).contains(&m)
+    }
+
+    /// From now on, adds the time each [`Phase`] of each layer takes to
+    /// [`Pass::phase_seconds`].
     pub fn time_phases(&mut self) {
         self.clock = Some(Clock {
             last: Instant::now(),
@@ -545,15 +551,7 @@ impl<F: Real> Pass<F> {
                         }
                         general_mat_mul(F::one(), &delta, &input, F::zero(), &mut buffers.nabla_w);
                         if has_prev {
-                            // BP2: ∂C/∂input = δᵀ · W.
-                            let mut d_input = buffers.d_input.slice_mut(s![..m, ..]);
-                            general_mat_mul(
-                                F::one(),
-                                &delta.t(),
-                                &dense.weights,
-                                F::zero(),
-                                &mut d_input,
-                            );
+                            input_error(delta, &dense.weights, &mut buffers.d_input);
                         }
                     }
                     LayerRef::Update(layer, step) => {
@@ -654,27 +652,26 @@ fn update_dense<F: Real>(
             .d_input
             .as_slice_mut()
             .expect("layer buffers are contiguous");
-        let step = (decay, scale);
-        let packed = &mut buffers.packed;
+        let (step, packed) = ((decay, scale), &mut buffers.packed);
         small_batch::backward_update(w, b, n_in, delta, m_max, x, d_x, m, step, packed);
         return;
     }
     let delta = buffers.d_out.slice(s![.., ..m]);
     if has_prev {
-        let mut d_input = buffers.d_input.slice_mut(s![..m, ..]);
-        general_mat_mul(
-            F::one(),
-            &delta.t(),
-            &dense.weights,
-            F::zero(),
-            &mut d_input,
-        );
+        input_error(delta, &dense.weights, &mut buffers.d_input);
     }
     // W ← decay·W − scale·δ·input, one product; b ← b − scale·Σδ.
     general_mat_mul(-scale, &delta, &input, decay, &mut dense.weights);
     for (b, row) in dense.biases.iter_mut().zip(delta.rows()) {
         *b -= scale * row.sum();
     }
+}
+
+/// BP2 for a dense layer: ∂C/∂input = δᵀ·W into the first m rows of `d_input` `(m_max, n_in)`,
+/// with δ `(n_out, m)`.
+fn input_error<F: Real>(delta: ArrayView2<F>, weights: &Array2<F>, d_input: &mut Array2<F>) {
+    let mut d_input = d_input.slice_mut(s![..delta.ncols(), ..]);
+    general_mat_mul(F::one(), &delta.t(), weights, F::zero(), &mut d_input);
 }
 
 /// Whether [`small_batch`]'s kernels take a product of m examples with these weights:

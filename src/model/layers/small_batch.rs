@@ -5,7 +5,13 @@
 //! With m ≤ [`MAX_EXAMPLES`] examples, a general product (`matrixmultiply`'s 8×8 tiles) pads
 //! the m columns to 16 and copies all of W into its packed layout on every call, for only m
 //! uses of each weight. Here each weight is read where it lies and used for all m examples
-//! while it is in a register:
+//! while it is in a register. (They are used with every backend. On an AVX2 core, at the
+//! chapter-6 shapes and m = 10, they ran 1.3–1.8× faster than `matrixmultiply` in `f32` and
+//! at least as fast as OpenBLAS's `sgemm`; in `f64` the forward product as fast as
+//! `matrixmultiply`'s and the backward pass 1.2–1.4× faster. `cargo bench --bench training --
+//! layers-dense` times the `f32` ones.)
+//!
+//! The two kernels:
 //!
 //! - [`forward`]: z = α·W·xᵀ — for each neuron, m dot products of its row of W with the m
 //!   examples' inputs, in m vector accumulators;
@@ -35,8 +41,9 @@ use multiversion::multiversion;
 use crate::real::Real;
 
 /// The largest mini-batch these kernels take: one accumulator per example has to fit in the
-/// registers beside the operands (m + 4 of AVX2's 16). Larger mini-batches reuse each weight
-/// enough for a general product to be the better choice.
+/// registers beside the operands (in `f32`, m + 4 of AVX2's 16; `f64`'s take two registers
+/// each, and some spill to the stack). Larger mini-batches reuse each weight enough for a
+/// general product to be the better choice.
 pub const MAX_EXAMPLES: usize = 10;
 
 /// Whether these kernels are used on this CPU: x86-64 with AVX2 and FMA, or AArch64.

@@ -431,7 +431,9 @@ pub fn values_needed(
                 let z = (filters as u128).checked_mul(map)?;
                 cols.checked_add(z)?.checked_add(out)?
             }
-            _ => c.checked_mul(h)?.checked_mul(w)?.checked_mul(2)?,
+            // A dense layer's input, dropout mask, input error and the small-batch kernels'
+            // packed copy of the input.
+            _ => c.checked_mul(h)?.checked_mul(w)?.checked_mul(4)?,
         };
         let buffers = per_example
             .checked_add(out.checked_mul(2)?)?
