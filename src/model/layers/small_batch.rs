@@ -66,47 +66,14 @@ pub fn available() -> bool {
 /// kernels' per-example accumulators are arrays of a known length, kept in registers.
 macro_rules! with_examples {
     ($m:expr, $e:ident => $body:expr) => {
+        with_examples!(@arms $m, $e => $body; 1 2 3 4 5 6 7 8 9 10)
+    };
+    (@arms $m:expr, $e:ident => $body:expr; $($n:literal)*) => {
         match $m {
-            1 => {
-                const $e: usize = 1;
+            $($n => {
+                const $e: usize = $n;
                 $body
-            }
-            2 => {
-                const $e: usize = 2;
-                $body
-            }
-            3 => {
-                const $e: usize = 3;
-                $body
-            }
-            4 => {
-                const $e: usize = 4;
-                $body
-            }
-            5 => {
-                const $e: usize = 5;
-                $body
-            }
-            6 => {
-                const $e: usize = 6;
-                $body
-            }
-            7 => {
-                const $e: usize = 7;
-                $body
-            }
-            8 => {
-                const $e: usize = 8;
-                $body
-            }
-            9 => {
-                const $e: usize = 9;
-                $body
-            }
-            10 => {
-                const $e: usize = 10;
-                $body
-            }
+            })*
             m => unreachable!("{m} examples: the small-batch kernels take 1 to {MAX_EXAMPLES}"),
         }
     };
