@@ -5,11 +5,9 @@
 //! With m ≤ [`MAX_EXAMPLES`] examples, a general product (`matrixmultiply`'s 8×8 tiles) pads
 //! the m columns to 16 and copies all of W into its packed layout on every call, for only m
 //! uses of each weight. Here each weight is read where it lies and used for all m examples
-//! while it is in a register. (They are used with every backend. On an AVX2 core, at the
-//! chapter-6 shapes and m = 10, they ran 1.3–1.8× faster than `matrixmultiply` in `f32` and
-//! at least as fast as OpenBLAS's `sgemm`; in `f64` the forward product as fast as
-//! `matrixmultiply`'s and the backward pass 1.2–1.4× faster. `cargo bench --bench training --
-//! layers-dense` times the `f32` ones.)
+//! while it is in a register. They are used with every backend; `cargo bench --bench training
+//! -- layers-dense` (with or without `--features openblas`) times them against the general
+//! products at chapter 6's shapes.
 //!
 //! The two kernels:
 //!
