@@ -599,3 +599,26 @@ fn an_unreachable_postgres_is_an_error_without_its_password() {
     assert!(!message.contains("s3cret"), "{message}");
     assert!(!format!("{err:?}").contains("s3cret"), "{err:?}");
 }
+
+/// Many workers creating one new SQLite file at once: the first statements of each connection
+/// can meet "database is locked" without SQLite waiting (several connections switching the new
+/// file to write-ahead-log mode at once), and opening must ride that out rather than fail.
+#[test]
+fn sqlite_store_many_workers_create_one_new_file_at_once() {
+    const WORKERS: usize = 8;
+    const ROUNDS: usize = 20;
+    let dir = common::temp_dir("tune-store-many-workers-create-one-new-file");
+    for round in 0..ROUNDS {
+        let url = format!("sqlite:{}", dir.join(format!("round-{round}.db")).display());
+        let start = std::sync::Barrier::new(WORKERS);
+        thread::scope(|scope| {
+            for _ in 0..WORKERS {
+                scope.spawn(|| {
+                    start.wait();
+                    let mut store = open(&url);
+                    store.open_study(&spec("at-once")).unwrap();
+                });
+            }
+        });
+    }
+}

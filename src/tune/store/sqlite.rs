@@ -8,7 +8,8 @@
 //! - every change is one `BEGIN IMMEDIATE` transaction, which takes the write lock before it
 //!   reads: two workers never both read the trials and then both try to upgrade to a write
 //!   (the deadlock that surfaces as an immediate `SQLITE_BUSY` whatever the timeout);
-//! - a worker waiting for the lock waits up to [`BUSY_TIMEOUT`] rather than failing.
+//! - a worker waiting for the lock waits up to [`BUSY_TIMEOUT`] rather than failing, and a new
+//!   connection whose first statements meet the lock without SQLite waiting tries them again.
 //!
 //! Times are SQLite's clock, written as ISO 8601 text (`2025-01-31T12:00:00.000Z`), so the
 //! file reads well in the `sqlite3` shell.
@@ -87,32 +88,7 @@ impl SqliteStore {
         let err = err(&path);
         let mut conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-        // The first statements that read the file: a file that is not a SQLite database
-        // fails here ("file is not a database").
-        conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
-            row.get::<_, String>(0)
-        })
-        .map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", true)
-            .map_err(err)?;
-        let found = {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(err)?;
-            tx.execute_batch(SCHEMA).map_err(err)?;
-            let found: Option<i64> = tx
-                .query_row("SELECT max(version) FROM nndl_schema", [], |row| row.get(0))
-                .map_err(err)?;
-            if found.is_none() {
-                tx.execute(
-                    "INSERT INTO nndl_schema (version) VALUES (?1)",
-                    [SCHEMA_VERSION],
-                )
-                .map_err(err)?;
-            }
-            tx.commit().map_err(err)?;
-            found
-        };
+        let found = retry_while_busy(|| prepare(&mut conn)).map_err(err)?;
         if let Some(found) = found.filter(|&v| v != SCHEMA_VERSION) {
             return Err(StoreError::SchemaVersion {
                 location: path.display().to_string(),
@@ -128,6 +104,54 @@ impl SqliteStore {
 
     fn location(&self) -> String {
         self.path.display().to_string()
+    }
+}
+
+/// Puts a new connection's file in write-ahead-log mode and creates the tables if missing;
+/// returns the schema version found, `None` on a new file.
+fn prepare(conn: &mut Connection) -> rusqlite::Result<Option<i64>> {
+    // The first statement that reads the file: a file that is not a SQLite database fails
+    // here ("file is not a database").
+    conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+        row.get::<_, String>(0)
+    })?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(SCHEMA)?;
+    let found: Option<i64> =
+        tx.query_row("SELECT max(version) FROM nndl_schema", [], |row| row.get(0))?;
+    if found.is_none() {
+        tx.execute(
+            "INSERT INTO nndl_schema (version) VALUES (?1)",
+            [SCHEMA_VERSION],
+        )?;
+    }
+    tx.commit()?;
+    Ok(found)
+}
+
+/// Runs `attempt` again while SQLite answers "database is locked" without waiting, for up to
+/// [`BUSY_TIMEOUT`] in all.
+///
+/// The busy timeout covers a connection that waits for a lock, but a connection's first
+/// statements can get `SQLITE_BUSY` at once, where waiting could deadlock: several connections
+/// switching a new file to write-ahead-log mode together (each holds a read lock and wants the
+/// write lock), or one opening while the last other connection cleans up the log on close.
+/// SQLite leaves the retry to the application; these statements change nothing when repeated.
+fn retry_while_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match attempt() {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result,
+        }
     }
 }
 
