@@ -11,7 +11,8 @@
 //!   `(20×25)·(25×5760)`, conv2 forward `(40×500)·(500×640)`, conv2's ∇W = δ_Z·colsᵀ
 //!   `(40×640)·(640×500)` and its ∂C/∂cols = Wᵀ·δ_Z `(500×40)·(40×640)`;
 //! - `layers-dense-f32/…`: a dense layer's products at a mini-batch of 10, for the `fc:100`
-//!   after `ch6-conv`'s convolution (100×2880) and a `fc:1000` of `ch6-dropout` (1000×1000):
+//!   after `ch6-conv`'s convolution (100×2880) and after `ch6-two-conv`'s (100×640), and the
+//!   two `fc:1000` of `ch6-dropout` (1000×640, 1000×1000):
 //!   the forward product and the training step's input error with the update, through
 //!   `nndl::model::layers::small_batch`'s kernels and through general products (what
 //!   mini-batches over 10 use), each counted as its products' FLOPs.
@@ -220,7 +221,7 @@ fn layers_dense(c: &mut Criterion) {
         Array2::from_shape_simple_fn(shape, || F::of(rng.random::<f64>() - 0.5))
     };
     let mut group = c.benchmark_group("layers-dense-f32");
-    for (n_out, n_in) in [(100, 2880), (1000, 1000)] {
+    for (n_out, n_in) in [(100, 2880), (100, 640), (1000, 640), (1000, 1000)] {
         let name = format!("({n_out}x{n_in}), m = {M}");
         // x (m, n_in): one example per row; δ and z (n_out, m).
         let (mut w, x, delta) = (random((n_out, n_in)), random((M, n_in)), random((n_out, M)));

@@ -7,6 +7,8 @@ use std::ops::{AddAssign, MulAssign, SubAssign};
 
 use ndarray::{LinalgScalar, ScalarOperand};
 
+pub mod vmath;
+
 /// `f32` or `f64`: what `ndarray`'s products (and BLAS `sgemm`/`dgemm`) work on.
 pub trait Real:
     num_traits::Float
@@ -34,6 +36,9 @@ pub trait Real:
 
     /// A byte's value (exact).
     fn from_u8(b: u8) -> Self;
+
+    /// Sets every element of `z` to σ(z + b) (eq. 3), in a vectorised loop ([`vmath`]).
+    fn sigmoid_biased(z: &mut [Self], b: Self);
 }
 
 impl Real for f32 {
@@ -53,6 +58,11 @@ impl Real for f32 {
     fn from_u8(b: u8) -> Self {
         f32::from(b)
     }
+
+    #[inline]
+    fn sigmoid_biased(z: &mut [Self], b: Self) {
+        vmath::sigmoid_biased_f32(z, b)
+    }
 }
 
 impl Real for f64 {
@@ -71,5 +81,10 @@ impl Real for f64 {
     #[inline]
     fn from_u8(b: u8) -> Self {
         f64::from(b)
+    }
+
+    #[inline]
+    fn sigmoid_biased(z: &mut [Self], b: Self) {
+        vmath::sigmoid_biased_f64(z, b)
     }
 }

@@ -103,7 +103,9 @@ impl Activation {
     }
 
     /// Sets every element of `z` to f(z + b): the bias and the activation in one pass.
-    /// The `match` is outside the loop, so each arm is a plain loop the compiler vectorises.
+    /// The `match` is outside the loop, so each arm is a plain loop the compiler vectorises,
+    /// except the sigmoid's: it calls the C library's e^x per value, as the fully-connected
+    /// programs always have (their runs are pinned bit for bit, `tests/repeatable.rs`).
     #[inline]
     pub fn apply_biased<F: Real>(self, z: &mut [F], b: F) {
         match self {
@@ -113,11 +115,24 @@ impl Activation {
         }
     }
 
+    /// [`Activation::apply_biased`] with the sigmoid's e^x computed in vectorised code
+    /// ([`crate::real::vmath`], within 2 ulps of the C library's): what chapter 6's layers
+    /// use, where the sigmoid after a convolution costs as much as its products otherwise.
+    #[inline]
+    pub fn apply_biased_vectorised<F: Real>(self, z: &mut [F], b: F) {
+        match self {
+            Activation::Sigmoid => F::sigmoid_biased(z, b),
+            _ => self.apply_biased(z, b),
+        }
+    }
+
     /// A layer's outputs from its weighted inputs without the bias, in place:
     /// Z ← f(Z + b), with `z` `(n_out, m)`, one example per column, and `b` `(n_out,)`.
-    pub fn apply_layer<F: Real>(self, mut z: ArrayViewMut2<F>, b: ArrayView1<F>) {
+    /// `vectorised` picks [`Activation::apply_biased_vectorised`] for each row.
+    pub fn apply_layer<F: Real>(self, mut z: ArrayViewMut2<F>, b: ArrayView1<F>, vectorised: bool) {
         for (mut row, &b) in z.rows_mut().into_iter().zip(b) {
             match row.as_slice_mut() {
+                Some(row) if vectorised => self.apply_biased_vectorised(row, b),
                 Some(row) => self.apply_biased(row, b),
                 None => row.mapv_inplace(|z| self.apply(z + b)),
             }
@@ -168,7 +183,7 @@ impl Output {
     /// per column; softmax normalises each column.
     pub fn apply_layer<F: Real>(self, mut z: ArrayViewMut2<F>, b: ArrayView1<F>) {
         match self {
-            Output::Sigmoid => Activation::Sigmoid.apply_layer(z, b),
+            Output::Sigmoid => Activation::Sigmoid.apply_layer(z, b, false),
             Output::Softmax => {
                 for (mut row, &b) in z.rows_mut().into_iter().zip(b) {
                     row += b;

@@ -150,7 +150,7 @@ impl<F: Real> Network<F> {
             self.output().apply_layer(z, b);
             return;
         }
-        self.activation.apply_layer(z.view_mut(), b);
+        self.activation.apply_layer(z.view_mut(), b, false);
         if let Some(mask) = mask {
             z *= &mask;
         }

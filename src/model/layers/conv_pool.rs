@@ -245,7 +245,7 @@ pub fn pool_forward<F: Real>(
                 }
             }
         }
-        activation.apply_biased(of, b);
+        activation.apply_biased_vectorised(of, b);
     }
 }
 

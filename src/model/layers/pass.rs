@@ -408,7 +408,7 @@ impl<F: Real> Pass<F> {
                     let out = buffers.out.slice_mut(s![.., ..m]);
                     match layer {
                         Layer::FullyConnected { activation, .. } => {
-                            activation.apply_layer(out, dense.biases.view())
+                            activation.apply_layer(out, dense.biases.view(), true)
                         }
                         _ => Output::Softmax.apply_layer(out, dense.biases.view()),
                     }
