@@ -1,6 +1,6 @@
 //! The sigmoid σ(z + b) = 1 / (1 + e^(−(z + b))) over a whole slice, in loops the compiler
-//! turns into SIMD code. Not in the book, whose NumPy calls `np.exp` on whole arrays for the
-//! same reason.
+//! turns into SIMD code. Not in the book's programs, where NumPy's and Theano's e^x already
+//! work on whole arrays.
 //!
 //! Rust's `exp` is a call into the C library per value, which no loop around it can
 //! vectorise; in a convolutional layer that sigmoid takes as long as the layer's products at
