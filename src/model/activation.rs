@@ -116,7 +116,7 @@ impl Activation {
     }
 
     /// [`Activation::apply_biased`] with the sigmoid's e^x computed in vectorised code
-    /// ([`crate::real::vmath`], within 2 ulps of the C library's): what chapter 6's layers
+    /// ([`crate::real::vmath`], within 1.25 ε of the exact e^x): what chapter 6's layers
     /// use, where the sigmoid after a convolution costs as much as its products otherwise.
     #[inline]
     pub fn apply_biased_vectorised<F: Real>(self, z: &mut [F], b: F) {
@@ -128,7 +128,8 @@ impl Activation {
 
     /// A layer's outputs from its weighted inputs without the bias, in place:
     /// Z ← f(Z + b), with `z` `(n_out, m)`, one example per column, and `b` `(n_out,)`.
-    /// `vectorised` picks [`Activation::apply_biased_vectorised`] for each row.
+    /// `vectorised` picks [`Activation::apply_biased_vectorised`] for each contiguous row (a
+    /// row with gaps, which no caller passes, takes the scalar [`Activation::apply`]).
     pub fn apply_layer<F: Real>(self, mut z: ArrayViewMut2<F>, b: ArrayView1<F>, vectorised: bool) {
         for (mut row, &b) in z.rows_mut().into_iter().zip(b) {
             match row.as_slice_mut() {

@@ -21,8 +21,8 @@
 //! diverging run is still caught. Plain multiplications and additions, no fused ones: the
 //! results are the same on every CPU, with or without FMA.
 //!
-//! Left out: a general-purpose e^x (this one is only as good as the sigmoid needs, and is
-//! tested against the C library's over the whole range the sigmoid sees).
+//! Left out: a general-purpose e^x (this one is only as good as the sigmoid needs: within
+//! 1.25 ε of the exact value, tested over the whole clamped range).
 
 use multiversion::multiversion;
 
@@ -52,7 +52,7 @@ fn sigmoid_f64_loop(z: &mut [f64], b: f64) {
 
 /// e^x in `f32`, for the sigmoid (see the module's notes).
 #[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
+fn exp_f32(x: f32) -> f32 {
     // 1.5·2^23: adding it rounds to an integer, held in the low bits of the sum.
     const SHIFT: f32 = 12_582_912.0;
     const C1: f32 = 355.0 / 512.0; // k·C1 is exact for |k| < 2^15
@@ -81,7 +81,7 @@ pub fn exp_f32(x: f32) -> f32 {
 
 /// e^x in `f64`, for the sigmoid (see the module's notes).
 #[inline(always)]
-pub fn exp_f64(x: f64) -> f64 {
+fn exp_f64(x: f64) -> f64 {
     const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5·2^52
     const C1: f64 = 0.693_145_751_953_125; // 45426/65536: k·C1 is exact for |k| < 2^37
     const C2: f64 = 1.428_606_820_309_417_3e-6; // ln 2 − C1
@@ -111,8 +111,10 @@ pub fn exp_f64(x: f64) -> f64 {
 mod tests {
     use super::*;
 
-    /// Relative error of the fast e^x against the C library's, in units of the type's epsilon,
-    /// over the range the clamp keeps.
+    /// Relative error of the fast e^x, in units of the type's epsilon, over the range the clamp
+    /// keeps: against the exact value in `f32` (`f64`'s e^x of the same input), against the C
+    /// library's in `f64`. Measured at about 0.8 ε and 1.0 ε; the bound of 1.25 ε fails on a
+    /// Taylor series one term short or a constant off in its last digits.
     #[test]
     fn exp_matches_the_c_library() {
         let n = 200_000;
@@ -127,8 +129,8 @@ mod tests {
             worst.1 = worst.1.max((exp_f64(x) - exact).abs() / exact);
         }
         let (f32_ulps, f64_ulps) = (worst.0 / f64::from(f32::EPSILON), worst.1 / f64::EPSILON);
-        assert!(f32_ulps < 2.0, "f32 e^x off by {f32_ulps} ε");
-        assert!(f64_ulps < 2.0, "f64 e^x off by {f64_ulps} ε");
+        assert!(f32_ulps < 1.25, "f32 e^x off by {f32_ulps} ε");
+        assert!(f64_ulps < 1.25, "f64 e^x off by {f64_ulps} ε");
     }
 
     #[test]
@@ -157,17 +159,55 @@ mod tests {
         assert!(z64[0] >= 0.0 && z64[0] < 1e-300);
     }
 
+    /// NaN, ±∞ and values past the clamp, in the middle of slices long enough that the
+    /// vectorised loop body (not only its scalar remainder) meets them.
     #[test]
-    fn nan_stays_nan_and_infinities_saturate() {
-        let mut z = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
-        sigmoid_biased_f32(&mut z, 0.0);
-        assert!(z[0].is_nan());
-        assert_eq!(z[1], 1.0);
-        assert!(z[2] >= 0.0 && z[2] < 1e-37);
-        let mut z = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
-        sigmoid_biased_f64(&mut z, 0.0);
-        assert!(z[0].is_nan());
-        assert_eq!(z[1], 1.0);
-        assert!(z[2] >= 0.0 && z[2] < 1e-300);
+    fn nan_stays_nan_and_extremes_saturate() {
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            100.0,
+            -100.0,
+            1e4,
+            -1e4,
+        ];
+        let at = 37;
+        let mut z32 = vec![0.25f32; 96];
+        let mut z64 = vec![0.25f64; 96];
+        for (i, &v) in specials.iter().enumerate() {
+            z32[at + i] = v as f32;
+            z64[at + i] = v;
+        }
+        sigmoid_biased_f32(&mut z32, 0.0);
+        sigmoid_biased_f64(&mut z64, 0.0);
+        // Beyond the clamp, σ is 1 or a value below `tiny` where the exact one is smaller.
+        let expect = |got: f64, v: f64, tiny: f64| {
+            let exact = 1.0 / (1.0 + (-v).exp());
+            if v.is_nan() {
+                assert!(got.is_nan(), "σ(NaN) = {got}");
+            } else {
+                assert!(
+                    got >= 0.0 && (got - exact).abs() <= 1e-6 * exact + tiny,
+                    "σ({v}) = {got}"
+                );
+            }
+        };
+        for (i, &v) in specials.iter().enumerate() {
+            expect(f64::from(z32[at + i]), v, 1e-37);
+            expect(z64[at + i], v, 1e-300);
+        }
+        let rest = |i: usize| !(at..at + specials.len()).contains(&i);
+        let s = 1.0 / (1.0 + (-0.25f64).exp());
+        assert!(z32
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| rest(i))
+            .all(|(_, &a)| (f64::from(a) - s).abs() < 1e-7));
+        assert!(z64
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| rest(i))
+            .all(|(_, &a)| (a - s).abs() < 1e-15));
     }
 }
