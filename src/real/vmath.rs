@@ -27,24 +27,16 @@
 use multiversion::multiversion;
 
 /// Sets every element of `z` to σ(z + b), in `f32`.
-pub fn sigmoid_biased_f32(z: &mut [f32], b: f32) {
-    sigmoid_f32_loop(z, b);
-}
-
-/// Sets every element of `z` to σ(z + b), in `f64`.
-pub fn sigmoid_biased_f64(z: &mut [f64], b: f64) {
-    sigmoid_f64_loop(z, b);
-}
-
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "x86_64+sse4.1"))]
-fn sigmoid_f32_loop(z: &mut [f32], b: f32) {
+pub fn sigmoid_biased_f32(z: &mut [f32], b: f32) {
     for z in z {
         *z = 1.0 / (1.0 + exp_f32(-(*z + b)));
     }
 }
 
+/// Sets every element of `z` to σ(z + b), in `f64`.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "x86_64+sse4.1"))]
-fn sigmoid_f64_loop(z: &mut [f64], b: f64) {
+pub fn sigmoid_biased_f64(z: &mut [f64], b: f64) {
     for z in z {
         *z = 1.0 / (1.0 + exp_f64(-(*z + b)));
     }

@@ -256,8 +256,8 @@ impl<F: Real> Pass<F> {
         self.small_batch = false;
     }
 
-    /// Whether a mini-batch of `m` examples goes through [`small_batch`]'s kernels (with
-    /// contiguous weights, as a network's always are).
+    /// Whether a mini-batch of `m` examples goes through [`small_batch`]'s kernels (where the
+    /// weights are contiguous, as a network's always are; otherwise general products).
     pub fn small_batch_kernels(&self, m: usize) -> bool {
         self.small_batch && (1..=small_batch::MAX_EXAMPLES).contains(&m)
     }
@@ -335,6 +335,7 @@ impl<F: Real> Pass<F> {
     /// otherwise every input is used and a dense layer's weighted input is scaled by 1 − p.
     pub fn forward(&mut self, net: &LayerNetwork<F>) {
         let m = self.m;
+        let small = self.small_batch_kernels(m);
         let clock = &mut self.clock;
         restart(clock);
         for (l, layer) in net.layers.iter().enumerate() {
@@ -381,7 +382,6 @@ impl<F: Real> Pass<F> {
                         F::of(1.0 - dense.dropout)
                     };
                     let input = buffers.input.slice(s![..m, ..]);
-                    let small = uses_small_batch(self.small_batch, m, &dense.weights);
                     match (dense.weights.as_slice(), input.to_slice()) {
                         (Some(w), Some(x)) if small => {
                             let n_in = dense.weights.ncols();
@@ -482,6 +482,7 @@ impl<F: Real> Pass<F> {
     /// `d_out`).
     fn backward_layer(&mut self, l: usize, mut layer: LayerRef<'_, F>) {
         let m = self.m;
+        let small = self.small_batch_kernels(m);
         let clock = &mut self.clock;
         let (before, rest) = self.layers.split_at_mut(l);
         let buffers = &mut rest[0];
@@ -556,7 +557,6 @@ impl<F: Real> Pass<F> {
                     }
                     LayerRef::Update(layer, step) => {
                         let dense = layer.dense_mut().expect("a dense layer");
-                        let small = uses_small_batch(self.small_batch, m, &dense.weights);
                         update_dense(dense, buffers, has_prev, m, small, *step);
                     }
                 }
@@ -638,8 +638,8 @@ fn update_dense<F: Real>(
     let n_in = dense.weights.ncols();
     let m_max = buffers.d_out.ncols();
     let input = buffers.input.slice(s![..m, ..]);
-    if let (true, true, Some(x)) = (small, has_prev, input.to_slice()) {
-        let w = dense.weights.as_slice_mut().expect("checked contiguous");
+    let w = dense.weights.as_slice_mut();
+    if let (true, true, Some(x), Some(w)) = (small, has_prev, input.to_slice(), w) {
         let b = dense
             .biases
             .as_slice_mut()
@@ -672,12 +672,6 @@ fn update_dense<F: Real>(
 fn input_error<F: Real>(delta: ArrayView2<F>, weights: &Array2<F>, d_input: &mut Array2<F>) {
     let mut d_input = d_input.slice_mut(s![..delta.ncols(), ..]);
     general_mat_mul(F::one(), &delta.t(), weights, F::zero(), &mut d_input);
-}
-
-/// Whether [`small_batch`]'s kernels take a product of m examples with these weights:
-/// allowed, m small enough, and W contiguous (as the layer buffers always are).
-fn uses_small_batch<F: Real>(allowed: bool, m: usize, weights: &Array2<F>) -> bool {
-    allowed && (1..=small_batch::MAX_EXAMPLES).contains(&m) && weights.is_standard_layout()
 }
 
 /// Examples scored per forward pass when evaluating a whole data set. Larger chunks make

@@ -18,7 +18,7 @@
 //! trusted (use PostgreSQL for workers on several machines).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -139,7 +139,7 @@ fn prepare(conn: &mut Connection) -> rusqlite::Result<Option<i64>> {
 /// write lock), or one opening while the last other connection cleans up the log on close.
 /// SQLite leaves the retry to the application; these statements change nothing when repeated.
 fn retry_while_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
         match attempt() {
