@@ -8,7 +8,8 @@
 //!   the products, pooling and activations, backward and the update;
 //! - `layers-gemm-f32/…`: the products of `ch6-two-conv`'s convolutions at a mini-batch of 10,
 //!   in the layouts `nndl::model::layers::pass` gives them: conv1 forward W·cols
-//!   `(20×25)·(25×5760)`, conv2 forward `(40×500)·(500×640)`, conv2's ∇W = δ_Z·colsᵀ
+//!   `(20×25)·(25×5760)` with its im2col and its ∇W = δ_Z·colsᵀ `(20×5760)·(5760×25)`, each
+//!   beside `nndl::model::layers::direct_conv`'s kernel, conv2 forward `(40×500)·(500×640)`, conv2's ∇W = δ_Z·colsᵀ
 //!   `(40×640)·(640×500)` and its ∂C/∂cols = Wᵀ·δ_Z `(500×40)·(40×640)`;
 //! - `layers-dense-f32/…`: a dense layer's products at a mini-batch of 10, for the `fc:100`
 //!   after `ch6-conv`'s convolution (100×2880) and after `ch6-two-conv`'s (100×640), and the
@@ -35,7 +36,8 @@ use std::hint::black_box;
 
 use nndl::config::{Precision, TrainConfig, Variant};
 use nndl::data::{Dataset, CLASSES, IMAGE_SHAPE};
-use nndl::model::layers::{small_batch, LayerNetwork};
+use nndl::model::layers::conv_pool::im2col;
+use nndl::model::layers::{direct_conv, small_batch, LayerNetwork};
 use nndl::model::network::Network;
 use nndl::model::Step;
 use nndl::real::Real;
@@ -184,12 +186,46 @@ fn layers_gemm(c: &mut Criterion) {
     let mut group = c.benchmark_group("layers-gemm-f32");
     let flops = |m: usize, k: usize, n: usize| Throughput::Elements(2 * (m * k * n) as u64);
 
-    // conv1: 20 filters of 1×5×5 over 10 images' 24×24 maps.
-    let (w1, cols1) = (random((20, 25)), random((25, 5760)));
+    // conv1: 20 filters of 1×5×5 over 10 images' 24×24 maps; with im2col and a general
+    // product, and by `direct_conv` from the images.
+    let (w1, images, dz1) = (random((20, 25)), random((1, 7840)), random((20, 5760)));
+    let mut cols1 = Array2::<F>::zeros((25, 5760));
     let mut z1 = Array2::<F>::zeros((20, 5760));
+    let mut nabla_w1 = Array2::<F>::zeros((20, 25));
+    let image = [1, 28, 28];
     group.throughput(flops(20, 25, 5760));
-    group.bench_function("conv1 forward W·cols (20x25)(25x5760)", |b| {
-        b.iter(|| general_mat_mul(1.0, black_box(&w1), &cols1, 0.0, &mut z1))
+    group.bench_function("conv1 forward im2col, W·cols (20x25)(25x5760)", |b| {
+        b.iter(|| {
+            im2col(images.view(), image, 5, 10, cols1.view_mut());
+            general_mat_mul(1.0, black_box(&w1), &cols1, 0.0, &mut z1)
+        })
+    });
+    group.bench_function("conv1 forward direct", |b| {
+        b.iter(|| {
+            direct_conv::forward(
+                black_box(&w1).view(),
+                images.view(),
+                image,
+                5,
+                10,
+                z1.view_mut(),
+            )
+        })
+    });
+    group.bench_function("conv1 nabla_W delta·colsT (20x5760)(5760x25)", |b| {
+        b.iter(|| general_mat_mul(1.0, black_box(&dz1), &cols1.t(), 0.0, &mut nabla_w1))
+    });
+    group.bench_function("conv1 nabla_W direct", |b| {
+        b.iter(|| {
+            direct_conv::weight_gradient(
+                black_box(&dz1).view(),
+                images.view(),
+                image,
+                5,
+                10,
+                nabla_w1.view_mut(),
+            )
+        })
     });
 
     // conv2: 40 filters of 20×5×5 over 10 examples' 8×8 maps.

@@ -120,7 +120,6 @@ fn phases_are_timed_layer_by_layer_and_add_up_to_the_step() {
     let total: f64 = table.split(' ').next().unwrap().parse().unwrap();
     // Every phase of each layer kind is there, with its own layer.
     for row in [
-        "| 1 `conv:20:5:act=sigmoid,pool:2` | im2col |",
         "| 1 `conv:20:5:act=sigmoid,pool:2` | product W·cols |",
         "| 1 `conv:20:5:act=sigmoid,pool:2` | max-pool, bias, activation |",
         "| 1 `conv:20:5:act=sigmoid,pool:2` | product ∇W = δ·colsᵀ |",
@@ -130,6 +129,13 @@ fn phases_are_timed_layer_by_layer_and_add_up_to_the_step() {
     ] {
         assert!(table.contains(row), "{row}: {table}");
     }
+    // The first convolution is computed without im2col where the direct kernels take it.
+    let direct = nndl::model::layers::direct_conv::applies::<f32>([1, 28, 28], 5);
+    assert_eq!(
+        table.contains("| 1 `conv:20:5:act=sigmoid,pool:2` | im2col |"),
+        !direct,
+        "{table}"
+    );
     // The first layer has no input error to compute, and a dense layer's update is part of
     // its backward pass.
     assert!(

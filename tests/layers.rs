@@ -15,7 +15,7 @@ use rand_distr::StandardNormal;
 
 /// Small networks covering every layer kind, activation and option, on `input`-shaped
 /// examples: (layer list, activation, input shape).
-const NETS: [(&str, Activation, [usize; 3]); 6] = [
+const NETS: [(&str, Activation, [usize; 3]); 7] = [
     (
         "conv:3:5,pool:2,fc:7,softmax",
         Activation::Sigmoid,
@@ -43,6 +43,13 @@ const NETS: [(&str, Activation, [usize; 3]); 6] = [
     ),
     // Two input channels and a pool other than 2×2 (the kernels' general path).
     ("conv:3:4,pool:3,softmax", Activation::Relu, [2, 9, 12]),
+    // Maps 16 and 8 wide: both convolutions' forward products and ∇W by the direct kernels,
+    // the second's input error by a general product and col2im.
+    (
+        "conv:3:3,pool:2,conv:2:1,fc:5,softmax",
+        Activation::Sigmoid,
+        [1, 10, 18],
+    ),
 ];
 
 /// A network of `layers` with every weight and bias drawn N(0, 0.5²) — not `network3.py`'s
@@ -318,7 +325,7 @@ fn the_training_step_is_backward_then_update() {
             let mut fused = net.clone();
             let mut pass = Pass::new(&net, m_max, true);
             if general {
-                pass.use_general_products();
+                pass.use_general_products(&net);
             }
             // On the CPUs CI runs on, the kernels are what a mini-batch of up to 10 takes.
             #[cfg(target_arch = "x86_64")]

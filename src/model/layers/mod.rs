@@ -12,8 +12,24 @@
 //! checked against finite differences); GPU execution; the flipped filters of Theano's
 //! `conv2d` (see [`conv_pool`]).
 
+/// Calls `$body` with `$n` a constant equal to `$v`, one of the listed values — for the
+/// kernels of [`direct_conv`] and [`small_batch`], whose tiles are arrays of a length known when
+/// compiling, kept in registers.
+macro_rules! with_const {
+    ($v:expr, $n:ident => $body:expr; $($c:literal)*) => {
+        match $v {
+            $($c => {
+                const $n: usize = $c;
+                $body
+            })*
+            v => unreachable!("no kernel for {v}"),
+        }
+    };
+}
+
 pub mod conv_pool;
 pub mod dense;
+pub mod direct_conv;
 pub mod file;
 pub mod pass;
 pub mod reference;

@@ -4,12 +4,13 @@
 //! columns of each buffer (the first rows of a dense layer's `input`, `mask` and `d_input`).
 //!
 //! Forward: each layer reads the previous layer's output (the images, for the first) and
-//! writes its own — im2col, one product and the pooling for a [`super::ConvPool`], a gather and one
-//! product for a [`super::Dense`] layer. Backward (BP1–BP4 in matrix form): the softmax layer's error
-//! is δᴸ = a − y (eq. 84, log-likelihood cost); each layer turns the error of its output into
-//! ∇W, ∇b (summed over the mini-batch) and the error of its input, which is the previous
-//! layer's output error. The update is then `network3.py`'s: W ← W − η(∇W/m + λW/B),
-//! b ← b − η∇b/m, with B = n/m mini-batches in the training set.
+//! writes its own — im2col, one product and the pooling for a [`super::ConvPool`] (or, for one
+//! with short sums like the book's first, [`direct_conv`]'s product without im2col), a gather
+//! and one product for a [`super::Dense`] layer. Backward (BP1–BP4 in matrix form): the
+//! softmax layer's error is δᴸ = a − y (eq. 84, log-likelihood cost); each layer turns the
+//! error of its output into ∇W, ∇b (summed over the mini-batch) and the error of its input,
+//! which is the previous layer's output error. The update is then `network3.py`'s:
+//! W ← W − η(∇W/m + λW/B), b ← b − η∇b/m, with B = n/m mini-batches in the training set.
 //!
 //! Two ways through the backward pass: [`Pass::backward`] leaves ∇W and ∇b in the pass (for
 //! the gradient checks, and to read), and [`Pass::update`] then applies them; the training
@@ -21,9 +22,10 @@
 //! other.
 //!
 //! Buffers per layer (m examples; see [`super::conv_pool`] and [`super::dense`] for shapes):
-//! `cols` and `z` for a convolution (reused for ∂C/∂cols and δ_Z on the way back), `input`,
-//! `mask` and `d_input` (∂C/∂input) for a dense layer, `out` and `d_out` — the output and its
-//! error — for every layer, and the sums `nabla_w`, `nabla_b`.
+//! `cols` (none where [`direct_conv`] needs neither patches nor ∂C/∂cols) and `z` for a
+//! convolution (reused for ∂C/∂cols and δ_Z on the way back), `input`, `mask` and `d_input` (∂C/∂input) for a
+//! dense layer, `out` and `d_out` — the output and its error — for every layer, and the sums
+//! `nabla_w`, `nabla_b`.
 
 use std::time::Instant;
 
@@ -36,15 +38,20 @@ use crate::model::dropout;
 use crate::real::Real;
 use crate::rng::SeededRng;
 
-use super::conv_pool::{col2im, im2col, pool_backward, pool_forward};
+use super::conv_pool::{col2im, im2col, pool_backward, pool_forward, ConvPool};
 use super::dense::{gather, scatter, Dense};
-use super::small_batch;
+use super::{direct_conv, small_batch};
 use super::{Layer, LayerNetwork};
 
 /// One layer's buffers; those its kind does not use are empty.
 #[derive(Clone, Debug)]
 struct Buffers<F: Real> {
-    /// Convolution: `(C·K·K, m·H′·W′)`, the unrolled patches, then ∂C/∂cols.
+    /// Convolution: whether its forward product and ∇W go through [`direct_conv`]'s kernels
+    /// instead of im2col and general products.
+    direct: bool,
+    /// Convolution: `(C·K·K, m·H′·W′)`, the unrolled patches, then ∂C/∂cols (empty where
+    /// the products are [`direct`](Buffers::direct) and no ∂C/∂cols is computed: a first
+    /// layer, or any layer outside training).
     cols: Array2<F>,
     /// Convolution: `(F, m·H′·W′)`, the weighted inputs before pooling, then δ_Z.
     z: Array2<F>,
@@ -202,6 +209,7 @@ impl<F: Real> Pass<F> {
                     (empty(), Array1::zeros(0))
                 };
                 let mut buffers = Buffers {
+                    direct: false,
                     cols: empty(),
                     z: empty(),
                     argmax: Vec::new(),
@@ -217,8 +225,12 @@ impl<F: Real> Pass<F> {
                 match layer {
                     Layer::ConvPool(conv) => {
                         let (ho, wo) = conv.map();
-                        let k = conv.filter;
-                        buffers.cols = Array2::zeros((conv.input[0] * k * k, m_max * ho * wo));
+                        buffers.direct = direct_conv::applies::<F>(conv.input, conv.filter);
+                        // Without im2col, cols holds only ∂C/∂cols, which a first layer
+                        // and evaluation do not compute.
+                        if !buffers.direct || (training && l > 0) {
+                            buffers.cols = cols_buffer(conv, m_max);
+                        }
                         buffers.z = Array2::zeros((conv.filters, m_max * ho * wo));
                         buffers.argmax = vec![0; oc * m_max * oh * ow];
                     }
@@ -250,10 +262,19 @@ impl<F: Real> Pass<F> {
         }
     }
 
-    /// Sends every dense product through `general_mat_mul`, as for mini-batches larger than
-    /// [`small_batch::MAX_EXAMPLES`] (to test and time [`small_batch`]'s kernels against it).
-    pub fn use_general_products(&mut self) {
+    /// Sends every product through `general_mat_mul` — a dense layer's, as for mini-batches
+    /// larger than [`small_batch::MAX_EXAMPLES`], and a convolution's, after im2col — to test
+    /// and time [`small_batch`]'s and [`direct_conv`]'s kernels against them.
+    pub fn use_general_products(&mut self, net: &LayerNetwork<F>) {
         self.small_batch = false;
+        for (layer, buffers) in net.layers.iter().zip(&mut self.layers) {
+            if let Layer::ConvPool(conv) = layer {
+                if buffers.direct && buffers.cols.is_empty() {
+                    buffers.cols = cols_buffer(conv, self.m_max);
+                }
+                buffers.direct = false;
+            }
+        }
     }
 
     /// Whether a mini-batch of `m` examples goes through [`small_batch`]'s kernels (where the
@@ -341,24 +362,32 @@ impl<F: Real> Pass<F> {
         for (l, layer) in net.layers.iter().enumerate() {
             let (before, rest) = self.layers.split_at_mut(l);
             let buffers = &mut rest[0];
-            let prev = match before.last() {
-                Some(b) => b.out.view(),
-                None => self.x.view(),
-            };
+            let prev = layer_input(before, &self.x);
             let [_, h, w] = layer.input();
             match layer {
                 Layer::ConvPool(conv) => {
                     let (ho, wo) = conv.map();
                     let n = m * ho * wo;
-                    im2col(prev, conv.input, conv.filter, m, buffers.cols.view_mut());
-                    mark(clock, l, Phase::Im2col);
-                    general_mat_mul(
-                        F::one(),
-                        &conv.weights,
-                        &buffers.cols.slice(s![.., ..n]),
-                        F::zero(),
-                        &mut buffers.z.slice_mut(s![.., ..n]),
-                    );
+                    if buffers.direct {
+                        direct_conv::forward(
+                            conv.weights.view(),
+                            prev,
+                            conv.input,
+                            conv.filter,
+                            m,
+                            buffers.z.view_mut(),
+                        );
+                    } else {
+                        im2col(prev, conv.input, conv.filter, m, buffers.cols.view_mut());
+                        mark(clock, l, Phase::Im2col);
+                        general_mat_mul(
+                            F::one(),
+                            &conv.weights,
+                            &buffers.cols.slice(s![.., ..n]),
+                            F::zero(),
+                            &mut buffers.z.slice_mut(s![.., ..n]),
+                        );
+                    }
                     mark(clock, l, Phase::ConvForward);
                     pool_forward(
                         buffers.z.view(),
@@ -503,16 +532,27 @@ impl<F: Real> Pass<F> {
                     &mut buffers.nabla_b,
                 );
                 mark(clock, l, Phase::PoolBackward);
-                let dz = buffers.z.slice(s![.., ..n]);
                 // BP4: ∇W = δ_Z · colsᵀ.
-                general_mat_mul(
-                    F::one(),
-                    &dz,
-                    &buffers.cols.slice(s![.., ..n]).t(),
-                    F::zero(),
-                    &mut buffers.nabla_w,
-                );
+                if buffers.direct {
+                    direct_conv::weight_gradient(
+                        buffers.z.view(),
+                        layer_input(before, &self.x),
+                        conv.input,
+                        conv.filter,
+                        m,
+                        buffers.nabla_w.view_mut(),
+                    );
+                } else {
+                    general_mat_mul(
+                        F::one(),
+                        &buffers.z.slice(s![.., ..n]),
+                        &buffers.cols.slice(s![.., ..n]).t(),
+                        F::zero(),
+                        &mut buffers.nabla_w,
+                    );
+                }
                 mark(clock, l, Phase::ConvGradient);
+                let dz = buffers.z.slice(s![.., ..n]);
                 if let Some(prev) = before.last_mut() {
                     // BP2: ∂C/∂cols = Wᵀ · δ_Z, folded back onto the input.
                     let mut d_cols = buffers.cols.slice_mut(s![.., ..n]);
@@ -610,6 +650,22 @@ impl<F: Real> LayerRef<'_, F> {
 }
 
 /// W ← decay·W − scale·∇W, b ← b − scale·∇b.
+/// The input of the layer after the layers with buffers `before`: the previous layer's output,
+/// or the images `x` for the first.
+fn layer_input<'a, F: Real>(before: &'a [Buffers<F>], x: &'a Array2<F>) -> ArrayView2<'a, F> {
+    match before.last() {
+        Some(b) => b.out.view(),
+        None => x.view(),
+    }
+}
+
+/// A convolution's `cols` buffer, `(C·K·K, m_max·H′·W′)`.
+fn cols_buffer<F: Real>(conv: &ConvPool<F>, m_max: usize) -> Array2<F> {
+    let (ho, wo) = conv.map();
+    let k = conv.filter;
+    Array2::zeros((conv.input[0] * k * k, m_max * ho * wo))
+}
+
 fn apply_update<F: Real>(
     weights: &mut Array2<F>,
     biases: &mut Array1<F>,

@@ -12,7 +12,8 @@
 //! The two kernels:
 //!
 //! - [`forward`]: z = α·W·xᵀ — for each neuron, m dot products of its row of W with the m
-//!   examples' inputs, in m vector accumulators;
+//!   examples' inputs, in m vector accumulators (in `f32` block by block of inputs that stay
+//!   in L1);
 //! - [`backward_update`]: BP2 (the error of the layer's input, δᵀ·W, with the weights before
 //!   the update) and BP3/BP4 with `network3.py`'s update (W ← decay·W − scale·δ·x, b ← b −
 //!   scale·Σδ) in one pass over W: a strip of L columns of W is read once, feeds the m
@@ -27,7 +28,9 @@
 //! hold the two to each other.
 //!
 //! Both first rearrange the m examples' inputs into strips of L (`pack`, m·n_in copies), so
-//! that a strip's values for every example are read from one place at fixed offsets.
+//! that a strip's values for every example are read from one place at fixed offsets, starting
+//! on a cache line (vector loads that straddle two lines cost the kernels a third of their
+//! speed at 100×640 and 1000×640 in `layers-dense-f32`).
 //!
 //! The accumulators are arrays of L = 8 lanes — one 256-bit register of `f32`, two of `f64` —
 //! and the loops are compiled for AVX2+FMA and AVX-512 ([`multiversion`]); `mul_add` makes each
@@ -60,20 +63,11 @@ pub fn available() -> bool {
     }
 }
 
-/// Calls `$body` with `$e` a constant equal to `$m` (1 ..= [`MAX_EXAMPLES`]), so that the
-/// kernels' per-example accumulators are arrays of a known length, kept in registers.
+/// Calls `$body` with `$e` a constant equal to `$m` (1 ..= [`MAX_EXAMPLES`], as `check`
+/// has made sure), so that the kernels' per-example accumulators are arrays of a known length.
 macro_rules! with_examples {
     ($m:expr, $e:ident => $body:expr) => {
-        with_examples!(@arms $m, $e => $body; 1 2 3 4 5 6 7 8 9 10)
-    };
-    (@arms $m:expr, $e:ident => $body:expr; $($n:literal)*) => {
-        match $m {
-            $($n => {
-                const $e: usize = $n;
-                $body
-            })*
-            m => unreachable!("{m} examples: the small-batch kernels take 1 to {MAX_EXAMPLES}"),
-        }
+        with_const!($m, $e => $body; 1 2 3 4 5 6 7 8 9 10)
     };
 }
 
@@ -99,7 +93,7 @@ pub fn forward<F: Real>(
     packed: &mut Vec<F>,
 ) {
     check(w.len(), n_in, x.len(), m, z.len(), z_stride);
-    pack(x, n_in, m, packed);
+    let packed = pack(x, n_in, m, packed);
     with_examples!(m, E => forward_kernel::<F, L, E>(alpha, w, n_in, packed, z, z_stride))
 }
 
@@ -134,7 +128,7 @@ pub fn backward_update<F: Real>(
             .fold(F::zero(), |s, &d| s + d);
         *b -= scale * sum;
     }
-    pack(x, n_in, m, packed);
+    let packed = pack(x, n_in, m, packed);
     let step = (decay, scale);
     with_examples!(m, E => backward_kernel::<F, L, E>(
         w, n_in, delta, delta_stride, packed, d_x, step
@@ -157,17 +151,34 @@ fn check(w: usize, n_in: usize, x: usize, m: usize, out: usize, stride: usize) {
 /// values one after another — packed[(s·m + e)·L + l] = x[e, s·L + l], zeros past n_in — so
 /// that the kernels read every example's values for a strip at fixed offsets from one place.
 /// m·n_in copies, against m·n_in·n_out multiply-adds in the products.
-fn pack<F: Real>(x: &[F], n_in: usize, m: usize, packed: &mut Vec<F>) {
+fn pack<'a, F: Real>(x: &[F], n_in: usize, m: usize, packed: &'a mut Vec<F>) -> &'a [F] {
     let strips = n_in.div_ceil(L);
+    let len = strips * m * L;
+    // Room to start the packed values on a cache line, so that no vector load straddles two.
     packed.clear();
-    packed.resize(strips * m * L, F::zero());
+    packed.resize(len + CACHE_LINE / std::mem::size_of::<F>(), F::zero());
+    let start = packed
+        .as_ptr()
+        .align_offset(CACHE_LINE)
+        .min(packed.len() - len);
+    let packed = &mut packed[start..start + len];
     for (e, row) in x.chunks_exact(n_in).take(m).enumerate() {
         for (s, values) in row.chunks(L).enumerate() {
             let at = (s * m + e) * L;
             packed[at..at + values.len()].copy_from_slice(values);
         }
     }
+    packed
 }
+
+/// Bytes in a cache line.
+const CACHE_LINE: usize = 64;
+
+/// Bytes of packed inputs [`forward_kernel`] works through with every row of W before going
+/// on, at most: most of a 32 KiB L1 data cache, the rest left to the rows of W passing
+/// through. (Smaller blocks than needed measured slower: each adds the lanes up once more
+/// per row.)
+const FORWARD_BLOCK: usize = 28 * 1024;
 
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn forward_kernel<F: Real, const L: usize, const E: usize>(
@@ -179,25 +190,60 @@ fn forward_kernel<F: Real, const L: usize, const E: usize>(
     z_stride: usize,
 ) {
     let full = n_in / L;
-    let tail = &packed[full * E * L..];
-    for (row, z) in w.chunks_exact(n_in).zip(z.chunks_mut(z_stride)) {
-        // acc[e][l]: the partial sum of lanes l, l + L, l + 2L, … of example e's product.
-        let mut acc = [[F::zero(); L]; E];
-        for (wk, xk) in row.chunks_exact(L).zip(packed.chunks_exact(E * L)) {
-            for e in 0..E {
-                for l in 0..L {
-                    acc[e][l] = wk[l].mul_add(xk[e * L + l], acc[e][l]);
+    // Blocks of strips that stay in L1 while every row of W is multiplied into them: read
+    // from L2 for each row, the packed inputs held the loop to half the speed.
+    let strip_bytes = E * L * std::mem::size_of::<F>();
+    // Not in f64, whose accumulators take two registers each and some spill to the stack:
+    // the loop is held back by those, and blocks measured slower (16% of the peak against
+    // 28% for one block, `ch6-dropout`'s first `fc:1000` forward product in `nndl bench
+    // --phases`), as each block adds the lanes up once more.
+    let blocks = if std::mem::size_of::<F>() == 4 {
+        (full * strip_bytes).div_ceil(FORWARD_BLOCK).max(1)
+    } else {
+        1
+    };
+    let block = full.div_ceil(blocks).max(1);
+    for (b, xb) in packed[..full * E * L].chunks(block * E * L).enumerate() {
+        let k0 = b * block * L;
+        let width = xb.len() / E;
+        for (row, z) in w.chunks_exact(n_in).zip(z.chunks_mut(z_stride)) {
+            // acc[e][l]: the partial sum of lanes l, l + L, l + 2L, … of example e's product.
+            let mut acc = [[F::zero(); L]; E];
+            let (wks, _) = row[k0..k0 + width].as_chunks::<L>();
+            let (xks, _) = xb.as_chunks::<L>();
+            for (wk, xk) in wks.iter().zip(xks.chunks_exact(E)) {
+                for e in 0..E {
+                    for l in 0..L {
+                        acc[e][l] = wk[l].mul_add(xk[e][l], acc[e][l]);
+                    }
                 }
             }
+            add_lanes(&acc, &mut z[..E], b > 0);
         }
-        let w_tail = row.chunks_exact(L).remainder();
+    }
+    // The last n_in mod L inputs, and α.
+    let tail = &packed[full * E * L..];
+    for (row, z) in w.chunks_exact(n_in).zip(z.chunks_mut(z_stride)) {
+        let w_tail = &row[full * L..];
         for (e, z) in z[..E].iter_mut().enumerate() {
-            let mut sum = acc[e].iter().fold(F::zero(), |s, &a| s + a);
+            let mut sum = if full > 0 { *z } else { F::zero() };
             for (l, &w) in w_tail.iter().enumerate() {
                 sum = w.mul_add(tail[e * L + l], sum);
             }
             *z = alpha * sum;
         }
+    }
+}
+
+/// z[e] (+)= Σ_l acc[e][l]: adds up the lanes of [`forward_kernel`]'s accumulators, onto
+/// `z` when `add`. Kept out of the kernel: inlined, the compiler rearranged the kernel's
+/// accumulators to add the lanes of all examples at once, with shuffles in the inner loop
+/// that made it four times slower.
+#[inline(never)]
+fn add_lanes<F: Real, const L: usize, const E: usize>(acc: &[[F; L]; E], z: &mut [F], add: bool) {
+    for (z, acc) in z.iter_mut().zip(acc) {
+        let sum = acc.iter().fold(F::zero(), |s, &a| s + a);
+        *z = if add { *z + sum } else { sum };
     }
 }
 
@@ -316,8 +362,9 @@ mod tests {
 
     fn against_the_loops<F: Real>(tol: f64) {
         let mut rng = seeded(3);
-        // n_in with and without a tail past the lanes; every m the kernels take.
-        for (n_out, n_in) in [(7, 16), (5, 19), (3, 3), (12, 37)] {
+        // n_in with and without a tail past the lanes, and long enough for the forward
+        // kernel's blocks (up to 5, of unequal lengths); every m the kernels take.
+        for (n_out, n_in) in [(7, 16), (5, 19), (3, 3), (12, 37), (4, 2883)] {
             for m in 1..=MAX_EXAMPLES {
                 let mut draw =
                     |n: usize| -> Vec<f64> { (0..n).map(|_| rng.random::<f64>() - 0.5).collect() };
