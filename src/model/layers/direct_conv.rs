@@ -57,9 +57,11 @@ fn lanes<F: Real>() -> usize {
 /// rows of outputs a multiple of 8 long, a short sum per output, and FMA on this CPU (without
 /// it `mul_add` is a library call).
 pub fn applies<F: Real>(input: Shape, k: usize) -> bool {
-    let [c, _, w] = input;
-    let wo = w + 1 - k;
-    wo.is_multiple_of(GRADIENT_LANES) && c * k * k <= MAX_TERMS && small_batch::available()
+    let [c, h, w] = input;
+    let fits = (1..=h.min(w)).contains(&k);
+    fits && (w + 1 - k).is_multiple_of(GRADIENT_LANES)
+        && c * k * k <= MAX_TERMS
+        && small_batch::available()
 }
 
 /// The values of `a`, whose rows must be contiguous and evenly spaced, as one slice with the
@@ -107,6 +109,7 @@ pub fn forward<F: Real>(
     let w_all = weights.as_standard_layout();
     let w_all = w_all.as_slice().expect("standard layout");
     let (x, x_stride) = rows_of(&input, "input");
+    assert!(z.strides()[1] == 1, "z: rows must be contiguous");
     let z_stride = z.strides()[0] as usize;
     let z = z
         .as_slice_memory_order_mut()
@@ -432,7 +435,9 @@ mod tests {
         }
         assert!(applies::<f32>([1, 28, 28], 5) && applies::<f64>([1, 28, 28], 5));
         assert!(!applies::<f32>([20, 12, 12], 5));
-        // W′ = 23 is no whole number of vectors.
+        // W′ = 23 is no whole number of vectors; a filter as wide as the image leaves maps of
+        // one value, and a wider one none.
         assert!(!applies::<f32>([1, 27, 27], 5));
+        assert!(!applies::<f32>([1, 8, 8], 8) && !applies::<f32>([1, 8, 8], 9));
     }
 }
