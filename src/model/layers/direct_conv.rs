@@ -93,19 +93,10 @@ pub fn forward<F: Real>(
     m: usize,
     mut z: ArrayViewMut2<F>,
 ) {
-    let [c, h, w] = shape;
-    let (ho, wo) = (h + 1 - k, w + 1 - k);
     let filters = weights.nrows();
-    assert!(applies::<F>(shape, k), "the direct kernels take this layer");
+    let geometry = Geometry::checked::<F>(shape, k, m, &input, z.dim(), filters);
+    let Geometry { c, wo, .. } = geometry;
     assert_eq!(weights.ncols(), c * k * k, "weights are (F, C·K²)");
-    assert!(
-        input.nrows() == c && input.ncols() >= m * h * w,
-        "input is (C, m·H·W)"
-    );
-    assert!(
-        z.nrows() == filters && z.ncols() >= m * ho * wo,
-        "z is (F, m·H′·W′)"
-    );
     let w_all = weights.as_standard_layout();
     let w_all = w_all.as_slice().expect("standard layout");
     let (x, x_stride) = rows_of(&input, "input");
@@ -114,7 +105,6 @@ pub fn forward<F: Real>(
     let z = z
         .as_slice_memory_order_mut()
         .expect("rows of z are contiguous");
-    let geometry = Geometry { c, h, w, k, ho, wo };
     let vectors = wo / lanes::<F>();
     // The longest chunk of at most three vectors that tiles the row.
     let xv = (1..=3)
@@ -146,6 +136,33 @@ struct Geometry {
     k: usize,
     ho: usize,
     wo: usize,
+}
+
+impl Geometry {
+    /// The sizes of a convolution of `shape` with K×K filters, after checking that the kernels
+    /// take it, that `input` holds m examples `(C, ≥ m·H·W)` and that the maps (z or δ_Z), of
+    /// dimensions `maps`, are `(filters, ≥ m·H′·W′)`.
+    fn checked<F: Real>(
+        shape: Shape,
+        k: usize,
+        m: usize,
+        input: &ArrayView2<F>,
+        maps: (usize, usize),
+        filters: usize,
+    ) -> Self {
+        let [c, h, w] = shape;
+        assert!(applies::<F>(shape, k), "the direct kernels take this layer");
+        let (ho, wo) = (h + 1 - k, w + 1 - k);
+        assert!(
+            input.nrows() == c && input.ncols() >= m * h * w,
+            "input is (C, m·H·W)"
+        );
+        assert!(
+            maps.0 == filters && maps.1 >= m * ho * wo,
+            "z and δ_Z are (F, m·H′·W′)"
+        );
+        Geometry { c, h, w, k, ho, wo }
+    }
 }
 
 /// FB filters (the first FB rows of `w`, `(FB, C·K²)`) into the first FB rows of `z`.
@@ -223,7 +240,7 @@ const GRADIENT_OFFSETS: usize = 6;
 
 /// Lanes of [`weight_gradient`]'s accumulators in both precisions. (With 4 `f64` lanes, one
 /// register, the compiler vectorised the loop across the offsets instead, with shuffles, and
-/// it ran at a third of the speed.)
+/// it ran at two thirds of the speed: 1.36 s against 0.89 s in the measurement above.)
 const GRADIENT_LANES: usize = 8;
 
 /// ∇W = δ_Z·(the patches of `input`)ᵀ, summed over the first `m` examples, into `nabla_w`
@@ -236,22 +253,12 @@ pub fn weight_gradient<F: Real>(
     m: usize,
     mut nabla_w: ArrayViewMut2<F>,
 ) {
-    let [c, h, w] = shape;
-    let (ho, wo) = (h + 1 - k, w + 1 - k);
     let filters = nabla_w.nrows();
-    assert!(applies::<F>(shape, k), "the direct kernels take this layer");
+    let geometry = Geometry::checked::<F>(shape, k, m, &input, dz.dim(), filters);
+    let Geometry { c, w, .. } = geometry;
     assert_eq!(nabla_w.ncols(), c * k * k, "∇W is (F, C·K²)");
-    assert!(
-        input.nrows() == c && input.ncols() >= m * h * w,
-        "input is (C, m·H·W)"
-    );
-    assert!(
-        dz.nrows() == filters && dz.ncols() >= m * ho * wo,
-        "δ_Z is (F, m·H′·W′)"
-    );
     let (x, x_stride) = rows_of(&input, "input");
     let (d, d_stride) = rows_of(&dz, "δ_Z");
-    let geometry = Geometry { c, h, w, k, ho, wo };
     let (tile_filters, tile_offsets) = if lanes::<F>() == 8 {
         (GRADIENT_FILTERS, GRADIENT_OFFSETS)
     } else {
