@@ -247,28 +247,32 @@ fn layers_gemm(c: &mut Criterion) {
     group.finish();
 }
 
-/// A dense layer's products at a mini-batch of 10, in `f32`: `small_batch`'s kernels against
-/// the general products of the same step.
+/// A dense layer's products at a mini-batch of 10: `small_batch`'s kernels against the
+/// general products of the same step.
 fn layers_dense(c: &mut Criterion) {
-    type F = f32;
+    layers_dense_in::<f32>(c);
+    layers_dense_in::<f64>(c);
+}
+
+fn layers_dense_in<F: Real>(c: &mut Criterion) {
     const M: usize = 10;
     let mut rng = SeededRng::seed_from_u64(4);
     let mut random = |shape: (usize, usize)| {
         Array2::from_shape_simple_fn(shape, || F::of(rng.random::<f64>() - 0.5))
     };
-    let mut group = c.benchmark_group("layers-dense-f32");
+    let mut group = c.benchmark_group(format!("layers-dense-{}", F::NAME));
     for (n_out, n_in) in [(100, 2880), (100, 640), (1000, 640), (1000, 1000)] {
         let name = format!("({n_out}x{n_in}), m = {M}");
         // x (m, n_in): one example per row; δ and z (n_out, m).
         let (mut w, x, delta) = (random((n_out, n_in)), random((M, n_in)), random((n_out, M)));
-        let mut b = vec![0.0; n_out];
+        let mut b = vec![F::zero(); n_out];
         let (mut z, mut d_x) = (
             Array2::<F>::zeros((n_out, M)),
             Array2::<F>::zeros((M, n_in)),
         );
         let mut packed = Vec::new();
         // A step small enough that W stays put over the iterations.
-        let step = (1.0, 1e-9);
+        let step = (F::one(), F::of(1e-9));
         let product = Throughput::Elements(2 * (n_out * n_in * M) as u64);
         group.throughput(product.clone());
         group.bench_function(
@@ -276,7 +280,7 @@ fn layers_dense(c: &mut Criterion) {
             |bench| {
                 bench.iter(|| {
                     small_batch::forward(
-                        1.0,
+                        F::one(),
                         black_box(w.as_slice().unwrap()),
                         n_in,
                         x.as_slice().unwrap(),
@@ -289,7 +293,7 @@ fn layers_dense(c: &mut Criterion) {
             },
         );
         group.bench_function(BenchmarkId::new("forward W·xT, general", &name), |bench| {
-            bench.iter(|| general_mat_mul(1.0, black_box(&w), &x.t(), 0.0, &mut z))
+            bench.iter(|| general_mat_mul(F::one(), black_box(&w), &x.t(), F::zero(), &mut z))
         });
         group.throughput(Throughput::Elements(4 * (n_out * n_in * M) as u64));
         group.bench_function(
@@ -315,7 +319,7 @@ fn layers_dense(c: &mut Criterion) {
             BenchmarkId::new("input error and update, general", &name),
             |bench| {
                 bench.iter(|| {
-                    general_mat_mul(1.0, &delta.t(), black_box(&w), 0.0, &mut d_x);
+                    general_mat_mul(F::one(), &delta.t(), black_box(&w), F::zero(), &mut d_x);
                     general_mat_mul(-step.1, &delta, &x, step.0, &mut w);
                 })
             },

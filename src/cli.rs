@@ -139,6 +139,11 @@ pub struct BookArgs {
     /// Seed of the initial weights and shuffles (an ensemble's networks take the next ones).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Write the network of the epoch the row's figure comes from (network2.py's JSON, or the
+    /// layer list's); a vote row writes one file per network, numbered before the extension
+    /// (FILE-1.json, FILE-2.json, …), for `nndl vote`.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
 }
 
 impl BookArgs {
@@ -151,6 +156,7 @@ impl BookArgs {
             precision: self.precision,
             threads: self.threads,
             seed: self.seed,
+            save: self.save.clone(),
         })
     }
 }

@@ -9,6 +9,21 @@ use ndarray::{LinalgScalar, ScalarOperand};
 
 pub mod vmath;
 
+/// Asks the CPU to start bringing the cache line holding `p` into its caches (x86-64;
+/// elsewhere it does nothing). Any address will do: a prefetch is only a hint.
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // Safety: a prefetch cannot fault and reads nothing the program sees, whatever the
+    // address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// `f32` or `f64`: what `ndarray`'s products (and BLAS `sgemm`/`dgemm`) work on.
 pub trait Real:
     num_traits::Float

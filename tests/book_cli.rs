@@ -70,3 +70,66 @@ fn bad_rows_are_refused() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_row_saves_the_network_its_figure_comes_from() {
+    let dir = temp_dir("book-save");
+    let model = dir.join("overfitting.json");
+    let data = mnist_path();
+    let o = nndl(&[
+        "book",
+        "ch3-overfitting",
+        "--epochs",
+        "3",
+        "--data",
+        data.to_str().unwrap(),
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains(&format!("to {}", model.display())), "{out}");
+    // The row's figure is its best epoch's test accuracy: the saved network scores it again.
+    let figure = out
+        .lines()
+        .last()
+        .and_then(|l| l.split("nndl ").nth(1))
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    let o = nndl(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let scored = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{scored}{}", stderr(&o));
+    assert!(
+        scored.contains(&format!("({figure})")),
+        "book: {figure}; eval: {scored}"
+    );
+}
+
+#[test]
+fn a_save_path_that_cannot_be_written_is_refused_before_training() {
+    let dir = temp_dir("book-save-refused");
+    // A vote row checks each of its five files; the fourth's name is taken by a directory.
+    std::fs::create_dir_all(dir.join("nets-4.json")).unwrap();
+    for (row, path, named) in [
+        (
+            "ch3-overfitting",
+            dir.join("missing").join("net.json"),
+            "net.json",
+        ),
+        ("ch6-vote", dir.join("nets.json"), "nets-4.json"),
+    ] {
+        let o = nndl(&["book", row, "--save", path.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{row}: {err}");
+        assert!(err.contains("cannot write"), "{row}: {err}");
+        assert!(err.contains(named), "{row}: {err}");
+    }
+    assert!(!dir.join("nets-1.json").exists());
+}

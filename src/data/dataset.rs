@@ -130,27 +130,19 @@ impl<F: Real> Dataset<F> {
     /// does nothing). The training loop calls it with the next mini-batch while the current one
     /// computes, so that gathering a random mini-batch does not wait on memory.
     pub fn prefetch(&self, rows: &[usize]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            const LINE: usize = 64;
-            for &k in rows {
-                let (start, bytes) = match &self.bytes {
-                    Some(b) => (b.row(k).as_ptr().cast::<i8>(), b.ncols()),
-                    None => (
-                        self.images.row(k).as_ptr().cast::<i8>(),
-                        self.images.ncols() * std::mem::size_of::<F>(),
-                    ),
-                };
-                for offset in (0..bytes).step_by(LINE) {
-                    // Safety: a prefetch is only a hint and cannot fault; `offset` stays within
-                    // the row, which is contiguous (both arrays are in standard layout).
-                    unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
-                }
+        const LINE: usize = 64;
+        for &k in rows {
+            let (start, bytes) = match &self.bytes {
+                Some(b) => (b.row(k).as_ptr(), b.ncols()),
+                None => (
+                    self.images.row(k).as_ptr().cast::<u8>(),
+                    self.images.ncols() * std::mem::size_of::<F>(),
+                ),
+            };
+            for offset in (0..bytes).step_by(LINE) {
+                crate::real::prefetch(start.wrapping_add(offset));
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = rows;
     }
 
     /// The first `n` examples (all of them if there are fewer).

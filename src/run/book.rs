@@ -9,7 +9,7 @@
 //! What it leaves out: the book's figures come from single runs of unrecorded seeds, so a
 //! verdict compares one seed's run with one of the book's.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -279,6 +279,8 @@ pub struct BookRequest {
     pub precision: Option<Precision>,
     pub threads: usize,
     pub seed: u64,
+    /// Where to write the network the figure comes from (see [`Row::save_paths`]).
+    pub save: Option<PathBuf>,
 }
 
 impl Row {
@@ -316,6 +318,25 @@ impl Row {
         Ok(config)
     }
 
+    /// The files `--save path` writes: `path` for a row of one network; for a vote, one per
+    /// network with its number before the extension (`nets.json` → `nets-1.json`, …).
+    pub fn save_paths(&self, path: &Path) -> Vec<PathBuf> {
+        if self.ensemble == 1 {
+            return vec![path.to_path_buf()];
+        }
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        (1..=self.ensemble)
+            .map(|k| {
+                let mut name = format!("{stem}-{k}");
+                if let Some(ext) = path.extension() {
+                    name.push('.');
+                    name.push_str(&ext.to_string_lossy());
+                }
+                path.with_file_name(name)
+            })
+            .collect()
+    }
+
     /// The default precision of the row.
     pub fn precision(&self) -> Precision {
         match self.chapter {
@@ -344,6 +365,13 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
     let precision = request.precision.unwrap_or(row.precision());
     let config = row.config(epochs, precision, request.seed)?.check()?;
     crate::config::check_threads(request.threads)?;
+    let save = match &request.save {
+        Some(path) => row.save_paths(path),
+        None => Vec::new(),
+    };
+    for path in &save {
+        super::check_output(path)?;
+    }
     let data = if row.expanded {
         if !request.expanded.exists() {
             return Err(BookError::NoExpandedData {
@@ -382,6 +410,7 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
         Job {
             row,
             config: &config,
+            save: &save,
             stop,
         },
     )?;
@@ -430,6 +459,8 @@ struct Outcome {
 struct Job<'a> {
     row: &'static Row,
     config: &'a CheckedConfig,
+    /// One file per network, or none.
+    save: &'a [PathBuf],
     stop: Option<Arc<AtomicBool>>,
 }
 
@@ -465,6 +496,7 @@ impl InPrecision for Job<'_> {
             let fit = Fit {
                 job: &self,
                 config: &config,
+                save: self.save.get(k).map(PathBuf::as_path),
                 training: &training,
                 validation: &validation,
                 test: &test,
@@ -493,6 +525,7 @@ impl InPrecision for Job<'_> {
 struct Fit<'a, F: Real> {
     job: &'a Job<'a>,
     config: &'a CheckedConfig,
+    save: Option<&'a Path>,
     training: &'a Dataset<F>,
     validation: &'a Dataset<F>,
     test: &'a Dataset<F>,
@@ -507,6 +540,7 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
         let Fit {
             job,
             config,
+            save,
             training,
             validation,
             test,
@@ -531,6 +565,14 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
             return Ok((0.0, Vec::new(), stopped));
         };
         let best_model = run.best_model();
+        if let Some(path) = save {
+            best_model.save(Some(config), path)?;
+            say(&format!(
+                "Wrote the network of epoch {} to {}",
+                best.epoch,
+                path.display()
+            ));
+        }
         let figure = match protocol {
             Protocol::BestTest | Protocol::BestValidation => best.accuracy(),
             Protocol::TestAtBestValidation => {
@@ -545,5 +587,45 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
             }
         };
         Ok((figure, best_model.predictions(test), stopped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vote_saves_one_numbered_file_per_network() {
+        let one = row("ch6-dropout").unwrap();
+        assert_eq!(
+            one.save_paths(Path::new("out/net.json")),
+            [PathBuf::from("out/net.json")]
+        );
+        let vote = row("ch6-vote").unwrap();
+        let paths = vote.save_paths(Path::new("out/net.json"));
+        assert_eq!(paths.len(), 5);
+        assert_eq!(paths[0], PathBuf::from("out/net-1.json"));
+        assert_eq!(paths[4], PathBuf::from("out/net-5.json"));
+        assert_eq!(
+            vote.save_paths(Path::new("nets"))[1],
+            PathBuf::from("nets-2")
+        );
+    }
+
+    /// What the README promises: `ch6-vote`'s k-th network is `ch6-dropout` with seed k, so
+    /// the five can be trained one run at a time and voted with `nndl vote`.
+    #[test]
+    fn the_votes_networks_are_the_dropout_row_with_the_next_seeds() {
+        let (dropout, vote) = (row("ch6-dropout").unwrap(), row("ch6-vote").unwrap());
+        assert_eq!(
+            (dropout.expanded, dropout.train_size, dropout.protocol),
+            (vote.expanded, vote.train_size, vote.protocol)
+        );
+        for k in 0..vote.ensemble as u64 {
+            let mut member = vote.config(vote.epochs, Precision::F32, 0).unwrap();
+            member.seed += k;
+            let alone = dropout.config(dropout.epochs, Precision::F32, k).unwrap();
+            assert_eq!(format!("{member:?}"), format!("{alone:?}"));
+        }
     }
 }
