@@ -133,3 +133,59 @@ fn a_save_path_that_cannot_be_written_is_refused_before_training() {
     }
     assert!(!dir.join("nets-1.json").exists());
 }
+
+#[test]
+fn a_votes_saved_networks_vote_as_the_row_did() {
+    let dir = temp_dir("book-vote");
+    let sets = [
+        RawSet::new(200, 0),
+        RawSet::new(50, 200),
+        RawSet::new(100, 250),
+    ];
+    let data = write_file(&dir, "small.pkl.gz", &gzip(&py2_mnist(&sets)));
+    let data = data.to_str().unwrap();
+    let nets = dir.join("net.json");
+    // In f64, so that `nndl vote` (which computes in f64) sees the very same networks.
+    let o = nndl(&[
+        "book",
+        "ch6-vote",
+        "--epochs",
+        "1",
+        "--precision",
+        "f64",
+        "--data",
+        data,
+        "--expanded",
+        data,
+        "--save",
+        nets.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let figure = out
+        .lines()
+        .last()
+        .and_then(|l| l.split("nndl ").nth(1))
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    let models: Vec<String> = (1..=5)
+        .map(|k| dir.join(format!("net-{k}.json")).display().to_string())
+        .collect();
+    let mut args = vec!["vote", "--data", data];
+    for m in &models {
+        args.extend(["--model", m.as_str()]);
+    }
+    let o = nndl(&args);
+    let voted = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{voted}{}", stderr(&o));
+    let last = voted.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("Majority vote of 5 networks on the test data:"),
+        "{voted}"
+    );
+    assert!(
+        last.ends_with(&format!("({figure})")),
+        "book: {figure}; vote: {last}"
+    );
+}
