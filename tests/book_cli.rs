@@ -36,8 +36,7 @@ fn a_shortened_row_runs_and_withholds_its_verdict() {
         "--data",
         data.to_str().unwrap(),
     ]);
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let out = succeeded(&o);
     let last = out.lines().last().unwrap_or_default();
     assert!(last.starts_with("ch6-fc: book 97.80%, nndl "), "{out}");
     assert!(
@@ -49,12 +48,10 @@ fn a_shortened_row_runs_and_withholds_its_verdict() {
         "{last}"
     );
     // One epoch of FC-100 on all 50,000 images is well past 90%.
-    let accuracy: f64 = last
-        .split("nndl ")
-        .nth(1)
-        .and_then(|s| s.split('%').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{last}"));
+    let accuracy: f64 = figure(&out)
+        .trim_end_matches('%')
+        .parse()
+        .unwrap_or_else(|_| panic!("{last}"));
     assert!(accuracy > 90.0, "{last}");
 }
 
@@ -86,17 +83,10 @@ fn a_row_saves_the_network_its_figure_comes_from() {
         "--save",
         model.to_str().unwrap(),
     ]);
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let out = succeeded(&o);
     assert!(out.contains(&format!("to {}", model.display())), "{out}");
     // The row's figure is its best epoch's test accuracy: the saved network scores it again.
-    let figure = out
-        .lines()
-        .last()
-        .and_then(|l| l.split("nndl ").nth(1))
-        .and_then(|s| s.split(' ').next())
-        .unwrap_or_else(|| panic!("{out}"))
-        .to_string();
+    let figure = figure(&out);
     let o = nndl(&[
         "eval",
         "--model",
@@ -104,8 +94,7 @@ fn a_row_saves_the_network_its_figure_comes_from() {
         "--data",
         data.to_str().unwrap(),
     ]);
-    let scored = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "{scored}{}", stderr(&o));
+    let scored = succeeded(&o);
     assert!(
         scored.contains(&format!("({figure})")),
         "book: {figure}; eval: {scored}"
@@ -160,15 +149,8 @@ fn a_votes_saved_networks_vote_as_the_row_did() {
         "--save",
         nets.to_str().unwrap(),
     ]);
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "{out}{}", stderr(&o));
-    let figure = out
-        .lines()
-        .last()
-        .and_then(|l| l.split("nndl ").nth(1))
-        .and_then(|s| s.split(' ').next())
-        .unwrap_or_else(|| panic!("{out}"))
-        .to_string();
+    let out = succeeded(&o);
+    let figure = figure(&out);
     let models: Vec<String> = (1..=5)
         .map(|k| dir.join(format!("net-{k}.json")).display().to_string())
         .collect();
@@ -177,8 +159,7 @@ fn a_votes_saved_networks_vote_as_the_row_did() {
         args.extend(["--model", m.as_str()]);
     }
     let o = nndl(&args);
-    let voted = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "{voted}{}", stderr(&o));
+    let voted = succeeded(&o);
     let last = voted.lines().last().unwrap_or_default();
     assert!(
         last.starts_with("Majority vote of 5 networks on the test data:"),
@@ -188,4 +169,21 @@ fn a_votes_saved_networks_vote_as_the_row_did() {
         last.ends_with(&format!("({figure})")),
         "book: {figure}; vote: {last}"
     );
+}
+
+/// The standard output of a run that must have succeeded.
+fn succeeded(o: &std::process::Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}{}", stderr(o));
+    out
+}
+
+/// nndl's figure in the verdict line that ends a `nndl book` run ("… nndl 98.95% (…").
+fn figure(out: &str) -> String {
+    out.lines()
+        .last()
+        .and_then(|l| l.split("nndl ").nth(1))
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string()
 }
