@@ -143,7 +143,7 @@ fn layers_in<F: Real>(c: &mut Criterion, precision: Precision) {
         let config = row
             .config(1, precision, 0)
             .expect("the row's configuration");
-        let layers = config.network.layers.as_ref().expect("a chapter-6 network");
+        let layers = config.network.layers().expect("a chapter-6 network");
         let m = config.sgd.mini_batch_size;
         let (per_example, _) =
             layer_flops_per_example(layers, IMAGE_SHAPE, CLASSES).expect("a network that builds");

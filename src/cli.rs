@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use nndl::config::{ConfigError, EtaSchedule, Monitor, Precision, TrainConfig, Variant};
+use nndl::config::{
+    Architecture, ConfigError, EtaSchedule, FullyConnected, Monitor, Precision, TrainConfig,
+    Variant,
+};
 use nndl::model::activation::Activation;
 use nndl::model::cost::Cost;
 use nndl::model::init::Init;
@@ -19,6 +22,7 @@ use nndl::run::train::{Outputs, TrainRequest};
 use nndl::run::tune::TuneRequest;
 use nndl::run::tune_report::SortBy;
 use nndl::run::{EvalSet, RunError, DEFAULT_DATA};
+use nndl::tune::hyper::LayerList;
 use nndl::tune::pruner::{PrunerSpec, UnknownPruner};
 use nndl::tune::sampler::{SamplerSpec, UnknownSampler};
 use nndl::tune::space::Space;
@@ -361,32 +365,35 @@ impl ConfigArgs {
     /// option is not given; fails on a layer list that cannot be read.
     pub fn config(&self) -> Result<TrainConfig, RunError> {
         let mut config = TrainConfig::book_run(self.net);
-        if let Some(text) = &self.layers {
-            let layers =
-                spec::parse(text, self.activation, self.dropout).map_err(ConfigError::from)?;
-            config.network.layers = Some(layers);
-            config.network.sizes = Vec::new();
-            config.sgd.eta = self.eta.unwrap_or(LAYERS_ETA);
-            config.sgd.lambda = self.lambda.unwrap_or(0.0);
-            config.sgd.dropout = 0.0;
-        }
-        if config.network.layers.is_none() {
-            config.network.sizes = self.sizes.clone();
-        }
-        let default_cost = match config.network.layers {
-            Some(_) => Cost::LogLikelihood,
-            None => self.net.cost(),
-        };
-        config.network.cost = self.cost.unwrap_or(default_cost);
-        config.network.activation = self.activation;
-        config.network.init = self.weight_init.unwrap_or(self.net.init());
-        config.network.precision = self.precision;
         let sgd = &mut config.sgd;
-        if config.network.layers.is_none() {
-            sgd.eta = self.eta.unwrap_or(self.net.book_eta());
-            sgd.lambda = self.lambda.unwrap_or(self.net.book_lambda());
-            sgd.dropout = self.dropout;
+        match &self.layers {
+            Some(text) => {
+                if let Some(cost) = self.cost.filter(|&c| c != Cost::LogLikelihood) {
+                    return Err(ConfigError::LayersCost(cost.name()).into());
+                }
+                if let Some(init) = self.weight_init {
+                    return Err(ConfigError::LayersInit(init.name()).into());
+                }
+                let layers =
+                    spec::parse(text, self.activation, self.dropout).map_err(ConfigError::from)?;
+                config.network.architecture = Architecture::Layers(layers);
+                sgd.eta = self.eta.unwrap_or(LAYERS_ETA);
+                sgd.lambda = self.lambda.unwrap_or(0.0);
+                sgd.dropout = 0.0;
+            }
+            None => {
+                config.network.architecture = Architecture::FullyConnected(FullyConnected {
+                    sizes: self.sizes.clone(),
+                    activation: self.activation,
+                    cost: self.cost.unwrap_or(self.net.cost()),
+                    init: self.weight_init.unwrap_or(self.net.init()),
+                });
+                sgd.eta = self.eta.unwrap_or(self.net.book_eta());
+                sgd.lambda = self.lambda.unwrap_or(self.net.book_lambda());
+                sgd.dropout = self.dropout;
+            }
         }
+        config.network.precision = self.precision;
         sgd.epochs = self.epochs;
         sgd.mini_batch_size = self.mini_batch;
         sgd.monitor = Monitor {
@@ -481,10 +488,9 @@ pub struct SearchArgs {
     /// with workers on other machines.
     #[arg(long, default_value = DEFAULT_STORAGE)]
     storage: String,
-    /// A hyperparameter to search, NAME=KIND: NAME one of eta, lambda, mini-batch, epochs,
-    /// hidden, hiddenN, cost, activation, weight-init, dropout, early-stop; KIND float:LO:HI,
-    /// log:LO:HI, int:LO:HI, intlog:LO:HI or choice:A,B,…
-    #[arg(long = "param", value_name = "NAME=KIND")]
+    /// A hyperparameter to search, NAME=KIND: KIND float:LO:HI, log:LO:HI, int:LO:HI,
+    /// intlog:LO:HI or choice:A,B,… (the names: --help)
+    #[arg(long = "param", value_name = "NAME=KIND", long_help = param_help())]
     params: Vec<String>,
     /// The search space as a TOML file (params = ["eta=log:0.01:10", …]), besides --param.
     #[arg(long, value_name = "FILE")]
@@ -542,6 +548,11 @@ impl SearchArgs {
             trials: self.trials,
             jobs: self.jobs,
             base: self.run.config()?,
+            layers: self.run.layers.as_ref().map(|text| LayerList {
+                text: text.clone(),
+                activation: self.run.activation,
+                dropout: self.run.dropout,
+            }),
             data: self.run.data.clone(),
             train_size: self.run.train_size,
             validation_size: self.run.validation_size,
@@ -596,6 +607,15 @@ pub struct StudyPlotArgs {
     /// PREFIX ends in .svg.
     #[arg(short, long, value_name = "PREFIX")]
     pub output: PathBuf,
+}
+
+/// `--param`'s long help: the kinds, then every name of the table the studies read.
+fn param_help() -> String {
+    format!(
+        "A hyperparameter to search, NAME=KIND: KIND float:LO:HI, log:LO:HI, int:LO:HI, \
+         intlog:LO:HI or choice:A,B,… NAME one of (N: a layer's number, from 1):\n{}",
+        nndl::tune::hyper::help()
+    )
 }
 
 fn parse_sampler(text: &str) -> Result<SamplerSpec, String> {

@@ -105,22 +105,201 @@ impl Precision {
     }
 }
 
-/// The network to build.
+/// The network to build and the precision it computes in.
+///
+/// What the network *is* is one [`Architecture`]: every command asks it, through one `match`
+/// per use, whether it is one of the book's fully-connected programs or a chapter-6 layer list,
+/// and no code reads the sizes of a network that has none. Its serde form is the flat one
+/// model files, checkpoints and studies have always stored (`sizes`, `activation`, `cost`,
+/// `init`, or `layers`), so files written before keep loading.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NetworkFile", into = "NetworkFile")]
 pub struct NetworkConfig {
-    /// Neurons per layer, input first (a fully-connected network; unused with `layers`).
+    pub architecture: Architecture,
+    pub precision: Precision,
+}
+
+/// What a network is made of.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Architecture {
+    /// The book's fully-connected networks of chapters 1–3 (`network.py`, `network2.py`).
+    FullyConnected(FullyConnected),
+    /// Chapter 6's layer list (`--layers`, `network3.py`): trained on the log-likelihood cost,
+    /// with `network3.py`'s initial weights and each layer's own activation and dropout.
+    Layers(Vec<LayerSpec>),
+}
+
+/// A fully-connected network of chapters 1–3.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FullyConnected {
+    /// Neurons per layer, input first.
     pub sizes: Vec<usize>,
-    /// Chapter 6's layer list (`--layers`); when given, the network is made of these layers
-    /// and trained on the log-likelihood cost, and `sizes` and `init` are not used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub layers: Option<Vec<LayerSpec>>,
     /// The hidden layers' activation (sigmoid in all three programs).
-    #[serde(default)]
     pub activation: Activation,
     /// The cost, which also picks the output layer (softmax for log-likelihood).
     pub cost: Cost,
     pub init: Init,
-    pub precision: Precision,
+}
+
+/// [`NetworkConfig`] as files store it: the fields of both kinds side by side, as they were
+/// before there were two kinds. Only serde sees it.
+#[derive(Serialize, Deserialize)]
+struct NetworkFile {
+    #[serde(default)]
+    sizes: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    layers: Option<Vec<LayerSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    activation: Option<Activation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cost: Option<Cost>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    init: Option<Init>,
+    precision: Precision,
+}
+
+impl TryFrom<NetworkFile> for NetworkConfig {
+    type Error = String;
+
+    fn try_from(file: NetworkFile) -> Result<Self, String> {
+        let architecture = match file.layers {
+            Some(layers) => Architecture::Layers(layers),
+            None => Architecture::FullyConnected(FullyConnected {
+                sizes: file.sizes,
+                activation: file.activation.unwrap_or_default(),
+                cost: file
+                    .cost
+                    .ok_or("a fully-connected network needs its cost")?,
+                init: file
+                    .init
+                    .ok_or("a fully-connected network needs its init")?,
+            }),
+        };
+        Ok(NetworkConfig {
+            architecture,
+            precision: file.precision,
+        })
+    }
+}
+
+impl From<NetworkConfig> for NetworkFile {
+    fn from(network: NetworkConfig) -> Self {
+        let precision = network.precision;
+        match network.architecture {
+            Architecture::FullyConnected(fc) => NetworkFile {
+                sizes: fc.sizes,
+                layers: None,
+                activation: Some(fc.activation),
+                cost: Some(fc.cost),
+                init: Some(fc.init),
+                precision,
+            },
+            Architecture::Layers(layers) => NetworkFile {
+                sizes: Vec::new(),
+                layers: Some(layers),
+                activation: None,
+                cost: Some(Cost::LogLikelihood),
+                init: None,
+                precision,
+            },
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// The fully-connected network, if this is one.
+    pub fn fully_connected(&self) -> Option<&FullyConnected> {
+        match &self.architecture {
+            Architecture::FullyConnected(fc) => Some(fc),
+            Architecture::Layers(_) => None,
+        }
+    }
+
+    /// The fully-connected network, if this is one, to change.
+    pub fn fully_connected_mut(&mut self) -> Option<&mut FullyConnected> {
+        match &mut self.architecture {
+            Architecture::FullyConnected(fc) => Some(fc),
+            Architecture::Layers(_) => None,
+        }
+    }
+
+    /// The layer list, if this is a chapter-6 network.
+    pub fn layers(&self) -> Option<&[LayerSpec]> {
+        match &self.architecture {
+            Architecture::FullyConnected(_) => None,
+            Architecture::Layers(layers) => Some(layers),
+        }
+    }
+
+    /// The cost it trains on.
+    pub fn cost(&self) -> Cost {
+        match &self.architecture {
+            Architecture::FullyConnected(fc) => fc.cost,
+            Architecture::Layers(_) => Cost::LogLikelihood,
+        }
+    }
+
+    /// `(inputs, outputs)`: the values it reads per example and the classes it tells apart. A
+    /// layer list is drawn for MNIST's images and classes.
+    pub fn shape(&self) -> (usize, usize) {
+        match &self.architecture {
+            Architecture::FullyConnected(fc) => (
+                fc.sizes.first().copied().unwrap_or(0),
+                fc.sizes.last().copied().unwrap_or(0),
+            ),
+            Architecture::Layers(_) => (IMAGE_SHAPE.iter().product(), CLASSES),
+        }
+    }
+
+    /// The network in a few words, as the settings line and plot titles name it:
+    /// `sizes [784, 30, 10]` or `layers conv:20:5,pool:2,fc:100,softmax`.
+    pub fn describe(&self) -> String {
+        match &self.architecture {
+            Architecture::FullyConnected(fc) => format!("sizes {:?}", fc.sizes),
+            Architecture::Layers(layers) => format!("layers {}", spec::text(layers)),
+        }
+    }
+
+    /// The least memory, in bytes, that training it with mini-batches of `mini_batch` takes
+    /// ([`memory_needed`] or [`layers_memory_needed`]); `None` past 128 bits.
+    pub fn memory_needed(&self, mini_batch: usize) -> Option<u128> {
+        match &self.architecture {
+            Architecture::FullyConnected(fc) => {
+                memory_needed(&fc.sizes, mini_batch, self.precision)
+            }
+            Architecture::Layers(layers) => {
+                layers_memory_needed(layers, mini_batch, self.precision)
+            }
+        }
+    }
+
+    /// Refuses a network whose training needs more than the `available` bytes (of memory, or
+    /// of address space if that is less) before anything is allocated: `--sizes
+    /// 784,100000000,10` would abort on a failed allocation, and sizes beyond the address
+    /// space make the array library panic.
+    pub fn check_memory(&self, mini_batch: usize, available: u128) -> Result<(), ConfigError> {
+        let needed = self.memory_needed(mini_batch);
+        let available = available.min(isize::MAX as u128);
+        match needed {
+            Some(n) if n <= available => Ok(()),
+            _ => {
+                let needed = needed.map_or(f64::INFINITY, |n| n as f64);
+                let available = available as f64;
+                Err(match &self.architecture {
+                    Architecture::FullyConnected(fc) => ConfigError::TooLarge {
+                        sizes: fc.sizes.clone(),
+                        needed,
+                        available,
+                    },
+                    Architecture::Layers(layers) => ConfigError::LayersTooLarge {
+                        layers: spec::text(layers),
+                        needed,
+                        available,
+                    },
+                })
+            }
+        }
+    }
 }
 
 /// Stochastic gradient descent, as `SGD(training_data, epochs, mini_batch_size, eta, lmbda)`,
@@ -209,6 +388,18 @@ pub enum ConfigError {
     #[error("chapter 6's layers train on the log-likelihood cost, not {0}")]
     LayersCost(&'static str),
     #[error(
+        "chapter 6's layers draw network3.py's initial weights; --weight-init {0} applies to \
+         the fully-connected networks (--sizes)"
+    )]
+    LayersInit(&'static str),
+    #[error(
+        "chapter 6's layers set their dropout layer by layer (fc:100:dropout=P, or --dropout \
+         for every fc and softmax layer that sets none), not as one probability {0}"
+    )]
+    LayersDropout(f64),
+    #[error("this trains the book's fully-connected networks (--sizes), not {0}")]
+    NotFullyConnected(String),
+    #[error(
         "layers {layers} need {} to train (weights, their gradients and one mini-batch's \
          buffers), more than the {} of memory here",
         bytes_text(*needed), bytes_text(*available)
@@ -261,11 +452,12 @@ impl TrainConfig {
     pub fn book_run(variant: Variant) -> Self {
         TrainConfig {
             network: NetworkConfig {
-                sizes: vec![784, 30, 10],
-                layers: None,
-                activation: Activation::Sigmoid,
-                cost: variant.cost(),
-                init: variant.init(),
+                architecture: Architecture::FullyConnected(FullyConnected {
+                    sizes: vec![784, 30, 10],
+                    activation: Activation::Sigmoid,
+                    cost: variant.cost(),
+                    init: variant.init(),
+                }),
                 precision: Precision::F64,
             },
             sgd: SgdConfig {
@@ -286,18 +478,19 @@ impl TrainConfig {
     /// Checks every rule that does not depend on the data, and vouches for the configuration
     /// if it passes.
     pub fn check(&self) -> Result<CheckedConfig, ConfigError> {
-        match &self.network.layers {
-            Some(layers) => {
+        self.sgd.check()?;
+        match &self.network.architecture {
+            Architecture::Layers(layers) => {
                 spec::check(layers, IMAGE_SHAPE, CLASSES)?;
-                if self.network.cost != Cost::LogLikelihood {
-                    return Err(ConfigError::LayersCost(self.network.cost.name()));
+                // Each layer carries its own dropout; the fully-connected networks' one
+                // probability for every hidden layer has no meaning here.
+                if self.sgd.dropout != 0.0 {
+                    return Err(ConfigError::LayersDropout(self.sgd.dropout));
                 }
-                self.sgd.check()?;
             }
-            None => {
-                check_sizes(&self.network.sizes)?;
-                self.sgd.check()?;
-                check_dropout(&self.network.sizes, self.sgd.dropout)?;
+            Architecture::FullyConnected(fc) => {
+                check_sizes(&fc.sizes)?;
+                check_dropout(&fc.sizes, self.sgd.dropout)?;
             }
         }
         Ok(CheckedConfig(self.clone()))
@@ -427,54 +620,24 @@ pub fn memory_needed(sizes: &[usize], mini_batch: usize, precision: Precision) -
     values.checked_mul(element)
 }
 
-/// A network whose training needs more than the `available` bytes (of memory, or of address
-/// space) is refused before anything is allocated: `--sizes 784,100000000,10` would abort
-/// on a failed allocation, and sizes beyond the address space make the array library panic.
-pub fn check_memory(
-    sizes: &[usize],
-    mini_batch: usize,
-    precision: Precision,
-    available: u128,
-) -> Result<(), ConfigError> {
-    let needed = memory_needed(sizes, mini_batch, precision);
-    let available = available.min(isize::MAX as u128);
-    match needed {
-        Some(n) if n <= available => Ok(()),
-        _ => Err(ConfigError::TooLarge {
-            sizes: sizes.to_vec(),
-            needed: needed.map_or(f64::INFINITY, |n| n as f64),
-            available: available as f64,
-        }),
-    }
-}
-
-/// [`check_memory`] for chapter 6's `layers` on MNIST images: their parameters and
-/// gradients, and the buffers of a training pass of `mini_batch` examples and of an
-/// evaluation pass ([`crate::model::layers::pass`]).
-pub fn check_layers_memory(
+/// The least memory, in bytes, that training chapter 6's `layers` on MNIST images with
+/// mini-batches of `mini_batch` in `precision` takes: their parameters and gradients, and the
+/// buffers of a training pass and of an evaluation pass ([`crate::model::layers::pass`]).
+/// `None` for a list that cannot be built or a count past 128 bits.
+pub fn layers_memory_needed(
     layers: &[LayerSpec],
     mini_batch: usize,
     precision: Precision,
-    available: u128,
-) -> Result<(), ConfigError> {
+) -> Option<u128> {
     let element: u128 = match precision {
         Precision::F32 => 4,
         Precision::F64 => 8,
     };
     let m = mini_batch.max(crate::model::layers::pass::EVAL_CHUNK) as u128;
-    let needed = spec::check(layers, IMAGE_SHAPE, CLASSES)
+    spec::check(layers, IMAGE_SHAPE, CLASSES)
         .ok()
         .and_then(|shapes| spec::values_needed(layers, &shapes, CLASSES, m))
-        .and_then(|v| v.checked_mul(element));
-    let available = available.min(isize::MAX as u128);
-    match needed {
-        Some(n) if n <= available => Ok(()),
-        _ => Err(ConfigError::LayersTooLarge {
-            layers: spec::text(layers),
-            needed: needed.map_or(f64::INFINITY, |n| n as f64),
-            available: available as f64,
-        }),
-    }
+        .and_then(|v| v.checked_mul(element))
 }
 
 /// A byte count in words: `1.2 GB`, `640.0 MB`.

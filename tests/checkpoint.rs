@@ -32,8 +32,8 @@ fn save_then_load_is_exact() {
 fn the_training_configuration_is_saved_with_the_network() {
     let dir = temp_dir("ckpt-config");
     let mut config = TrainConfig::book_run(Variant::Network3);
-    config.network.activation = Activation::Relu;
-    config.network.cost = Cost::LogLikelihood;
+    config.network.fully_connected_mut().unwrap().activation = Activation::Relu;
+    config.network.fully_connected_mut().unwrap().cost = Cost::LogLikelihood;
     config.sgd.dropout = 0.25;
     config.seed = 42;
     let net: Network = Network::new(

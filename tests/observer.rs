@@ -53,7 +53,7 @@ fn run_observed(
 ) -> (Network, nndl::train::History) {
     let checked = config.check().unwrap();
     let mut rng = nndl::rng::seeded(checked.seed);
-    let mut net = build_network(&checked, &mut rng);
+    let mut net = build_network(checked.network.fully_connected().unwrap(), &mut rng);
     let history = sgd(
         &mut net,
         &checked,
@@ -123,7 +123,10 @@ fn an_interrupt_mid_epoch_goes_back_to_the_last_scored_epoch() {
         let (net, history) = run_observed(&config, &data, stop);
         assert!(history.epochs.is_empty());
         let checked = config.check().unwrap();
-        let initial: Network = build_network(&checked, &mut nndl::rng::seeded(9));
+        let initial: Network = build_network(
+            checked.network.fully_connected().unwrap(),
+            &mut nndl::rng::seeded(9),
+        );
         assert_eq!(net.weights, initial.weights);
     }
 }
@@ -168,7 +171,7 @@ fn resumed(
     use nndl::train::{EpochFn, Model, Training};
     let checked = config.check().unwrap();
     let mut rng = nndl::rng::seeded(checked.seed);
-    let net: Network = build_network(&checked, &mut rng);
+    let net: Network = build_network(checked.network.fully_connected().unwrap(), &mut rng);
     let mut run = Training::new(net, &checked, data.0.len(), rng);
     let mut stepper = run.model.step(&checked.sgd);
     let mut quiet = EpochFn(|_: &EpochRecord, _: &[usize]| {});
@@ -222,7 +225,7 @@ fn a_damaged_saved_run_is_refused() {
     let (training, _, config) = problem();
     let checked = config.check().unwrap();
     let mut rng = nndl::rng::seeded(1);
-    let net: Network = build_network(&checked, &mut rng);
+    let net: Network = build_network(checked.network.fully_connected().unwrap(), &mut rng);
     let bytes = Training::new(net, &checked, training.len(), rng)
         .save()
         .unwrap();

@@ -64,8 +64,8 @@ fn default_runs_train_the_same_weights_as_before() {
             "network3, ReLU, softmax, dropout 0.2",
             {
                 let mut c = run(Variant::Network3);
-                c.network.activation = Activation::Relu;
-                c.network.cost = Cost::LogLikelihood;
+                c.network.fully_connected_mut().unwrap().activation = Activation::Relu;
+                c.network.fully_connected_mut().unwrap().cost = Cost::LogLikelihood;
                 c.sgd.dropout = 0.2;
                 c
             },

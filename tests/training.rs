@@ -56,8 +56,8 @@ fn network1_and_network2_follow_the_same_trajectory() {
     ] {
         let config = |variant| {
             let mut c = short_run(variant, 1);
-            c.network.activation = activation;
-            c.network.cost = cost;
+            c.network.fully_connected_mut().unwrap().activation = activation;
+            c.network.fully_connected_mut().unwrap().cost = cost;
             c.sgd.eta = eta;
             c.sgd.dropout = dropout;
             c
@@ -158,25 +158,25 @@ fn impossible_configurations_are_refused_before_training() {
             },
         ),
         (
-            Box::new(|c| c.network.sizes = vec![784]),
+            Box::new(|c| c.network.fully_connected_mut().unwrap().sizes = vec![784]),
             ConfigError::TooFewLayers(vec![784]),
         ),
         (
-            Box::new(|c| c.network.sizes = vec![784, 0, 10]),
+            Box::new(|c| c.network.fully_connected_mut().unwrap().sizes = vec![784, 0, 10]),
             ConfigError::EmptyLayer {
                 index: 1,
                 sizes: vec![784, 0, 10],
             },
         ),
         (
-            Box::new(|c| c.network.sizes = vec![783, 30, 10]),
+            Box::new(|c| c.network.fully_connected_mut().unwrap().sizes = vec![783, 30, 10]),
             ConfigError::InputSize {
                 expected: 784,
                 got: 783,
             },
         ),
         (
-            Box::new(|c| c.network.sizes = vec![784, 30, 9]),
+            Box::new(|c| c.network.fully_connected_mut().unwrap().sizes = vec![784, 30, 9]),
             ConfigError::OutputSize {
                 expected: 10,
                 got: 9,
@@ -190,7 +190,7 @@ fn impossible_configurations_are_refused_before_training() {
         (
             Box::new(|c| {
                 c.sgd.dropout = 0.5;
-                c.network.sizes = vec![784, 10];
+                c.network.fully_connected_mut().unwrap().sizes = vec![784, 10];
             }),
             ConfigError::DropoutWithoutHiddenLayer(vec![784, 10]),
         ),
@@ -210,7 +210,7 @@ fn deeper_networks_train_too() {
     let m = mnist();
     let training = m.training.head(5_000);
     let mut config = short_run(Variant::Network3, 2);
-    config.network.sizes = vec![784, 40, 20, 10];
+    config.network.fully_connected_mut().unwrap().sizes = vec![784, 40, 20, 10];
     for backprop in [Backprop::PerExample, Backprop::Batched] {
         config.sgd.backprop = backprop;
         let (_, h) = train(&config, &training, &m.validation.head(2_000), |_, _| {}).unwrap();
@@ -262,8 +262,8 @@ fn every_output_layer_and_activation_learns_with_and_without_dropout() {
         (Activation::Relu, Cost::LogLikelihood, 0.1, 0.5, 85.0),
     ] {
         let mut config = short_run(Variant::Network3, 2);
-        config.network.activation = activation;
-        config.network.cost = cost;
+        config.network.fully_connected_mut().unwrap().activation = activation;
+        config.network.fully_connected_mut().unwrap().cost = cost;
         config.sgd.eta = eta;
         config.sgd.dropout = dropout;
         let (_, history) = train(&config, &training, &m.test, |_, _| {}).unwrap();

@@ -16,10 +16,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use nndl::model::layers::spec::LayerSpec;
+use nndl::model::layers::LayerNetwork;
 use nndl::model::network::Network;
 use nndl::train::Training;
 use nndl::tune::store;
 use nndl::tune::study::{Trial, TrialState};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// `nndl tune` on the first 2,000 training images, 2 epochs per trial unless `args` say.
 fn tune_args<'a>(storage: &'a str, args: &[&'a str]) -> Vec<String> {
@@ -189,25 +193,54 @@ fn single_trial_args() -> Vec<&'static str> {
     ]
 }
 
-fn checkpoint_weights(storage: &str) -> Network {
+/// The same one trial of a chapter-6 network: a conv layer and an fc layer with dropout,
+/// the filters and the learning rate as parameters.
+fn single_cnn_trial_args() -> Vec<&'static str> {
+    vec![
+        "--study",
+        "one",
+        "--sampler",
+        "grid",
+        "--trials",
+        "1",
+        "--epochs",
+        "6",
+        "--layers",
+        "conv:3:5,pool:2,fc:20:dropout=0.2,softmax",
+        "--param",
+        "eta=choice:0.1",
+        "--param",
+        "conv1.filters=choice:4",
+    ]
+}
+
+/// The network of the checkpoint the study keeps for its best trial (trial 0).
+fn checkpoint_model<M: Serialize + DeserializeOwned + Clone>(storage: &str) -> M {
     let mut store = store::open(storage).unwrap();
     let id = store.studies().unwrap()[0].id;
     let bytes = store
         .checkpoint(id, 0)
         .unwrap()
         .expect("the best trial keeps its checkpoint");
-    let training: Training<Network> = Training::restore(&bytes, 2000).unwrap();
+    let training: Training<M> = Training::restore(&bytes, 2000).unwrap();
     training.model
 }
 
-#[test]
-fn a_killed_worker_resumes_its_trial_bit_for_bit() {
-    let whole = sqlite("tune-kill-whole");
-    let o = tune(&whole, &single_trial_args());
+/// Trains the one trial of `args` whole in one study; in another, kills the worker (SIGKILL)
+/// after two epochs and runs the same command again: the second study must end with the same
+/// per-epoch values and the same network, to the last bit.
+fn a_killed_worker_resumes<
+    M: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug,
+>(
+    name: &str,
+    args: &[&str],
+) {
+    let whole = sqlite(&format!("{name}-whole"));
+    let o = tune(&whole, args);
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let killed = sqlite("tune-kill-killed");
-    let args = tune_args(&killed, &single_trial_args());
+    let killed = sqlite(&format!("{name}-killed"));
+    let args = tune_args(&killed, args);
     let mut child = Command::new(env!("CARGO_BIN_EXE_nndl"))
         .args(&args)
         .stdout(Stdio::null())
@@ -251,10 +284,85 @@ fn a_killed_worker_resumes_its_trial_bit_for_bit() {
     let reference = trials(&whole, "one");
     assert_eq!(after[0].state, TrialState::Complete);
     assert_eq!(after[0].values, reference[0].values);
-    let (a, b) = (checkpoint_weights(&killed), checkpoint_weights(&whole));
-    assert_eq!(a.weights, b.weights);
-    assert_eq!(a.biases, b.biases);
+    let (a, b): (M, M) = (checkpoint_model(&killed), checkpoint_model(&whole));
+    assert_eq!(a, b);
     assert!(out.contains("Best trial 0: "), "{out}");
+}
+
+#[test]
+fn a_killed_worker_resumes_its_trial_bit_for_bit() {
+    a_killed_worker_resumes::<Network>("tune-kill", &single_trial_args());
+}
+
+#[test]
+fn a_killed_worker_resumes_a_chapter_6_trial_bit_for_bit() {
+    a_killed_worker_resumes::<LayerNetwork>("tune-kill-cnn", &single_cnn_trial_args());
+}
+
+/// A study of a chapter-6 network over its training settings and its layers' numbers runs
+/// every trial with the network its parameters describe.
+#[test]
+fn a_study_tunes_a_chapter_6_network() {
+    let storage = sqlite("tune-cnn");
+    let o = tune(
+        &storage,
+        &[
+            "--study",
+            "cnn",
+            "--sampler",
+            "random",
+            "--trials",
+            "3",
+            "--epochs",
+            "1",
+            "--layers",
+            "conv:2:5,pool:2,fc:10,softmax",
+            "--activation",
+            "relu",
+            "--param",
+            "eta=log:0.01:0.3",
+            "--param",
+            "conv1.filters=int:1:4",
+            "--param",
+            "fc1.size=choice:8,16",
+            "--param",
+            "dropout=float:0:0.5",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let t = trials(&storage, "cnn");
+    assert_eq!(t.len(), 3, "{out}");
+    assert!(t.iter().all(|t| t.state == TrialState::Complete), "{out}");
+    assert!(out.contains("Best trial "), "{out}");
+    // The best trial's checkpoint holds the network its parameters describe.
+    let mut s = store::open(&storage).unwrap();
+    let id = s.studies().unwrap()[0].id;
+    let number = store::best_complete(&t).unwrap();
+    let bytes = s.checkpoint(id, number).unwrap().unwrap();
+    let net: LayerNetwork = Training::<LayerNetwork>::restore(&bytes, 2000)
+        .unwrap()
+        .model;
+    let params = &t[number as usize].params;
+    let specs = net.specs();
+    match (specs[0], specs[1]) {
+        (
+            LayerSpec::ConvPool {
+                filters,
+                activation,
+                ..
+            },
+            LayerSpec::FullyConnected {
+                neurons, dropout, ..
+            },
+        ) => {
+            assert_eq!(filters.to_string(), params["conv1.filters"].to_string());
+            assert_eq!(neurons.to_string(), params["fc1.size"].to_string());
+            assert_eq!(dropout.to_string(), params["dropout"].to_string());
+            assert_eq!(activation, nndl::model::activation::Activation::Relu);
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -347,6 +455,89 @@ fn bad_requests_exit_2_and_write_nothing() {
         (
             vec!["--param", "eta=log:0.1:1", "--trials", "0"],
             "--trials must be at least 1",
+        ),
+        // Parameters of the other kind of network, or of a layer the list does not have.
+        (
+            vec!["--param", "conv1.filters=int:1:4"],
+            "conv1.filters applies to chapter 6's layer lists (--layers), and this study trains \
+             sizes [784, 30, 10]",
+        ),
+        (
+            vec![
+                "--layers",
+                "conv:2:5,pool:2,softmax",
+                "--param",
+                "hidden=int:10:20",
+            ],
+            "hidden applies to the fully-connected networks (--sizes)",
+        ),
+        (
+            vec![
+                "--layers",
+                "conv:2:5,pool:2,softmax",
+                "--param",
+                "conv2.filters=int:1:4",
+            ],
+            "conv2.filters names conv layer 2",
+        ),
+        (
+            vec![
+                "--layers",
+                "conv:2:5,pool:2,softmax",
+                "--param",
+                "fc1.size=int:1:4",
+            ],
+            "fc1.size names fc layer 1",
+        ),
+        (
+            vec!["--sizes", "784,30,10", "--param", "hidden2=int:1:4"],
+            "hidden2 names hidden layer 2",
+        ),
+        // A range whose end cannot be built or held in memory.
+        (
+            vec![
+                "--layers",
+                "conv:2:5,pool:2,softmax",
+                "--param",
+                "conv1.size=int:3:40",
+            ],
+            "conv1.size=int:3:40: a trial with conv1.size=40 cannot be trained",
+        ),
+        (
+            vec!["--param", "hidden=int:1:9223372036854775807"],
+            "more than the",
+        ),
+        (
+            vec![
+                "--param",
+                "hidden=int:10:100000",
+                "--param",
+                "mini-batch=int:10:100000",
+            ],
+            "every range at its high end",
+        ),
+        // Options that mean nothing for a layer list.
+        (
+            vec![
+                "--layers",
+                "conv:2:5,pool:2,softmax",
+                "--weight-init",
+                "large",
+                "--param",
+                "eta=log:0.1:1",
+            ],
+            "--weight-init large applies to the fully-connected networks",
+        ),
+        (
+            vec![
+                "--layers",
+                "conv:2:5,pool:2,softmax",
+                "--cost",
+                "quadratic",
+                "--param",
+                "eta=log:0.1:1",
+            ],
+            "log-likelihood cost, not quadratic",
         ),
     ] {
         let o = tune(&storage, &args);

@@ -16,11 +16,10 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use crate::config::{
-    check_layers_memory, check_threads, check_train_size, CheckedConfig, ConfigError, Precision,
+    check_threads, check_train_size, Architecture, CheckedConfig, ConfigError, Precision,
     TrainConfig, Variant,
 };
 use crate::data::{Dataset, CLASSES, IMAGE_PIXELS, IMAGE_SHAPE};
-use crate::model::file::SaveModel;
 use crate::model::layers::pass::Phase;
 use crate::model::layers::LayerNetwork;
 use crate::model::Step;
@@ -34,7 +33,7 @@ use crate::train::step::UpdateMiniBatch;
 use crate::train::{sgd, EpochFn, EpochRecord, History, Model};
 
 use super::book::{Net, Row, ROWS};
-use super::{load_data, memory_total, training_count, with_model, RunError, WithModel};
+use super::{load_data, memory_total, training_count, with_model, RunError, RunModel, WithModel};
 
 /// A network `nndl bench` times.
 #[derive(Clone, Copy, Debug)]
@@ -193,9 +192,9 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
             .unwrap_or_else(|| net.precisions());
         for precision in precisions {
             let config = net.config(precision, request.epochs)?.check()?;
-            if let Some(layers) = &config.network.layers {
-                check_layers_memory(layers, config.sgd.mini_batch_size, precision, memory)?;
-            }
+            config
+                .network
+                .check_memory(config.sgd.mini_batch_size, memory)?;
             runs.push(Run { net, config });
         }
     }
@@ -273,7 +272,7 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
         ));
     }
     if request.phases {
-        for run in runs.iter().filter(|r| r.config.network.layers.is_some()) {
+        for run in runs.iter().filter(|r| r.config.network.layers().is_some()) {
             match (run.config.network.precision, &sets32) {
                 (Precision::F32, Some((training, _))) => phases(run, training, peak32)?,
                 _ => phases(run, &training, peak64)?,
@@ -293,7 +292,7 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
 /// share of `peak`.
 fn phases<F: Real>(run: &Run, training: &Dataset<F>, peak: f64) -> Result<(), RunError> {
     let config = &run.config;
-    let Some(layers) = &config.network.layers else {
+    let Some(layers) = config.network.layers() else {
         return Ok(());
     };
     let mut rng = crate::rng::seeded(config.seed);
@@ -403,9 +402,11 @@ fn epoch_flops(
     n_train: usize,
     n_eval: usize,
 ) -> Result<(f64, f64), ConfigError> {
-    Ok(match &config.network.layers {
-        Some(layers) => layer_flops_per_epoch(layers, IMAGE_SHAPE, CLASSES, n_train, n_eval)?,
-        None => flops_per_epoch(&config.network.sizes, n_train, n_eval),
+    Ok(match &config.network.architecture {
+        Architecture::Layers(layers) => {
+            layer_flops_per_epoch(layers, IMAGE_SHAPE, CLASSES, n_train, n_eval)?
+        }
+        Architecture::FullyConnected(fc) => flops_per_epoch(&fc.sizes, n_train, n_eval),
     })
 }
 
@@ -437,11 +438,7 @@ struct Timed<'a, F: Real> {
 impl<F: Real> WithModel<F> for Timed<'_, F> {
     type Value = History;
 
-    fn run<M: Model<F> + SaveModel>(
-        self,
-        mut net: M,
-        mut rng: SeededRng,
-    ) -> Result<History, RunError> {
+    fn run<M: RunModel<F>>(self, mut net: M, mut rng: SeededRng) -> Result<History, RunError> {
         let mut quiet = EpochFn(|_: &EpochRecord, _: &[usize]| {});
         Ok(sgd(
             &mut net,

@@ -14,21 +14,19 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::{CheckedConfig, ConfigError, Precision, TrainConfig, Variant};
+use crate::config::{Architecture, CheckedConfig, ConfigError, Precision, TrainConfig, Variant};
 use crate::data::{Dataset, Mnist, CLASSES};
 use crate::model::activation::Activation;
-use crate::model::cost::Cost;
-use crate::model::file::SaveModel;
 use crate::model::init::Init;
 use crate::model::layers::spec;
 use crate::model::network::count_correct;
 use crate::real::Real;
 use crate::report::console::{say, Console};
 use crate::rng::SeededRng;
-use crate::train::{Model, Stop, Training};
+use crate::train::{Stop, Training};
 
 use super::eval::majority;
-use super::{in_precision, load_data, with_model, InPrecision, RunError, WithModel};
+use super::{in_precision, load_data, with_model, InPrecision, RunError, RunModel, WithModel};
 
 /// Which figure of a run the book quotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -298,15 +296,15 @@ impl Row {
                 init,
             } => {
                 let mut c = TrainConfig::book_run(variant);
-                c.network.sizes = sizes.to_vec();
-                c.network.init = init;
+                if let Some(fc) = c.network.fully_connected_mut() {
+                    fc.sizes = sizes.to_vec();
+                    fc.init = init;
+                }
                 c
             }
             Net::Layers(text, activation) => {
                 let mut c = TrainConfig::book_run(Variant::Network3);
-                c.network.layers = Some(spec::parse(text, activation, 0.0)?);
-                c.network.sizes = Vec::new();
-                c.network.cost = Cost::LogLikelihood;
+                c.network.architecture = Architecture::Layers(spec::parse(text, activation, 0.0)?);
                 c
             }
         };
@@ -536,7 +534,7 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
     /// and whether Ctrl-C ended the run.
     type Value = (f64, Vec<usize>, bool);
 
-    fn run<M: Model<F> + SaveModel>(self, net: M, rng: SeededRng) -> Result<Self::Value, RunError> {
+    fn run<M: RunModel<F>>(self, net: M, rng: SeededRng) -> Result<Self::Value, RunError> {
         let Fit {
             job,
             config,

@@ -19,7 +19,13 @@ pub mod tune_report;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{check_validation_size, CheckedConfig, ConfigError, Precision};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::{
+    check_validation_size, Architecture, CheckedConfig, ConfigError, FullyConnected, Precision,
+    Variant,
+};
 use crate::data::expand::ExpandError;
 use crate::data::image::ImageError;
 use crate::data::pickle_writer::PickleWriteError;
@@ -268,15 +274,17 @@ pub fn memory_total() -> Option<u128> {
     Some(kib * 1024)
 }
 
+/// What the commands need of a network of either kind: to train it ([`Model`]), to save it
+/// as a model file ([`SaveModel`]) and to checkpoint it (serde).
+pub trait RunModel<F: Real>: Model<F> + SaveModel + Serialize + DeserializeOwned {}
+
+impl<F: Real, M: Model<F> + SaveModel + Serialize + DeserializeOwned> RunModel<F> for M {}
+
 /// Work to do with the network a configuration describes, of whichever kind
 /// ([`with_model`]).
 pub trait WithModel<F: Real> {
     type Value;
-    fn run<M: Model<F> + SaveModel>(
-        self,
-        model: M,
-        rng: SeededRng,
-    ) -> Result<Self::Value, RunError>;
+    fn run<M: RunModel<F>>(self, model: M, rng: SeededRng) -> Result<Self::Value, RunError>;
 }
 
 /// Draws the network `config` describes — chapter 6's layers or a fully-connected network —
@@ -290,8 +298,8 @@ pub fn with_model<F: Real, T: WithModel<F>>(
     task: T,
 ) -> Result<T::Value, RunError> {
     let mut rng = crate::rng::seeded(config.seed);
-    match &config.network.layers {
-        Some(layers) => {
+    match &config.network.architecture {
+        Architecture::Layers(layers) => {
             let mut net: LayerNetwork<F> =
                 LayerNetwork::new(layers, IMAGE_SHAPE, CLASSES, &mut rng)
                     .map_err(ConfigError::from)?;
@@ -300,13 +308,31 @@ pub fn with_model<F: Real, T: WithModel<F>>(
             }
             task.run(net, rng)
         }
-        None => {
-            let mut net: Network<F> = build_network(config, &mut rng);
+        Architecture::FullyConnected(fc) => {
+            let mut net: Network<F> = build_network(fc, &mut rng);
             if let Some(SavedModel::FullyConnected(init)) = init {
                 net = init.cast();
             }
             task.run(net, rng)
         }
+    }
+}
+
+/// The architecture of a saved network, as a run started from it (`--init`) trains it: its
+/// sizes, activation and cost, or its layers. A fully-connected file does not say how its
+/// weights were first drawn; `run`'s initialiser is kept (the program's own for a layer list).
+pub fn saved_architecture(saved: &SavedModel, run: &Architecture) -> Architecture {
+    match saved {
+        SavedModel::FullyConnected(net) => Architecture::FullyConnected(FullyConnected {
+            sizes: net.sizes.clone(),
+            activation: net.activation,
+            cost: net.cost,
+            init: match run {
+                Architecture::FullyConnected(fc) => fc.init,
+                Architecture::Layers(_) => Variant::Network3.init(),
+            },
+        }),
+        SavedModel::Layers(net) => Architecture::Layers(net.specs()),
     }
 }
 

@@ -12,25 +12,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{
-    check_init, check_layers_memory, check_memory, check_sizes_against, check_threads,
-    check_train_size, CheckedConfig, TrainConfig, Variant,
+    check_init, check_sizes_against, check_threads, check_train_size, Architecture, CheckedConfig,
+    TrainConfig, Variant,
 };
 use crate::data::{Dataset, Mnist, CLASSES, IMAGE_PIXELS};
 use crate::model::activation::Activation;
-use crate::model::cost::Cost;
-use crate::model::file::{self, SaveModel, SavedModel};
-use crate::model::layers::spec;
+use crate::model::file::{self, SavedModel};
 use crate::real::Real;
 use crate::report::console::{say, Console};
 use crate::report::metrics::{self, MetricsWriter};
 use crate::report::plot;
 use crate::rng::SeededRng;
-use crate::train::Model;
 use crate::train::{sgd, History, Stop};
 
 use super::{
-    check_output, in_precision, load_data, memory_total, training_count, with_model, EvalSet,
-    InPrecision, RunError, WithModel,
+    check_output, in_precision, load_data, memory_total, saved_architecture, training_count,
+    with_model, EvalSet, InPrecision, RunError, RunModel, WithModel,
 };
 
 /// Files a run writes, each only if asked for.
@@ -99,36 +96,25 @@ impl TrainRequest {
             Some(path) => {
                 let (saved, _) = file::load_model(path)?;
                 let network = &mut self.config.network;
-                match &saved {
-                    SavedModel::FullyConnected(net) => {
-                        check_init(
-                            path,
-                            (net.cost, net.activation),
-                            (network.cost, network.activation),
-                        )?;
-                        network.sizes = net.sizes.clone();
-                        network.layers = None;
-                    }
-                    // A saved layer list is the network: its layers replace `--layers`.
-                    SavedModel::Layers(net) => {
-                        network.layers = Some(net.specs());
-                        network.cost = Cost::LogLikelihood;
-                    }
+                if let (SavedModel::FullyConnected(net), Architecture::FullyConnected(fc)) =
+                    (&saved, &network.architecture)
+                {
+                    check_init(path, (net.cost, net.activation), (fc.cost, fc.activation))?;
                 }
+                // The saved network is the network: its sizes or layers replace the run's.
+                network.architecture = saved_architecture(&saved, &network.architecture);
                 Some(saved)
             }
             None => None,
         };
         let config = self.config.check()?;
         let memory = memory_total().unwrap_or(u128::MAX);
-        let (mini_batch, precision) = (config.sgd.mini_batch_size, config.network.precision);
-        match &config.network.layers {
-            Some(layers) => check_layers_memory(layers, mini_batch, precision, memory)?,
-            None => {
-                check_sizes_against(&config.network.sizes, IMAGE_PIXELS, CLASSES)?;
-                check_memory(&config.network.sizes, mini_batch, precision, memory)?;
-            }
+        if let Some(fc) = config.network.fully_connected() {
+            check_sizes_against(&fc.sizes, IMAGE_PIXELS, CLASSES)?;
         }
+        config
+            .network
+            .check_memory(config.sgd.mini_batch_size, memory)?;
         // The training images, where the data's headers tell their number: --train-size and
         // the mini-batch are checked against it here rather than after a long load.
         let available = training_count(&self.data, self.validation_size);
@@ -200,9 +186,11 @@ pub fn train(run: &CheckedTrain, stop: Option<Arc<AtomicBool>>) -> Result<Histor
 /// The settings line(s) the run starts with.
 fn print_settings(request: &TrainRequest, config: &TrainConfig) {
     let (network, sgd) = (&config.network, &config.sgd);
-    let net = match &network.layers {
-        Some(layers) => format!("layers {}", spec::text(layers)),
-        None => format!("{}: sizes {:?}", request.program.name(), network.sizes),
+    let net = match &network.architecture {
+        Architecture::Layers(_) => network.describe(),
+        Architecture::FullyConnected(_) => {
+            format!("{}: {}", request.program.name(), network.describe())
+        }
     };
     say(&format!(
         "{net}, eta {}, lambda {}, {} epochs, mini-batch {}, seed {}, {}",
@@ -213,27 +201,35 @@ fn print_settings(request: &TrainRequest, config: &TrainConfig) {
         config.seed,
         network.precision.name()
     ));
-    if network.layers.is_some() {
+    let Some(fc) = network.fully_connected() else {
         return;
-    }
-    if network.cost != request.program.cost() || network.activation != Activation::Sigmoid {
+    };
+    if fc.cost != request.program.cost() || fc.activation != Activation::Sigmoid {
         say(&format!(
             "  {} hidden layers, {} output layer, {} cost",
-            network.activation.name(),
-            network.cost.output().name(),
-            network.cost.name()
+            fc.activation.name(),
+            fc.cost.output().name(),
+            fc.cost.name()
         ));
     }
-    if network.init != request.program.init() {
+    if fc.init != request.program.init() {
         say(&format!(
             "  {} initial weights: {} (network2.py's {})",
-            network.init.name(),
-            network.init.weight_distribution(),
-            network.init.book_name()
+            fc.init.name(),
+            fc.init.weight_distribution(),
+            fc.init.book_name()
         ));
     }
     if sgd.dropout > 0.0 {
         say(&format!("  dropout {} on the hidden layers", sgd.dropout));
+    }
+}
+
+/// The run's name in a plot: `network3 [784, 30, 10]`, or the layer list.
+fn plot_name(request: &TrainRequest, config: &TrainConfig) -> String {
+    match &config.network.architecture {
+        Architecture::FullyConnected(fc) => format!("{} {:?}", request.program.name(), fc.sizes),
+        Architecture::Layers(layers) => crate::model::layers::spec::text(layers),
     }
 }
 
@@ -280,11 +276,7 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
     type Value = History;
 
     /// Trains `net` (freshly drawn by `rng`, or loaded) and writes the outputs.
-    fn run<M: Model<F> + SaveModel>(
-        self,
-        mut net: M,
-        mut rng: SeededRng,
-    ) -> Result<History, RunError> {
+    fn run<M: RunModel<F>>(self, mut net: M, mut rng: SeededRng) -> Result<History, RunError> {
         let (training, evaluation) = (self.training, self.evaluation);
         let (request, config) = (&self.job.run.request, &self.job.run.config);
         config.check_data(net.shape(), training.inputs(), CLASSES, training.len())?;
@@ -340,16 +332,18 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
         }
         if let (Some(path), true) = (&outputs.plot, trained) {
             let title = format!(
-                "{} {:?}, η = {}, λ = {}, {} training images, evaluated on {}",
-                request.program.name(),
-                config.network.sizes,
+                "{}, η = {}, λ = {}, {} training images, evaluated on {}",
+                plot_name(request, config),
                 config.sgd.eta,
                 config.sgd.lambda,
                 training.len(),
                 request.eval_on.name()
             );
             let run = plot::Run {
-                label: request.program.name().to_string(),
+                label: match config.network.fully_connected() {
+                    Some(_) => request.program.name().to_string(),
+                    None => "layers".to_string(),
+                },
                 rows: history.epochs.iter().map(metrics::Row::from).collect(),
             };
             if let Err(e) = plot::plot(&[run], &title, path) {

@@ -23,20 +23,23 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::{check_threads, CheckedConfig, ConfigError, TrainConfig};
 use crate::data::{Dataset, Mnist, CLASSES};
-use crate::model::network::Network;
 use crate::real::Real;
 use crate::report::console::say;
 use crate::report::study::params_line;
-use crate::train::{build_network, Observer, Stop, TrainError, Training};
+use crate::rng::SeededRng;
+use crate::train::{Observer, Stop, TrainError, Training};
+use crate::tune::hyper::LayerList;
 use crate::tune::objective::apply;
 use crate::tune::pruner::PrunerSpec;
 use crate::tune::sampler::SamplerSpec;
-use crate::tune::space::{Params, Space};
+use crate::tune::space::{Kind, Params, Space, Value};
 use crate::tune::store::{self, StoreError, StudyId, StudyResult};
 use crate::tune::study::{StudySpec, Trial, TrialState};
 use crate::tune::TuneError;
 
-use super::{in_precision, load_data, InPrecision, RunError};
+use super::{
+    in_precision, load_data, memory_total, with_model, InPrecision, RunError, RunModel, WithModel,
+};
 
 /// How often a worker with nothing to start looks again for a trial to take over or for the
 /// study's end.
@@ -59,6 +62,9 @@ pub struct TuneRequest {
     /// What every trial trains with besides the searched parameters; its seed also seeds the
     /// sampler.
     pub base: TrainConfig,
+    /// The layer list as written, for a chapter-6 network: each trial reads it again with its
+    /// own `activation` and `dropout` as the defaults.
+    pub layers: Option<LayerList>,
     /// The MNIST pickle.
     pub data: PathBuf,
     /// Train on the first N training images only.
@@ -84,6 +90,8 @@ pub struct CheckedTune {
 #[derive(serde::Serialize)]
 struct Base<'a> {
     config: &'a TrainConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layers: Option<&'a LayerList>,
     train_size: Option<usize>,
     validation_size: Option<usize>,
     pruner: String,
@@ -116,6 +124,7 @@ impl TuneRequest {
             crate::config::check_train_size(n, None)?;
         }
         self.base.check()?;
+        self.check_params()?;
         let sampler = self.sampler.build(self.base.seed);
         let trials = match sampler.max_trials(&self.space).map_err(TuneError::from)? {
             Some(size) if u64::from(self.trials) > size => {
@@ -129,6 +138,7 @@ impl TuneRequest {
         };
         let base = serde_json::to_value(Base {
             config: &self.base,
+            layers: self.layers.as_ref(),
             train_size: self.train_size,
             validation_size: self.validation_size,
             pruner: self.pruner.to_string(),
@@ -149,6 +159,60 @@ impl TuneRequest {
             spec,
             trials,
         })
+    }
+}
+
+impl TuneRequest {
+    /// Checks that every parameter applies to the study's network and that a trial can be
+    /// trained — its network built and held in memory — at each end of every range (each
+    /// choice of a list), the other parameters at the base's values; then at once with every
+    /// range at its high end, where the network and mini-batch are largest.
+    fn check_params(&self) -> Result<(), RunError> {
+        let memory = memory_total().unwrap_or(u128::MAX);
+        let check = |param: &str, params: &Params| -> Result<(), RunError> {
+            let unfit = |reason: String| TuneError::Unfit {
+                param: param.to_string(),
+                values: params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                reason,
+            };
+            let config = apply(&self.base, self.layers.as_ref(), params)
+                .map_err(|e| unfit(e.to_string()))?;
+            let checked = config.check().map_err(|e| unfit(e.to_string()))?;
+            checked
+                .network
+                .check_memory(checked.sgd.mini_batch_size, memory)
+                .map_err(|e| unfit(e.to_string()))?;
+            Ok(())
+        };
+        let mut highest = Params::new();
+        for param in &self.space.params {
+            let ends = match &param.kind {
+                Kind::Float { lo, hi } | Kind::Log { lo, hi } => {
+                    vec![Value::Float(*lo), Value::Float(*hi)]
+                }
+                Kind::Int { lo, hi } | Kind::IntLog { lo, hi } => {
+                    vec![Value::Int(*lo), Value::Int(*hi)]
+                }
+                Kind::Choice { choices } => choices.iter().cloned().map(Value::Choice).collect(),
+            };
+            for value in &ends {
+                check(
+                    &param.to_string(),
+                    &Params::from([(param.name.clone(), value.clone())]),
+                )?;
+            }
+            if !matches!(param.kind, Kind::Choice { .. }) {
+                highest.insert(param.name.clone(), ends[1].clone());
+            }
+        }
+        if highest.len() > 1 {
+            check("every range at its high end", &highest)?;
+        }
+        Ok(())
     }
 }
 
@@ -395,8 +459,6 @@ impl<F: Real> Worker<'_, F> {
         study: StudyId,
         trial: &Trial,
     ) -> Result<Outcome, RunError> {
-        let request = &self.run.request;
-        let data = self.data;
         let config = match self.config(&trial.params) {
             Ok(config) => config,
             Err(reason) => {
@@ -407,8 +469,60 @@ impl<F: Real> Worker<'_, F> {
                 return Ok(Outcome::Finished(TrialState::Failed));
             }
         };
+        let run = TrialRun {
+            worker: self,
+            store,
+            study,
+            trial,
+            config: &config,
+        };
+        with_model(&config, None, run)
+    }
+
+    /// The trial's configuration, checked as `nndl train` checks one, and against the data.
+    fn config(&self, params: &Params) -> Result<CheckedConfig, String> {
+        let request = &self.run.request;
+        let config =
+            apply(&request.base, request.layers.as_ref(), params).map_err(|e| e.to_string())?;
+        let checked = config.check().map_err(|e: ConfigError| e.to_string())?;
+        let memory = memory_total().unwrap_or(u128::MAX);
+        let data = &self.data.training;
+        checked
+            .network
+            .check_memory(checked.sgd.mini_batch_size, memory)
+            .and_then(|()| {
+                checked.check_data(checked.network.shape(), data.inputs(), CLASSES, data.len())
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(checked)
+    }
+}
+
+/// One trial of a worker, trained as a network of its configuration's kind: resumed from its
+/// checkpoint if it has one, else from the network [`with_model`] draws.
+struct TrialRun<'a, 'w, F: Real> {
+    worker: &'a Worker<'w, F>,
+    store: &'a mut dyn store::Store,
+    study: StudyId,
+    trial: &'a Trial,
+    config: &'a CheckedConfig,
+}
+
+impl<F: Real> WithModel<F> for TrialRun<'_, '_, F> {
+    type Value = Outcome;
+
+    fn run<M: RunModel<F>>(self, model: M, rng: SeededRng) -> Result<Outcome, RunError> {
+        let TrialRun {
+            worker,
+            store,
+            study,
+            trial,
+            config,
+        } = self;
+        let request = &worker.run.request;
+        let data = worker.data;
         let n = data.training.len();
-        let mut training: Training<Network<F>> = match store.checkpoint(study, trial.number)? {
+        let mut training: Training<M> = match store.checkpoint(study, trial.number)? {
             Some(bytes) if !trial.values.is_empty() => match Training::restore(&bytes, n) {
                 Ok(training) => training,
                 Err(e) => {
@@ -419,20 +533,16 @@ impl<F: Real> Worker<'_, F> {
                     return Ok(Outcome::Finished(TrialState::Failed));
                 }
             },
-            _ => {
-                let mut rng = crate::rng::seeded(config.seed);
-                let net = build_network(&config, &mut rng);
-                Training::new(net, &config, n, rng)
-            }
+            _ => Training::new(model, config, n, rng),
         };
         training.keep_best();
         let pruner = request.pruner.build();
-        let mut stepper = crate::train::Model::step(&training.model, &config.sgd);
-        let mut observer = StopFlag(self.stop);
+        let mut stepper = training.model.step(&config.sgd);
+        let mut observer = StopFlag(worker.stop);
         while !training.is_finished() {
             let before = training.history.epochs.len();
             match training.epoch(
-                &config,
+                config,
                 &data.training,
                 &data.validation,
                 &mut observer,
@@ -440,7 +550,7 @@ impl<F: Real> Worker<'_, F> {
             ) {
                 Ok(()) => {}
                 Err(TrainError::Diverged { epoch, eta, .. }) => {
-                    self.say(&format!(
+                    worker.say(&format!(
                         "Trial {}: diverged in epoch {epoch} (eta {eta})",
                         trial.number
                     ));
@@ -463,7 +573,7 @@ impl<F: Real> Worker<'_, F> {
             if !store.report_epoch(
                 study,
                 trial.number,
-                &self.name,
+                &worker.name,
                 epoch,
                 value,
                 seconds,
@@ -484,23 +594,6 @@ impl<F: Real> Worker<'_, F> {
             }
         }
         Ok(Outcome::Finished(TrialState::Complete))
-    }
-
-    /// The trial's configuration, checked against the data.
-    fn config(&self, params: &Params) -> Result<CheckedConfig, String> {
-        let config = apply(&self.run.request.base, params).map_err(|e| e.to_string())?;
-        let checked = config.check().map_err(|e: ConfigError| e.to_string())?;
-        let sizes = &checked.network.sizes;
-        let data = &self.data.training;
-        checked
-            .check_data(
-                (sizes[0], sizes[sizes.len() - 1]),
-                data.inputs(),
-                CLASSES,
-                data.len(),
-            )
-            .map_err(|e| e.to_string())?;
-        Ok(checked)
     }
 }
 
@@ -572,6 +665,30 @@ pub fn trial_line(trial: &Trial, spec: &StudySpec) -> String {
     format!("Trial {}: {result}, {params}{state}", trial.number)
 }
 
+/// The test-set accuracy (%) of the best epoch of a trial's checkpoint.
+struct ScoreBest<'a, F: Real> {
+    bytes: &'a [u8],
+    /// Training examples the trial's order indexes.
+    n: usize,
+    test: &'a Dataset<F>,
+    trial: u32,
+}
+
+impl<F: Real> WithModel<F> for ScoreBest<'_, F> {
+    type Value = f64;
+
+    /// The network [`with_model`] draws only names the kind; the checkpoint holds the weights.
+    fn run<M: RunModel<F>>(self, _drawn: M, _rng: SeededRng) -> Result<f64, RunError> {
+        let training: Training<M> =
+            Training::restore(self.bytes, self.n).map_err(|e| StoreError::Corrupt {
+                location: format!("trial {}", self.trial),
+                what: e.to_string(),
+            })?;
+        let best = training.best_model();
+        Ok(100.0 * best.evaluate(self.test) as f64 / self.test.len() as f64)
+    }
+}
+
 /// Once every trial is finished: the best complete trial, scored on the test set at its best
 /// validation epoch's weights (from the checkpoint the store keeps for it).
 fn finish_study<F: Real>(
@@ -609,16 +726,24 @@ fn finish_study<F: Real>(
                 ));
                 return Ok(None);
             };
-            let training: Training<Network<F>> = Training::restore(&bytes, data.training.len())
-                .map_err(|e| StoreError::Corrupt {
+            let config = apply(&request.base, request.layers.as_ref(), &trial.params)
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.check().map_err(|e| e.to_string()))
+                .map_err(|what| StoreError::Corrupt {
                     location: format!("trial {}", trial.number),
-                    what: e.to_string(),
+                    what,
                 })?;
-            let best = training.best_model();
+            let score = ScoreBest {
+                bytes: &bytes,
+                n: data.training.len(),
+                test,
+                trial: trial.number,
+            };
+            let test_accuracy = with_model(&config, None, score)?;
             let result = StudyResult {
                 trial: trial.number,
                 validation,
-                test: 100.0 * best.evaluate(test) as f64 / test.len() as f64,
+                test: test_accuracy,
             };
             store.set_study_result(study, &result)?;
             result

@@ -25,7 +25,7 @@ use crate::rng::SeededRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CheckedConfig, ConfigError, TrainConfig};
+use crate::config::{CheckedConfig, ConfigError, FullyConnected, TrainConfig};
 use crate::data::{Dataset, CLASSES};
 use crate::model::network::Network;
 use crate::model::Step;
@@ -192,15 +192,16 @@ pub enum TrainError {
     },
 }
 
-/// A new network for `config`, its weights drawn from `rng`.
-pub fn build_network<F: Real>(config: &TrainConfig, rng: &mut SeededRng) -> Network<F> {
-    let net = &config.network;
-    Network::new(&net.sizes, net.init, net.cost, rng).with_activation(net.activation)
+/// A new fully-connected network as `fc` describes it, its weights drawn from `rng`.
+pub fn build_network<F: Real>(fc: &FullyConnected, rng: &mut SeededRng) -> Network<F> {
+    Network::new(&fc.sizes, fc.init, fc.cost, rng).with_activation(fc.activation)
 }
 
-/// Checks `config`, then trains a new network as it says and returns it with its history.
-/// One `SeededRng`, seeded from `config.seed`, draws the initial weights and then every epoch's
-/// shuffle, so the same seed gives the same run.
+/// Checks `config`, then trains a new fully-connected network as it says and returns it with
+/// its history: `network2.py`'s `Network(sizes).SGD(…)` in one call. One `SeededRng`, seeded
+/// from `config.seed`, draws the initial weights and then every epoch's shuffle, so the same
+/// seed gives the same run. A chapter-6 layer list is refused ([`ConfigError::NotFullyConnected`]);
+/// [`crate::run::train`] trains either kind.
 pub fn train<F: Real>(
     config: &TrainConfig,
     training: &Dataset<F>,
@@ -208,8 +209,12 @@ pub fn train<F: Real>(
     on_epoch: impl FnMut(&EpochRecord, &[usize]),
 ) -> Result<(Network<F>, History), TrainError> {
     let config = config.check()?;
+    let fc = config
+        .network
+        .fully_connected()
+        .ok_or_else(|| ConfigError::NotFullyConnected(config.network.describe()))?;
     let mut rng = crate::rng::seeded(config.seed);
-    let mut net = build_network(&config, &mut rng);
+    let mut net = build_network(fc, &mut rng);
     let history = sgd(
         &mut net,
         &config,

@@ -8,6 +8,7 @@
 //! next trial's parameters, pruners end unpromising trials early. The test set is never used
 //! to choose.
 
+pub mod hyper;
 pub mod objective;
 pub mod pruner;
 pub mod sampler;
@@ -35,6 +36,13 @@ pub enum TuneError {
     },
     #[error(transparent)]
     Space(#[from] space::SpaceError),
+    /// A trial at the end of a range could not be trained.
+    #[error("--param {param}: a trial with {values} cannot be trained: {reason}")]
+    Unfit {
+        param: String,
+        values: String,
+        reason: String,
+    },
     #[error(transparent)]
     Sampler(#[from] sampler::SampleError),
 }

@@ -1,6 +1,6 @@
 //! The search space: which hyperparameters a study varies, and over what values.
 //!
-//! A parameter is a name nndl knows (see [`Space`]'s rules) and a [`Kind`]: a float range
+//! A parameter is a name nndl knows (the table of [`super::hyper`]) and a [`Kind`]: a float range
 //! (`float:LO:HI`), the same on a log scale (`log:LO:HI`), an integer range (`int:LO:HI`,
 //! `intlog:LO:HI`) or a list of choices (`choice:A,B,…`).
 //!
@@ -13,6 +13,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use super::hyper::{self, lookup, Rule};
 
 /// The values a parameter may take.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,40 +59,14 @@ pub enum Value {
 /// A trial's parameters by name.
 pub type Params = BTreeMap<String, Value>;
 
-/// The hyperparameters a study may vary, by their command-line names. `hidden1`, `hidden2`, …
-/// (one hidden layer each) are accepted besides these.
-pub const NAMES: [&str; 10] = [
-    "eta",
-    "lambda",
-    "mini-batch",
-    "epochs",
-    "hidden",
-    "cost",
-    "activation",
-    "weight-init",
-    "dropout",
-    "early-stop",
-];
-
-/// The values `cost` may take, as on the `train` command line.
-pub const COSTS: [&str; 3] = ["quadratic", "cross-entropy", "log-likelihood"];
-
-/// The values `activation` may take, as on the `train` command line.
-pub const ACTIVATIONS: [&str; 3] = ["sigmoid", "tanh", "relu"];
-
-/// The values `weight-init` may take, as on the `train` command line: `network2.py`'s
-/// `large_weight_initializer` and `default_weight_initializer`.
-pub const WEIGHT_INITS: [&str; 2] = ["large", "scaled"];
-
 /// A `--param` that cannot be searched, with what is wrong in the user's terms.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum SpaceError {
     #[error("--param {0:?} is not NAME=KIND, e.g. eta=log:0.01:10")]
     NoEquals(String),
     #[error(
-        "unknown parameter {0:?}; the known ones are {names}, and hidden1, hidden2, … for one \
-         hidden layer each",
-        names = NAMES.join(", ")
+        "unknown parameter {0:?}; the known ones are {names} (N: a layer's number, from 1)",
+        names = hyper::names()
     )]
     UnknownName(String),
     #[error(
@@ -142,65 +118,21 @@ pub enum SpaceError {
     Toml(String),
 }
 
-/// What a parameter's values must be: the rules of [`crate::config::TrainConfig::check`],
-/// applied to a whole range at once.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Rule {
-    /// η: a float above 0.
-    Eta,
-    /// λ: a float of at least 0.
-    Lambda,
-    /// The dropout probability: a float in [0, 1).
-    Dropout,
-    /// Sizes, counts and patiences: whole numbers of at least 1.
-    Count,
-    /// One of a fixed list of names.
-    Named(&'static [&'static str]),
-}
-
-impl Rule {
-    /// The rule for a parameter name, or `None` for a name nndl does not know.
-    fn of(name: &str) -> Option<Rule> {
-        match name {
-            "eta" => Some(Rule::Eta),
-            "lambda" => Some(Rule::Lambda),
-            "dropout" => Some(Rule::Dropout),
-            "mini-batch" | "epochs" | "hidden" | "early-stop" => Some(Rule::Count),
-            "cost" => Some(Rule::Named(&COSTS)),
-            "activation" => Some(Rule::Named(&ACTIVATIONS)),
-            "weight-init" => Some(Rule::Named(&WEIGHT_INITS)),
-            _ => hidden_layer(name).map(|_| Rule::Count),
-        }
-    }
-
-    /// Checks one number the parameter could take.
-    fn check_number(self, name: &str, value: f64) -> Result<(), SpaceError> {
-        let (ok, rule) = match self {
-            Rule::Eta => (value > 0.0, "above 0"),
-            Rule::Lambda => (value >= 0.0, "at least 0"),
-            Rule::Dropout => ((0.0..1.0).contains(&value), "at least 0 and below 1"),
-            Rule::Count => (value >= 1.0, "at least 1"),
-            Rule::Named(_) => (true, ""),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(SpaceError::OutOfBounds {
-                name: name.to_string(),
-                rule,
-                value,
-            })
-        }
+/// Whether `value` obeys `rule`, as [`SpaceError::OutOfBounds`] if not.
+fn check_number(rule: Rule, name: &str, value: f64) -> Result<(), SpaceError> {
+    match rule.admits(value) {
+        (true, _) => Ok(()),
+        (false, rule) => Err(SpaceError::OutOfBounds {
+            name: name.to_string(),
+            rule,
+            value,
+        }),
     }
 }
 
-/// The layer `hiddenN` names (1 for `hidden1`), or `None` if `name` is not of that form.
-pub fn hidden_layer(name: &str) -> Option<usize> {
-    let digits = name.strip_prefix("hidden")?;
-    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+/// True for a name that sets one hidden layer (`hidden2`).
+fn is_hidden_layer(name: &str) -> bool {
+    lookup(name).is_some_and(|(hyper, _)| hyper.name == "hiddenN")
 }
 
 impl Kind {
@@ -252,7 +184,8 @@ impl std::str::FromStr for Param {
             .split_once('=')
             .ok_or_else(|| SpaceError::NoEquals(text.to_string()))?;
         let name = name.trim();
-        let rule = Rule::of(name).ok_or_else(|| SpaceError::UnknownName(name.to_string()))?;
+        let (hyper, _) = lookup(name).ok_or_else(|| SpaceError::UnknownName(name.to_string()))?;
+        let rule = hyper.rule;
         let kind = parse_kind(name, kind_text.trim())?;
         check_kind(name, rule, &kind)?;
         Ok(Param {
@@ -385,23 +318,23 @@ fn check_kind(name: &str, rule: Rule, kind: &Kind) -> Result<(), SpaceError> {
         (Rule::Count, Kind::Choice { choices }) => {
             for choice in choices {
                 let value = parse_int(name, choice)?;
-                rule.check_number(name, value as f64)?;
+                check_number(rule, name, value as f64)?;
             }
             Ok(())
         }
         (_, Kind::Choice { choices }) => {
             for choice in choices {
-                rule.check_number(name, parse_float(name, choice)?)?;
+                check_number(rule, name, parse_float(name, choice)?)?;
             }
             Ok(())
         }
         (_, Kind::Float { lo, hi } | Kind::Log { lo, hi }) => {
-            rule.check_number(name, *lo)?;
-            rule.check_number(name, *hi)
+            check_number(rule, name, *lo)?;
+            check_number(rule, name, *hi)
         }
         (_, Kind::Int { lo, hi } | Kind::IntLog { lo, hi }) => {
-            rule.check_number(name, *lo as f64)?;
-            rule.check_number(name, *hi as f64)
+            check_number(rule, name, *lo as f64)?;
+            check_number(rule, name, *hi as f64)
         }
     }
 }
@@ -416,7 +349,7 @@ impl Space {
             if params.iter().any(|p| p.name == param.name) {
                 return Err(SpaceError::Duplicate(param.name));
             }
-            let is_layer = |name: &str| hidden_layer(name).is_some();
+            let is_layer = is_hidden_layer;
             let clash = if param.name == "hidden" {
                 params.iter().find(|p| is_layer(&p.name))
             } else if is_layer(&param.name) {
