@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::dataset::ValidationSizeError;
 use crate::data::{CLASSES, IMAGE_SHAPE};
 
 use crate::model::activation::Activation;
@@ -427,11 +428,8 @@ pub enum ConfigError {
         /// Bytes of memory, or of address space if that is less.
         available: f64,
     },
-    #[error(
-        "--validation-size {asked} leaves no training images: the data has {available} \
-         training and validation images together"
-    )]
-    ValidationSize { asked: usize, available: usize },
+    #[error(transparent)]
+    ValidationSize(#[from] ValidationSizeError),
     #[error(
         "{} was saved with the {saved_cost} cost and {saved_activation} hidden layers, but this \
          run trains with the {cost} cost and {activation} hidden layers (see --cost and \
@@ -656,15 +654,6 @@ fn bytes_text(bytes: f64) -> String {
         || format!("{bytes} bytes"),
         |(scale, unit)| format!("{:.1} {unit}", bytes / scale),
     )
-}
-
-/// `--validation-size`: the validation set is taken from the end of the training images and
-/// must leave at least one of the `available` (training and validation together) to train on.
-pub fn check_validation_size(asked: usize, available: usize) -> Result<(), ConfigError> {
-    if asked >= available {
-        return Err(ConfigError::ValidationSize { asked, available });
-    }
-    Ok(())
 }
 
 /// A saved network given as the starting point (read from `path`) has the cost and hidden

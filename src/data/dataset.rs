@@ -2,7 +2,6 @@
 
 use ndarray::{concatenate, s, Array2, ArrayView2, ArrayViewMut1, Axis};
 
-use crate::config::{check_validation_size, ConfigError};
 use crate::real::Real;
 
 /// One labelled set: images `(n, 784)`, one image per row, pixels in [0, 1), and for row `i`
@@ -232,6 +231,26 @@ pub struct Mnist<F: Real = f64> {
     pub test: Dataset<F>,
 }
 
+/// A validation set that would leave no training images (`--validation-size`).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "--validation-size {asked} leaves no training images: the data has {available} training \
+     and validation images together"
+)]
+pub struct ValidationSizeError {
+    pub asked: usize,
+    pub available: usize,
+}
+
+/// `--validation-size`: the validation set is taken from the end of the training images and
+/// must leave at least one of the `available` (training and validation together) to train on.
+pub fn check_validation_size(asked: usize, available: usize) -> Result<(), ValidationSizeError> {
+    if asked >= available {
+        return Err(ValidationSizeError { asked, available });
+    }
+    Ok(())
+}
+
 impl<F: Real> Mnist<F> {
     /// Training and validation images pooled, in that order, and split again so that the
     /// last `validation` of them are the validation set. MNIST's 60,000 training images are
@@ -241,7 +260,7 @@ impl<F: Real> Mnist<F> {
     /// # Panics
     /// If the training and validation images have different numbers of pixels (the loaders
     /// give both 784).
-    pub fn with_validation_size(self, validation: usize) -> Result<Mnist<F>, ConfigError> {
+    pub fn with_validation_size(self, validation: usize) -> Result<Mnist<F>, ValidationSizeError> {
         let available = self.training.len() + self.validation.len();
         check_validation_size(validation, available)?;
         if validation == self.validation.len() {

@@ -22,10 +22,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::config::{
-    check_validation_size, Architecture, CheckedConfig, ConfigError, FullyConnected, Precision,
-    Variant,
-};
+use crate::config::{Architecture, CheckedConfig, ConfigError, FullyConnected, Precision, Variant};
+use crate::data::dataset::check_validation_size;
 use crate::data::expand::ExpandError;
 use crate::data::image::ImageError;
 use crate::data::pickle_writer::PickleWriteError;
@@ -190,12 +188,12 @@ pub fn load_data(path: &Path, validation_size: Option<usize>) -> Result<Mnist, R
         let files = idx::IdxFiles::in_dir(path).map_err(RunError::Data)?;
         // A size the training images cannot give is the argument's fault, not the files'.
         let count = idx::image_count(&files.train_images).map_err(RunError::Data)?;
-        check_validation_size(validation, count)?;
+        check_validation_size(validation, count).map_err(ConfigError::from)?;
         return idx::load_idx_files(&files, validation).map_err(RunError::Data);
     }
     let mnist = load_mnist(path).map_err(RunError::Data)?;
     Ok(match validation_size {
-        Some(n) => mnist.with_validation_size(n)?,
+        Some(n) => mnist.with_validation_size(n).map_err(ConfigError::from)?,
         None => mnist,
     })
 }
