@@ -560,6 +560,7 @@ impl SearchArgs {
             heartbeat: seconds(self.heartbeat, "--heartbeat")?,
             stale_after: seconds(self.stale_after, "--stale-after")?,
             threads: self.run.threads,
+            panic_in_trial: None,
         })
     }
 }

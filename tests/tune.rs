@@ -6,24 +6,38 @@
 //!   weights of an uninterrupted run, bit for bit;
 //! - a diverging trial fails and the study goes on; the best trial is scored on the test set at
 //!   its best validation epoch's weights;
+//! - a trial that panics (on purpose, or resuming a checkpoint whose weights do not fit its
+//!   network) fails with its message in the store, and the study finishes the other trials and
+//!   returns within a bounded time;
 //! - `weight-init` searches network2.py's two initialisers;
 //! - bad requests exit 2 before anything is written.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::*;
+use nndl::config::{TrainConfig, Variant};
 use nndl::model::layers::spec::LayerSpec;
 use nndl::model::layers::LayerNetwork;
 use nndl::model::network::Network;
-use nndl::train::Training;
+use nndl::run::tune::TuneRequest;
+use nndl::train::{build_network, Training};
+use nndl::tune::pruner::PrunerSpec;
+use nndl::tune::sampler::SamplerSpec;
+use nndl::tune::space::Space;
 use nndl::tune::store;
 use nndl::tune::study::{Trial, TrialState};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+/// Longer than any study of these tests takes: a study still running then is hung.
+const HUNG: Duration = Duration::from_secs(180);
 
 /// `nndl tune` on the first 2,000 training images, 2 epochs per trial unless `args` say.
 fn tune_args<'a>(storage: &'a str, args: &[&'a str]) -> Vec<String> {
@@ -390,7 +404,13 @@ fn a_diverging_trial_fails_and_the_study_goes_on() {
     let t = trials(&storage, "d");
     assert_eq!(t[0].state, TrialState::Failed, "{out}");
     assert_eq!(t[1].state, TrialState::Complete, "{out}");
-    assert!(out.contains("Trial 0: diverged in epoch 0"), "{out}");
+    assert!(
+        out.contains("Trial 0: failed: diverged in epoch 0"),
+        "{out}"
+    );
+    let message = t[0].message.as_deref().unwrap_or_default();
+    assert!(message.starts_with("diverged in epoch 0"), "{message:?}");
+    assert_eq!(t[1].message, None);
     assert!(out.contains("Best trial 1: "), "{out}");
 }
 
@@ -591,4 +611,160 @@ fn bad_requests_exit_2_and_write_nothing() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!stderr(&o).contains("secret"), "{}", stderr(&o));
+}
+
+/// Runs `nndl` with `args`, killing it if it has not exited within [`HUNG`].
+fn nndl_within_bound(args: &[String]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes)
+                .map(|_| bytes)
+                .unwrap_or_default()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > HUNG {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "nndl {args:?} still running after {HUNG:?}: hung\n{}",
+                String::from_utf8_lossy(&err.join().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// A study of three trials in this process (two workers), in which trial 1 panics as it starts:
+/// it fails with the panic's message, the others complete, and the study returns its result.
+#[test]
+fn a_panicking_trial_fails_and_the_study_goes_on() {
+    let storage = sqlite("tune-panic");
+    let mut base = TrainConfig::book_run(Variant::Network3);
+    base.sgd.epochs = 1;
+    let request = TuneRequest {
+        study: "p".into(),
+        storage: storage.clone(),
+        space: Space::parse(&["eta=choice:0.25,0.5,1".to_string()]).unwrap(),
+        sampler: "grid".parse::<SamplerSpec>().unwrap(),
+        pruner: "none".parse::<PrunerSpec>().unwrap(),
+        trials: 3,
+        jobs: 2,
+        base,
+        layers: None,
+        data: mnist_path(),
+        train_size: Some(1000),
+        validation_size: Some(1000),
+        worker: Some("w".into()),
+        heartbeat: Duration::from_millis(100),
+        stale_after: Duration::from_secs(1),
+        threads: 1,
+        panic_in_trial: Some(1),
+    };
+    let checked = request.check().unwrap();
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        let result = nndl::run::tune::tune(&checked, Arc::new(AtomicBool::new(false)));
+        let _ = send.send(result.map_err(|e| chain(&e)));
+    });
+    let result = match receive.recv_timeout(HUNG) {
+        Ok(result) => result.unwrap(),
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the study hung"),
+        Err(e) => panic!("the study's thread ended without an answer: {e}"),
+    };
+    let t = trials(&storage, "p");
+    assert_eq!(t.len(), 3);
+    assert_eq!(t[1].state, TrialState::Failed);
+    assert_eq!(
+        t[1].message.as_deref(),
+        Some("panicked: trial 1 panics on purpose")
+    );
+    for i in [0, 2] {
+        assert_eq!(t[i].state, TrialState::Complete, "trial {i}");
+        assert_eq!(t[i].values.len(), 1, "trial {i}");
+        assert_eq!(t[i].message, None, "trial {i}");
+    }
+    let result = result.expect("a best trial");
+    assert_ne!(result.trial, 1);
+}
+
+/// A trial taken over from a worker that died, whose checkpoint holds its first weight matrix
+/// transposed (784 × 30 where the network needs 30 × 784): resuming it panics in the first
+/// matrix product. The trial fails with that message; the command ends with success.
+#[test]
+fn a_trial_with_a_transposed_checkpoint_fails_and_the_study_goes_on() {
+    let storage = sqlite("tune-transposed");
+    let args = |trials: &'static str| {
+        tune_args(
+            &storage,
+            &[
+                "--study",
+                "x",
+                "--sampler",
+                "random",
+                "--trials",
+                trials,
+                "--param",
+                "eta=log:0.1:1",
+            ],
+        )
+    };
+    let o = nndl_within_bound(&args("1"));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Trial 1, one epoch in, as a dead worker left it.
+    let mut s = store::open(&storage).unwrap();
+    let id = s.studies().unwrap()[0].id;
+    let params = trials(&storage, "x")[0].params.clone();
+    assert_eq!(s.enqueue_trial(id, &params, 2).unwrap(), Some(1));
+    let claimed = s.claim_stale(id, "dead", Duration::ZERO).unwrap().unwrap();
+    assert_eq!(claimed.number, 1);
+    let config = TrainConfig::book_run(Variant::Network3).check().unwrap();
+    let mut rng = rng(1);
+    let mut net: Network = build_network(config.network.fully_connected().unwrap(), &mut rng);
+    net.weights[0] = net.weights[0].t().to_owned();
+    let bytes = Training::new(net, &config, 2000, rng).save().unwrap();
+    assert!(s.report_epoch(id, 1, "dead", 0, 50.0, 1.0, &bytes).unwrap());
+    drop(s);
+    // Stale after --stale-after 1.5 seconds.
+    std::thread::sleep(Duration::from_millis(1600));
+
+    let o = nndl_within_bound(&args("2"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("Trial 1: failed: "), "{out}");
+    let t = trials(&storage, "x");
+    assert_eq!(t[0].state, TrialState::Complete, "{out}");
+    assert_eq!(t[1].state, TrialState::Failed, "{out}");
+    let message = t[1].message.as_deref().unwrap_or_default();
+    assert!(message.starts_with("panicked: "), "{message:?}");
+    assert!(
+        out.contains(&format!("Trial 1: failed: {message}")),
+        "{out}"
+    );
+    assert_eq!(
+        t[1].values,
+        [50.0],
+        "the values before the failure are kept"
+    );
+    assert!(out.contains("Best trial 0: "), "{out}");
 }

@@ -92,6 +92,9 @@ fn plan() -> Vec<(TrialState, Vec<f64>, &'static str, Params)> {
     ]
 }
 
+/// Why the failed trial of [`plan`] failed.
+const FAILURE: &str = "diverged in epoch 1 (eta 9)";
+
 /// A SQLite store holding the study `name` built from [`plan`], its result recorded; its URL.
 fn build(test: &str, name: &str) -> (PathBuf, String) {
     let dir = common::temp_dir(&format!("tune-report-{test}"));
@@ -120,8 +123,12 @@ fn build(test: &str, name: &str) -> (PathBuf, String) {
                 )
                 .unwrap());
         }
-        if state != TrialState::Running {
-            assert!(store.finish(study, trial.number, worker, state).unwrap());
+        match state {
+            TrialState::Running => {}
+            TrialState::Failed => {
+                assert!(store.fail(study, trial.number, worker, FAILURE).unwrap())
+            }
+            _ => assert!(store.finish(study, trial.number, worker, state).unwrap()),
         }
     }
     store
@@ -182,11 +189,12 @@ fn the_table_has_a_header_the_result_and_a_row_per_trial_sorted_by_value() {
             "lambda"
         ]
     );
-    let rows: Vec<Vec<&str>> = lines[3..]
+    let rows: Vec<Vec<&str>> = lines[3..9]
         .iter()
         .map(|l| l.split_whitespace().collect())
         .collect();
-    assert_eq!(rows.len(), 6);
+    // Last, why the failed trial failed.
+    assert_eq!(lines[9..], [format!("Trial 3 failed: {FAILURE}")]);
     // Complete and pruned by best value, highest first; then failed and running by number.
     let order: Vec<&str> = rows.iter().map(|r| r[0]).collect();
     assert_eq!(order, ["5", "2", "0", "1", "3", "4"]);
@@ -201,11 +209,12 @@ fn the_table_has_a_header_the_result_and_a_row_per_trial_sorted_by_value() {
     let by_number = study::table(&spec, &trials, None, SortBy::Number);
     let lines: Vec<&str> = by_number.lines().collect();
     assert!(!lines[1].starts_with("Best trial"), "no result, no line");
-    let order: Vec<&str> = lines[2..]
+    let order: Vec<&str> = lines[2..8]
         .iter()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(order, ["0", "1", "2", "3", "4", "5"]);
+    assert_eq!(lines[8..], [format!("Trial 3 failed: {FAILURE}")]);
 }
 
 #[test]
@@ -288,7 +297,8 @@ fn csv_export_reads_back_one_row_per_trial() {
             "eta",
             "hidden",
             "mini-batch",
-            "lambda"
+            "lambda",
+            "message"
         ]
     );
     let rows: Vec<Vec<String>> = reader
@@ -310,6 +320,12 @@ fn csv_export_reads_back_one_row_per_trial() {
         assert_eq!(row[8].parse::<i64>().ok(), params["hidden"].as_i64());
         assert_eq!(row[9], params["mini-batch"].to_string());
         assert_eq!(row[10].parse::<f64>().ok(), params["lambda"].as_f64());
+        let message = if *state == TrialState::Failed {
+            FAILURE
+        } else {
+            ""
+        };
+        assert_eq!(row[11], message);
     }
     assert!(!dir.join("trials.csv.tmp").exists());
 }
@@ -332,6 +348,8 @@ fn jsonl_export_keeps_every_epoch() {
         assert_eq!(row["epochs"], values.len());
         assert_eq!(row["worker"], *worker);
         assert_eq!(row["params"], serde_json::to_value(params).unwrap());
+        let message = (*state == TrialState::Failed).then_some(FAILURE);
+        assert_eq!(row["message"], serde_json::json!(message));
     }
     assert_eq!(rows[5]["best_value"], 96.0);
     assert_eq!(rows[5]["best_epoch"], 0);

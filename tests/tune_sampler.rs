@@ -53,6 +53,7 @@ fn best_of(sampler: &dyn Sampler, budget: u32) -> f64 {
             values: vec![value],
             worker: None,
             seconds: 0.0,
+            message: None,
         });
     }
     trials
@@ -106,6 +107,7 @@ fn tpe_repeats_a_study_for_a_seed() {
             values: vec![value],
             worker: None,
             seconds: 0.0,
+            message: None,
         });
     }
     let other = Tpe::new(4).sample(&space, 15, &trials).expect("a trial");

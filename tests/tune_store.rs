@@ -1,8 +1,10 @@
 //! The study store, on SQLite and on PostgreSQL: a study reopened with the same definition,
 //! refused with a different one; concurrent workers (threads and processes, each with its own
 //! connection) never exceed the trial budget nor get the same trial or grid point twice; a
-//! stale trial is taken over with its values and checkpoint; epoch reports are idempotent;
-//! bad databases are clear errors.
+//! stale trial is taken over with its values and checkpoint; epoch reports are idempotent; a
+//! failed trial keeps its message; a store of layout version 1 (before the message) is
+//! migrated in place when opened, once however many workers open it together; bad databases
+//! are clear errors.
 //!
 //! The PostgreSQL tests use the server named by `NNDL_TEST_POSTGRES` (a `postgres://` URL).
 //! Without it they are skipped, saying so — except under `CI`, where they fail. `.ci/run`
@@ -486,6 +488,39 @@ fn worker_process() {
     );
 }
 
+fn a_failed_trial_keeps_its_message(url: &str) {
+    let mut s = open(url);
+    let study = s.open_study(&spec("message")).unwrap();
+    let start = |s: &mut Box<dyn Store>| {
+        s.start_trial(study, "a", 10, &mut next_point)
+            .unwrap()
+            .unwrap()
+    };
+    let failed = start(&mut s);
+    let complete = start(&mut s);
+    assert!(s
+        .report_epoch(study, failed.number, "a", 0, 42.0, 1.0, b"weights")
+        .unwrap());
+    let message = "panicked: ndarray: inputs 784 × 30, 784 × 10, and output 30 × 10 are \
+                   not compatible for matrix multiplication";
+    // Only the worker that runs it can fail it.
+    assert!(!s.fail(study, failed.number, "b", message).unwrap());
+    assert!(s.fail(study, failed.number, "a", message).unwrap());
+    assert!(!s.fail(study, failed.number, "a", "again").unwrap());
+    assert!(s
+        .finish(study, complete.number, "a", TrialState::Complete)
+        .unwrap());
+    let t = s.trials(study).unwrap();
+    assert_eq!(t[0].state, TrialState::Failed);
+    assert_eq!(t[0].message.as_deref(), Some(message));
+    assert_eq!(t[0].values, [42.0], "its values are kept");
+    assert_eq!(s.checkpoint(study, failed.number).unwrap(), None);
+    assert_eq!(t[1].state, TrialState::Complete);
+    assert_eq!(t[1].message, None);
+    // A failed trial is never taken over.
+    assert!(s.claim_stale(study, "c", Duration::ZERO).unwrap().is_none());
+}
+
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite_store {
@@ -517,7 +552,201 @@ on_both_stores!(
     epoch_reports_are_idempotent,
     only_the_best_complete_checkpoint_is_kept,
     separate_processes_share_the_study,
+    a_failed_trial_keeps_its_message,
 );
+
+/// Layout version 1 of a SQLite store, as nndl wrote it before trials kept a message.
+const SQLITE_V1: &str = "
+CREATE TABLE nndl_schema (version INTEGER NOT NULL);
+CREATE TABLE nndl_studies (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    spec TEXT NOT NULL,
+    result TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE nndl_trials (
+    study_id INTEGER NOT NULL REFERENCES nndl_studies (id),
+    number INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL
+        CHECK (state IN ('waiting', 'running', 'complete', 'pruned', 'failed')),
+    worker TEXT,
+    seconds REAL NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    heartbeat_at TEXT,
+    finished_at TEXT,
+    PRIMARY KEY (study_id, number)
+);
+CREATE TABLE nndl_trial_values (
+    study_id INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (study_id, number, epoch),
+    FOREIGN KEY (study_id, number) REFERENCES nndl_trials (study_id, number)
+);
+CREATE TABLE nndl_checkpoints (
+    study_id INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (study_id, number),
+    FOREIGN KEY (study_id, number) REFERENCES nndl_trials (study_id, number)
+);
+INSERT INTO nndl_schema (version) VALUES (1);
+";
+
+/// Layout version 1 of a PostgreSQL store.
+const POSTGRES_V1: &str = "
+CREATE TABLE nndl_schema (version BIGINT NOT NULL);
+CREATE TABLE nndl_studies (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    spec TEXT NOT NULL,
+    result TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE nndl_trials (
+    study_id BIGINT NOT NULL REFERENCES nndl_studies (id),
+    number BIGINT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL
+        CHECK (state IN ('waiting', 'running', 'complete', 'pruned', 'failed')),
+    worker TEXT,
+    seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    heartbeat_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ,
+    PRIMARY KEY (study_id, number)
+);
+CREATE TABLE nndl_trial_values (
+    study_id BIGINT NOT NULL,
+    number BIGINT NOT NULL,
+    epoch BIGINT NOT NULL,
+    value DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (study_id, number, epoch),
+    FOREIGN KEY (study_id, number) REFERENCES nndl_trials (study_id, number)
+);
+CREATE TABLE nndl_checkpoints (
+    study_id BIGINT NOT NULL,
+    number BIGINT NOT NULL,
+    epoch BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (study_id, number),
+    FOREIGN KEY (study_id, number) REFERENCES nndl_trials (study_id, number)
+);
+INSERT INTO nndl_schema (version) VALUES (1);
+";
+
+/// A study in a store of layout version 1, as the old nndl left it: trial 0 complete with two
+/// epochs, trial 1 running on worker "a" with one epoch and its checkpoint. `run` executes
+/// the statements (`?` for the time, which each database writes its own way).
+fn old_study(spec: &StudySpec, run: &mut dyn FnMut(&str)) {
+    let json = serde_json::to_string(spec).unwrap().replace('\'', "''");
+    run(&format!(
+        "INSERT INTO nndl_studies (name, spec, created_at) VALUES ('{}', '{json}', ?)",
+        spec.name
+    ));
+    for (number, state, worker) in [(0, "complete", "z"), (1, "running", "a")] {
+        run(&format!(
+            "INSERT INTO nndl_trials (study_id, number, params, state, worker, seconds,
+                                      created_at, heartbeat_at)
+             VALUES (1, {number}, '{{\"point\":{number}}}', '{state}', '{worker}', 2.5, ?, ?)"
+        ));
+    }
+    run("INSERT INTO nndl_trial_values VALUES (1, 0, 0, 90.0), (1, 0, 1, 91.0), (1, 1, 0, 80.0)");
+}
+
+/// Opens the old store at `url` from several workers at once, then checks that the study is
+/// whole and its trials can be failed with a message.
+fn the_old_layout_opens(url: &str, spec: &StudySpec) {
+    let start = std::sync::Barrier::new(4);
+    thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                start.wait();
+                let mut s = open(url);
+                assert_eq!(s.open_study(spec).unwrap(), 1);
+            });
+        }
+    });
+    let mut s = open(url);
+    let study = s.open_study(spec).unwrap();
+    let t = s.trials(study).unwrap();
+    assert_eq!(t.len(), 2);
+    assert_eq!(
+        (t[0].state, t[0].values.clone(), t[0].message.clone()),
+        (TrialState::Complete, vec![90.0, 91.0], None)
+    );
+    assert_eq!(
+        (t[1].state, t[1].values.clone()),
+        (TrialState::Running, vec![80.0])
+    );
+    assert!(s
+        .fail(study, 1, "a", "diverged in epoch 1 (eta 9)")
+        .unwrap());
+    let t = s.trials(study).unwrap();
+    assert_eq!(t[1].state, TrialState::Failed);
+    assert_eq!(t[1].message.as_deref(), Some("diverged in epoch 1 (eta 9)"));
+}
+
+#[test]
+fn a_sqlite_store_of_layout_1_is_migrated_in_place() {
+    let url = sqlite_url("layout-1");
+    let path = url.strip_prefix("sqlite:").unwrap();
+    let _ = std::fs::remove_file(path);
+    let spec = spec("old");
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(SQLITE_V1).unwrap();
+    old_study(&spec, &mut |sql| {
+        conn.execute_batch(&sql.replace('?', "'2025-01-31T12:00:00.000Z'"))
+            .unwrap()
+    });
+    drop(conn);
+    the_old_layout_opens(&url, &spec);
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM nndl_schema")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, [store::SCHEMA_VERSION]);
+}
+
+#[test]
+fn a_postgres_store_of_layout_1_is_migrated_in_place() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    // The old tables in a schema of their own, which the store's connections search first.
+    let schema = unique("layout_1").replace('-', "_");
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let in_schema = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let mut old = postgres::Client::connect(&in_schema, postgres::NoTls).unwrap();
+    old.batch_execute(POSTGRES_V1).unwrap();
+    let spec = spec("old");
+    old_study(&spec, &mut |sql| {
+        old.batch_execute(&sql.replace('?', "now()")).unwrap()
+    });
+    the_old_layout_opens(&in_schema, &spec);
+    let versions: Vec<i64> = old
+        .query("SELECT version FROM nndl_schema", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, [store::SCHEMA_VERSION]);
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
 
 #[test]
 fn a_file_that_is_not_a_sqlite_database_is_an_error() {

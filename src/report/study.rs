@@ -133,7 +133,8 @@ pub fn result_line(spec: &StudySpec, result: &StudyResult, trials: &[Trial]) -> 
 /// The table `nndl tune show STUDY` prints: a header naming the study, its sampler and its
 /// trials by state, the recorded result if there is one, then one row per trial (number,
 /// state, best validation accuracy and its epoch, epochs run, seconds, worker and every
-/// parameter in the space's order), sorted by `sort`.
+/// parameter in the space's order), sorted by `sort`, and last why each failed trial failed
+/// (`Trial 3 failed: diverged in epoch 0 (eta 1000)`), in the rows' order.
 pub fn table(
     spec: &StudySpec,
     trials: &[Trial],
@@ -216,6 +217,11 @@ pub fn table(
     for row in &rows {
         let _ = writeln!(out, "{}", line(row));
     }
+    for t in sorted(trials, sort) {
+        if let Some(message) = &t.message {
+            let _ = writeln!(out, "Trial {} failed: {message}", t.number);
+        }
+    }
     out
 }
 
@@ -259,6 +265,8 @@ struct ExportRow<'a> {
     epochs: usize,
     seconds: f64,
     worker: Option<&'a str>,
+    /// Why a failed trial failed.
+    message: Option<&'a str>,
 }
 
 impl<'a> ExportRow<'a> {
@@ -272,6 +280,7 @@ impl<'a> ExportRow<'a> {
             epochs: t.values.len(),
             seconds: t.seconds,
             worker: t.worker.as_deref(),
+            message: t.message.as_deref(),
         }
     }
 }
@@ -287,9 +296,10 @@ struct JsonRow<'a> {
 }
 
 /// Writes the study's trials, by number, to `out`: CSV (`.csv`: `number, state, best_value,
-/// best_epoch, epochs, seconds, worker`, then one column per parameter in the space's order;
-/// empty cells where there is no value) or JSON Lines (`.jsonl`: one object per trial with
-/// those fields, `params` and `values`, the validation accuracy of every finished epoch). The
+/// best_epoch, epochs, seconds, worker`, then one column per parameter in the space's order,
+/// then `message`, why a failed trial failed; empty cells where there is no value) or JSON
+/// Lines (`.jsonl`: one object per trial with those fields, `params` and `values`, the
+/// validation accuracy of every finished epoch; `message` is null but for failed trials). The
 /// file is written whole or not at all (through a temporary file renamed over it).
 pub fn export(spec: &StudySpec, trials: &[Trial], out: &Path) -> Result<(), ExportError> {
     let jsonl = match out.extension().and_then(|e| e.to_str()) {
@@ -324,6 +334,7 @@ pub fn export(spec: &StudySpec, trials: &[Trial], out: &Path) -> Result<(), Expo
         .map(String::from)
         .to_vec();
         head.extend(spec.space.params.iter().map(|p| p.name.clone()));
+        head.push("message".into());
         csv.write_record(&head)?;
         for t in &trials {
             let row = ExportRow::of(t);
@@ -341,6 +352,7 @@ pub fn export(spec: &StudySpec, trials: &[Trial], out: &Path) -> Result<(), Expo
                     .get(&p.name)
                     .map_or(String::new(), Value::to_string)
             }));
+            record.push(row.message.unwrap_or_default().to_string());
             csv.write_record(&record)?;
         }
         csv.flush()
@@ -363,6 +375,7 @@ mod tests {
             values: values.to_vec(),
             worker: None,
             seconds: 0.0,
+            message: None,
         }
     }
 

@@ -9,6 +9,13 @@
 //! the store the worker is alive. When every trial is finished, the best complete trial — by
 //! its best validation epoch — is scored once on the test set, at that epoch's weights.
 //!
+//! A trial can fail but cannot stop the study: an error or a panic in its training (its
+//! configuration, restoring its checkpoint, an epoch, saving its checkpoint) ends that trial
+//! as failed, with the message kept in the store and printed (`Trial 3: failed: …`), and the
+//! worker goes on to the next trial. Only a store that no longer answers ends a worker with
+//! an error, leaving its trial running for another worker to take over once its heartbeat is
+//! stale. The heartbeat thread ends however the worker's loop ends, so a worker never hangs.
+//!
 //! `--jobs J` runs J workers in this process; the same command on other machines against one
 //! PostgreSQL database adds more. Re-running the command resumes the study: `--trials N`
 //! means N in all, and a trial a killed worker left behind is taken over once its heartbeat
@@ -77,6 +84,10 @@ pub struct TuneRequest {
     pub stale_after: Duration,
     /// Threads for each worker's matrix products.
     pub threads: usize,
+    /// Testing only: the trial of this number panics as it starts training, so that a test
+    /// can follow a failing trial through the worker. Always `None` from the command line.
+    #[doc(hidden)]
+    pub panic_in_trial: Option<u32>,
 }
 
 /// A [`TuneRequest`] whose rules hold, with its study opened (or created) in the store.
@@ -349,6 +360,8 @@ fn study_bar(run: &CheckedTune) -> Option<ProgressBar> {
 enum Outcome {
     /// Finished in this state.
     Finished(TrialState),
+    /// Failed: an error or a panic in its training, with what went wrong.
+    Failed(String),
     /// Ctrl-C: left running, to be resumed.
     Interrupted,
     /// Another worker took the trial over.
@@ -366,57 +379,94 @@ impl<F: Real> Worker<'_, F> {
         let done = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let beat = scope.spawn(|| self.heartbeat(study, &current, &done));
-            let result = (|| -> Result<(), RunError> {
-                while !self.stop.load(Ordering::SeqCst) {
-                    let claimed = store.claim_stale(study, &self.name, request.stale_after)?;
-                    let trial = match claimed {
-                        Some(trial) => Some(trial),
-                        None => store.start_trial(
-                            study,
-                            &self.name,
-                            self.run.trials,
-                            &mut |number, trials| {
-                                sampler.sample(&request.space, number, trials).ok()
-                            },
-                        )?,
-                    };
-                    let Some(trial) = trial else {
-                        // Nothing to start: done once every trial is finished; otherwise
-                        // wait, in case a silent worker's trial needs taking over.
-                        let trials = store.trials(study)?;
-                        let all = u32::try_from(trials.len()).unwrap_or(u32::MAX);
-                        if all >= self.run.trials && trials.iter().all(|t| t.state.is_finished()) {
-                            return Ok(());
-                        }
-                        std::thread::sleep(request.heartbeat.min(WAIT));
-                        continue;
-                    };
-                    set(&current, Some(trial.number));
-                    let outcome = self.trial(store.as_mut(), study, &trial);
-                    set(&current, None);
-                    let line = report(
-                        &trial,
-                        &self.name,
-                        &outcome?,
-                        store.as_mut(),
-                        study,
-                        &self.run.spec,
-                    )?;
-                    if let Some(line) = line {
-                        self.say(&line);
-                        if let Some(bar) = self.bar {
-                            let trials = store.trials(study)?;
-                            let finished = trials.iter().filter(|t| t.state.is_finished()).count();
-                            bar.set_position(finished as u64);
-                        }
-                    }
-                }
-                Ok(())
-            })();
-            done.store(true, Ordering::SeqCst);
+            let result = {
+                // Ends the heartbeat however the loop ends, an error or a panic included: the
+                // scope waits for the heartbeat thread before it returns (or goes on
+                // unwinding), so a heartbeat left running would hang the worker for good.
+                let _end_heartbeat = SetOnDrop(&done);
+                self.trials(store.as_mut(), study, &*sampler, &current)
+            };
             let beat = beat.join().unwrap_or(Err(RunError::WorkerPanicked));
             result.and(beat)
         })
+    }
+
+    /// The worker's loop: takes or starts a trial, trains it, records how it ended, until the
+    /// study has none left to run or Ctrl-C is pressed.
+    fn trials(
+        &self,
+        store: &mut dyn store::Store,
+        study: StudyId,
+        sampler: &dyn crate::tune::sampler::Sampler,
+        current: &Mutex<Option<u32>>,
+    ) -> Result<(), RunError> {
+        let request = &self.run.request;
+        while !self.stop.load(Ordering::SeqCst) {
+            let claimed = store.claim_stale(study, &self.name, request.stale_after)?;
+            let trial = match claimed {
+                Some(trial) => Some(trial),
+                None => store.start_trial(
+                    study,
+                    &self.name,
+                    self.run.trials,
+                    &mut |number, trials| sampler.sample(&request.space, number, trials).ok(),
+                )?,
+            };
+            let Some(trial) = trial else {
+                // Nothing to start: done once every trial is finished; otherwise wait, in
+                // case a silent worker's trial needs taking over.
+                let trials = store.trials(study)?;
+                let all = u32::try_from(trials.len()).unwrap_or(u32::MAX);
+                if all >= self.run.trials && trials.iter().all(|t| t.state.is_finished()) {
+                    return Ok(());
+                }
+                std::thread::sleep(request.heartbeat.min(WAIT));
+                continue;
+            };
+            let outcome = {
+                // The trial's heartbeat, until it ends in any way.
+                let _beating = Beating::start(current, trial.number);
+                self.guarded_trial(store, study, &trial)?
+            };
+            let line = report(&trial, &self.name, &outcome, store, study, &self.run.spec)?;
+            for line in line {
+                self.say(&line);
+            }
+            if let (Some(bar), false) = (self.bar, matches!(outcome, Outcome::Interrupted)) {
+                let trials = store.trials(study)?;
+                let finished = trials.iter().filter(|t| t.state.is_finished()).count();
+                bar.set_position(finished as u64);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Worker::trial`], with its errors and panics turned into a failed trial, except for
+    /// errors of the store itself, which end the worker.
+    fn guarded_trial(
+        &self,
+        store: &mut dyn store::Store,
+        study: StudyId,
+        trial: &Trial,
+    ) -> Result<Outcome, RunError> {
+        let panic_in_trial = self.run.request.panic_in_trial;
+        // A panic leaves nothing of the worker's half-changed: the trial's model and training
+        // are dropped with it, and the store's transactions roll back when dropped.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if panic_in_trial == Some(trial.number) {
+                panic!("trial {} panics on purpose", trial.number);
+            }
+            self.trial(store, study, trial)
+        }));
+        match caught {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(e)) if store_unusable(&e) => Err(e),
+            Ok(Err(e)) => Ok(Outcome::Failed(super::chain(&e))),
+            Err(panic) => Ok(Outcome::Failed(format!(
+                "panicked: {}",
+                panic_message(panic.as_ref())
+            ))),
+        }
     }
 
     /// Prints a line above the progress bar, if there is one.
@@ -462,11 +512,7 @@ impl<F: Real> Worker<'_, F> {
         let config = match self.config(&trial.params) {
             Ok(config) => config,
             Err(reason) => {
-                say(&format!(
-                    "Trial {}: cannot be trained: {reason}",
-                    trial.number
-                ));
-                return Ok(Outcome::Finished(TrialState::Failed));
+                return Ok(Outcome::Failed(format!("cannot be trained: {reason}")));
             }
         };
         let run = TrialRun {
@@ -526,11 +572,9 @@ impl<F: Real> WithModel<F> for TrialRun<'_, '_, F> {
             Some(bytes) if !trial.values.is_empty() => match Training::restore(&bytes, n) {
                 Ok(training) => training,
                 Err(e) => {
-                    say(&format!(
-                        "Trial {}: its checkpoint cannot be resumed: {e}",
-                        trial.number
-                    ));
-                    return Ok(Outcome::Finished(TrialState::Failed));
+                    return Ok(Outcome::Failed(format!(
+                        "its checkpoint cannot be resumed: {e}"
+                    )));
                 }
             },
             _ => Training::new(model, config, n, rng),
@@ -550,11 +594,9 @@ impl<F: Real> WithModel<F> for TrialRun<'_, '_, F> {
             ) {
                 Ok(()) => {}
                 Err(TrainError::Diverged { epoch, eta, .. }) => {
-                    worker.say(&format!(
-                        "Trial {}: diverged in epoch {epoch} (eta {eta})",
-                        trial.number
-                    ));
-                    return Ok(Outcome::Finished(TrialState::Failed));
+                    return Ok(Outcome::Failed(format!(
+                        "diverged in epoch {epoch} (eta {eta})"
+                    )));
                 }
                 Err(TrainError::Config(e)) => return Err(e.into()),
             }
@@ -619,7 +661,58 @@ fn set(current: &Mutex<Option<u32>>, value: Option<u32>) {
     *current.lock().unwrap_or_else(|e| e.into_inner()) = value;
 }
 
-/// Records how `trial` ended; the line to print about it, if any.
+/// Sets its flag when dropped.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The heartbeat thread beats for a trial while one of these lives.
+struct Beating<'a>(&'a Mutex<Option<u32>>);
+
+impl<'a> Beating<'a> {
+    fn start(current: &'a Mutex<Option<u32>>, number: u32) -> Self {
+        set(current, Some(number));
+        Beating(current)
+    }
+}
+
+impl Drop for Beating<'_> {
+    fn drop(&mut self) {
+        set(self.0, None);
+    }
+}
+
+/// True for an error of the store itself (the database unreachable or refusing a statement,
+/// the study gone): the worker cannot record anything, so it ends rather than failing trials
+/// one after the other. Any other error ends only the trial.
+fn store_unusable(e: &RunError) -> bool {
+    matches!(
+        e,
+        RunError::Store(
+            StoreError::Sqlite { .. }
+                | StoreError::Postgres { .. }
+                | StoreError::Connect { .. }
+                | StoreError::NoStudy { .. }
+        )
+    )
+}
+
+/// What a panic said, as `panic!` formats it.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// Records how `trial` ended; the lines to print about it.
 fn report(
     trial: &Trial,
     worker: &str,
@@ -627,26 +720,33 @@ fn report(
     store: &mut dyn store::Store,
     study: StudyId,
     spec: &StudySpec,
-) -> Result<Option<String>, RunError> {
-    let state = match outcome {
-        Outcome::Finished(state) => *state,
-        Outcome::Interrupted => return Ok(None),
+) -> Result<Vec<String>, RunError> {
+    let mut lines = Vec::new();
+    let finished = match outcome {
+        Outcome::Finished(state) => store.finish(study, trial.number, worker, *state)?,
+        Outcome::Failed(message) => {
+            lines.push(format!("Trial {}: failed: {message}", trial.number));
+            store.fail(study, trial.number, worker, message)?
+        }
+        Outcome::Interrupted => return Ok(lines),
         Outcome::Lost => {
-            return Ok(Some(format!(
+            lines.push(format!(
                 "Trial {}: another worker has taken it over",
                 trial.number
-            )))
+            ));
+            return Ok(lines);
         }
     };
-    if !store.finish(study, trial.number, worker, state)? {
-        return Ok(None);
+    if !finished {
+        return Ok(lines);
     }
     let trials = store.trials(study)?;
     let now = trials
         .iter()
         .find(|t| t.number == trial.number)
         .unwrap_or(trial);
-    Ok(Some(trial_line(now, spec)))
+    lines.push(trial_line(now, spec));
+    Ok(lines)
 }
 
 /// `Trial k: validation 96.12% at epoch 8, eta=… lambda=… [pruned at epoch 3]`.

@@ -18,7 +18,8 @@ pub enum TrialState {
     Complete,
     /// Ended early by a pruner; its per-epoch values are kept.
     Pruned,
-    /// Diverged or failed otherwise; its per-epoch values are kept.
+    /// Diverged or failed otherwise (an error or a panic in its training, kept as its
+    /// [`Trial::message`]); its per-epoch values are kept.
     Failed,
 }
 
@@ -45,6 +46,9 @@ pub struct Trial {
     pub worker: Option<String>,
     /// Seconds of training spent on it so far, over every worker that ran it.
     pub seconds: f64,
+    /// Why a failed trial failed: the error or panic that ended its training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 impl Trial {
@@ -57,6 +61,7 @@ impl Trial {
             values,
             worker: None,
             seconds: 0.0,
+            message: None,
         }
     }
 

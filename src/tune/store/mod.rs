@@ -27,10 +27,17 @@
 //! - `nndl_schema(version)`;
 //! - `nndl_studies(id, name UNIQUE, spec JSON, result JSON, created_at)`;
 //! - `nndl_trials(study_id, number, params JSON, state, worker, seconds, created_at,
-//!   heartbeat_at, finished_at)`, keyed by (study_id, number);
+//!   heartbeat_at, finished_at, message)`, keyed by (study_id, number); `message` says why a
+//!   failed trial failed;
 //! - `nndl_trial_values(study_id, number, epoch, value)`, one row per finished epoch, so a plot
 //!   reads the curves straight from the table;
 //! - `nndl_checkpoints(study_id, number, epoch, data)`, the last checkpoint of a trial.
+//!
+//! Version 1 of the layout had no `message` column: a store of that version is brought to
+//! [`SCHEMA_VERSION`] in place when it is opened (`ALTER TABLE nndl_trials ADD COLUMN
+//! message`, and the version row updated, in the one transaction that opening takes, so two
+//! workers opening it together migrate it once). A store of a later version than this nndl
+//! knows is refused, not changed.
 //!
 //! Checkpoints are dropped when a trial finishes, except the best complete trial's (the
 //! highest best-epoch validation accuracy, the first of equals), which is kept so the study
@@ -57,7 +64,16 @@ use super::study::{StudySpec, Trial, TrialState};
 pub const DEFAULT_URL: &str = "sqlite:nndl-study.db";
 
 /// The layout of the tables this version of nndl reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The earliest layout this version of nndl migrates to [`SCHEMA_VERSION`] on opening: version
+/// 1 lacks `nndl_trials.message`.
+pub const OLDEST_SCHEMA_VERSION: i64 = 1;
+
+/// The statements that bring a store of layout version 1 to version 2 (the same in both
+/// databases).
+const MIGRATE_1_TO_2: &str = "ALTER TABLE nndl_trials ADD COLUMN message TEXT;
+UPDATE nndl_schema SET version = 2;";
 
 /// A study's key in its store.
 pub type StudyId = i64;
@@ -172,6 +188,16 @@ pub trait Store: Send {
         state: TrialState,
     ) -> Result<bool, StoreError>;
 
+    /// Ends a trial `worker` runs as failed, keeping `message` (what went wrong) as its
+    /// [`Trial::message`]; otherwise as [`Store::finish`].
+    fn fail(
+        &mut self,
+        study: StudyId,
+        number: u32,
+        worker: &str,
+        message: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Records the study's final result, replacing an earlier one.
     fn set_study_result(&mut self, study: StudyId, result: &StudyResult) -> Result<(), StoreError>;
 
@@ -202,7 +228,10 @@ pub enum StoreError {
         url: String,
         source: ::postgres::Error,
     },
-    #[error("{location} holds studies in layout version {found}; this nndl reads version {SCHEMA_VERSION}")]
+    #[error(
+        "{location} holds studies in layout version {found}; this nndl reads versions \
+         {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}"
+    )]
     SchemaVersion { location: String, found: i64 },
     #[error("{location}: {what} is corrupt")]
     Corrupt { location: String, what: String },
@@ -424,6 +453,7 @@ struct TrialRow {
     state: String,
     worker: Option<String>,
     seconds: f64,
+    message: Option<String>,
 }
 
 /// Builds the trials from their rows (by number) and their values' rows (number, epoch,
@@ -452,6 +482,7 @@ fn assemble(
             values: Vec::new(),
             worker: row.worker,
             seconds: row.seconds,
+            message: row.message,
         });
     }
     for (number, epoch, value) in values {
@@ -465,6 +496,20 @@ fn assemble(
         trial.values.push(value);
     }
     Ok(trials)
+}
+
+/// What the schema version `found` in a store means to this nndl: `Ok(true)` if the store must
+/// be migrated ([`MIGRATE_1_TO_2`]), `Ok(false)` if it is current, the error to return if it is
+/// of a layout this nndl cannot read.
+fn needs_migration(location: &str, found: i64) -> Result<bool, StoreError> {
+    match found {
+        SCHEMA_VERSION => Ok(false),
+        OLDEST_SCHEMA_VERSION..SCHEMA_VERSION => Ok(true),
+        _ => Err(StoreError::SchemaVersion {
+            location: location.to_string(),
+            found,
+        }),
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime};
 use ::postgres::{Client, Config, GenericClient, NoTls};
 
 use super::{
-    assemble, best_complete, redact, spec_differences, state_name, to_json, StoreError, StudyId,
-    StudyInfo, StudyResult, TrialRow, SCHEMA_VERSION,
+    assemble, best_complete, needs_migration, redact, spec_differences, state_name, to_json,
+    StoreError, StudyId, StudyInfo, StudyResult, TrialRow, MIGRATE_1_TO_2, SCHEMA_VERSION,
 };
 use crate::tune::space::Params;
 use crate::tune::study::{StudySpec, Trial, TrialState};
@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS nndl_trials (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     heartbeat_at TIMESTAMPTZ,
     finished_at TIMESTAMPTZ,
+    message TEXT,
     PRIMARY KEY (study_id, number)
 );
 CREATE TABLE IF NOT EXISTS nndl_trial_values (
@@ -85,7 +86,8 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` and creates its tables if missing.
+    /// Connects to the database at `url` and creates its tables if missing, or brings tables
+    /// of an older layout to this one (see [`super`]).
     pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
         let shown = redact(url);
         let connect = |source| StoreError::Connect {
@@ -124,15 +126,53 @@ impl PostgresStore {
                 )
                 .map_err(&err)?;
             }
-            Some(found) if found != SCHEMA_VERSION => {
-                return Err(StoreError::SchemaVersion {
-                    location: self.url.clone(),
-                    found,
-                })
+            // An error rolls the transaction back: a newer layout is left as it was.
+            Some(found) => {
+                if needs_migration(&self.url, found)? {
+                    tx.batch_execute(MIGRATE_1_TO_2).map_err(&err)?;
+                }
             }
-            Some(_) => {}
         }
         tx.commit().map_err(&err)
+    }
+
+    /// [`super::Store::finish`], keeping `message` with the trial.
+    fn end(
+        &mut self,
+        study: StudyId,
+        number: u32,
+        worker: &str,
+        state: TrialState,
+        message: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        if !state.is_finished() {
+            return Err(StoreError::NotFinal(state));
+        }
+        let url = &self.url;
+        let mut tx = self.client.transaction().map_err(err(url))?;
+        // The study's row first (as start_trial locks it), so finishes are serialised and
+        // each sees every other finished trial when choosing the checkpoint to keep.
+        Self::lock_study(&mut tx, url, study)?;
+        if !lock_owned(&mut tx, url, study, number, worker)? {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE nndl_trials SET state = $3, message = $4, finished_at = now()
+             WHERE study_id = $1 AND number = $2",
+            &[&study, &i64::from(number), &state_name(state), &message],
+        )
+        .map_err(err(url))?;
+        let trials = read_trials(&mut tx, url, study, None)?;
+        let keep = best_complete(&trials).map_or(-1, i64::from);
+        tx.execute(
+            "DELETE FROM nndl_checkpoints WHERE study_id = $1 AND number <> $2 AND number IN
+                 (SELECT number FROM nndl_trials WHERE study_id = $1
+                  AND state IN ('complete', 'pruned', 'failed'))",
+            &[&study, &keep],
+        )
+        .map_err(err(url))?;
+        tx.commit().map_err(err(url))?;
+        Ok(true)
     }
 
     /// Locks the study's row until the end of the transaction; `NoStudy` if there is none.
@@ -174,7 +214,7 @@ fn read_trials(
     let only = only.map(i64::from);
     let rows = client
         .query(
-            "SELECT number, params, state, worker, seconds FROM nndl_trials
+            "SELECT number, params, state, worker, seconds, message FROM nndl_trials
              WHERE study_id = $1 AND ($2::BIGINT IS NULL OR number = $2) ORDER BY number",
             &[&study, &only],
         )
@@ -187,6 +227,7 @@ fn read_trials(
                 state: row.try_get(2)?,
                 worker: row.try_get(3)?,
                 seconds: row.try_get(4)?,
+                message: row.try_get(5)?,
             })
         })
         .collect::<Result<_, _>>()
@@ -351,6 +392,7 @@ impl super::Store for PostgresStore {
             values: Vec::new(),
             worker: Some(worker.to_string()),
             seconds: 0.0,
+            message: None,
         }))
     }
 
@@ -527,34 +569,17 @@ impl super::Store for PostgresStore {
         worker: &str,
         state: TrialState,
     ) -> Result<bool, StoreError> {
-        if !state.is_finished() {
-            return Err(StoreError::NotFinal(state));
-        }
-        let url = &self.url;
-        let mut tx = self.client.transaction().map_err(err(url))?;
-        // The study's row first (as start_trial locks it), so finishes are serialised and
-        // each sees every other finished trial when choosing the checkpoint to keep.
-        Self::lock_study(&mut tx, url, study)?;
-        if !lock_owned(&mut tx, url, study, number, worker)? {
-            return Ok(false);
-        }
-        tx.execute(
-            "UPDATE nndl_trials SET state = $3, finished_at = now()
-             WHERE study_id = $1 AND number = $2",
-            &[&study, &i64::from(number), &state_name(state)],
-        )
-        .map_err(err(url))?;
-        let trials = read_trials(&mut tx, url, study, None)?;
-        let keep = best_complete(&trials).map_or(-1, i64::from);
-        tx.execute(
-            "DELETE FROM nndl_checkpoints WHERE study_id = $1 AND number <> $2 AND number IN
-                 (SELECT number FROM nndl_trials WHERE study_id = $1
-                  AND state IN ('complete', 'pruned', 'failed'))",
-            &[&study, &keep],
-        )
-        .map_err(err(url))?;
-        tx.commit().map_err(err(url))?;
-        Ok(true)
+        self.end(study, number, worker, state, None)
+    }
+
+    fn fail(
+        &mut self,
+        study: StudyId,
+        number: u32,
+        worker: &str,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        self.end(study, number, worker, TrialState::Failed, Some(message))
     }
 
     fn set_study_result(&mut self, study: StudyId, result: &StudyResult) -> Result<(), StoreError> {

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    assemble, best_complete, spec_differences, state_name, to_json, StoreError, StudyId, StudyInfo,
-    StudyResult, TrialRow, SCHEMA_VERSION,
+    assemble, best_complete, needs_migration, spec_differences, state_name, to_json, StoreError,
+    StudyId, StudyInfo, StudyResult, TrialRow, MIGRATE_1_TO_2, SCHEMA_VERSION,
 };
 use crate::tune::space::Params;
 use crate::tune::study::{StudySpec, Trial, TrialState};
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS nndl_trials (
     created_at TEXT NOT NULL,
     heartbeat_at TEXT,
     finished_at TEXT,
+    message TEXT,
     PRIMARY KEY (study_id, number)
 );
 CREATE TABLE IF NOT EXISTS nndl_trial_values (
@@ -82,19 +83,17 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens the file at `path`, creating it and its tables if missing.
+    /// Opens the file at `path`, creating it and its tables if missing, and bringing a file of
+    /// an older layout to this one (see [`super`]).
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let err = err(&path);
+        let location = path.display().to_string();
         let mut conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-        let found = retry_while_busy(|| prepare(&mut conn)).map_err(err)?;
-        if let Some(found) = found.filter(|&v| v != SCHEMA_VERSION) {
-            return Err(StoreError::SchemaVersion {
-                location: path.display().to_string(),
-                found,
-            });
-        }
+        retry_while_busy(|| prepare(&mut conn, &location))
+            .map_err(err)?
+            .map_err(|e| *e)?;
         Ok(SqliteStore { conn, path })
     }
 
@@ -105,11 +104,54 @@ impl SqliteStore {
     fn location(&self) -> String {
         self.path.display().to_string()
     }
+
+    /// [`super::Store::finish`], keeping `message` with the trial.
+    fn end(
+        &mut self,
+        study: StudyId,
+        number: u32,
+        worker: &str,
+        state: TrialState,
+        message: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        if !state.is_finished() {
+            return Err(StoreError::NotFinal(state));
+        }
+        let path = self.path.clone();
+        let err = err(&path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        if !owns(&tx, study, number, worker).map_err(err)? {
+            return Ok(false);
+        }
+        tx.execute(
+            &format!(
+                "UPDATE nndl_trials SET state = ?3, message = ?4, finished_at = {NOW}
+                 WHERE study_id = ?1 AND number = ?2"
+            ),
+            params![study, number, state_name(state), message],
+        )
+        .map_err(err)?;
+        let trials = read_trials(&tx, &path, study, None)?;
+        let keep = best_complete(&trials).map_or(-1, i64::from);
+        tx.execute(
+            "DELETE FROM nndl_checkpoints WHERE study_id = ?1 AND number <> ?2 AND number IN
+                 (SELECT number FROM nndl_trials WHERE study_id = ?1
+                  AND state IN ('complete', 'pruned', 'failed'))",
+            params![study, keep],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
 }
 
-/// Puts a new connection's file in write-ahead-log mode and creates the tables if missing;
-/// returns the schema version found, `None` on a new file.
-fn prepare(conn: &mut Connection) -> rusqlite::Result<Option<i64>> {
+/// Puts a new connection's file in write-ahead-log mode, creates the tables if missing and
+/// migrates a file of an older layout, all in one transaction; the inner error is a layout
+/// this nndl cannot read (nothing changed then).
+fn prepare(conn: &mut Connection, location: &str) -> rusqlite::Result<Result<(), Box<StoreError>>> {
     // The first statement that reads the file: a file that is not a SQLite database fails
     // here ("file is not a database").
     conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
@@ -120,14 +162,20 @@ fn prepare(conn: &mut Connection) -> rusqlite::Result<Option<i64>> {
     tx.execute_batch(SCHEMA)?;
     let found: Option<i64> =
         tx.query_row("SELECT max(version) FROM nndl_schema", [], |row| row.get(0))?;
-    if found.is_none() {
-        tx.execute(
-            "INSERT INTO nndl_schema (version) VALUES (?1)",
-            [SCHEMA_VERSION],
-        )?;
+    match found.map(|found| needs_migration(location, found)) {
+        None => {
+            tx.execute(
+                "INSERT INTO nndl_schema (version) VALUES (?1)",
+                [SCHEMA_VERSION],
+            )?;
+        }
+        Some(Ok(false)) => {}
+        Some(Ok(true)) => tx.execute_batch(MIGRATE_1_TO_2)?,
+        // Dropping the transaction rolls it back: a newer layout is left as it was.
+        Some(Err(e)) => return Ok(Err(Box::new(e))),
     }
     tx.commit()?;
-    Ok(found)
+    Ok(Ok(()))
 }
 
 /// Runs `attempt` again while SQLite answers "database is locked" without waiting, for up to
@@ -191,7 +239,7 @@ fn read_trials(
     let only = only.map(i64::from);
     let rows = conn
         .prepare_cached(
-            "SELECT number, params, state, worker, seconds FROM nndl_trials
+            "SELECT number, params, state, worker, seconds, message FROM nndl_trials
              WHERE study_id = ?1 AND (?2 IS NULL OR number = ?2) ORDER BY number",
         )
         .map_err(err)?
@@ -202,6 +250,7 @@ fn read_trials(
                 state: row.get(2)?,
                 worker: row.get(3)?,
                 seconds: row.get(4)?,
+                message: row.get(5)?,
             })
         })
         .map_err(err)?
@@ -385,6 +434,7 @@ impl super::Store for SqliteStore {
             values: Vec::new(),
             worker: Some(worker.to_string()),
             seconds: 0.0,
+            message: None,
         }))
     }
 
@@ -569,37 +619,17 @@ impl super::Store for SqliteStore {
         worker: &str,
         state: TrialState,
     ) -> Result<bool, StoreError> {
-        if !state.is_finished() {
-            return Err(StoreError::NotFinal(state));
-        }
-        let path = self.path.clone();
-        let err = err(&path);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        if !owns(&tx, study, number, worker).map_err(err)? {
-            return Ok(false);
-        }
-        tx.execute(
-            &format!(
-                "UPDATE nndl_trials SET state = ?3, finished_at = {NOW}
-                 WHERE study_id = ?1 AND number = ?2"
-            ),
-            params![study, number, state_name(state)],
-        )
-        .map_err(err)?;
-        let trials = read_trials(&tx, &path, study, None)?;
-        let keep = best_complete(&trials).map_or(-1, i64::from);
-        tx.execute(
-            "DELETE FROM nndl_checkpoints WHERE study_id = ?1 AND number <> ?2 AND number IN
-                 (SELECT number FROM nndl_trials WHERE study_id = ?1
-                  AND state IN ('complete', 'pruned', 'failed'))",
-            params![study, keep],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(true)
+        self.end(study, number, worker, state, None)
+    }
+
+    fn fail(
+        &mut self,
+        study: StudyId,
+        number: u32,
+        worker: &str,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        self.end(study, number, worker, TrialState::Failed, Some(message))
     }
 
     fn set_study_result(&mut self, study: StudyId, result: &StudyResult) -> Result<(), StoreError> {
