@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::model::activation::Activation;
-use crate::model::file::ModelError;
+use crate::model::write::{write_atomically, ModelError};
 use crate::real::Real;
 
 use super::spec::{self, LayerSpec};
@@ -145,7 +145,7 @@ pub fn save<F: Real>(
     path: &Path,
 ) -> Result<(), ModelError> {
     let file = to_file(net, config);
-    crate::model::file::write_atomically(path, |out| {
+    write_atomically(path, |out| {
         serde_json::to_writer(out, &file).map_err(Into::into)
     })
     .map_err(|source| ModelError::Write {
