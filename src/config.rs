@@ -457,15 +457,14 @@ pub fn check_layers_memory(
     precision: Precision,
     available: u128,
 ) -> Result<(), ConfigError> {
-    let element: u128 = match precision {
-        Precision::F32 => 4,
-        Precision::F64 => 8,
-    };
-    let m = mini_batch.max(crate::model::layers::pass::EVAL_CHUNK) as u128;
-    let needed = spec::check(layers, IMAGE_SHAPE, CLASSES)
-        .ok()
-        .and_then(|shapes| spec::values_needed(layers, &shapes, CLASSES, m))
-        .and_then(|v| v.checked_mul(element));
+    let m = mini_batch.max(crate::model::layers::pass::EVAL_CHUNK);
+    let needed =
+        spec::check(layers, IMAGE_SHAPE, CLASSES)
+            .ok()
+            .and_then(|shapes| match precision {
+                Precision::F32 => spec::bytes_needed::<f32>(layers, &shapes, CLASSES, m),
+                Precision::F64 => spec::bytes_needed::<f64>(layers, &shapes, CLASSES, m),
+            });
     let available = available.min(isize::MAX as u128);
     match needed {
         Some(n) if n <= available => Ok(()),

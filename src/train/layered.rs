@@ -42,7 +42,7 @@ impl<F: Real> UpdateMiniBatch<F, LayerNetwork<F>> for LayerStep<F> {
         rng: &mut SeededRng,
     ) {
         self.pass.gather(data, batch);
-        self.pass.draw_masks(net, rng);
+        self.pass.draw_masks(rng);
         self.pass.forward(net);
         let batches = (step.n / self.mini_batch).max(1);
         self.pass

@@ -14,7 +14,7 @@ use crate::data::Dataset;
 use crate::model::activation::Output;
 use crate::real::Real;
 
-use super::{Layer, LayerNetwork};
+use super::{FullyConnected, Layer, LayerNetwork, Softmax};
 
 /// ∇W and ∇b of every layer, summed over examples.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,7 +93,8 @@ fn forward<F: Real>(
                     }
                 }
             }
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
+            Layer::FullyConnected(FullyConnected { dense, .. })
+            | Layer::Softmax(Softmax { dense }) => {
                 let scale = match masks {
                     Some(masks) => {
                         if let Some(mask) = &masks[l] {
@@ -115,7 +116,7 @@ fn forward<F: Real>(
                     })
                     .collect();
                 trace.out = match layer {
-                    Layer::FullyConnected { activation, .. } => {
+                    Layer::FullyConnected(FullyConnected { activation, .. }) => {
                         z.iter().map(|&z| activation.apply(z)).collect()
                     }
                     _ => {
@@ -152,12 +153,12 @@ pub fn backprop<F: Real>(
     let mut nabla_w: Vec<Array2<F>> = net
         .layers
         .iter()
-        .map(|l| Array2::zeros(l.weights().raw_dim()))
+        .map(|l| Array2::zeros(weight_shape(l)))
         .collect();
     let mut nabla_b: Vec<Array1<F>> = net
         .layers
         .iter()
-        .map(|l| Array1::zeros(l.biases().len()))
+        .map(|l| Array1::zeros(l.output()[0]))
         .collect();
     // BP1 for softmax and log-likelihood: δᴸ = a − y, eq. (84).
     let mut d_out: Vec<F> = traces.last().map(|t| t.out.clone()).unwrap_or_default();
@@ -190,9 +191,10 @@ pub fn backprop<F: Real>(
                     }
                 }
             }
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
+            Layer::FullyConnected(FullyConnected { dense, .. })
+            | Layer::Softmax(Softmax { dense }) => {
                 let delta: Vec<F> = match layer {
-                    Layer::FullyConnected { activation, .. } => d_out
+                    Layer::FullyConnected(FullyConnected { activation, .. }) => d_out
                         .iter()
                         .zip(&trace.out)
                         .map(|(&d, &a)| d * activation.prime_from_output(a))
@@ -268,4 +270,14 @@ pub fn cost<F: Real>(
         total -= out[usize::from(data.labels()[k])].as_f64().ln();
     }
     total / batch.len() as f64 + 0.5 * lambda * net.weights_squared() / batches as f64
+}
+
+/// `(n_out, n_in)` of a dense layer's weights, `(F, C·K·K)` of a convolution's.
+fn weight_shape<F: Real>(layer: &Layer<F>) -> (usize, usize) {
+    match layer {
+        Layer::ConvPool(conv) => conv.weights.dim(),
+        Layer::FullyConnected(FullyConnected { dense, .. }) | Layer::Softmax(Softmax { dense }) => {
+            dense.weights.dim()
+        }
+    }
 }
