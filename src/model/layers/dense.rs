@@ -357,3 +357,43 @@ pub fn parameters(input: Shape, n_out: usize) -> Option<u128> {
     n.checked_mul(c.checked_mul(h)?.checked_mul(w)?)?
         .checked_add(n)
 }
+
+/// The methods of [`super::kind::Kind`] that a layer made of one [`Dense`] (in a field
+/// `dense`) forwards to it: its shapes, parameters, buffers, update and gradients. Written
+/// once here for the fully-connected and softmax kinds, inside their `impl Kind`.
+macro_rules! forward_to_dense {
+    () => {
+        fn input(&self) -> $crate::model::layers::spec::Shape {
+            self.dense.input
+        }
+
+        fn output(&self) -> $crate::model::layers::spec::Shape {
+            self.dense.output()
+        }
+
+        fn parameters(&self) -> Vec<$crate::model::layers::kind::Parameter<'_, F>> {
+            self.dense.parameters()
+        }
+
+        fn parameters_mut(&mut self) -> Vec<ndarray::ArrayViewMutD<'_, F>> {
+            self.dense.parameters_mut()
+        }
+
+        fn allocate(&self, buffers: &[$crate::model::layers::kind::Buffer]) -> DenseBuffers<F> {
+            Dense::allocate(buffers)
+        }
+
+        fn update(
+            &mut self,
+            buffers: &DenseBuffers<F>,
+            rate: $crate::model::layers::kind::Rate<F>,
+        ) {
+            self.dense.update(buffers, rate);
+        }
+
+        fn gradients<'a>(&self, buffers: &'a DenseBuffers<F>) -> Vec<ndarray::ArrayViewD<'a, F>> {
+            self.dense.gradients(buffers)
+        }
+    };
+}
+pub(crate) use forward_to_dense;

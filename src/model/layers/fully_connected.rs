@@ -4,7 +4,7 @@
 //!
 //! In a list: `fc:N` (`act=` the activation, `dropout=` the probability).
 
-use ndarray::{s, ArrayViewD, ArrayViewMutD, Zip};
+use ndarray::{s, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Activation;
@@ -12,7 +12,7 @@ use crate::real::Real;
 
 use super::dense::{self, Dense, DenseBuffers};
 use super::kind::{
-    Backward, Buffer, Defaults, FileEntry, Forward, Kind, KindSpec, Parameter, Place, Rate, Role,
+    Backward, Buffer, Defaults, FileEntry, Forward, Kind, KindSpec, Place, Rate, Role,
 };
 use super::pass::Phase;
 use super::spec::{Item, Shape, SpecError};
@@ -117,6 +117,8 @@ impl<F: Real> Kind<F> for FullyConnected<F> {
     type Buffers = DenseBuffers<F>;
     type File = FullyConnectedFile;
 
+    dense::forward_to_dense!();
+
     fn spec(&self) -> FullyConnectedSpec {
         FullyConnectedSpec {
             neurons: self.dense.n_out(),
@@ -125,31 +127,11 @@ impl<F: Real> Kind<F> for FullyConnected<F> {
         }
     }
 
-    fn input(&self) -> Shape {
-        self.dense.input
-    }
-
-    fn output(&self) -> Shape {
-        self.dense.output()
-    }
-
-    fn parameters(&self) -> Vec<Parameter<'_, F>> {
-        self.dense.parameters()
-    }
-
-    fn parameters_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>> {
-        self.dense.parameters_mut()
-    }
-
     fn cast<G: Real>(&self) -> Layer<G> {
         Layer::FullyConnected(FullyConnected {
             activation: self.activation,
             dense: self.dense.cast(),
         })
-    }
-
-    fn allocate(&self, buffers: &[Buffer]) -> DenseBuffers<F> {
-        Dense::allocate(buffers)
     }
 
     /// out = f(W·x + b).
@@ -174,14 +156,6 @@ impl<F: Real> Kind<F> for FullyConnected<F> {
     ) {
         self.delta(pass);
         self.dense.backward_update(buffers, pass, rate);
-    }
-
-    fn update(&mut self, buffers: &DenseBuffers<F>, rate: Rate<F>) {
-        self.dense.update(buffers, rate);
-    }
-
-    fn gradients<'a>(&self, buffers: &'a DenseBuffers<F>) -> Vec<ArrayViewD<'a, F>> {
-        self.dense.gradients(buffers)
     }
 
     fn to_file(&self) -> FullyConnectedFile {

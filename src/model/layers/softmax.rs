@@ -4,7 +4,7 @@
 //!
 //! In a list: `softmax` (`dropout=` the probability); it must come last.
 
-use ndarray::{s, ArrayViewD, ArrayViewMutD};
+use ndarray::s;
 use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Output;
@@ -12,7 +12,7 @@ use crate::real::Real;
 
 use super::dense::{self, Dense, DenseBuffers};
 use super::kind::{
-    Backward, Buffer, Defaults, FileEntry, Forward, Kind, KindSpec, Parameter, Place, Rate, Role,
+    Backward, Buffer, Defaults, FileEntry, Forward, Kind, KindSpec, Place, Rate, Role,
 };
 use super::pass::Phase;
 use super::spec::{Item, Shape, SpecError};
@@ -110,36 +110,18 @@ impl<F: Real> Kind<F> for Softmax<F> {
     type Buffers = DenseBuffers<F>;
     type File = SoftmaxFile;
 
+    dense::forward_to_dense!();
+
     fn spec(&self) -> SoftmaxSpec {
         SoftmaxSpec {
             dropout: self.dense.dropout,
         }
     }
 
-    fn input(&self) -> Shape {
-        self.dense.input
-    }
-
-    fn output(&self) -> Shape {
-        self.dense.output()
-    }
-
-    fn parameters(&self) -> Vec<Parameter<'_, F>> {
-        self.dense.parameters()
-    }
-
-    fn parameters_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>> {
-        self.dense.parameters_mut()
-    }
-
     fn cast<G: Real>(&self) -> Layer<G> {
         Layer::Softmax(Softmax {
             dense: self.dense.cast(),
         })
-    }
-
-    fn allocate(&self, buffers: &[Buffer]) -> DenseBuffers<F> {
-        Dense::allocate(buffers)
     }
 
     /// out = softmax(W·x + b).
@@ -162,14 +144,6 @@ impl<F: Real> Kind<F> for Softmax<F> {
         rate: Rate<F>,
     ) {
         self.dense.backward_update(buffers, pass, rate);
-    }
-
-    fn update(&mut self, buffers: &DenseBuffers<F>, rate: Rate<F>) {
-        self.dense.update(buffers, rate);
-    }
-
-    fn gradients<'a>(&self, buffers: &'a DenseBuffers<F>) -> Vec<ArrayViewD<'a, F>> {
-        self.dense.gradients(buffers)
     }
 
     fn to_file(&self) -> SoftmaxFile {
