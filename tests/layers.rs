@@ -171,14 +171,15 @@ fn fast_gradients_match_the_per_example_reference() {
             let pass = fast_gradient(&net, &data, &batch, &masks);
             let slow = reference::gradient(&net, &data, &batch, &masks);
             for l in 0..net.layers.len() {
-                let g = pass.gradients(&net, l);
-                let dw = max_relative(matrix(g[0].view()).view(), slow.nabla_w[l].view());
-                let slow_b = matrix(slow.nabla_b[l].view().into_dyn());
-                let db = max_relative(matrix(g[1].view()).view(), slow_b.view());
-                assert!(
-                    dw < 1e-12 && db < 1e-12,
-                    "{layers}, layer {l}: ∇W off by {dw:e}, ∇b by {db:e}"
-                );
+                let fast = pass.gradients(&net, l);
+                assert_eq!(fast.len(), slow.nabla[l].len());
+                for (p, (fast, slow)) in fast.iter().zip(&slow.nabla[l]).enumerate() {
+                    let d = max_relative(matrix(fast.view()).view(), matrix(slow.view()).view());
+                    assert!(
+                        d < 1e-12,
+                        "{layers}, layer {l}, parameter {p}: off by {d:e}"
+                    );
+                }
             }
         }
     }
@@ -198,36 +199,35 @@ fn reference_gradients_match_finite_differences() {
         let h = 1e-6;
         let mut worst = 0.0f64;
         for l in 0..net.layers.len() {
-            let (rows, cols) = weights(&net.layers[l]).dim();
-            // Every bias, and a spread of weights (all of them in the small layers).
-            let step = ((rows * cols) / 40).max(1);
-            let picked: Vec<(usize, usize)> = (0..rows * cols)
-                .step_by(step)
-                .map(|i| (i / cols, i % cols))
+            let decays: Vec<bool> = net.layers[l]
+                .parameters()
+                .iter()
+                .map(|p| p.decays)
                 .collect();
-            for &(i, j) in &picked {
-                let w0 = weights(&net.layers[l])[[i, j]];
-                let analytic = g.nabla_w[l][[i, j]] / m + lambda * w0 / batches as f64;
-                let mut at = |w: f64| {
-                    set(&mut net.layers[l], 0, i * cols + j, w);
-                    reference::cost(&net, &data, &batch, &masks, lambda, batches)
-                };
-                let numeric = (at(w0 + h) - at(w0 - h)) / (2.0 * h);
-                at(w0);
-                worst = worst
-                    .max((numeric - analytic).abs() / (1e-4 + numeric.abs().max(analytic.abs())));
-            }
-            for i in 0..biases(&net.layers[l]).len() {
-                let b0 = biases(&net.layers[l])[i];
-                let analytic = g.nabla_b[l][i] / m;
-                let mut at = |b: f64| {
-                    set(&mut net.layers[l], 1, i, b);
-                    reference::cost(&net, &data, &batch, &masks, lambda, batches)
-                };
-                let numeric = (at(b0 + h) - at(b0 - h)) / (2.0 * h);
-                at(b0);
-                worst = worst
-                    .max((numeric - analytic).abs() / (1e-4 + numeric.abs().max(analytic.abs())));
+            for (p, &decays) in decays.iter().enumerate() {
+                let values = net.layers[l].parameters()[p].values.to_owned();
+                let values = values.as_slice().unwrap().to_vec();
+                // Every value of a vector (biases), a spread of a matrix's (all of them in the
+                // small layers).
+                let step = (values.len() / 40).max(1);
+                for k in (0..values.len()).step_by(step) {
+                    let v0 = values[k];
+                    let decay = if decays {
+                        lambda * v0 / batches as f64
+                    } else {
+                        0.0
+                    };
+                    let analytic = g.nabla[l][p].as_slice().unwrap()[k] / m + decay;
+                    let mut at = |v: f64| {
+                        set(&mut net.layers[l], p, k, v);
+                        reference::cost(&net, &data, &batch, &masks, lambda, batches)
+                    };
+                    let numeric = (at(v0 + h) - at(v0 - h)) / (2.0 * h);
+                    at(v0);
+                    worst = worst.max(
+                        (numeric - analytic).abs() / (1e-4 + numeric.abs().max(analytic.abs())),
+                    );
+                }
             }
         }
         assert!(
@@ -249,7 +249,7 @@ fn a_wrong_gradient_would_be_caught() {
     let g = reference::gradient(&net, &data, &[0, 1], &masks);
     let w0 = weights(&net.layers[0])[[1, 3]];
     let cols = weights(&net.layers[0]).ncols();
-    let analytic = 1.01 * g.nabla_w[0][[1, 3]] / 2.0;
+    let analytic = 1.01 * g.nabla[0][0].as_slice().unwrap()[cols + 3] / 2.0;
     let h = 1e-6;
     let mut at = |w: f64| {
         set(&mut net.layers[0], 0, cols + 3, w);

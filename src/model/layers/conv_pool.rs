@@ -24,7 +24,7 @@
 use multiversion::multiversion;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{
-    s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD,
+    s, Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD,
 };
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,7 @@ use super::kind::{
     Parameter, Place, Rate, Role,
 };
 use super::pass::Phase;
+use super::reference::Trace;
 use super::spec::{Item, Shape, SpecError};
 use super::{Layer, LayerSpec};
 
@@ -680,6 +681,86 @@ impl<F: Real> Kind<F> for ConvPool<F> {
 
     fn gradients<'a>(&self, buffers: &'a ConvBuffers<F>) -> Vec<ArrayViewD<'a, F>> {
         kind::gradient_pair(&buffers.nabla_w, &buffers.nabla_b)
+    }
+
+    /// z[f, y, x] = Σ_c Σ_i Σ_j w[f, c, i, j] · a[c, y + i, x + j], each P×P block scanned
+    /// for its maximum, out = f(max + b).
+    fn reference_forward(&self, trace: &mut Trace<F>, _training: bool, _mask: Option<&[F]>) {
+        let [c_in, h, w] = self.input;
+        let k = self.filter;
+        let (ho, wo) = self.map();
+        let [_, hp, wp] = self.output();
+        let p = self.pool;
+        let a = &trace.input;
+        for f in 0..self.filters {
+            let mut z = vec![F::zero(); ho * wo];
+            for y in 0..ho {
+                for xx in 0..wo {
+                    let mut sum = F::zero();
+                    for c in 0..c_in {
+                        for i in 0..k {
+                            for j in 0..k {
+                                sum += self.weights[[f, c * k * k + i * k + j]]
+                                    * a[c * h * w + (y + i) * w + xx + j];
+                            }
+                        }
+                    }
+                    z[y * wo + xx] = sum;
+                }
+            }
+            for yp in 0..hp {
+                for xp in 0..wp {
+                    let mut best = (F::neg_infinity(), 0);
+                    for i in 0..p {
+                        for j in 0..p {
+                            let at = (yp * p + i) * wo + xp * p + j;
+                            if z[at] > best.0 || (i == 0 && j == 0) {
+                                best = (z[at], at);
+                            }
+                        }
+                    }
+                    trace
+                        .out
+                        .push(self.activation.apply(best.0 + self.biases[f]));
+                    trace.argmax.push(f * ho * wo + best.1);
+                }
+            }
+        }
+    }
+
+    /// δ = ∂C/∂out ⊙ f′ (BP2) for each output, which reaches only the z its block's maximum
+    /// came from: ∇b += δ (BP3), ∇W += δ·a and ∂C/∂a += δ·w over that z's patch (BP4, BP2).
+    fn reference_backward(
+        &self,
+        trace: &Trace<F>,
+        d_out: &[F],
+        _mask: Option<&[F]>,
+        nabla: &mut [ArrayD<F>],
+    ) -> Vec<F> {
+        let (mut nabla_w, mut nabla_b) = kind::reference_pair(nabla);
+        let mut d_in = vec![F::zero(); trace.input.len()];
+        let [c_in, h, w] = self.input;
+        let k = self.filter;
+        let (ho, wo) = self.map();
+        let per_filter = d_out.len() / self.filters;
+        for (q, (&d, &a)) in d_out.iter().zip(&trace.out).enumerate() {
+            let f = q / per_filter;
+            let delta = d * self.activation.prime_from_output(a);
+            nabla_b[f] += delta;
+            let at = trace.argmax[q] - f * ho * wo;
+            let (y, xx) = (at / wo, at % wo);
+            for c in 0..c_in {
+                for i in 0..k {
+                    for j in 0..k {
+                        let col = c * k * k + i * k + j;
+                        let input = c * h * w + (y + i) * w + xx + j;
+                        nabla_w[[f, col]] += delta * trace.input[input];
+                        d_in[input] += delta * self.weights[[f, col]];
+                    }
+                }
+            }
+        }
+        d_in
     }
 
     fn to_file(&self) -> ConvPoolFile {

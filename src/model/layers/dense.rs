@@ -20,12 +20,13 @@
 //! product, backprop from δ (BP2–BP4) and update, their buffers and their model-file weights.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD};
+use ndarray::{s, Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD};
 
 use crate::real::Real;
 
 use super::kind::{self, apply_update, Backward, Buffer, Element, Forward, Parameter, Rate, Role};
 use super::pass::Phase;
+use super::reference::Trace;
 use super::small_batch;
 use super::spec::Shape;
 
@@ -285,6 +286,61 @@ impl<F: Real> Dense<F> {
     pub fn update(&mut self, buffers: &DenseBuffers<F>, rate: Rate<F>) {
         let (w, b) = (&mut self.weights, &mut self.biases);
         apply_update(w, b, &buffers.nabla_w, &buffers.nabla_b, rate);
+    }
+
+    /// The reference's weighted input of one example ([`super::reference`]): z = W·x + b in
+    /// `training` (with x masked by `mask`, left in `trace.input`), else z = (1 − p)·W·x + b.
+    pub fn reference_product(
+        &self,
+        trace: &mut Trace<F>,
+        training: bool,
+        mask: Option<&[F]>,
+    ) -> Vec<F> {
+        let scale = if training {
+            if let Some(mask) = mask {
+                for (v, &m) in trace.input.iter_mut().zip(mask) {
+                    *v *= m;
+                }
+            }
+            F::one()
+        } else {
+            F::of(1.0 - self.dropout)
+        };
+        (0..self.weights.nrows())
+            .map(|j| {
+                let mut sum = F::zero();
+                for (i, &v) in trace.input.iter().enumerate() {
+                    sum += self.weights[[j, i]] * v;
+                }
+                scale * sum + self.biases[j]
+            })
+            .collect()
+    }
+
+    /// The reference's backprop of one example from δ: ∇b += δ (BP3), ∇W += δ·xᵀ (BP4), and
+    /// ∂C/∂x = Wᵀ·δ (BP2), zero where an input was dropped.
+    pub fn reference_backward(
+        &self,
+        trace: &Trace<F>,
+        delta: &[F],
+        mask: Option<&[F]>,
+        nabla: &mut [ArrayD<F>],
+    ) -> Vec<F> {
+        let (mut nabla_w, mut nabla_b) = kind::reference_pair(nabla);
+        let mut d_in = vec![F::zero(); trace.input.len()];
+        for (j, &dj) in delta.iter().enumerate() {
+            nabla_b[j] += dj;
+            for (i, &v) in trace.input.iter().enumerate() {
+                nabla_w[[j, i]] += dj * v;
+                d_in[i] += dj * self.weights[[j, i]];
+            }
+        }
+        if let Some(mask) = mask {
+            for (d, &m) in d_in.iter_mut().zip(mask) {
+                *d *= m;
+            }
+        }
+        d_in
     }
 
     /// The weights as nested lists, `(n_out, n_in)`, and the biases, for a model file.

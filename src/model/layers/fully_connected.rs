@@ -4,7 +4,7 @@
 //!
 //! In a list: `fc:N` (`act=` the activation, `dropout=` the probability).
 
-use ndarray::{s, Zip};
+use ndarray::{s, ArrayD, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Activation;
@@ -15,6 +15,7 @@ use super::kind::{
     Backward, Buffer, Defaults, FileEntry, Forward, Kind, KindSpec, Place, Rate, Role,
 };
 use super::pass::Phase;
+use super::reference::Trace;
 use super::spec::{Item, Shape, SpecError};
 use super::{Layer, LayerSpec};
 
@@ -156,6 +157,26 @@ impl<F: Real> Kind<F> for FullyConnected<F> {
     ) {
         self.delta(pass);
         self.dense.backward_update(buffers, pass, rate);
+    }
+
+    fn reference_forward(&self, trace: &mut Trace<F>, training: bool, mask: Option<&[F]>) {
+        let z = self.dense.reference_product(trace, training, mask);
+        trace.out = z.iter().map(|&z| self.activation.apply(z)).collect();
+    }
+
+    fn reference_backward(
+        &self,
+        trace: &Trace<F>,
+        d_out: &[F],
+        mask: Option<&[F]>,
+        nabla: &mut [ArrayD<F>],
+    ) -> Vec<F> {
+        let delta: Vec<F> = d_out
+            .iter()
+            .zip(&trace.out)
+            .map(|(&d, &a)| d * self.activation.prime_from_output(a))
+            .collect();
+        self.dense.reference_backward(trace, &delta, mask, nabla)
     }
 
     fn to_file(&self) -> FullyConnectedFile {

@@ -13,7 +13,9 @@
 
 use std::fmt::Debug;
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Zip};
+use ndarray::{
+    Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix1, Ix2, Zip,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -21,6 +23,7 @@ use crate::model::activation::Activation;
 use crate::real::Real;
 
 use super::pass::{Phase, Timer};
+use super::reference::Trace;
 use super::spec::{Item, Shape, SpecError};
 use super::{Layer, LayerSpec};
 
@@ -332,6 +335,21 @@ pub trait Kind<F: Real>: Sized {
     /// The gradients of the last [`Kind::backward`], in the order of [`Kind::parameters`].
     fn gradients<'a>(&self, buffers: &'a Self::Buffers) -> Vec<ArrayViewD<'a, F>>;
 
+    /// The slow, obvious `feedforward` of one example ([`super::reference`]): `trace.out`
+    /// (and what backprop needs) from `trace.input`, a flat `(C, H, W)`; in `training` with
+    /// the input's dropout `mask`, if any (the masked input is left in `trace.input`).
+    fn reference_forward(&self, trace: &mut Trace<F>, training: bool, mask: Option<&[F]>);
+
+    /// The slow `backprop` of one example from ∂C/∂out `d_out`: adds the gradient of every
+    /// parameter to `nabla` (in the order of [`Kind::parameters`]) and returns ∂C/∂input.
+    fn reference_backward(
+        &self,
+        trace: &Trace<F>,
+        d_out: &[F],
+        mask: Option<&[F]>,
+        nabla: &mut [ArrayD<F>],
+    ) -> Vec<F>;
+
     /// Its model-file entry.
     fn to_file(&self) -> Self::File;
 
@@ -420,4 +438,16 @@ pub fn gradient_pair<'a, F: Real>(
     nabla_b: &'a Array1<F>,
 ) -> Vec<ArrayViewD<'a, F>> {
     vec![nabla_w.view().into_dyn(), nabla_b.view().into_dyn()]
+}
+
+/// The (∇W, ∇b) pair of a reference gradient ([`Kind::reference_backward`]), as matrices.
+pub fn reference_pair<F: Real>(
+    nabla: &mut [ArrayD<F>],
+) -> (ndarray::ArrayViewMut2<'_, F>, ndarray::ArrayViewMut1<'_, F>) {
+    let [w, b] = nabla else {
+        unreachable!("a (W, b) layer has two gradients");
+    };
+    let w = w.view_mut().into_dimensionality::<Ix2>();
+    let b = b.view_mut().into_dimensionality::<Ix1>();
+    (w.expect("∇W is a matrix"), b.expect("∇b is a vector"))
 }

@@ -260,6 +260,27 @@ macro_rules! registry {
                 }
             }
 
+            fn reference_forward(
+                &self,
+                trace: &mut reference::Trace<F>,
+                training: bool,
+                mask: Option<&[F]>,
+            ) {
+                match self { $(Layer::$name(l) => l.reference_forward(trace, training, mask),)* }
+            }
+
+            fn reference_backward(
+                &self,
+                trace: &reference::Trace<F>,
+                d_out: &[F],
+                mask: Option<&[F]>,
+                nabla: &mut [ndarray::ArrayD<F>],
+            ) -> Vec<F> {
+                match self {
+                    $(Layer::$name(l) => l.reference_backward(trace, d_out, mask, nabla),)*
+                }
+            }
+
             fn to_file(&self) -> LayerFile {
                 match self { $(Layer::$name(l) => LayerFile::$name(l.to_file()),)* }
             }

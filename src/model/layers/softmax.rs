@@ -4,7 +4,7 @@
 //!
 //! In a list: `softmax` (`dropout=` the probability); it must come last.
 
-use ndarray::s;
+use ndarray::{s, ArrayD, ArrayViewMut1};
 use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Output;
@@ -15,6 +15,7 @@ use super::kind::{
     Backward, Buffer, Defaults, FileEntry, Forward, Kind, KindSpec, Place, Rate, Role,
 };
 use super::pass::Phase;
+use super::reference::Trace;
 use super::spec::{Item, Shape, SpecError};
 use super::{Layer, LayerSpec};
 
@@ -144,6 +145,22 @@ impl<F: Real> Kind<F> for Softmax<F> {
         rate: Rate<F>,
     ) {
         self.dense.backward_update(buffers, pass, rate);
+    }
+
+    fn reference_forward(&self, trace: &mut Trace<F>, training: bool, mask: Option<&[F]>) {
+        let mut z = self.dense.reference_product(trace, training, mask);
+        Output::Softmax.apply(ArrayViewMut1::from(&mut z[..]));
+        trace.out = z;
+    }
+
+    fn reference_backward(
+        &self,
+        trace: &Trace<F>,
+        d_out: &[F],
+        mask: Option<&[F]>,
+        nabla: &mut [ArrayD<F>],
+    ) -> Vec<F> {
+        self.dense.reference_backward(trace, d_out, mask, nabla)
     }
 
     fn to_file(&self) -> SoftmaxFile {
