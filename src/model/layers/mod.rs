@@ -431,3 +431,38 @@ impl<F: Real> LayerNetwork<F> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::activation::Activation;
+
+    /// Training checkpoints store a network in its serde form: each layer tagged with its
+    /// variant's name, a fully-connected layer as `{activation, dense}`, a softmax layer as its
+    /// `Dense` — the form checkpoints written before the kinds had their own modules hold.
+    #[test]
+    fn the_checkpoint_form_of_a_network_is_unchanged() {
+        let specs = spec::parse("conv:1:2,fc:2,softmax", Activation::Relu, 0.0).unwrap();
+        let net: LayerNetwork =
+            LayerNetwork::new(&specs, [1, 2, 2], 2, &mut crate::rng::seeded(0)).unwrap();
+        let json = serde_json::to_value(&net).unwrap();
+        let layers = json["layers"].as_array().unwrap();
+        let keys = |v: &serde_json::Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k.join(",")
+        };
+        assert_eq!(
+            keys(&layers[0]["ConvPool"]),
+            "activation,biases,filter,filters,input,pool,weights"
+        );
+        assert_eq!(keys(&layers[1]["FullyConnected"]), "activation,dense");
+        assert_eq!(
+            keys(&layers[1]["FullyConnected"]["dense"]),
+            "biases,dropout,input,weights"
+        );
+        assert_eq!(keys(&layers[2]["Softmax"]), "biases,dropout,input,weights");
+        let back: LayerNetwork = serde_json::from_value(json).unwrap();
+        assert_eq!(back, net);
+    }
+}
