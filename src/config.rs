@@ -14,7 +14,8 @@ use crate::data::{CLASSES, IMAGE_SHAPE};
 use crate::model::activation::Activation;
 use crate::model::cost::Cost;
 use crate::model::init::Init;
-use crate::model::layers::spec::{self, LayerSpec, SpecError};
+use crate::model::layers::item::SpecError;
+use crate::model::layers::spec::{self, LayerSpec};
 
 /// The three NumPy programs this crate mirrors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -627,15 +628,12 @@ pub fn layers_memory_needed(
     mini_batch: usize,
     precision: Precision,
 ) -> Option<u128> {
-    let element: u128 = match precision {
-        Precision::F32 => 4,
-        Precision::F64 => 8,
-    };
-    let m = mini_batch.max(crate::model::layers::pass::EVAL_CHUNK) as u128;
-    spec::check(layers, IMAGE_SHAPE, CLASSES)
-        .ok()
-        .and_then(|shapes| spec::values_needed(layers, &shapes, CLASSES, m))
-        .and_then(|v| v.checked_mul(element))
+    let m = mini_batch.max(crate::model::layers::pass::EVAL_CHUNK);
+    let shapes = spec::check(layers, IMAGE_SHAPE, CLASSES).ok()?;
+    match precision {
+        Precision::F32 => spec::bytes_needed::<f32>(layers, &shapes, CLASSES, m),
+        Precision::F64 => spec::bytes_needed::<f64>(layers, &shapes, CLASSES, m),
+    }
 }
 
 /// A byte count in words: `1.2 GB`, `640.0 MB`.

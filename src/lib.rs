@@ -37,6 +37,7 @@ pub mod backend;
 pub mod config;
 pub mod data;
 pub mod model;
+pub mod output;
 pub mod real;
 pub mod report;
 pub mod rng;

@@ -4,7 +4,7 @@
 //! backward pass and update (small-batch kernels and general products) against the gradients
 //! and the update done apart, and the model file.
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewD, Ix1, Ix2};
 use nndl::data::Dataset;
 use nndl::model::activation::Activation;
 use nndl::model::layers::pass::Pass;
@@ -63,11 +63,36 @@ fn network(
     let specs = spec::parse(layers, activation, 0.0).unwrap();
     let mut net = LayerNetwork::new(&specs, input, 10, rng).unwrap();
     for layer in &mut net.layers {
-        let (w, b) = layer.parameters_mut();
-        w.mapv_inplace(|_| 0.5 * rng.sample::<f64, _>(StandardNormal));
-        b.mapv_inplace(|_| 0.5 * rng.sample::<f64, _>(StandardNormal));
+        for mut p in layer.parameters_mut() {
+            p.mapv_inplace(|_| 0.5 * rng.sample::<f64, _>(StandardNormal));
+        }
     }
     net
+}
+
+/// The weights of a layer: its first parameter (every kind here has one (W, b) pair).
+fn weights(layer: &Layer) -> ArrayView2<'_, f64> {
+    let first = layer.parameters().swap_remove(0);
+    first.values.into_dimensionality::<Ix2>().unwrap()
+}
+
+/// The biases of a layer: its second parameter.
+fn biases(layer: &Layer) -> ArrayView1<'_, f64> {
+    let second = layer.parameters().swap_remove(1);
+    second.values.into_dimensionality::<Ix1>().unwrap()
+}
+
+/// Sets value `at` (row-major) of parameter `p` of `layer`.
+fn set(layer: &mut Layer, p: usize, at: usize, value: f64) {
+    layer.parameters_mut()[p].as_slice_mut().unwrap()[at] = value;
+}
+
+/// A gradient as a matrix (a bias gradient as one row).
+fn matrix(g: ArrayViewD<'_, f64>) -> Array2<f64> {
+    let cols = g.shape().last().copied().unwrap_or(1);
+    g.to_owned()
+        .into_shape_with_order((g.len() / cols, cols))
+        .unwrap()
 }
 
 /// `n` random examples of `input` values in [0, 1) with random labels.
@@ -86,7 +111,7 @@ fn masks(net: &LayerNetwork, m: usize, rng: &mut SeededRng) -> Vec<Vec<Option<Ve
             net.layers
                 .iter()
                 .map(|layer| {
-                    let p = layer.dropout().filter(|&p| p > 0.0)?;
+                    let p = Some(layer.dropout()).filter(|&p| p > 0.0)?;
                     let n_in: usize = layer.input().iter().product();
                     Some(
                         (0..n_in)
@@ -102,7 +127,7 @@ fn masks(net: &LayerNetwork, m: usize, rng: &mut SeededRng) -> Vec<Vec<Option<Ve
 /// Sets the dropout masks of the gathered mini-batch by hand (`masks[e][l]`).
 fn set_masks(pass: &mut Pass<f64>, net: &LayerNetwork, masks: &[Vec<Option<Vec<f64>>>]) {
     for l in 0..net.layers.len() {
-        if net.layers[l].dropout().is_some_and(|p| p > 0.0) {
+        if net.layers[l].dropout() > 0.0 {
             let buffer = pass.masks_mut(l);
             for (e, example) in masks.iter().enumerate() {
                 let mask = example[l].as_ref().unwrap();
@@ -129,9 +154,9 @@ fn fast_gradient(
     pass
 }
 
-fn max_relative(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
+fn max_relative(a: ArrayView2<f64>, b: ArrayView2<f64>) -> f64 {
     let scale = b.iter().fold(1e-12f64, |m, v| m.max(v.abs()));
-    (a - b).iter().fold(0.0f64, |m, v| m.max(v.abs())) / scale
+    (&a - &b).iter().fold(0.0f64, |m, v| m.max(v.abs())) / scale
 }
 
 #[test]
@@ -146,14 +171,15 @@ fn fast_gradients_match_the_per_example_reference() {
             let pass = fast_gradient(&net, &data, &batch, &masks);
             let slow = reference::gradient(&net, &data, &batch, &masks);
             for l in 0..net.layers.len() {
-                let (w, b) = pass.nabla(l);
-                let dw = max_relative(w, &slow.nabla_w[l]);
-                let b2 = b.clone().insert_axis(Axis(0));
-                let db = max_relative(&b2, &slow.nabla_b[l].clone().insert_axis(Axis(0)));
-                assert!(
-                    dw < 1e-12 && db < 1e-12,
-                    "{layers}, layer {l}: ∇W off by {dw:e}, ∇b by {db:e}"
-                );
+                let fast = pass.gradients(&net, l);
+                assert_eq!(fast.len(), slow.nabla[l].len());
+                for (p, (fast, slow)) in fast.iter().zip(&slow.nabla[l]).enumerate() {
+                    let d = max_relative(matrix(fast.view()).view(), matrix(slow.view()).view());
+                    assert!(
+                        d < 1e-12,
+                        "{layers}, layer {l}, parameter {p}: off by {d:e}"
+                    );
+                }
             }
         }
     }
@@ -173,36 +199,35 @@ fn reference_gradients_match_finite_differences() {
         let h = 1e-6;
         let mut worst = 0.0f64;
         for l in 0..net.layers.len() {
-            let (rows, cols) = net.layers[l].weights().dim();
-            // Every bias, and a spread of weights (all of them in the small layers).
-            let step = ((rows * cols) / 40).max(1);
-            let weights: Vec<(usize, usize)> = (0..rows * cols)
-                .step_by(step)
-                .map(|i| (i / cols, i % cols))
+            let decays: Vec<bool> = net.layers[l]
+                .parameters()
+                .iter()
+                .map(|p| p.decays)
                 .collect();
-            for &(i, j) in &weights {
-                let w0 = net.layers[l].weights()[[i, j]];
-                let analytic = g.nabla_w[l][[i, j]] / m + lambda * w0 / batches as f64;
-                let mut at = |w: f64| {
-                    net.layers[l].parameters_mut().0[[i, j]] = w;
-                    reference::cost(&net, &data, &batch, &masks, lambda, batches)
-                };
-                let numeric = (at(w0 + h) - at(w0 - h)) / (2.0 * h);
-                at(w0);
-                worst = worst
-                    .max((numeric - analytic).abs() / (1e-4 + numeric.abs().max(analytic.abs())));
-            }
-            for i in 0..net.layers[l].biases().len() {
-                let b0 = net.layers[l].biases()[i];
-                let analytic = g.nabla_b[l][i] / m;
-                let mut at = |b: f64| {
-                    net.layers[l].parameters_mut().1[i] = b;
-                    reference::cost(&net, &data, &batch, &masks, lambda, batches)
-                };
-                let numeric = (at(b0 + h) - at(b0 - h)) / (2.0 * h);
-                at(b0);
-                worst = worst
-                    .max((numeric - analytic).abs() / (1e-4 + numeric.abs().max(analytic.abs())));
+            for (p, &decays) in decays.iter().enumerate() {
+                let values = net.layers[l].parameters()[p].values.to_owned();
+                let values = values.as_slice().unwrap().to_vec();
+                // Every value of a vector (biases), a spread of a matrix's (all of them in the
+                // small layers).
+                let step = (values.len() / 40).max(1);
+                for k in (0..values.len()).step_by(step) {
+                    let v0 = values[k];
+                    let decay = if decays {
+                        lambda * v0 / batches as f64
+                    } else {
+                        0.0
+                    };
+                    let analytic = g.nabla[l][p].as_slice().unwrap()[k] / m + decay;
+                    let mut at = |v: f64| {
+                        set(&mut net.layers[l], p, k, v);
+                        reference::cost(&net, &data, &batch, &masks, lambda, batches)
+                    };
+                    let numeric = (at(v0 + h) - at(v0 - h)) / (2.0 * h);
+                    at(v0);
+                    worst = worst.max(
+                        (numeric - analytic).abs() / (1e-4 + numeric.abs().max(analytic.abs())),
+                    );
+                }
             }
         }
         assert!(
@@ -222,11 +247,12 @@ fn a_wrong_gradient_would_be_caught() {
     let data = data(2, input, &mut rng);
     let masks = masks(&net, 2, &mut rng);
     let g = reference::gradient(&net, &data, &[0, 1], &masks);
-    let w0 = net.layers[0].weights()[[1, 3]];
-    let analytic = 1.01 * g.nabla_w[0][[1, 3]] / 2.0;
+    let w0 = weights(&net.layers[0])[[1, 3]];
+    let cols = weights(&net.layers[0]).ncols();
+    let analytic = 1.01 * g.nabla[0][0].as_slice().unwrap()[cols + 3] / 2.0;
     let h = 1e-6;
     let mut at = |w: f64| {
-        net.layers[0].parameters_mut().0[[1, 3]] = w;
+        set(&mut net.layers[0], 0, cols + 3, w);
         reference::cost(&net, &data, &[0, 1], &masks, 0.0, 1)
     };
     let numeric = (at(w0 + h) - at(w0 - h)) / (2.0 * h);
@@ -287,12 +313,13 @@ fn the_update_is_network3s_rule() {
     let mut updated = net.clone();
     pass.update(&mut updated, eta, lambda, batches);
     for l in 0..net.layers.len() {
-        let (nw, nb) = pass.nabla(l);
-        let w = net.layers[l].weights();
-        let expected = w - &(eta * (nw / 5.0 + lambda * w / batches as f64));
-        assert!(max_relative(updated.layers[l].weights(), &expected) < 1e-14);
-        let expected_b = net.layers[l].biases() - &(eta * nb / 5.0);
-        assert!((updated.layers[l].biases() - &expected_b)
+        let g = pass.gradients(&net, l);
+        let (nw, nb) = (matrix(g[0].view()), g[1].view());
+        let w = weights(&net.layers[l]);
+        let expected = &w - &(eta * (nw / 5.0 + lambda * &w / batches as f64));
+        assert!(max_relative(weights(&updated.layers[l]), expected.view()) < 1e-14);
+        let expected_b = &biases(&net.layers[l]) - &(eta * &nb / 5.0);
+        assert!((&biases(&updated.layers[l]) - &expected_b)
             .iter()
             .all(|d| d.abs() < 1e-14));
     }
@@ -340,16 +367,16 @@ fn the_training_step_is_backward_then_update() {
             pass.backward_update(&mut fused, eta, lambda, batches);
             for l in 0..net.layers.len() {
                 let (got, want) = (&fused.layers[l], &expected.layers[l]);
-                let dw = max_relative(got.weights(), want.weights());
-                let b = |layer: &Layer| layer.biases().clone().insert_axis(Axis(0));
-                let db = max_relative(&b(got), &b(want));
+                let dw = max_relative(weights(got), weights(want));
+                let b = |layer| biases(layer).insert_axis(ndarray::Axis(0));
+                let db = max_relative(b(got), b(want));
                 assert!(
                     dw < 1e-13 && db < 1e-13,
                     "{layers}, m = {m}, general {general}: layer {l} off by {dw:e} / {db:e}"
                 );
                 assert_ne!(
-                    got.weights(),
-                    net.layers[l].weights(),
+                    weights(got),
+                    weights(&net.layers[l]),
                     "{layers}: layer {l} moved"
                 );
             }
@@ -362,20 +389,20 @@ fn network3s_initial_weights() {
     let mut rng = seeded(6);
     let specs = spec::parse("conv:20:5,pool:2,fc:100,softmax", Activation::Sigmoid, 0.0).unwrap();
     let net: LayerNetwork = LayerNetwork::new(&specs, [1, 28, 28], 10, &mut rng).unwrap();
-    let sd = |w: &Array2<f64>| (w.iter().map(|v| v * v).sum::<f64>() / w.len() as f64).sqrt();
+    let sd = |w: ArrayView2<f64>| (w.iter().map(|v| v * v).sum::<f64>() / w.len() as f64).sqrt();
     // Convolution: N(0, 1/n_out) with n_out = 20·5·5/(2·2) = 125.
-    let conv = sd(net.layers[0].weights());
+    let conv = sd(weights(&net.layers[0]));
     assert!((conv - (1.0f64 / 125.0).sqrt()).abs() < 0.01, "{conv}");
-    let fc = sd(net.layers[1].weights());
+    let fc = sd(weights(&net.layers[1]));
     assert!((fc - 0.1).abs() < 0.003, "{fc}");
-    assert!(net.layers[2].weights().iter().all(|&w| w == 0.0));
-    assert!(net.layers[2].biases().iter().all(|&b| b == 0.0));
-    assert!(matches!(net.layers[1], Layer::FullyConnected { .. }));
+    assert!(weights(&net.layers[2]).iter().all(|&w| w == 0.0));
+    assert!(biases(&net.layers[2]).iter().all(|&b| b == 0.0));
+    assert!(matches!(net.layers[1], Layer::FullyConnected(_)));
     // f32 starts from the same draws, rounded.
     let net32: LayerNetwork<f32> =
         LayerNetwork::new(&specs, [1, 28, 28], 10, &mut seeded(6)).unwrap();
     assert_eq!(
-        net32.layers[0].weights()[[3, 7]],
-        net.layers[0].weights()[[3, 7]] as f32
+        net32.layers[0].parameters()[0].values[[3, 7]],
+        weights(&net.layers[0])[[3, 7]] as f32
     );
 }

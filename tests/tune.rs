@@ -360,20 +360,14 @@ fn a_study_tunes_a_chapter_6_network() {
     let params = &t[number as usize].params;
     let specs = net.specs();
     match (specs[0], specs[1]) {
-        (
-            LayerSpec::ConvPool {
-                filters,
-                activation,
-                ..
-            },
-            LayerSpec::FullyConnected {
-                neurons, dropout, ..
-            },
-        ) => {
-            assert_eq!(filters.to_string(), params["conv1.filters"].to_string());
-            assert_eq!(neurons.to_string(), params["fc1.size"].to_string());
-            assert_eq!(dropout.to_string(), params["dropout"].to_string());
-            assert_eq!(activation, nndl::model::activation::Activation::Relu);
+        (LayerSpec::ConvPool(conv), LayerSpec::FullyConnected(fc)) => {
+            assert_eq!(
+                conv.filters.to_string(),
+                params["conv1.filters"].to_string()
+            );
+            assert_eq!(fc.neurons.to_string(), params["fc1.size"].to_string());
+            assert_eq!(fc.dropout.to_string(), params["dropout"].to_string());
+            assert_eq!(conv.activation, nndl::model::activation::Activation::Relu);
         }
         other => panic!("{other:?}"),
     }

@@ -21,7 +21,7 @@
 //! Python 3 to read this file); other element types and Fortran order (the loader reads them,
 //! nothing here needs to write them); pickles larger than
 //! [`MAX_PICKLE_BYTES`], which nndl would refuse to read back.
-//! The output is written atomically ([`crate::model::file::write_atomically`]).
+//! The output is written atomically ([`crate::output::write_atomically`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,7 +31,7 @@ use flate2::Compression;
 
 use super::mnist::MAX_PICKLE_BYTES;
 use super::{Dataset, Mnist, CLASSES};
-use crate::model::file::write_atomically;
+use crate::output::write_atomically;
 use crate::real::Real;
 
 /// Why a set could not be written.

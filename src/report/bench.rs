@@ -13,7 +13,8 @@
 
 use std::time::Instant;
 
-use crate::model::layers::spec::{self, LayerSpec, Shape, SpecError};
+use crate::model::layers::item::{Shape, SpecError};
+use crate::model::layers::spec::{self, LayerSpec};
 use crate::train::{EpochRecord, History};
 
 /// A run's typical epoch: the median times over its epochs and the FLOPs they did.
@@ -121,16 +122,7 @@ pub fn layer_multiply_adds(
     Ok(layers
         .iter()
         .zip(&shapes)
-        .map(|(layer, &[c, h, w])| match *layer {
-            LayerSpec::ConvPool {
-                filters, filter, ..
-            } => {
-                let map = ((h + 1 - filter) * (w + 1 - filter)) as f64;
-                filters as f64 * (c * filter * filter) as f64 * map
-            }
-            LayerSpec::FullyConnected { neurons, .. } => (c * h * w) as f64 * neurons as f64,
-            LayerSpec::Softmax { .. } => (c * h * w) as f64 * classes as f64,
-        })
+        .map(|(layer, &input)| layer.multiply_adds(input, classes))
         .collect())
 }
 

@@ -160,7 +160,7 @@ pub(crate) fn render(out: &Path, size: (u32, u32), figure: &impl Draw) -> Result
         }
         _ => return Err(PlotError::Format(out.to_path_buf())),
     };
-    crate::model::file::write_atomically(out, |w| std::io::Write::write_all(w, &bytes)).map_err(
+    crate::output::write_atomically(out, |w| std::io::Write::write_all(w, &bytes)).map_err(
         |source| PlotError::Write {
             path: out.to_path_buf(),
             source,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::model::file::write_atomically;
+use crate::output::write_atomically;
 use crate::tune::space::{Params, Value};
 use crate::tune::store::{best_complete, state_name, StudyInfo, StudyResult};
 use crate::tune::study::{StudySpec, Trial, TrialState};

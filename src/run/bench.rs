@@ -20,7 +20,7 @@ use crate::config::{
     TrainConfig, Variant,
 };
 use crate::data::{Dataset, CLASSES, IMAGE_PIXELS, IMAGE_SHAPE};
-use crate::model::layers::pass::Phase;
+use crate::model::layers::phase::Phase;
 use crate::model::layers::LayerNetwork;
 use crate::model::Step;
 use crate::real::Real;

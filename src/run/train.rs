@@ -361,7 +361,7 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
 
 /// Writes `value` as JSON to `path`, atomically (an earlier file survives a failed write).
 fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), RunError> {
-    file::write_atomically(path, |out| {
+    crate::output::write_atomically(path, |out| {
         serde_json::to_writer(out, value).map_err(Into::into)
     })
     .map_err(|source| RunError::Write {

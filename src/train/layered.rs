@@ -4,7 +4,8 @@
 
 use crate::config::SgdConfig;
 use crate::data::Dataset;
-use crate::model::layers::pass::{Pass, Phase};
+use crate::model::layers::pass::Pass;
+use crate::model::layers::phase::Phase;
 use crate::model::layers::LayerNetwork;
 use crate::model::Step;
 use crate::real::Real;
@@ -42,7 +43,7 @@ impl<F: Real> UpdateMiniBatch<F, LayerNetwork<F>> for LayerStep<F> {
         rng: &mut SeededRng,
     ) {
         self.pass.gather(data, batch);
-        self.pass.draw_masks(net, rng);
+        self.pass.draw_masks(rng);
         self.pass.forward(net);
         let batches = (step.n / self.mini_batch).max(1);
         self.pass

@@ -1,8 +1,11 @@
 //! The hyperparameters a study can vary — chapter 3's η, λ, mini-batch size, epochs, the
 //! network's shape — in one table, [`PARAMS`]: each row says the name `--param` takes, what its
 //! values must be ([`Rule`]), which networks it applies to and where it goes in a trial's
-//! configuration. The search space's checks ([`super::space`]), a trial's configuration
-//! ([`super::objective`]) and `--param`'s help ([`help`]) all read this table.
+//! configuration. The numbers of a chapter-6 layer list (`conv1.filters`) are the layer kinds'
+//! own: each kind lists them beside its item
+//! ([`crate::model::layers::kind::KindSpec::TUNABLE`]), and [`lookup`] finds them there. The
+//! search space's checks ([`super::space`]), a trial's configuration ([`super::objective`]) and
+//! `--param`'s help ([`help`]) all read these.
 //!
 //! A name may hold a layer's number, counted from 1, where the table writes `N`: `hidden2` is
 //! the second hidden layer of a fully-connected network, `conv1.filters` the first conv layer's
@@ -16,7 +19,8 @@ use crate::config::{Architecture, TrainConfig};
 use crate::model::activation::Activation;
 use crate::model::cost::Cost;
 use crate::model::init::Init;
-use crate::model::layers::spec::LayerSpec;
+use crate::model::layers::kind::{put, Bound, TunableName};
+use crate::model::layers::LayerSpec;
 
 /// What a parameter's values must be: the rules of [`crate::config::TrainConfig::check`],
 /// applied to a whole range at once.
@@ -93,46 +97,28 @@ pub enum Target {
     /// function gets the name's number (0 when it has none) and the value as written, and
     /// returns `None` when the value does not fit.
     Config(fn(&mut Draft, usize, &str) -> Option<()>),
-    /// Into the N-th layer of a kind (`conv`, `fc`) once the list is read.
-    Layer(LayerKind, fn(&mut LayerSpec, &str) -> Option<()>),
+    /// Into the N-th layer of the kind named by `keyword` once the list is read: its tunable
+    /// number `name` ([`LayerSpec::set_tunable`]).
+    Layer {
+        keyword: &'static str,
+        name: &'static str,
+    },
 }
 
-/// The layers a name like `conv1.filters` counts.
+/// A parameter's name, as `--param` takes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LayerKind {
-    /// `conv:F:K` items (with the `pool:P` after them).
-    Conv,
-    /// `fc:N` items.
-    Fc,
+pub enum Name {
+    /// A row of [`PARAMS`]: `eta`, or `hiddenN` with `N` for a layer's number.
+    Plain(&'static str),
+    /// `KEYWORDN.NAME`, a layer kind's tunable number: `conv` and `filters` for `convN.filters`.
+    Layer(&'static str, &'static str),
 }
 
-impl LayerKind {
-    /// The N-th layer of this kind in `layers` (N from 1).
-    pub fn nth(self, layers: &mut [LayerSpec], n: usize) -> Option<&mut LayerSpec> {
-        layers
-            .iter_mut()
-            .filter(|l| self.counts(l))
-            .nth(n.checked_sub(1)?)
-    }
-
-    /// How many layers of this kind `layers` has.
-    pub fn count(self, layers: &[LayerSpec]) -> usize {
-        layers.iter().filter(|l| self.counts(l)).count()
-    }
-
-    fn counts(self, layer: &LayerSpec) -> bool {
-        matches!(
-            (self, layer),
-            (LayerKind::Conv, LayerSpec::ConvPool { .. })
-                | (LayerKind::Fc, LayerSpec::FullyConnected { .. })
-        )
-    }
-
-    /// The kind as the list writes it.
-    pub fn name(self) -> &'static str {
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LayerKind::Conv => "conv",
-            LayerKind::Fc => "fc",
+            Name::Plain(name) => f.write_str(name),
+            Name::Layer(keyword, name) => write!(f, "{keyword}N.{name}"),
         }
     }
 }
@@ -141,7 +127,7 @@ impl LayerKind {
 #[derive(Clone, Copy)]
 pub struct Hyper {
     /// The name `--param` takes; `N` stands for a layer's number (from 1).
-    pub name: &'static str,
+    pub name: Name,
     pub rule: Rule,
     pub applies: Applies,
     /// What it sets, for `--param`'s help and messages.
@@ -160,37 +146,37 @@ pub const ACTIVATIONS: [&str; 3] = ["sigmoid", "tanh", "relu"];
 pub const WEIGHT_INITS: [&str; 2] = ["large", "scaled"];
 
 /// Every hyperparameter a study can vary.
-pub const PARAMS: [Hyper; 16] = [
+pub const PARAMS: [Hyper; 11] = [
     Hyper {
-        name: "eta",
+        name: Name::Plain("eta"),
         rule: Rule::Eta,
         applies: Applies::Any,
         what: "the learning rate η",
-        target: Target::Config(|d, _, v| set(&mut d.config.sgd.eta, v)),
+        target: Target::Config(|d, _, v| put(&mut d.config.sgd.eta, v)),
     },
     Hyper {
-        name: "lambda",
+        name: Name::Plain("lambda"),
         rule: Rule::Lambda,
         applies: Applies::Any,
         what: "the L2 regularisation λ",
-        target: Target::Config(|d, _, v| set(&mut d.config.sgd.lambda, v)),
+        target: Target::Config(|d, _, v| put(&mut d.config.sgd.lambda, v)),
     },
     Hyper {
-        name: "mini-batch",
+        name: Name::Plain("mini-batch"),
         rule: Rule::Count,
         applies: Applies::Any,
         what: "the mini-batch size",
-        target: Target::Config(|d, _, v| set(&mut d.config.sgd.mini_batch_size, v)),
+        target: Target::Config(|d, _, v| put(&mut d.config.sgd.mini_batch_size, v)),
     },
     Hyper {
-        name: "epochs",
+        name: Name::Plain("epochs"),
         rule: Rule::Count,
         applies: Applies::Any,
         what: "the most epochs",
-        target: Target::Config(|d, _, v| set(&mut d.config.sgd.epochs, v)),
+        target: Target::Config(|d, _, v| put(&mut d.config.sgd.epochs, v)),
     },
     Hyper {
-        name: "early-stop",
+        name: Name::Plain("early-stop"),
         rule: Rule::Count,
         applies: Applies::Any,
         what: "early stopping's patience, in epochs",
@@ -200,7 +186,7 @@ pub const PARAMS: [Hyper; 16] = [
         }),
     },
     Hyper {
-        name: "activation",
+        name: Name::Plain("activation"),
         rule: Rule::Named(&ACTIVATIONS),
         applies: Applies::Any,
         what: "the hidden layers' activation (with --layers: of every conv and fc layer that \
@@ -216,18 +202,18 @@ pub const PARAMS: [Hyper; 16] = [
         }),
     },
     Hyper {
-        name: "dropout",
+        name: Name::Plain("dropout"),
         rule: Rule::Dropout,
         applies: Applies::Any,
         what: "the dropout probability (with --layers: of every fc and softmax layer that \
                sets none)",
         target: Target::Config(|d, _, v| match &mut d.layers {
-            Some(list) => set(&mut list.dropout, v),
-            None => set(&mut d.config.sgd.dropout, v),
+            Some(list) => put(&mut list.dropout, v),
+            None => put(&mut d.config.sgd.dropout, v),
         }),
     },
     Hyper {
-        name: "hidden",
+        name: Name::Plain("hidden"),
         rule: Rule::Count,
         applies: Applies::FullyConnected,
         what: "the neurons of every hidden layer",
@@ -240,7 +226,7 @@ pub const PARAMS: [Hyper; 16] = [
         }),
     },
     Hyper {
-        name: "hiddenN",
+        name: Name::Plain("hiddenN"),
         rule: Rule::Count,
         applies: Applies::FullyConnected,
         what: "the neurons of hidden layer N",
@@ -250,11 +236,11 @@ pub const PARAMS: [Hyper; 16] = [
             if !(1..=hidden).contains(&n) {
                 return None;
             }
-            set(&mut sizes[n], v)
+            put(&mut sizes[n], v)
         }),
     },
     Hyper {
-        name: "cost",
+        name: Name::Plain("cost"),
         rule: Rule::Named(&COSTS),
         applies: Applies::FullyConnected,
         what: "the cost",
@@ -264,7 +250,7 @@ pub const PARAMS: [Hyper; 16] = [
         }),
     },
     Hyper {
-        name: "weight-init",
+        name: Name::Plain("weight-init"),
         rule: Rule::Named(&WEIGHT_INITS),
         applies: Applies::FullyConnected,
         what: "the initial weights",
@@ -273,85 +259,80 @@ pub const PARAMS: [Hyper; 16] = [
             Some(())
         }),
     },
-    Hyper {
-        name: "convN.filters",
-        rule: Rule::Count,
-        applies: Applies::Layers,
-        what: "the filters (feature maps) of conv layer N",
-        target: Target::Layer(LayerKind::Conv, |l, v| match l {
-            LayerSpec::ConvPool { filters, .. } => set(filters, v),
-            _ => None,
-        }),
-    },
-    Hyper {
-        name: "convN.size",
-        rule: Rule::Count,
-        applies: Applies::Layers,
-        what: "the filter size K (K×K) of conv layer N",
-        target: Target::Layer(LayerKind::Conv, |l, v| match l {
-            LayerSpec::ConvPool { filter, .. } => set(filter, v),
-            _ => None,
-        }),
-    },
-    Hyper {
-        name: "convN.pool",
-        rule: Rule::Count,
-        applies: Applies::Layers,
-        what: "the max-pooling size P (P×P) after conv layer N",
-        target: Target::Layer(LayerKind::Conv, |l, v| match l {
-            LayerSpec::ConvPool { pool, .. } => set(pool, v),
-            _ => None,
-        }),
-    },
-    Hyper {
-        name: "fcN.size",
-        rule: Rule::Count,
-        applies: Applies::Layers,
-        what: "the neurons of fc layer N",
-        target: Target::Layer(LayerKind::Fc, |l, v| match l {
-            LayerSpec::FullyConnected { neurons, .. } => set(neurons, v),
-            _ => None,
-        }),
-    },
-    Hyper {
-        name: "fcN.dropout",
-        rule: Rule::Dropout,
-        applies: Applies::Layers,
-        what: "the dropout probability of fc layer N's inputs",
-        target: Target::Layer(LayerKind::Fc, |l, v| match l {
-            LayerSpec::FullyConnected { dropout, .. } => set(dropout, v),
-            _ => None,
-        }),
-    },
 ];
 
-/// The row of the table a parameter name matches, with the layer number it holds (0 for
-/// names without one), or `None` for a name nndl does not know.
-pub fn lookup(name: &str) -> Option<(&'static Hyper, usize)> {
-    PARAMS
-        .iter()
-        .find_map(|hyper| match hyper.name.split_once('N') {
-            None => (hyper.name == name).then_some((hyper, 0)),
+/// The parameter a name means, with the layer number it holds (0 for names without one), or
+/// `None` for a name nndl does not know: a row of [`PARAMS`], or `KEYWORDN.NAME`, the N-th layer
+/// of a kind and one of its tunable numbers.
+pub fn lookup(name: &str) -> Option<(Hyper, usize)> {
+    let row = PARAMS.iter().find_map(|hyper| {
+        let Name::Plain(pattern) = hyper.name else {
+            return None;
+        };
+        match pattern.split_once('N') {
+            None => (pattern == name).then_some((*hyper, 0)),
             Some((before, after)) => {
                 let digits = name.strip_prefix(before)?.strip_suffix(after)?;
-                let plain = !digits.is_empty()
-                    && !digits.starts_with('0')
-                    && digits.bytes().all(|b| b.is_ascii_digit());
-                let n: usize = digits.parse().ok().filter(|_| plain)?;
-                Some((hyper, n))
+                Some((*hyper, layer_number(digits)?))
             }
-        })
+        }
+    });
+    row.or_else(|| {
+        let (layer, number_name) = name.split_once('.')?;
+        let at = layer.find(|c: char| c.is_ascii_digit())?;
+        let (keyword, digits) = layer.split_at(at);
+        let n = layer_number(digits)?;
+        let tunable = LayerSpec::tunables()
+            .into_iter()
+            .find(|t| t.keyword == keyword && t.name == number_name)?;
+        Some((layer_param(tunable), n))
+    })
+}
+
+/// A layer kind's tunable number as a parameter.
+fn layer_param(tunable: TunableName) -> Hyper {
+    Hyper {
+        name: Name::Layer(tunable.keyword, tunable.name),
+        rule: match tunable.bound {
+            Bound::Count => Rule::Count,
+            Bound::Probability => Rule::Dropout,
+        },
+        applies: Applies::Layers,
+        what: tunable.what,
+        target: Target::Layer {
+            keyword: tunable.keyword,
+            name: tunable.name,
+        },
+    }
+}
+
+/// A layer's number as a name writes it: digits, from 1, without leading zeros.
+fn layer_number(digits: &str) -> Option<usize> {
+    let plain = !digits.is_empty()
+        && !digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    digits.parse().ok().filter(|_| plain)
+}
+
+/// Every parameter: the rows of [`PARAMS`], then the layer kinds' numbers.
+fn all() -> Vec<Hyper> {
+    let layers = LayerSpec::tunables().into_iter().map(layer_param);
+    PARAMS.iter().copied().chain(layers).collect()
 }
 
 /// The names `--param` takes, as one line: `eta, lambda, …, convN.filters, …`.
 pub fn names() -> String {
-    PARAMS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    all()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `--param`'s help: every name with what it sets, and which networks it applies to.
 pub fn help() -> String {
-    let mut lines = Vec::with_capacity(PARAMS.len());
-    for p in &PARAMS {
+    let mut lines = Vec::new();
+    for p in all() {
         let only = match p.applies {
             Applies::Any => "",
             Applies::FullyConnected => " [--sizes]",
@@ -360,12 +341,6 @@ pub fn help() -> String {
         lines.push(format!("  {}: {}{only}", p.name, p.what));
     }
     lines.join("\n")
-}
-
-/// Parses `text` into `field`.
-fn set<T: std::str::FromStr>(field: &mut T, text: &str) -> Option<()> {
-    *field = text.parse().ok()?;
-    Some(())
 }
 
 /// A choice as the `train` command line spells it (`cross-entropy`, `relu`, …).
@@ -379,13 +354,16 @@ mod tests {
 
     #[test]
     fn names_are_found_with_their_layer_numbers() {
-        let found = |name: &str| lookup(name).map(|(h, n)| (h.name, n));
-        assert_eq!(found("eta"), Some(("eta", 0)));
-        assert_eq!(found("hidden"), Some(("hidden", 0)));
-        assert_eq!(found("hidden12"), Some(("hiddenN", 12)));
-        assert_eq!(found("conv2.filters"), Some(("convN.filters", 2)));
-        assert_eq!(found("fc1.size"), Some(("fcN.size", 1)));
-        assert_eq!(found("fc1.dropout"), Some(("fcN.dropout", 1)));
+        let found = |name: &str| lookup(name).map(|(h, n)| (h.name.to_string(), n));
+        let want = |name: &str, n| Some((name.to_string(), n));
+        assert_eq!(found("eta"), want("eta", 0));
+        assert_eq!(found("hidden"), want("hidden", 0));
+        assert_eq!(found("hidden12"), want("hiddenN", 12));
+        assert_eq!(found("conv2.filters"), want("convN.filters", 2));
+        assert_eq!(found("conv1.size"), want("convN.size", 1));
+        assert_eq!(found("conv1.pool"), want("convN.pool", 1));
+        assert_eq!(found("fc1.size"), want("fcN.size", 1));
+        assert_eq!(found("fc1.dropout"), want("fcN.dropout", 1));
         for unknown in [
             "hidden0",
             "hidden01",
@@ -394,6 +372,9 @@ mod tests {
             "conv1.filter",
             "conv1.filters2",
             "fc-1.size",
+            "pool1.filters",
+            "softmax1.size",
+            "fc1.filters",
             "speed",
             "",
         ] {
@@ -404,9 +385,17 @@ mod tests {
     #[test]
     fn every_row_is_in_the_help() {
         let help = help();
-        for p in &PARAMS {
-            assert!(help.contains(p.name), "{}", p.name);
+        for p in all() {
+            assert!(help.contains(&p.name.to_string()), "{}", p.name);
         }
-        assert!(names().contains("convN.filters"));
+        for name in [
+            "convN.filters",
+            "convN.size",
+            "convN.pool",
+            "fcN.size",
+            "fcN.dropout",
+        ] {
+            assert!(names().contains(name), "{name}");
+        }
     }
 }

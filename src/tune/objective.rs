@@ -6,9 +6,10 @@
 //! or fc layer.
 
 use crate::config::{Architecture, TrainConfig};
-use crate::model::layers::spec::{self, SpecError};
+use crate::model::layers::item::SpecError;
+use crate::model::layers::spec;
 
-use super::hyper::{lookup, Draft, Hyper, LayerList, Target};
+use super::hyper::{lookup, Draft, Hyper, LayerList, Name, Target};
 use super::space::{Params, Value};
 
 /// A parameter value that does not fit the configuration it is put into.
@@ -84,18 +85,26 @@ pub fn apply(
                 }
             })?;
         for &(name, value, hyper, n) in &found {
-            if let Target::Layer(kind, put) = hyper.target {
-                let count = kind.count(&specs);
-                let layer = kind
-                    .nth(&mut specs, n)
+            if let Target::Layer {
+                keyword,
+                name: number,
+            } = hyper.target
+            {
+                let count = specs.iter().filter(|l| l.keyword() == keyword).count();
+                let layer = specs
+                    .iter_mut()
+                    .filter(|l| l.keyword() == keyword)
+                    .nth(n.wrapping_sub(1))
                     .ok_or_else(|| ApplyError::NoSuchLayer {
                         name: name.clone(),
-                        kind: kind.name(),
+                        kind: keyword,
                         layer: n,
                         count,
                         network: base.network.describe(),
                     })?;
-                put(layer, &value.to_string()).ok_or_else(|| bad(name, value))?;
+                layer
+                    .set_tunable(number, &value.to_string())
+                    .ok_or_else(|| bad(name, value))?;
             }
         }
         draft.config.network.architecture = Architecture::Layers(specs);
@@ -107,7 +116,7 @@ pub fn apply(
 /// (before its setter, which would only decline the value).
 fn check_layer_numbers(
     base: &TrainConfig,
-    found: &[(&String, &Value, &Hyper, usize)],
+    found: &[(&String, &Value, Hyper, usize)],
 ) -> Result<(), ApplyError> {
     let Some(fc) = base.network.fully_connected() else {
         return Ok(());
@@ -115,7 +124,7 @@ fn check_layer_numbers(
     let hidden = fc.sizes.len().saturating_sub(2);
     match found
         .iter()
-        .find(|(_, _, h, n)| h.name == "hiddenN" && *n > hidden)
+        .find(|(_, _, h, n)| h.name == Name::Plain("hiddenN") && *n > hidden)
     {
         Some((name, _, _, n)) => Err(ApplyError::NoSuchLayer {
             name: name.to_string(),
@@ -144,7 +153,6 @@ mod tests {
     use crate::model::activation::Activation;
     use crate::model::cost::Cost;
     use crate::model::init::Init;
-    use crate::model::layers::spec::LayerSpec;
 
     fn params(pairs: &[(&str, Value)]) -> Params {
         pairs
@@ -217,37 +225,11 @@ mod tests {
             ("eta", Value::Float(0.03)),
         ]);
         let c = apply(&base, Some(&list), &p).unwrap();
-        let specs = c.network.layers().unwrap();
-        let relu = Activation::Relu;
-        assert_eq!(
-            specs,
-            [
-                LayerSpec::ConvPool {
-                    filters: 20,
-                    filter: 3,
-                    pool: 1,
-                    activation: relu
-                },
-                // An item's own act= is kept: the trial's activation is only the default.
-                LayerSpec::ConvPool {
-                    filters: 16,
-                    filter: 5,
-                    pool: 2,
-                    activation: Activation::Tanh
-                },
-                LayerSpec::FullyConnected {
-                    neurons: 64,
-                    activation: relu,
-                    dropout: 0.5
-                },
-                LayerSpec::FullyConnected {
-                    neurons: 30,
-                    activation: relu,
-                    dropout: 0.2
-                },
-                LayerSpec::Softmax { dropout: 0.5 },
-            ]
-        );
+        // An item's own act= and dropout= are kept: the trial's are only the defaults.
+        let want = "conv:20:3:act=relu,conv:16:5:act=tanh,pool:2,fc:64:act=relu:dropout=0.5,\
+                    fc:30:act=relu:dropout=0.2,softmax:dropout=0.5";
+        let want = spec::parse(want, Activation::Sigmoid, 0.0).unwrap();
+        assert_eq!(c.network.layers().unwrap(), want);
         assert_eq!(c.sgd.eta, 0.03);
         assert_eq!(c.sgd.dropout, 0.0);
         // The base is the list read with the base's defaults.

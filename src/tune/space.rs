@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::hyper::{self, lookup, Rule};
+use super::hyper::{self, lookup, Name, Rule};
 
 /// The values a parameter may take.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,7 +132,7 @@ fn check_number(rule: Rule, name: &str, value: f64) -> Result<(), SpaceError> {
 
 /// True for a name that sets one hidden layer (`hidden2`).
 fn is_hidden_layer(name: &str) -> bool {
-    lookup(name).is_some_and(|(hyper, _)| hyper.name == "hiddenN")
+    lookup(name).is_some_and(|(hyper, _)| hyper.name == Name::Plain("hiddenN"))
 }
 
 impl Kind {

@@ -18,14 +18,238 @@
 //! - `weights`: `(F, C·K·K)`, filter f's weight for channel c at offset (i, j) in column
 //!   c·K² + i·K + j — `network3.py`'s `(F, C, K, K)` filter array, flattened.
 //! - `cols`: `(C·K·K, m·H′·W′)`; `z`: `(F, m·H′·W′)`; output and its error: `(F, m·Hp·Wp)`.
+//!
+//! In a list: `conv:F:K` (`act=` the activation), with `pool:P` the next item.
 
 use multiversion::multiversion;
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{
+    s, Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Activation;
 use crate::real::Real;
 
-use super::spec::Shape;
+use super::direct_conv;
+use super::item::{Defaults, Item, Shape, SpecError};
+use super::kind::{
+    self, apply_update, put, Backward, Bound, Buffer, Element, FileEntry, Forward, Kind, KindSpec,
+    Parameter, Place, Rate, Role, Tunable,
+};
+use super::phase::Phase;
+use super::reference::Trace;
+use super::{Layer, LayerSpec};
+
+/// The list item of a `ConvPoolLayer`: `filters` maps of a `filter`×`filter` convolution,
+/// max-pooled over `pool`×`pool` blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvPoolSpec {
+    pub filters: usize,
+    pub filter: usize,
+    pub pool: usize,
+    pub activation: Activation,
+}
+
+impl ConvPoolSpec {
+    /// `(H′, W′)`: the feature maps before pooling, for an `input`.
+    fn map(&self, input: Shape) -> (usize, usize) {
+        (input[1] + 1 - self.filter, input[2] + 1 - self.filter)
+    }
+}
+
+impl KindSpec for ConvPoolSpec {
+    const KEYWORDS: &'static [&'static str] = &["conv", "pool"];
+
+    const TUNABLE: &'static [Tunable<Self>] = &[
+        Tunable {
+            name: "filters",
+            bound: Bound::Count,
+            what: "the filters (feature maps) of conv layer N",
+            set: |s, v| put(&mut s.filters, v),
+        },
+        Tunable {
+            name: "size",
+            bound: Bound::Count,
+            what: "the filter size K (K×K) of conv layer N",
+            set: |s, v| put(&mut s.filter, v),
+        },
+        Tunable {
+            name: "pool",
+            bound: Bound::Count,
+            what: "the max-pooling size P (P×P) after conv layer N",
+            set: |s, v| put(&mut s.pool, v),
+        },
+    ];
+
+    fn parse(
+        item: &Item<'_>,
+        following: &[&str],
+        defaults: Defaults,
+    ) -> Result<(Self, usize), SpecError> {
+        if item.kind == "pool" {
+            return Err(SpecError::PoolWithoutConv {
+                index: item.index,
+                item: item.text.to_string(),
+            });
+        }
+        let activation = item.options(&["act"], defaults)?.activation;
+        let [filters, filter] = item.counts(["FILTERS", "SIZE"])?;
+        let (mut pool, mut used) = (1, 1);
+        if let Some(next) = following.first().filter(|s| s.starts_with("pool")) {
+            let sizes = next
+                .strip_prefix("pool:")
+                .and_then(|p| p.parse::<usize>().ok())
+                .filter(|&p| p > 0);
+            pool = sizes.ok_or_else(|| SpecError::Malformed {
+                index: item.index + 1,
+                item: next.to_string(),
+                what: "expected pool:SIZE with a whole number above 0".to_string(),
+            })?;
+            used = 2;
+        }
+        let spec = ConvPoolSpec {
+            filters,
+            filter,
+            pool,
+            activation,
+        };
+        Ok((spec, used))
+    }
+
+    fn text(&self) -> String {
+        let pool = if self.pool > 1 {
+            format!(",pool:{}", self.pool)
+        } else {
+            String::new()
+        };
+        let (filters, filter) = (self.filters, self.filter);
+        format!(
+            "conv:{filters}:{filter}:act={}{pool}",
+            self.activation.name()
+        )
+    }
+
+    fn check(&self, place: &Place<'_>) -> Result<(), SpecError> {
+        let &ConvPoolSpec { filter, pool, .. } = self;
+        place.sizes_valid(self.filters > 0 && filter > 0 && pool > 0)?;
+        let (index, item) = (place.index, place.item.to_string());
+        if !place.maps {
+            return Err(SpecError::ConvAfterFullyConnected { index, item });
+        }
+        let [_, height, width] = place.input;
+        if filter > height || filter > width {
+            return Err(SpecError::ConvTooLarge {
+                index,
+                item,
+                filter,
+                height,
+                width,
+            });
+        }
+        let (h, w) = self.map(place.input);
+        if h % pool != 0 || w % pool != 0 {
+            return Err(SpecError::PoolDoesNotDivide {
+                index,
+                item,
+                pool,
+                height: h,
+                width: w,
+            });
+        }
+        Ok(())
+    }
+
+    fn output(&self, input: Shape, _classes: usize) -> Shape {
+        let (h, w) = self.map(input);
+        [self.filters, h / self.pool, w / self.pool]
+    }
+
+    fn keeps_maps(&self) -> bool {
+        true
+    }
+
+    fn parameters(&self, input: Shape, _classes: usize) -> Option<u128> {
+        let (f, c, k) = (self.filters as u128, input[0] as u128, self.filter as u128);
+        f.checked_mul(c)?
+            .checked_mul(k.checked_mul(k)?)?
+            .checked_add(f)
+    }
+
+    fn multiply_adds(&self, input: Shape, _classes: usize) -> f64 {
+        let (h, w) = self.map(input);
+        let k = self.filter;
+        self.filters as f64 * (input[0] * k * k) as f64 * (h * w) as f64
+    }
+
+    /// `cols` `(C·K·K, m·H′·W′)` (none where [`direct_conv`] needs neither patches nor
+    /// ∂C/∂cols: a first layer, or any layer outside training), `z` `(F, m·H′·W′)`, `argmax`
+    /// one per output, and in training `nabla_w` `(F, C·K·K)`, `nabla_b` `(F,)`.
+    fn buffers<F: Real>(
+        &self,
+        input: Shape,
+        output: Shape,
+        m: usize,
+        role: Role,
+    ) -> Option<Vec<Buffer>> {
+        let (c, k, f) = (input[0], self.filter, self.filters);
+        let (ho, wo) = self.map(input);
+        let mut buffers = vec![
+            Buffer::real("z", &[f], &[m, ho, wo])?,
+            Buffer::flat(
+                "argmax",
+                Element::Index,
+                &[m, output[0], output[1], output[2]],
+            )?,
+        ];
+        // Without im2col, cols holds only ∂C/∂cols, which a first layer and evaluation do
+        // not compute.
+        if !direct_conv::applies::<F>(input, k) || (role.training && !role.first) {
+            buffers.push(Buffer::real("cols", &[c, k, k], &[m, ho, wo])?);
+        }
+        if role.training {
+            buffers.push(Buffer::real("nabla_w", &[f], &[c, k, k])?);
+            buffers.push(Buffer::flat("nabla_b", Element::Real, &[f])?);
+        }
+        Some(buffers)
+    }
+
+    /// Weights N(0, 1/n_out), where n_out = F·K²/P² is the outputs each input reaches, then
+    /// biases N(0, 1).
+    fn build<F: Real>(
+        &self,
+        input: Shape,
+        _classes: usize,
+        draw: &mut impl FnMut(f64) -> F,
+    ) -> Layer<F> {
+        let &ConvPoolSpec {
+            filters,
+            filter,
+            pool,
+            activation,
+        } = self;
+        let n_out = (filters * filter * filter) as f64 / (pool * pool) as f64;
+        let weights = Array2::from_shape_simple_fn((filters, input[0] * filter * filter), || {
+            draw(n_out.recip().sqrt())
+        });
+        let biases = Array1::from_shape_simple_fn(filters, || draw(1.0));
+        Layer::ConvPool(ConvPool {
+            input,
+            filters,
+            filter,
+            pool,
+            activation,
+            weights,
+            biases,
+        })
+    }
+}
+
+impl From<ConvPoolSpec> for LayerSpec {
+    fn from(spec: ConvPoolSpec) -> Self {
+        LayerSpec::ConvPool(spec)
+    }
+}
 
 /// One convolutional layer with its pooling.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -287,6 +511,361 @@ pub fn pool_backward<F: Real>(
                 block_row[xp * pool + a as usize] = d;
             }
         }
+    }
+}
+
+/// A convolution's buffers in a pass.
+#[derive(Clone, Debug)]
+pub struct ConvBuffers<F: Real> {
+    /// Whether its forward product and ∇W go through [`direct_conv`]'s kernels instead of
+    /// im2col and general products.
+    direct: bool,
+    /// `(C·K·K, m_max·H′·W′)`: the unrolled patches, then ∂C/∂cols (empty where the products
+    /// are direct and no ∂C/∂cols is computed).
+    cols: Array2<F>,
+    /// `(F, m_max·H′·W′)`: the weighted inputs before pooling, then δ_Z.
+    z: Array2<F>,
+    /// For each pooled output, where its block's maximum was (its offset from the block's
+    /// corner in `z`).
+    argmax: Vec<u32>,
+    /// `(F, C·K·K)`.
+    nabla_w: Array2<F>,
+    /// `(F,)`.
+    nabla_b: Array1<F>,
+}
+
+impl<F: Real> Kind<F> for ConvPool<F> {
+    type Spec = ConvPoolSpec;
+    type Buffers = ConvBuffers<F>;
+    type File = ConvPoolFile;
+
+    fn spec(&self) -> ConvPoolSpec {
+        ConvPoolSpec {
+            filters: self.filters,
+            filter: self.filter,
+            pool: self.pool,
+            activation: self.activation,
+        }
+    }
+
+    fn input(&self) -> Shape {
+        self.input
+    }
+
+    fn output(&self) -> Shape {
+        ConvPool::output(self)
+    }
+
+    fn parameters(&self) -> Vec<Parameter<'_, F>> {
+        kind::weights_and_biases(&self.weights, &self.biases)
+    }
+
+    fn parameters_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>> {
+        kind::weights_and_biases_mut(&mut self.weights, &mut self.biases)
+    }
+
+    fn cast<G: Real>(&self) -> Layer<G> {
+        Layer::ConvPool(ConvPool {
+            input: self.input,
+            filters: self.filters,
+            filter: self.filter,
+            pool: self.pool,
+            activation: self.activation,
+            weights: self.weights.mapv(|v| G::of(v.as_f64())),
+            biases: self.biases.mapv(|v| G::of(v.as_f64())),
+        })
+    }
+
+    fn allocate(&self, buffers: &[Buffer]) -> ConvBuffers<F> {
+        ConvBuffers {
+            direct: direct_conv::applies::<F>(self.input, self.filter),
+            cols: kind::zeros(buffers, "cols"),
+            z: kind::zeros(buffers, "z"),
+            argmax: kind::indices(buffers, "argmax"),
+            nabla_w: kind::zeros(buffers, "nabla_w"),
+            nabla_b: kind::zeros_1d(buffers, "nabla_b"),
+        }
+    }
+
+    fn use_general_products(&self, buffers: &mut ConvBuffers<F>) {
+        if buffers.direct && buffers.cols.is_empty() {
+            let k = self.filter;
+            buffers.cols = Array2::zeros((self.input[0] * k * k, buffers.z.ncols()));
+        }
+        buffers.direct = false;
+    }
+
+    /// im2col and Z = W·cols (or [`direct_conv`]'s product), then [`pool_forward`].
+    fn forward(&self, buffers: &mut ConvBuffers<F>, pass: &mut Forward<'_, F>) {
+        let m = pass.m;
+        let (ho, wo) = self.map();
+        let n = m * ho * wo;
+        if buffers.direct {
+            direct_conv::forward(
+                self.weights.view(),
+                pass.input.view(),
+                self.input,
+                self.filter,
+                m,
+                buffers.z.view_mut(),
+            );
+        } else {
+            im2col(
+                pass.input.view(),
+                self.input,
+                self.filter,
+                m,
+                buffers.cols.view_mut(),
+            );
+            pass.timer.mark(Phase::Im2col);
+            general_mat_mul(
+                F::one(),
+                &self.weights,
+                &buffers.cols.slice(s![.., ..n]),
+                F::zero(),
+                &mut buffers.z.slice_mut(s![.., ..n]),
+            );
+        }
+        pass.timer.mark(Phase::ConvForward);
+        pool_forward(
+            buffers.z.view(),
+            (ho, wo),
+            self.pool,
+            m,
+            self.biases.view(),
+            self.activation,
+            pass.out.view_mut(),
+            &mut buffers.argmax,
+        );
+        pass.timer.mark(Phase::Pool);
+    }
+
+    /// [`pool_backward`] (BP2's ⊙ f′ and BP3), ∇W = δ_Z·colsᵀ (BP4), and ∂C/∂input:
+    /// ∂C/∂cols = Wᵀ·δ_Z folded back by [`col2im`] (BP2).
+    fn backward(&self, buffers: &mut ConvBuffers<F>, pass: &mut Backward<'_, F>) {
+        let m = pass.m;
+        let (ho, wo) = self.map();
+        let n = m * ho * wo;
+        pool_backward(
+            pass.out.view(),
+            pass.d_out.view_mut(),
+            &buffers.argmax,
+            (ho, wo),
+            self.pool,
+            m,
+            self.activation,
+            buffers.z.view_mut(),
+            &mut buffers.nabla_b,
+        );
+        pass.timer.mark(Phase::PoolBackward);
+        // BP4: ∇W = δ_Z · colsᵀ.
+        if buffers.direct {
+            direct_conv::weight_gradient(
+                buffers.z.view(),
+                pass.input.view(),
+                self.input,
+                self.filter,
+                m,
+                buffers.nabla_w.view_mut(),
+            );
+        } else {
+            general_mat_mul(
+                F::one(),
+                &buffers.z.slice(s![.., ..n]),
+                &buffers.cols.slice(s![.., ..n]).t(),
+                F::zero(),
+                &mut buffers.nabla_w,
+            );
+        }
+        pass.timer.mark(Phase::ConvGradient);
+        let dz = buffers.z.slice(s![.., ..n]);
+        if let Some(d_input) = &mut pass.d_input {
+            // BP2: ∂C/∂cols = Wᵀ · δ_Z, folded back onto the input.
+            let mut d_cols = buffers.cols.slice_mut(s![.., ..n]);
+            general_mat_mul(F::one(), &self.weights.t(), &dz, F::zero(), &mut d_cols);
+            pass.timer.mark(Phase::ConvInputError);
+            col2im(
+                buffers.cols.view(),
+                self.input,
+                self.filter,
+                m,
+                d_input.view_mut(),
+            );
+            pass.timer.mark(Phase::Col2im);
+        }
+    }
+
+    fn update(&mut self, buffers: &ConvBuffers<F>, rate: Rate<F>) {
+        let (w, b) = (&mut self.weights, &mut self.biases);
+        apply_update(w, b, &buffers.nabla_w, &buffers.nabla_b, rate);
+    }
+
+    fn gradients<'a>(&self, buffers: &'a ConvBuffers<F>) -> Vec<ArrayViewD<'a, F>> {
+        kind::gradient_pair(&buffers.nabla_w, &buffers.nabla_b)
+    }
+
+    /// z[f, y, x] = Σ_c Σ_i Σ_j w[f, c, i, j] · a[c, y + i, x + j], each P×P block scanned
+    /// for its maximum, out = f(max + b).
+    fn reference_forward(&self, trace: &mut Trace<F>, _training: bool, _mask: Option<&[F]>) {
+        let [c_in, h, w] = self.input;
+        let k = self.filter;
+        let (ho, wo) = self.map();
+        let [_, hp, wp] = self.output();
+        let p = self.pool;
+        let a = &trace.input;
+        for f in 0..self.filters {
+            let mut z = vec![F::zero(); ho * wo];
+            for y in 0..ho {
+                for xx in 0..wo {
+                    let mut sum = F::zero();
+                    for c in 0..c_in {
+                        for i in 0..k {
+                            for j in 0..k {
+                                sum += self.weights[[f, c * k * k + i * k + j]]
+                                    * a[c * h * w + (y + i) * w + xx + j];
+                            }
+                        }
+                    }
+                    z[y * wo + xx] = sum;
+                }
+            }
+            for yp in 0..hp {
+                for xp in 0..wp {
+                    let mut best = (F::neg_infinity(), 0);
+                    for i in 0..p {
+                        for j in 0..p {
+                            let at = (yp * p + i) * wo + xp * p + j;
+                            if z[at] > best.0 || (i == 0 && j == 0) {
+                                best = (z[at], at);
+                            }
+                        }
+                    }
+                    trace
+                        .out
+                        .push(self.activation.apply(best.0 + self.biases[f]));
+                    trace.argmax.push(f * ho * wo + best.1);
+                }
+            }
+        }
+    }
+
+    /// δ = ∂C/∂out ⊙ f′ (BP2) for each output, which reaches only the z its block's maximum
+    /// came from: ∇b += δ (BP3), ∇W += δ·a and ∂C/∂a += δ·w over that z's patch (BP4, BP2).
+    fn reference_backward(
+        &self,
+        trace: &Trace<F>,
+        d_out: &[F],
+        _mask: Option<&[F]>,
+        nabla: &mut [ArrayD<F>],
+    ) -> Vec<F> {
+        let (mut nabla_w, mut nabla_b) = kind::reference_pair(nabla);
+        let mut d_in = vec![F::zero(); trace.input.len()];
+        let [c_in, h, w] = self.input;
+        let k = self.filter;
+        let (ho, wo) = self.map();
+        let per_filter = d_out.len() / self.filters;
+        for (q, (&d, &a)) in d_out.iter().zip(&trace.out).enumerate() {
+            let f = q / per_filter;
+            let delta = d * self.activation.prime_from_output(a);
+            nabla_b[f] += delta;
+            let at = trace.argmax[q] - f * ho * wo;
+            let (y, xx) = (at / wo, at % wo);
+            for c in 0..c_in {
+                for i in 0..k {
+                    for j in 0..k {
+                        let col = c * k * k + i * k + j;
+                        let input = c * h * w + (y + i) * w + xx + j;
+                        nabla_w[[f, col]] += delta * trace.input[input];
+                        d_in[input] += delta * self.weights[[f, col]];
+                    }
+                }
+            }
+        }
+        d_in
+    }
+
+    fn to_file(&self) -> ConvPoolFile {
+        let k = self.filter;
+        let weights = self
+            .weights
+            .rows()
+            .into_iter()
+            .map(|filter| {
+                let values: Vec<f64> = filter.iter().map(|v| v.as_f64()).collect();
+                values
+                    .chunks(k * k)
+                    .map(|channel| channel.chunks(k).map(<[f64]>::to_vec).collect())
+                    .collect()
+            })
+            .collect();
+        ConvPoolFile {
+            filters: self.filters,
+            filter: k,
+            pool: self.pool,
+            activation: self.activation,
+            weights,
+            biases: kind::values(&self.biases),
+        }
+    }
+
+    fn from_file(file: ConvPoolFile, input: Shape, layer: usize) -> Result<Self, String> {
+        let ConvPoolFile {
+            filters,
+            filter,
+            pool,
+            activation,
+            weights,
+            biases,
+        } = file;
+        let c = input[0];
+        let ok = weights.len() == filters
+            && weights.iter().all(|f| {
+                f.len() == c
+                    && f.iter()
+                        .all(|ch| ch.len() == filter && ch.iter().all(|r| r.len() == filter))
+            });
+        if !ok {
+            return Err(format!(
+                "layer {layer}: weights is not {filters}×{c}×{filter}×{filter} \
+                 (filters, channels, height, width)"
+            ));
+        }
+        let flat = weights.into_iter().flatten().flatten().flatten().collect();
+        let (weights, biases) =
+            kind::parameters_from_file(layer, (filters, c * filter * filter), flat, biases)?;
+        Ok(ConvPool {
+            input,
+            filters,
+            filter,
+            pool,
+            activation,
+            weights,
+            biases,
+        })
+    }
+}
+
+/// A convolution's model-file entry: the item's numbers, `weights` `(filters, channels,
+/// filter, filter)` as `network3.py`'s filter array, `biases` `(filters,)`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvPoolFile {
+    filters: usize,
+    filter: usize,
+    pool: usize,
+    activation: Activation,
+    weights: Vec<Vec<Vec<Vec<f64>>>>,
+    biases: Vec<f64>,
+}
+
+impl FileEntry for ConvPoolFile {
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::ConvPool(ConvPoolSpec {
+            filters: self.filters,
+            filter: self.filter,
+            pool: self.pool,
+            activation: self.activation,
+        })
     }
 }
 

@@ -14,17 +14,28 @@
 //! layer after a convolution reads the previous output `(C, m·H·W)` as n_in = C·H·W values per
 //! example in (channel, y, x) order, `network3.py`'s `reshape`: [`gather`] copies them into
 //! rows, [`scatter`] sends the errors back.
+//!
+//! The two kinds ([`super::fully_connected`], [`super::softmax`]) differ only in what follows
+//! the product — an activation or the softmax — and in δ; what they share is here: [`Dense`]'s
+//! product, backprop from δ (BP2–BP4) and update, their buffers and their model-file weights.
 
-use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD};
 
 use crate::real::Real;
+
+use super::item::Shape;
+use super::kind::{self, apply_update, Backward, Buffer, Element, Forward, Parameter, Rate, Role};
+use super::phase::Phase;
+use super::reference::Trace;
+use super::small_batch;
 
 /// The weights and biases of a fully-connected or softmax layer.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub struct Dense<F: Real = f64> {
     /// `(C, H, W)` of one example's input, n_in = C·H·W values.
-    pub input: super::spec::Shape,
+    pub input: Shape,
     /// Probability of dropping each input while training.
     pub dropout: f64,
     /// `(n_out, n_in)`.
@@ -86,3 +97,359 @@ pub fn scatter<F: Real>(d_input: ArrayView2<F>, hw: usize, m: usize, mut d_prev:
         }
     }
 }
+
+/// A dense layer's buffers in a pass.
+#[derive(Clone, Debug)]
+pub struct DenseBuffers<F: Real> {
+    /// `(m_max, n_in)`: the layer's (masked) input.
+    input: Array2<F>,
+    /// After another layer, in training: `(m_max, n_in)`, ∂C/∂input.
+    d_input: Array2<F>,
+    /// Scratch space of [`small_batch`]'s kernels.
+    packed: Vec<F>,
+    /// `(n_out, n_in)`.
+    nabla_w: Array2<F>,
+    /// `(n_out,)`.
+    nabla_b: Array1<F>,
+}
+
+impl<F: Real> Dense<F> {
+    /// Weights N(0, `sd`²) then biases N(0, 1) — or, without `sd`, both zero (`network3.py`'s
+    /// softmax layer).
+    pub fn build(
+        input: Shape,
+        neurons: usize,
+        dropout: f64,
+        sd: Option<f64>,
+        draw: &mut impl FnMut(f64) -> F,
+    ) -> Self {
+        let n_in: usize = input.iter().product();
+        let (weights, biases) = match sd {
+            Some(sd) => (
+                Array2::from_shape_simple_fn((neurons, n_in), || draw(sd)),
+                Array1::from_shape_simple_fn(neurons, || draw(1.0)),
+            ),
+            None => (Array2::zeros((neurons, n_in)), Array1::zeros(neurons)),
+        };
+        Dense {
+            input,
+            dropout,
+            weights,
+            biases,
+        }
+    }
+
+    /// Neurons.
+    pub fn n_out(&self) -> usize {
+        self.weights.nrows()
+    }
+
+    /// `(n_out, 1, 1)`.
+    pub fn output(&self) -> Shape {
+        [self.n_out(), 1, 1]
+    }
+
+    pub fn allocate(buffers: &[Buffer]) -> DenseBuffers<F> {
+        DenseBuffers {
+            input: kind::zeros(buffers, "input"),
+            d_input: kind::zeros(buffers, "d_input"),
+            packed: kind::reserve(buffers, "packed"),
+            nabla_w: kind::zeros(buffers, "nabla_w"),
+            nabla_b: kind::zeros_1d(buffers, "nabla_b"),
+        }
+    }
+
+    pub fn parameters(&self) -> Vec<Parameter<'_, F>> {
+        kind::weights_and_biases(&self.weights, &self.biases)
+    }
+
+    pub fn parameters_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>> {
+        kind::weights_and_biases_mut(&mut self.weights, &mut self.biases)
+    }
+
+    pub fn gradients<'a>(&self, buffers: &'a DenseBuffers<F>) -> Vec<ArrayViewD<'a, F>> {
+        kind::gradient_pair(&buffers.nabla_w, &buffers.nabla_b)
+    }
+
+    /// The same layer computing in `G`.
+    pub fn cast<G: Real>(&self) -> Dense<G> {
+        Dense {
+            input: self.input,
+            dropout: self.dropout,
+            weights: self.weights.mapv(|v| G::of(v.as_f64())),
+            biases: self.biases.mapv(|v| G::of(v.as_f64())),
+        }
+    }
+
+    /// The weighted input without its bias, W·x — times 1 − p outside training — into the
+    /// first m columns of `pass.out` `(n_out, m_max)`, after [`gather`]ing the (masked) input.
+    pub fn product(&self, buffers: &mut DenseBuffers<F>, pass: &mut Forward<'_, F>) {
+        let m = pass.m;
+        let [_, h, w] = self.input;
+        gather(pass.input, h * w, m, pass.mask, buffers.input.view_mut());
+        let scale = if pass.training {
+            F::one()
+        } else {
+            F::of(1.0 - self.dropout)
+        };
+        let input = buffers.input.slice(s![..m, ..]);
+        match (self.weights.as_slice(), input.to_slice()) {
+            (Some(w), Some(x)) if pass.small => {
+                let n_in = self.weights.ncols();
+                let m_max = pass.out.ncols();
+                let out = pass.out.as_slice_mut().expect("outputs are contiguous");
+                small_batch::forward(scale, w, n_in, x, m, out, m_max, &mut buffers.packed);
+            }
+            _ => general_mat_mul(
+                scale,
+                &self.weights,
+                &input.t(),
+                F::zero(),
+                &mut pass.out.slice_mut(s![.., ..m]),
+            ),
+        }
+    }
+
+    /// From δ (the first m columns of `pass.d_out`): ∇b = Σ δ (BP3), ∇W = δ·input (BP4) and
+    /// ∂C/∂input = δᵀ·W (BP2).
+    pub fn backward(&self, buffers: &mut DenseBuffers<F>, pass: &mut Backward<'_, F>) {
+        let m = pass.m;
+        let delta = pass.d_out.slice(s![.., ..m]);
+        let input = buffers.input.slice(s![..m, ..]);
+        for (nb, row) in buffers.nabla_b.iter_mut().zip(delta.rows()) {
+            *nb = row.sum();
+        }
+        general_mat_mul(F::one(), &delta, &input, F::zero(), &mut buffers.nabla_w);
+        if pass.d_input.is_some() {
+            input_error(delta, &self.weights, &mut buffers.d_input);
+        }
+        self.send_input_error(buffers, pass);
+    }
+
+    /// The training step's [`Dense::backward`]: the input error (from the weights before the
+    /// update), then the update from δ and the input without storing ∇W — one pass of
+    /// [`small_batch::backward_update`] over W when the kernels take the mini-batch and there
+    /// is an input error to compute, else one product for each (W ← decay·W − scale·δ·input,
+    /// as `network2.py`'s step does).
+    pub fn backward_update(
+        &mut self,
+        buffers: &mut DenseBuffers<F>,
+        pass: &mut Backward<'_, F>,
+        (decay, scale): Rate<F>,
+    ) {
+        let m = pass.m;
+        let has_prev = pass.d_input.is_some();
+        let n_in = self.weights.ncols();
+        let m_max = pass.d_out.ncols();
+        let input = buffers.input.slice(s![..m, ..]);
+        let w = self.weights.as_slice_mut();
+        if let (true, true, Some(x), Some(w)) = (pass.small, has_prev, input.to_slice(), w) {
+            let b = self
+                .biases
+                .as_slice_mut()
+                .expect("a 1-d array is contiguous");
+            let delta = pass.d_out.as_slice().expect("layer buffers are contiguous");
+            let d_x = buffers
+                .d_input
+                .as_slice_mut()
+                .expect("layer buffers are contiguous");
+            let (step, packed) = ((decay, scale), &mut buffers.packed);
+            small_batch::backward_update(w, b, n_in, delta, m_max, x, d_x, m, step, packed);
+        } else {
+            let delta = pass.d_out.slice(s![.., ..m]);
+            if has_prev {
+                input_error(delta, &self.weights, &mut buffers.d_input);
+            }
+            // W ← decay·W − scale·δ·input, one product; b ← b − scale·Σδ.
+            general_mat_mul(-scale, &delta, &input, decay, &mut self.weights);
+            for (b, row) in self.biases.iter_mut().zip(delta.rows()) {
+                *b -= scale * row.sum();
+            }
+        }
+        self.send_input_error(buffers, pass);
+    }
+
+    /// Zeroes ∂C/∂input where an input was dropped and [`scatter`]s it to the previous layer.
+    fn send_input_error(&self, buffers: &mut DenseBuffers<F>, pass: &mut Backward<'_, F>) {
+        let m = pass.m;
+        if let Some(d_prev) = &mut pass.d_input {
+            if let Some(mask) = pass.mask {
+                let mut d_input = buffers.d_input.slice_mut(s![..m, ..]);
+                d_input *= &mask.slice(s![..m, ..]);
+            }
+            let [_, h, w] = self.input;
+            scatter(buffers.d_input.view(), h * w, m, d_prev.view_mut());
+        }
+        pass.timer.mark(Phase::DenseBackward);
+    }
+
+    pub fn update(&mut self, buffers: &DenseBuffers<F>, rate: Rate<F>) {
+        let (w, b) = (&mut self.weights, &mut self.biases);
+        apply_update(w, b, &buffers.nabla_w, &buffers.nabla_b, rate);
+    }
+
+    /// The reference's weighted input of one example ([`super::reference`]): z = W·x + b in
+    /// `training` (with x masked by `mask`, left in `trace.input`), else z = (1 − p)·W·x + b.
+    pub fn reference_product(
+        &self,
+        trace: &mut Trace<F>,
+        training: bool,
+        mask: Option<&[F]>,
+    ) -> Vec<F> {
+        let scale = if training {
+            if let Some(mask) = mask {
+                for (v, &m) in trace.input.iter_mut().zip(mask) {
+                    *v *= m;
+                }
+            }
+            F::one()
+        } else {
+            F::of(1.0 - self.dropout)
+        };
+        (0..self.weights.nrows())
+            .map(|j| {
+                let mut sum = F::zero();
+                for (i, &v) in trace.input.iter().enumerate() {
+                    sum += self.weights[[j, i]] * v;
+                }
+                scale * sum + self.biases[j]
+            })
+            .collect()
+    }
+
+    /// The reference's backprop of one example from δ: ∇b += δ (BP3), ∇W += δ·xᵀ (BP4), and
+    /// ∂C/∂x = Wᵀ·δ (BP2), zero where an input was dropped.
+    pub fn reference_backward(
+        &self,
+        trace: &Trace<F>,
+        delta: &[F],
+        mask: Option<&[F]>,
+        nabla: &mut [ArrayD<F>],
+    ) -> Vec<F> {
+        let (mut nabla_w, mut nabla_b) = kind::reference_pair(nabla);
+        let mut d_in = vec![F::zero(); trace.input.len()];
+        for (j, &dj) in delta.iter().enumerate() {
+            nabla_b[j] += dj;
+            for (i, &v) in trace.input.iter().enumerate() {
+                nabla_w[[j, i]] += dj * v;
+                d_in[i] += dj * self.weights[[j, i]];
+            }
+        }
+        if let Some(mask) = mask {
+            for (d, &m) in d_in.iter_mut().zip(mask) {
+                *d *= m;
+            }
+        }
+        d_in
+    }
+
+    /// The weights as nested lists, `(n_out, n_in)`, and the biases, for a model file.
+    pub fn to_file(&self) -> (Vec<Vec<f64>>, Vec<f64>) {
+        let rows = self
+            .weights
+            .rows()
+            .into_iter()
+            .map(|r| r.iter().map(|v| v.as_f64()).collect())
+            .collect();
+        (rows, kind::values(&self.biases))
+    }
+
+    /// A layer of a model file reading `input`, its weights a list of `neurons` rows.
+    pub fn from_file(
+        layer: usize,
+        input: Shape,
+        neurons: usize,
+        dropout: f64,
+        weights: Vec<Vec<f64>>,
+        biases: Vec<f64>,
+    ) -> Result<Self, String> {
+        let n_in: usize = input.iter().product();
+        if weights.len() != neurons || weights.iter().any(|r| r.len() != n_in) {
+            return Err(format!("layer {layer}: weights is not {neurons}×{n_in}"));
+        }
+        let flat = weights.into_iter().flatten().collect();
+        let (weights, biases) = kind::parameters_from_file(layer, (neurons, n_in), flat, biases)?;
+        Ok(Dense {
+            input,
+            dropout,
+            weights,
+            biases,
+        })
+    }
+}
+
+/// `(m, n_in)` `input` and, in training, `d_input` after another layer, `nabla_w`
+/// `(n_out, n_in)`, `nabla_b` `(n_out,)`; the small-batch kernels' scratch space where a
+/// mini-batch of `m` takes them.
+pub fn buffers<F: Real>(input: Shape, n_out: usize, m: usize, role: Role) -> Option<Vec<Buffer>> {
+    let n_in = input.iter().try_fold(1usize, |p, &n| p.checked_mul(n))?;
+    let mut buffers = vec![Buffer::real("input", &[m], &[n_in])?];
+    if role.training && !role.first {
+        buffers.push(Buffer::real("d_input", &[m], &[n_in])?);
+    }
+    if small_batch::available() && (1..=small_batch::MAX_EXAMPLES).contains(&m) {
+        let len = small_batch::packed_len::<F>(n_in, m);
+        buffers.push(Buffer::flat("packed", Element::Real, &[len])?);
+    }
+    if role.training {
+        buffers.push(Buffer::real("nabla_w", &[n_out], &[n_in])?);
+        buffers.push(Buffer::flat("nabla_b", Element::Real, &[n_out])?);
+    }
+    Some(buffers)
+}
+
+/// BP2 for a dense layer: ∂C/∂input = δᵀ·W into the first m rows of `d_input` `(m_max, n_in)`,
+/// with δ `(n_out, m)`.
+fn input_error<F: Real>(delta: ArrayView2<F>, weights: &Array2<F>, d_input: &mut Array2<F>) {
+    let mut d_input = d_input.slice_mut(s![..delta.ncols(), ..]);
+    general_mat_mul(F::one(), &delta.t(), weights, F::zero(), &mut d_input);
+}
+
+/// Weights and biases of a dense layer of `n_out` neurons reading `input`, if the count fits
+/// in 128 bits.
+pub fn parameters(input: Shape, n_out: usize) -> Option<u128> {
+    let [c, h, w] = input.map(|n| n as u128);
+    let n = n_out as u128;
+    n.checked_mul(c.checked_mul(h)?.checked_mul(w)?)?
+        .checked_add(n)
+}
+
+/// The methods of [`super::kind::Kind`] that a layer made of one [`Dense`] (in a field
+/// `dense`) forwards to it: its shapes, parameters, buffers, update and gradients. Written
+/// once here for the fully-connected and softmax kinds, inside their `impl Kind`.
+macro_rules! forward_to_dense {
+    () => {
+        fn input(&self) -> $crate::model::layers::item::Shape {
+            self.dense.input
+        }
+
+        fn output(&self) -> $crate::model::layers::item::Shape {
+            self.dense.output()
+        }
+
+        fn parameters(&self) -> Vec<$crate::model::layers::kind::Parameter<'_, F>> {
+            self.dense.parameters()
+        }
+
+        fn parameters_mut(&mut self) -> Vec<ndarray::ArrayViewMutD<'_, F>> {
+            self.dense.parameters_mut()
+        }
+
+        fn allocate(&self, buffers: &[$crate::model::layers::kind::Buffer]) -> DenseBuffers<F> {
+            Dense::allocate(buffers)
+        }
+
+        fn update(
+            &mut self,
+            buffers: &DenseBuffers<F>,
+            rate: $crate::model::layers::kind::Rate<F>,
+        ) {
+            self.dense.update(buffers, rate);
+        }
+
+        fn gradients<'a>(&self, buffers: &'a DenseBuffers<F>) -> Vec<ndarray::ArrayViewD<'a, F>> {
+            self.dense.gradients(buffers)
+        }
+    };
+}
+pub(crate) use forward_to_dense;

@@ -39,8 +39,8 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::real::Real;
 
+use super::item::Shape;
 use super::small_batch;
-use super::spec::Shape;
 
 /// The longest sum per output (C·K²) taken here: up to three channels of 5×5. The book's
 /// first layer has 25; its second, 500 (20 channels), goes through im2col and general

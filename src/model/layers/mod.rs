@@ -1,6 +1,12 @@
 //! Chapter 6's networks, `network3.py`: a list of layers — convolutional with max-pooling
-//! ([`ConvPool`]), fully connected and softmax ([`Dense`]) — trained on the log-likelihood cost
-//! with `network3.py`'s L2 term, whole mini-batches at a time ([`pass`]).
+//! ([`ConvPool`]), fully connected ([`FullyConnected`]) and softmax ([`Softmax`]) — trained on
+//! the log-likelihood cost with `network3.py`'s L2 term, whole mini-batches at a time
+//! ([`pass`]).
+//!
+//! Each kind of layer is one module — its list item, parameters, initialisation, forward and
+//! backward pass, update, buffers and model-file entry — behind the traits of [`kind`]; the
+//! registry below lists the kinds, and the pass, the model file and the list reader go through
+//! it without knowing one kind from another.
 //!
 //! The layers are written by [`spec`] (`--layers conv:20:5,pool:2,fc:100,softmax`), drawn as
 //! `network3.py` draws them ([`LayerNetwork::new`]), trained by the same loop as the
@@ -31,156 +37,315 @@ pub mod conv_pool;
 pub mod dense;
 pub mod direct_conv;
 pub mod file;
+pub mod fully_connected;
+pub mod item;
+pub mod kind;
 pub mod pass;
+pub mod phase;
 pub mod reference;
 pub mod small_batch;
+pub mod softmax;
 pub mod spec;
 
-use ndarray::{Array1, Array2};
+use ndarray::{ArrayViewD, ArrayViewMutD};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
 use crate::data::Dataset;
-use crate::model::activation::Activation;
 use crate::model::network::{argmax, count_correct};
 use crate::real::Real;
 use crate::rng::SeededRng;
 
 pub use conv_pool::ConvPool;
 pub use dense::Dense;
-use spec::{LayerSpec, Shape, SpecError};
+pub use fully_connected::FullyConnected;
+pub use softmax::Softmax;
 
-/// One layer of a [`LayerNetwork`].
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(bound = "")]
-pub enum Layer<F: Real = f64> {
+use item::{Defaults, Item, Shape, SpecError};
+use kind::{Backward, Buffer, FileEntry, Forward, Kind, KindSpec, Parameter, Place};
+use kind::{Rate, Role, TunableName};
+
+/// The registry of layer kinds: for each, its name in the enums below (and, in kebab case, in
+/// the JSON of lists and model files), its list item ([`KindSpec`]) and its layer ([`Kind`]).
+/// The enums only forward to the kinds; a new kind is its module and one line here.
+macro_rules! registry {
+    ($($(#[$doc:meta])* $name:ident($spec:ident, $layer:ident),)*) => {
+        /// One item of a layer list ([`spec`]). Its JSON form — `{"kind": "conv-pool", ...}`
+        /// with the item's fields — is stored in model files, checkpoints and tuning studies.
+        #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "kind", rename_all = "kebab-case")]
+        pub enum LayerSpec {
+            $($(#[$doc])* $name($spec),)*
+        }
+
+        /// One layer of a [`LayerNetwork`].
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(bound = "")]
+        pub enum Layer<F: Real = f64> {
+            $($(#[$doc])* $name($layer<F>),)*
+        }
+
+        /// One layer's buffers in a [`pass::Pass`].
+        #[derive(Clone, Debug)]
+        pub enum LayerBuffers<F: Real> {
+            $($name(<$layer<F> as Kind<F>>::Buffers),)*
+        }
+
+        /// One layer's model-file entry, its kind's [`Kind::File`] tagged with `"kind"`.
+        #[derive(serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "kind", rename_all = "kebab-case")]
+        pub enum LayerFile {
+            $($name(<$layer<f64> as Kind<f64>>::File),)*
+        }
+
+        impl LayerSpec {
+            /// Reads `item` as the kind whose keyword it starts with.
+            fn parse_item(
+                item: &Item<'_>,
+                following: &[&str],
+                defaults: Defaults,
+            ) -> Result<(Self, usize), SpecError> {
+                $(if <$spec as KindSpec>::KEYWORDS.contains(&item.kind) {
+                    let (spec, used) = $spec::parse(item, following, defaults)?;
+                    return Ok((spec.into(), used));
+                })*
+                Err(SpecError::UnknownKind {
+                    index: item.index,
+                    item: item.text.to_string(),
+                    kind: item.kind.to_string(),
+                })
+            }
+
+            /// Every number of every kind that a study may vary ([`KindSpec::TUNABLE`]).
+            pub fn tunables() -> Vec<TunableName> {
+                let mut all = Vec::new();
+                $(all.extend(<$spec as KindSpec>::TUNABLE.iter().map(|t| TunableName {
+                    keyword: <$spec as KindSpec>::KEYWORDS[0],
+                    name: t.name,
+                    bound: t.bound,
+                    what: t.what,
+                }));)*
+                all
+            }
+
+            /// The keyword that names the layer's kind (`conv`, `fc`, `softmax`).
+            pub fn keyword(&self) -> &'static str {
+                match self { $(LayerSpec::$name(_) => <$spec as KindSpec>::KEYWORDS[0],)* }
+            }
+
+            /// Sets the tunable number `name` of this layer to `value` (as written); `None` if
+            /// the kind has no such number or `value` is not one.
+            pub fn set_tunable(&mut self, name: &str, value: &str) -> Option<()> {
+                match self {
+                    $(LayerSpec::$name(s) => {
+                        let tunable = <$spec as KindSpec>::TUNABLE.iter().find(|t| t.name == name)?;
+                        (tunable.set)(s, value)
+                    })*
+                }
+            }
+
+            /// The text [`spec::parse`] reads back as this layer, with every option spelled
+            /// out.
+            pub fn text(&self) -> String {
+                match self { $(LayerSpec::$name(s) => s.text(),)* }
+            }
+
+            fn check(&self, place: &Place<'_>) -> Result<(), SpecError> {
+                match self { $(LayerSpec::$name(s) => s.check(place),)* }
+            }
+
+            /// The layer's output shape for an `input` shape, given the `classes` of the data.
+            pub fn output(&self, input: Shape, classes: usize) -> Shape {
+                match self { $(LayerSpec::$name(s) => s.output(input, classes),)* }
+            }
+
+            fn keeps_maps(&self) -> bool {
+                match self { $(LayerSpec::$name(s) => s.keeps_maps(),)* }
+            }
+
+            fn is_output(&self) -> bool {
+                match self { $(LayerSpec::$name(s) => s.is_output(),)* }
+            }
+
+            /// The probability of dropping each input while training (0 for none).
+            pub fn dropout(&self) -> f64 {
+                match self { $(LayerSpec::$name(s) => s.dropout(),)* }
+            }
+
+            fn parameters(&self, input: Shape, classes: usize) -> Option<u128> {
+                match self { $(LayerSpec::$name(s) => s.parameters(input, classes),)* }
+            }
+
+            /// See [`KindSpec::multiply_adds`].
+            pub fn multiply_adds(&self, input: Shape, classes: usize) -> f64 {
+                match self { $(LayerSpec::$name(s) => s.multiply_adds(input, classes),)* }
+            }
+
+            /// See [`KindSpec::buffers`].
+            pub fn buffers<F: Real>(
+                &self,
+                input: Shape,
+                output: Shape,
+                m: usize,
+                role: Role,
+            ) -> Option<Vec<Buffer>> {
+                match self { $(LayerSpec::$name(s) => s.buffers::<F>(input, output, m, role),)* }
+            }
+
+            fn build<F: Real>(
+                &self,
+                input: Shape,
+                classes: usize,
+                draw: &mut impl FnMut(f64) -> F,
+            ) -> Layer<F> {
+                match self { $(LayerSpec::$name(s) => s.build(input, classes, draw),)* }
+            }
+        }
+
+        impl<F: Real> Layer<F> {
+            /// The list item that builds a layer like this one.
+            pub fn spec(&self) -> LayerSpec {
+                match self { $(Layer::$name(l) => l.spec().into(),)* }
+            }
+
+            /// `(C, H, W)` of one example's input (`(n_in, 1, 1)` for a dense layer after
+            /// another).
+            pub fn input(&self) -> Shape {
+                match self { $(Layer::$name(l) => l.input(),)* }
+            }
+
+            /// `(C, H, W)` of one example's output (`(n_out, 1, 1)` for a dense layer).
+            pub fn output(&self) -> Shape {
+                match self { $(Layer::$name(l) => l.output(),)* }
+            }
+
+            /// Every parameter array ([`Kind::parameters`]).
+            pub fn parameters(&self) -> Vec<Parameter<'_, F>> {
+                match self { $(Layer::$name(l) => l.parameters(),)* }
+            }
+
+            pub fn parameters_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>> {
+                match self { $(Layer::$name(l) => l.parameters_mut(),)* }
+            }
+
+            /// The dropout probability of the layer's inputs (0 for none).
+            pub fn dropout(&self) -> f64 {
+                self.spec().dropout()
+            }
+
+            fn cast<G: Real>(&self) -> Layer<G> {
+                match self { $(Layer::$name(l) => l.cast(),)* }
+            }
+
+            fn allocate(&self, buffers: &[Buffer]) -> LayerBuffers<F> {
+                match self { $(Layer::$name(l) => LayerBuffers::$name(l.allocate(buffers)),)* }
+            }
+
+            fn use_general_products(&self, buffers: &mut LayerBuffers<F>) {
+                match (self, buffers) {
+                    $((Layer::$name(l), LayerBuffers::$name(b)) => l.use_general_products(b),)*
+                    _ => unreachable!("buffers made for another layer"),
+                }
+            }
+
+            fn forward(&self, buffers: &mut LayerBuffers<F>, pass: &mut Forward<'_, F>) {
+                match (self, buffers) {
+                    $((Layer::$name(l), LayerBuffers::$name(b)) => l.forward(b, pass),)*
+                    _ => unreachable!("buffers made for another layer"),
+                }
+            }
+
+            fn backward(&self, buffers: &mut LayerBuffers<F>, pass: &mut Backward<'_, F>) {
+                match (self, buffers) {
+                    $((Layer::$name(l), LayerBuffers::$name(b)) => l.backward(b, pass),)*
+                    _ => unreachable!("buffers made for another layer"),
+                }
+            }
+
+            fn backward_update(
+                &mut self,
+                buffers: &mut LayerBuffers<F>,
+                pass: &mut Backward<'_, F>,
+                rate: Rate<F>,
+            ) {
+                match (self, buffers) {
+                    $((Layer::$name(l), LayerBuffers::$name(b)) => {
+                        l.backward_update(b, pass, rate)
+                    })*
+                    _ => unreachable!("buffers made for another layer"),
+                }
+            }
+
+            fn update(&mut self, buffers: &LayerBuffers<F>, rate: Rate<F>) {
+                match (self, buffers) {
+                    $((Layer::$name(l), LayerBuffers::$name(b)) => l.update(b, rate),)*
+                    _ => unreachable!("buffers made for another layer"),
+                }
+            }
+
+            fn gradients<'a>(&self, buffers: &'a LayerBuffers<F>) -> Vec<ArrayViewD<'a, F>> {
+                match (self, buffers) {
+                    $((Layer::$name(l), LayerBuffers::$name(b)) => l.gradients(b),)*
+                    _ => unreachable!("buffers made for another layer"),
+                }
+            }
+
+            fn reference_forward(
+                &self,
+                trace: &mut reference::Trace<F>,
+                training: bool,
+                mask: Option<&[F]>,
+            ) {
+                match self { $(Layer::$name(l) => l.reference_forward(trace, training, mask),)* }
+            }
+
+            fn reference_backward(
+                &self,
+                trace: &reference::Trace<F>,
+                d_out: &[F],
+                mask: Option<&[F]>,
+                nabla: &mut [ndarray::ArrayD<F>],
+            ) -> Vec<F> {
+                match self {
+                    $(Layer::$name(l) => l.reference_backward(trace, d_out, mask, nabla),)*
+                }
+            }
+
+            fn to_file(&self) -> LayerFile {
+                match self { $(Layer::$name(l) => LayerFile::$name(l.to_file()),)* }
+            }
+
+            fn from_file(file: LayerFile, input: Shape, layer: usize) -> Result<Self, String> {
+                Ok(match file {
+                    $(LayerFile::$name(f) => Layer::$name($layer::from_file(f, input, layer)?),)*
+                })
+            }
+        }
+
+        impl LayerFile {
+            fn spec(&self) -> LayerSpec {
+                match self { $(LayerFile::$name(f) => f.spec(),)* }
+            }
+
+            fn classes(&self) -> Option<usize> {
+                match self { $(LayerFile::$name(f) => f.classes(),)* }
+            }
+        }
+    };
+}
+
+registry! {
     /// `ConvPoolLayer`.
-    ConvPool(ConvPool<F>),
+    ConvPool(ConvPoolSpec, ConvPool),
     /// `FullyConnectedLayer`.
-    FullyConnected {
-        activation: Activation,
-        dense: Dense<F>,
-    },
+    FullyConnected(FullyConnectedSpec, FullyConnected),
     /// `SoftmaxLayer`, the output layer.
-    Softmax(Dense<F>),
+    Softmax(SoftmaxSpec, Softmax),
 }
 
-impl<F: Real> Layer<F> {
-    /// `(C, H, W)` of one example's input (`(n_in, 1, 1)` for a dense layer after another).
-    pub fn input(&self) -> Shape {
-        match self {
-            Layer::ConvPool(conv) => conv.input,
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => dense.input,
-        }
-    }
-
-    /// `(C, H, W)` of one example's output (`(n_out, 1, 1)` for a dense layer).
-    pub fn output(&self) -> Shape {
-        match self {
-            Layer::ConvPool(conv) => conv.output(),
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
-                [dense.weights.nrows(), 1, 1]
-            }
-        }
-    }
-
-    /// `(F, C·K·K)` or `(n_out, n_in)`.
-    pub fn weights(&self) -> &Array2<F> {
-        match self {
-            Layer::ConvPool(conv) => &conv.weights,
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => &dense.weights,
-        }
-    }
-
-    pub fn biases(&self) -> &Array1<F> {
-        match self {
-            Layer::ConvPool(conv) => &conv.biases,
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => &dense.biases,
-        }
-    }
-
-    pub fn parameters_mut(&mut self) -> (&mut Array2<F>, &mut Array1<F>) {
-        match self {
-            Layer::ConvPool(conv) => (&mut conv.weights, &mut conv.biases),
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
-                (&mut dense.weights, &mut dense.biases)
-            }
-        }
-    }
-
-    /// A fully-connected or softmax layer's weights and biases.
-    pub fn dense(&self) -> Option<&Dense<F>> {
-        match self {
-            Layer::ConvPool(_) => None,
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => Some(dense),
-        }
-    }
-
-    pub fn dense_mut(&mut self) -> Option<&mut Dense<F>> {
-        match self {
-            Layer::ConvPool(_) => None,
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => Some(dense),
-        }
-    }
-
-    /// The dropout probability of a dense layer's inputs (`None` for a convolution).
-    pub fn dropout(&self) -> Option<f64> {
-        match self {
-            Layer::ConvPool(_) => None,
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => Some(dense.dropout),
-        }
-    }
-
-    /// The list item that builds a layer like this one.
-    pub fn spec(&self) -> LayerSpec {
-        match self {
-            Layer::ConvPool(conv) => LayerSpec::ConvPool {
-                filters: conv.filters,
-                filter: conv.filter,
-                pool: conv.pool,
-                activation: conv.activation,
-            },
-            Layer::FullyConnected { activation, dense } => LayerSpec::FullyConnected {
-                neurons: dense.weights.nrows(),
-                activation: *activation,
-                dropout: dense.dropout,
-            },
-            Layer::Softmax(dense) => LayerSpec::Softmax {
-                dropout: dense.dropout,
-            },
-        }
-    }
-
-    fn cast<G: Real>(&self) -> Layer<G> {
-        let w = |a: &Array2<F>| a.mapv(|v| G::of(v.as_f64()));
-        let b = |a: &Array1<F>| a.mapv(|v| G::of(v.as_f64()));
-        let dense = |d: &Dense<F>| Dense {
-            input: d.input,
-            dropout: d.dropout,
-            weights: w(&d.weights),
-            biases: b(&d.biases),
-        };
-        match self {
-            Layer::ConvPool(c) => Layer::ConvPool(ConvPool {
-                input: c.input,
-                filters: c.filters,
-                filter: c.filter,
-                pool: c.pool,
-                activation: c.activation,
-                weights: w(&c.weights),
-                biases: b(&c.biases),
-            }),
-            Layer::FullyConnected {
-                activation,
-                dense: d,
-            } => Layer::FullyConnected {
-                activation: *activation,
-                dense: dense(d),
-            },
-            Layer::Softmax(d) => Layer::Softmax(dense(d)),
-        }
-    }
-}
+use conv_pool::ConvPoolSpec;
+use fully_connected::FullyConnectedSpec;
+use softmax::SoftmaxSpec;
 
 /// `network3.py`'s `Network`: the layers, each reading the one before it, the first the
 /// images. Its serde form is for training checkpoints; model files have their own layout
@@ -208,63 +373,12 @@ impl<F: Real> LayerNetwork<F> {
     ) -> Result<Self, SpecError> {
         let shapes = spec::check(layers, input, classes)?;
         let mut draw = |sd: f64| F::of(sd * rng.sample::<f64, _>(StandardNormal));
-        let mut built = Vec::with_capacity(layers.len());
-        for (layer, &input) in layers.iter().zip(&shapes) {
-            let n_in: usize = input.iter().product();
-            built.push(match *layer {
-                LayerSpec::ConvPool {
-                    filters,
-                    filter,
-                    pool,
-                    activation,
-                } => {
-                    let n_out = (filters * filter * filter) as f64 / (pool * pool) as f64;
-                    let weights =
-                        Array2::from_shape_simple_fn((filters, input[0] * filter * filter), || {
-                            draw(n_out.recip().sqrt())
-                        });
-                    let biases = Array1::from_shape_simple_fn(filters, || draw(1.0));
-                    Layer::ConvPool(ConvPool {
-                        input,
-                        filters,
-                        filter,
-                        pool,
-                        activation,
-                        weights,
-                        biases,
-                    })
-                }
-                LayerSpec::FullyConnected {
-                    neurons,
-                    activation,
-                    dropout,
-                } => {
-                    let weights = Array2::from_shape_simple_fn((neurons, n_in), || {
-                        draw((neurons as f64).recip().sqrt())
-                    });
-                    let biases = Array1::from_shape_simple_fn(neurons, || draw(1.0));
-                    Layer::FullyConnected {
-                        activation,
-                        dense: Dense {
-                            input,
-                            dropout,
-                            weights,
-                            biases,
-                        },
-                    }
-                }
-                LayerSpec::Softmax { dropout } => Layer::Softmax(Dense {
-                    input,
-                    dropout,
-                    weights: Array2::zeros((classes, n_in)),
-                    biases: Array1::zeros(classes),
-                }),
-            });
-        }
-        Ok(LayerNetwork {
-            input,
-            layers: built,
-        })
+        let layers = layers
+            .iter()
+            .zip(&shapes)
+            .map(|(layer, &input)| layer.build(input, classes, &mut draw))
+            .collect();
+        Ok(LayerNetwork { input, layers })
     }
 
     /// The layer list, as [`spec::parse`] reads it.
@@ -323,19 +437,62 @@ impl<F: Real> LayerNetwork<F> {
         total / data.len() as f64 + 0.5 * lambda * self.weights_squared() / batches
     }
 
-    /// Σ w² over every layer's weights (not the biases).
+    /// Σ w² over every layer's weights (the parameters the L2 term covers; not the biases).
     pub fn weights_squared(&self) -> f64 {
-        self.layers
-            .iter()
-            .flat_map(|l| l.weights().iter())
-            .map(|w| w.as_f64() * w.as_f64())
-            .sum()
+        let mut sum = 0.0;
+        for layer in &self.layers {
+            for p in layer.parameters().iter().filter(|p| p.decays) {
+                sum += p
+                    .values
+                    .iter()
+                    .map(|w| w.as_f64() * w.as_f64())
+                    .sum::<f64>();
+            }
+        }
+        sum
     }
 
     /// True when every weight and bias is a finite number.
     pub fn is_finite(&self) -> bool {
         self.layers.iter().all(|l| {
-            l.weights().iter().all(|v| v.is_finite()) && l.biases().iter().all(|v| v.is_finite())
+            l.parameters()
+                .iter()
+                .all(|p| p.values.iter().all(|v| v.is_finite()))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::activation::Activation;
+
+    /// Training checkpoints store a network in its serde form: each layer tagged with its
+    /// variant's name, a fully-connected layer as `{activation, dense}`, a softmax layer as its
+    /// `Dense` — the form checkpoints written before the kinds had their own modules hold.
+    #[test]
+    fn the_checkpoint_form_of_a_network_is_unchanged() {
+        let specs = spec::parse("conv:1:2,fc:2,softmax", Activation::Relu, 0.0).unwrap();
+        let net: LayerNetwork =
+            LayerNetwork::new(&specs, [1, 2, 2], 2, &mut crate::rng::seeded(0)).unwrap();
+        let json = serde_json::to_value(&net).unwrap();
+        let layers = json["layers"].as_array().unwrap();
+        let keys = |v: &serde_json::Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k.join(",")
+        };
+        assert_eq!(
+            keys(&layers[0]["ConvPool"]),
+            "activation,biases,filter,filters,input,pool,weights"
+        );
+        assert_eq!(keys(&layers[1]["FullyConnected"]), "activation,dense");
+        assert_eq!(
+            keys(&layers[1]["FullyConnected"]["dense"]),
+            "biases,dropout,input,weights"
+        );
+        assert_eq!(keys(&layers[2]["Softmax"]), "biases,dropout,input,weights");
+        let back: LayerNetwork = serde_json::from_value(json).unwrap();
+        assert_eq!(back, net);
     }
 }

@@ -2,36 +2,37 @@
 //! loop written as the equations read — the convolution as Σ_c Σ_i Σ_j w·a, the pooling as a
 //! scan of each block, BP1–BP4 for every layer. Nothing here is fast; it is what the tests
 //! hold the fast passes to (gradients, outputs), and what the finite-difference checks
-//! differentiate.
+//! differentiate. Each kind writes its own ([`super::kind::Kind::reference_forward`],
+//! [`super::kind::Kind::reference_backward`]); this module runs them through a network.
 //!
 //! Activations are flat vectors per example: a convolution's output in (filter, y, x) order,
 //! as [`super::dense::gather`] reads it. Dropout masks are given, not drawn: `masks[l]` is
 //! layer l's 0/1 mask over its inputs for this example, or `None` to use every input.
 
-use ndarray::{Array1, Array2, ArrayViewMut1};
+use ndarray::ArrayD;
 
 use crate::data::Dataset;
-use crate::model::activation::Output;
 use crate::real::Real;
 
-use super::{Layer, LayerNetwork};
+use super::LayerNetwork;
 
-/// ∇W and ∇b of every layer, summed over examples.
+/// The gradient of every parameter of every layer, summed over examples: `nabla[l][p]` for
+/// parameter p of layer l, in the order of [`super::Layer::parameters`] (∇W, then ∇b).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gradient<F: Real> {
-    pub nabla_w: Vec<Array2<F>>,
-    pub nabla_b: Vec<Array1<F>>,
+    pub nabla: Vec<Vec<ArrayD<F>>>,
 }
 
 /// What the forward pass keeps of one layer for backprop.
-struct Trace<F> {
+#[derive(Clone, Debug)]
+pub struct Trace<F> {
     /// The layer's input (masked, for a dense layer in training).
-    input: Vec<F>,
+    pub input: Vec<F>,
     /// The layer's output.
-    out: Vec<F>,
+    pub out: Vec<F>,
     /// Convolution: for each pooled output, the flat (filter, y, x) index of its maximum in the
     /// pre-pooling map.
-    argmax: Vec<usize>,
+    pub argmax: Vec<usize>,
 }
 
 /// Runs one example `x` through `net`. With `masks` (one per layer) this is the training
@@ -46,86 +47,12 @@ fn forward<F: Real>(
     let mut a = x.to_vec();
     for (l, layer) in net.layers.iter().enumerate() {
         let mut trace = Trace {
-            input: a.clone(),
+            input: a,
             out: Vec::new(),
             argmax: Vec::new(),
         };
-        match layer {
-            Layer::ConvPool(conv) => {
-                let [c_in, h, w] = conv.input;
-                let k = conv.filter;
-                let (ho, wo) = conv.map();
-                let [_, hp, wp] = conv.output();
-                let p = conv.pool;
-                for f in 0..conv.filters {
-                    // z[y][x] = Σ_c Σ_i Σ_j w[f, c, i, j] · a[c, y + i, x + j]
-                    let mut z = vec![F::zero(); ho * wo];
-                    for y in 0..ho {
-                        for xx in 0..wo {
-                            let mut sum = F::zero();
-                            for c in 0..c_in {
-                                for i in 0..k {
-                                    for j in 0..k {
-                                        sum += conv.weights[[f, c * k * k + i * k + j]]
-                                            * a[c * h * w + (y + i) * w + xx + j];
-                                    }
-                                }
-                            }
-                            z[y * wo + xx] = sum;
-                        }
-                    }
-                    for yp in 0..hp {
-                        for xp in 0..wp {
-                            let mut best = (F::neg_infinity(), 0);
-                            for i in 0..p {
-                                for j in 0..p {
-                                    let at = (yp * p + i) * wo + xp * p + j;
-                                    if z[at] > best.0 || (i == 0 && j == 0) {
-                                        best = (z[at], at);
-                                    }
-                                }
-                            }
-                            trace
-                                .out
-                                .push(conv.activation.apply(best.0 + conv.biases[f]));
-                            trace.argmax.push(f * ho * wo + best.1);
-                        }
-                    }
-                }
-            }
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
-                let scale = match masks {
-                    Some(masks) => {
-                        if let Some(mask) = &masks[l] {
-                            for (v, &m) in trace.input.iter_mut().zip(mask) {
-                                *v *= m;
-                            }
-                        }
-                        F::one()
-                    }
-                    None => F::of(1.0 - dense.dropout),
-                };
-                let z: Vec<F> = (0..dense.weights.nrows())
-                    .map(|j| {
-                        let mut sum = F::zero();
-                        for (i, &v) in trace.input.iter().enumerate() {
-                            sum += dense.weights[[j, i]] * v;
-                        }
-                        scale * sum + dense.biases[j]
-                    })
-                    .collect();
-                trace.out = match layer {
-                    Layer::FullyConnected { activation, .. } => {
-                        z.iter().map(|&z| activation.apply(z)).collect()
-                    }
-                    _ => {
-                        let mut a = z;
-                        Output::Softmax.apply(ArrayViewMut1::from(&mut a[..]));
-                        a
-                    }
-                };
-            }
-        }
+        let mask = masks.and_then(|m| m[l].as_deref());
+        layer.reference_forward(&mut trace, masks.is_some(), mask);
         a = trace.out.clone();
         traces.push(trace);
     }
@@ -140,7 +67,7 @@ pub fn feedforward<F: Real>(net: &LayerNetwork<F>, x: &[F]) -> Vec<F> {
         .unwrap_or_default()
 }
 
-/// ∇W and ∇b of −ln a_y for one example `x` of class `label`, with the dropout `masks`
+/// The gradient of −ln a_y for one example `x` of class `label`, with the dropout `masks`
 /// (one per layer), by BP1–BP4 one layer at a time.
 pub fn backprop<F: Real>(
     net: &LayerNetwork<F>,
@@ -149,73 +76,25 @@ pub fn backprop<F: Real>(
     masks: &[Option<Vec<F>>],
 ) -> Gradient<F> {
     let traces = forward(net, x, Some(masks));
-    let mut nabla_w: Vec<Array2<F>> = net
+    let mut nabla: Vec<Vec<ArrayD<F>>> = net
         .layers
         .iter()
-        .map(|l| Array2::zeros(l.weights().raw_dim()))
-        .collect();
-    let mut nabla_b: Vec<Array1<F>> = net
-        .layers
-        .iter()
-        .map(|l| Array1::zeros(l.biases().len()))
+        .map(|l| {
+            let parameters = l.parameters();
+            parameters
+                .iter()
+                .map(|p| ArrayD::zeros(p.values.raw_dim()))
+                .collect()
+        })
         .collect();
     // BP1 for softmax and log-likelihood: δᴸ = a − y, eq. (84).
     let mut d_out: Vec<F> = traces.last().map(|t| t.out.clone()).unwrap_or_default();
     d_out[usize::from(label)] -= F::one();
     for (l, layer) in net.layers.iter().enumerate().rev() {
-        let trace = &traces[l];
-        let mut d_in = vec![F::zero(); trace.input.len()];
-        match layer {
-            Layer::ConvPool(conv) => {
-                let [c_in, h, w] = conv.input;
-                let k = conv.filter;
-                let (ho, wo) = conv.map();
-                let per_filter = d_out.len() / conv.filters;
-                for (q, (&d, &a)) in d_out.iter().zip(&trace.out).enumerate() {
-                    let f = q / per_filter;
-                    let delta = d * conv.activation.prime_from_output(a);
-                    nabla_b[l][f] += delta;
-                    // Only the block's maximum passed its z on: δ reaches that z alone.
-                    let at = trace.argmax[q] - f * ho * wo;
-                    let (y, xx) = (at / wo, at % wo);
-                    for c in 0..c_in {
-                        for i in 0..k {
-                            for j in 0..k {
-                                let col = c * k * k + i * k + j;
-                                let input = c * h * w + (y + i) * w + xx + j;
-                                nabla_w[l][[f, col]] += delta * trace.input[input];
-                                d_in[input] += delta * conv.weights[[f, col]];
-                            }
-                        }
-                    }
-                }
-            }
-            Layer::FullyConnected { dense, .. } | Layer::Softmax(dense) => {
-                let delta: Vec<F> = match layer {
-                    Layer::FullyConnected { activation, .. } => d_out
-                        .iter()
-                        .zip(&trace.out)
-                        .map(|(&d, &a)| d * activation.prime_from_output(a))
-                        .collect(),
-                    _ => d_out.clone(),
-                };
-                for (j, &dj) in delta.iter().enumerate() {
-                    nabla_b[l][j] += dj;
-                    for (i, &v) in trace.input.iter().enumerate() {
-                        nabla_w[l][[j, i]] += dj * v;
-                        d_in[i] += dj * dense.weights[[j, i]];
-                    }
-                }
-                if let Some(mask) = &masks[l] {
-                    for (d, &m) in d_in.iter_mut().zip(mask) {
-                        *d *= m;
-                    }
-                }
-            }
-        }
-        d_out = d_in;
+        let mask = masks[l].as_deref();
+        d_out = layer.reference_backward(&traces[l], &d_out, mask, &mut nabla[l]);
     }
-    Gradient { nabla_w, nabla_b }
+    Gradient { nabla }
 }
 
 /// Example `k` of `data` as a flat vector.
@@ -237,10 +116,7 @@ pub fn gradient<F: Real>(
         total = Some(match total {
             None => g,
             Some(mut t) => {
-                for (a, b) in t.nabla_w.iter_mut().zip(&g.nabla_w) {
-                    *a += b;
-                }
-                for (a, b) in t.nabla_b.iter_mut().zip(&g.nabla_b) {
+                for (a, b) in t.nabla.iter_mut().flatten().zip(g.nabla.iter().flatten()) {
                     *a += b;
                 }
                 t

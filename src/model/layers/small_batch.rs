@@ -153,11 +153,9 @@ fn check(w: usize, n_in: usize, x: usize, m: usize, out: usize, stride: usize) {
 /// that the kernels read every example's values for a strip at fixed offsets from one place.
 /// m·n_in copies, against m·n_in·n_out multiply-adds in the products.
 fn pack<'a, F: Real>(x: &[F], n_in: usize, m: usize, packed: &'a mut Vec<F>) -> &'a [F] {
-    let strips = n_in.div_ceil(L);
-    let len = strips * m * L;
-    // Room to start the packed values on a cache line, so that no vector load straddles two.
+    let len = n_in.div_ceil(L) * m * L;
     packed.clear();
-    packed.resize(len + CACHE_LINE / std::mem::size_of::<F>(), F::zero());
+    packed.resize(packed_len::<F>(n_in, m), F::zero());
     let start = packed
         .as_ptr()
         .align_offset(CACHE_LINE)
@@ -170,6 +168,12 @@ fn pack<'a, F: Real>(x: &[F], n_in: usize, m: usize, packed: &'a mut Vec<F>) -> 
         }
     }
     packed
+}
+
+/// The scratch space the kernels use for m examples of n_in inputs: the packed inputs, with
+/// room to start them on a cache line, so that no vector load straddles two.
+pub fn packed_len<F: Real>(n_in: usize, m: usize) -> usize {
+    n_in.div_ceil(L) * m * L + CACHE_LINE / std::mem::size_of::<F>()
 }
 
 /// Bytes in a cache line.

@@ -17,98 +17,20 @@
 //! Options follow as `key=value`: `act=sigmoid|tanh|relu` on `conv` and `fc` (default: the
 //! run's `--activation`), `dropout=P` on `fc` and `softmax` (default: the run's `--dropout`),
 //! e.g. `fc:1000:dropout=0.5:act=relu`. [`parse`] reads the text; [`check`] works out each
-//! layer's input and output shape and refuses what cannot be built, naming the item.
-
-use serde::{Deserialize, Serialize};
+//! layer's input and output shape and refuses what cannot be built, naming the item;
+//! [`bytes_needed`] is the memory training a list takes.
+//!
+//! What is particular to a kind — its keyword, sizes and options, what it needs of its input —
+//! is in the kind's module ([`super::kind::KindSpec`]); this module reads and checks a list
+//! item by item.
 
 use crate::model::activation::Activation;
+use crate::real::Real;
 
-/// One layer of the list.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum LayerSpec {
-    /// `ConvPoolLayer`: `filters` maps of a `filter`×`filter` convolution, max-pooled over
-    /// `pool`×`pool` blocks.
-    ConvPool {
-        filters: usize,
-        filter: usize,
-        pool: usize,
-        activation: Activation,
-    },
-    /// `FullyConnectedLayer` of `neurons`, dropping each of its inputs with probability
-    /// `dropout` while training.
-    FullyConnected {
-        neurons: usize,
-        activation: Activation,
-        dropout: f64,
-    },
-    /// `SoftmaxLayer`: one neuron per class.
-    Softmax { dropout: f64 },
-}
+use super::item::{Defaults, Item, Shape, SpecError};
+use super::pass;
 
-/// The shape of one example's activations between layers: `(channels, height, width)`; a
-/// fully-connected layer's output is `(neurons, 1, 1)`.
-pub type Shape = [usize; 3];
-
-/// A layer list that cannot be built, naming the item (counted from 1) at fault.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum SpecError {
-    #[error("--layers is empty: give a list such as conv:20:5,pool:2,fc:100,softmax")]
-    Empty,
-    #[error("an input of shape {input:?} with {classes} classes has nothing to learn")]
-    EmptyShape { input: Shape, classes: usize },
-    #[error(
-        "layer {index} `{item}`: unknown kind `{kind}` (known: conv:FILTERS:SIZE, pool:SIZE, \
-         fc:NEURONS, softmax)"
-    )]
-    UnknownKind {
-        index: usize,
-        item: String,
-        kind: String,
-    },
-    #[error("layer {index} `{item}`: {what}")]
-    Malformed {
-        index: usize,
-        item: String,
-        what: String,
-    },
-    #[error("layer {index} `{item}`: a pool must follow a conv layer")]
-    PoolWithoutConv { index: usize, item: String },
-    #[error(
-        "layer {index} `{item}`: a {filter}×{filter} filter is larger than its {height}×{width} \
-         input"
-    )]
-    ConvTooLarge {
-        index: usize,
-        item: String,
-        filter: usize,
-        height: usize,
-        width: usize,
-    },
-    #[error(
-        "layer {index} `{item}`: {pool}×{pool} pooling does not divide the {height}×{width} \
-         feature maps of the conv before it"
-    )]
-    PoolDoesNotDivide {
-        index: usize,
-        item: String,
-        pool: usize,
-        height: usize,
-        width: usize,
-    },
-    #[error("layer {index} `{item}`: a conv layer cannot follow a fully-connected one")]
-    ConvAfterFullyConnected { index: usize, item: String },
-    #[error("layer {index} `softmax`: the softmax layer must be the last")]
-    SoftmaxNotLast { index: usize },
-    #[error("the last layer must be `softmax` (the output layer), got `{0}`")]
-    NoSoftmax(String),
-    #[error("layer {index} `{item}` has {values} values: more than this machine can address")]
-    TooLarge {
-        index: usize,
-        item: String,
-        values: String,
-    },
-}
+pub use super::LayerSpec;
 
 /// Reads a layer list. `activation` and `dropout` are the defaults for layers that do not set
 /// their own.
@@ -117,164 +39,23 @@ pub fn parse(
     activation: Activation,
     dropout: f64,
 ) -> Result<Vec<LayerSpec>, SpecError> {
-    let items: Vec<&str> = text.split(',').map(str::trim).collect();
     if text.trim().is_empty() {
         return Err(SpecError::Empty);
     }
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    let defaults = Defaults {
+        activation,
+        dropout,
+    };
     let mut layers = Vec::new();
     let mut index = 0;
     while index < items.len() {
-        let item = items[index];
-        let number = index + 1;
-        let malformed = |what: String| SpecError::Malformed {
-            index: number,
-            item: item.to_string(),
-            what,
-        };
-        let mut parts = item.split(':');
-        let kind = parts.next().unwrap_or_default();
-        let (positional, options): (Vec<&str>, Vec<&str>) = parts.partition(|p| !p.contains('='));
-        let mut act = activation;
-        let mut drop = dropout;
-        for option in &options {
-            let (key, value) = option.split_once('=').unwrap_or_default();
-            match (kind, key) {
-                ("conv" | "fc", "act") => {
-                    act = <Activation as clap::ValueEnum>::from_str(value, true).map_err(|_| {
-                        malformed(format!(
-                            "unknown activation `{value}` (sigmoid, tanh or relu)"
-                        ))
-                    })?
-                }
-                ("fc" | "softmax", "dropout") => {
-                    drop = value
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|p| (0.0..1.0).contains(p))
-                        .ok_or_else(|| {
-                            malformed(format!(
-                            "dropout must be a probability at least 0 and below 1, got `{value}`"
-                        ))
-                        })?
-                }
-                _ => return Err(malformed(format!("`{key}` is not an option of `{kind}`"))),
-            }
-        }
-        let counts = |names: &[&str]| -> Result<Vec<usize>, SpecError> {
-            if positional.len() != names.len() {
-                return Err(malformed(format!(
-                    "expected {kind}{}",
-                    names.iter().map(|n| format!(":{n}")).collect::<String>()
-                )));
-            }
-            positional
-                .iter()
-                .zip(names)
-                .map(|(p, name)| {
-                    p.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        malformed(format!("{name} must be a whole number above 0, got `{p}`"))
-                    })
-                })
-                .collect()
-        };
-        match kind {
-            "conv" => {
-                let n = counts(&["FILTERS", "SIZE"])?;
-                let mut pool = 1;
-                if let Some(next) = items.get(index + 1).filter(|s| s.starts_with("pool")) {
-                    let next_index = index + 2;
-                    let sizes = next
-                        .strip_prefix("pool:")
-                        .and_then(|p| p.parse::<usize>().ok())
-                        .filter(|&p| p > 0);
-                    pool = sizes.ok_or_else(|| SpecError::Malformed {
-                        index: next_index,
-                        item: next.to_string(),
-                        what: "expected pool:SIZE with a whole number above 0".to_string(),
-                    })?;
-                    index += 1;
-                }
-                layers.push(LayerSpec::ConvPool {
-                    filters: n[0],
-                    filter: n[1],
-                    pool,
-                    activation: act,
-                });
-            }
-            "pool" => {
-                return Err(SpecError::PoolWithoutConv {
-                    index: number,
-                    item: item.to_string(),
-                })
-            }
-            "fc" => {
-                let n = counts(&["NEURONS"])?;
-                layers.push(LayerSpec::FullyConnected {
-                    neurons: n[0],
-                    activation: act,
-                    dropout: drop,
-                });
-            }
-            "softmax" => {
-                counts(&[])?;
-                layers.push(LayerSpec::Softmax { dropout: drop });
-            }
-            _ => {
-                return Err(SpecError::UnknownKind {
-                    index: number,
-                    item: item.to_string(),
-                    kind: kind.to_string(),
-                })
-            }
-        }
-        index += 1;
+        let item = Item::new(index + 1, items[index]);
+        let (layer, used) = LayerSpec::parse_item(&item, &items[index + 1..], defaults)?;
+        layers.push(layer);
+        index += used;
     }
     Ok(layers)
-}
-
-impl LayerSpec {
-    /// The text [`parse`] reads back as this layer, with every option spelled out.
-    pub fn text(&self) -> String {
-        match *self {
-            LayerSpec::ConvPool {
-                filters,
-                filter,
-                pool,
-                activation,
-            } => {
-                let pool = if pool > 1 {
-                    format!(",pool:{pool}")
-                } else {
-                    String::new()
-                };
-                format!("conv:{filters}:{filter}:act={}{pool}", activation.name())
-            }
-            LayerSpec::FullyConnected {
-                neurons,
-                activation,
-                dropout,
-            } => format!("fc:{neurons}:act={}:dropout={dropout}", activation.name()),
-            LayerSpec::Softmax { dropout } => format!("softmax:dropout={dropout}"),
-        }
-    }
-
-    /// The layer's output shape for an `input` shape, given the `classes` of the data.
-    fn output(&self, input: Shape, classes: usize) -> Shape {
-        match *self {
-            LayerSpec::ConvPool {
-                filters,
-                filter,
-                pool,
-                ..
-            } => [
-                filters,
-                (input[1] + 1 - filter) / pool,
-                (input[2] + 1 - filter) / pool,
-            ],
-            LayerSpec::FullyConnected { neurons, .. } => [neurons, 1, 1],
-            LayerSpec::Softmax { .. } => [classes, 1, 1],
-        }
-    }
 }
 
 /// The text of a whole list, as [`parse`] reads it.
@@ -287,9 +68,10 @@ pub fn text(layers: &[LayerSpec]) -> String {
 }
 
 /// Works out every layer's input shape from the data's `input` shape `(channels, height,
-/// width)`, refusing a conv larger than its input, a pool that does not divide its maps, a conv
-/// after a fully-connected layer, a softmax anywhere but last, and parameter counts past the
-/// address space. Returns the shape each layer reads, and last the network's output shape.
+/// width)`, refusing what a kind cannot be built on (a conv larger than its input, a pool that
+/// does not divide its maps, a conv after a fully-connected layer, a softmax anywhere but
+/// last), a list not ending in an output layer, and parameter counts past the address space.
+/// Returns the shape each layer reads, and last the network's output shape.
 pub fn check(layers: &[LayerSpec], input: Shape, classes: usize) -> Result<Vec<Shape>, SpecError> {
     let Some(last) = layers.last() else {
         return Err(SpecError::Empty);
@@ -298,64 +80,19 @@ pub fn check(layers: &[LayerSpec], input: Shape, classes: usize) -> Result<Vec<S
         return Err(SpecError::EmptyShape { input, classes });
     }
     let mut shapes = vec![input];
-    let mut seen_fc = false;
+    let mut maps = true;
     for (i, layer) in layers.iter().enumerate() {
         let index = i + 1;
         let item = layer.text();
         let shape = shapes[i];
-        // What `parse` refuses, refused here too for lists read from model files.
-        let (sizes, dropout) = match *layer {
-            LayerSpec::ConvPool {
-                filters,
-                filter,
-                pool,
-                ..
-            } => ([filters, filter, pool], 0.0),
-            LayerSpec::FullyConnected {
-                neurons, dropout, ..
-            } => ([neurons, 1, 1], dropout),
-            LayerSpec::Softmax { dropout } => ([1, 1, 1], dropout),
-        };
-        if sizes.contains(&0) || !(0.0..1.0).contains(&dropout) {
-            return Err(SpecError::Malformed {
-                index,
-                item,
-                what: "sizes must be above 0 and dropout at least 0 and below 1".to_string(),
-            });
-        }
-        match *layer {
-            LayerSpec::ConvPool { filter, pool, .. } => {
-                if seen_fc {
-                    return Err(SpecError::ConvAfterFullyConnected { index, item });
-                }
-                let [_, height, width] = shape;
-                if filter > height || filter > width {
-                    return Err(SpecError::ConvTooLarge {
-                        index,
-                        item,
-                        filter,
-                        height,
-                        width,
-                    });
-                }
-                let (h, w) = (height + 1 - filter, width + 1 - filter);
-                if h % pool != 0 || w % pool != 0 {
-                    return Err(SpecError::PoolDoesNotDivide {
-                        index,
-                        item,
-                        pool,
-                        height: h,
-                        width: w,
-                    });
-                }
-            }
-            LayerSpec::FullyConnected { .. } => seen_fc = true,
-            LayerSpec::Softmax { .. } => {
-                if index != layers.len() {
-                    return Err(SpecError::SoftmaxNotLast { index });
-                }
-            }
-        }
+        layer.check(&super::kind::Place {
+            index,
+            item: &item,
+            input: shape,
+            maps,
+            last: index == layers.len(),
+        })?;
+        maps &= layer.keeps_maps();
         let out = layer.output(shape, classes);
         let values = parameters(layer, shape, classes)
             .zip(
@@ -372,7 +109,7 @@ pub fn check(layers: &[LayerSpec], input: Shape, classes: usize) -> Result<Vec<S
         }
         shapes.push(out);
     }
-    if !matches!(last, LayerSpec::Softmax { .. }) {
+    if !last.is_output() {
         return Err(SpecError::NoSoftmax(last.text()));
     }
     Ok(shapes)
@@ -380,73 +117,36 @@ pub fn check(layers: &[LayerSpec], input: Shape, classes: usize) -> Result<Vec<S
 
 /// Weights and biases of `layer` reading `input`, if the count fits in 128 bits.
 pub fn parameters(layer: &LayerSpec, input: Shape, classes: usize) -> Option<u128> {
-    let [c, h, w] = input.map(|n| n as u128);
-    match *layer {
-        LayerSpec::ConvPool {
-            filters, filter, ..
-        } => {
-            let (f, k) = (filters as u128, filter as u128);
-            f.checked_mul(c)?
-                .checked_mul(k.checked_mul(k)?)?
-                .checked_add(f)
-        }
-        LayerSpec::FullyConnected { neurons, .. } => {
-            let n = neurons as u128;
-            n.checked_mul(c.checked_mul(h)?.checked_mul(w)?)?
-                .checked_add(n)
-        }
-        LayerSpec::Softmax { .. } => {
-            let n = classes as u128;
-            n.checked_mul(c.checked_mul(h)?.checked_mul(w)?)?
-                .checked_add(n)
-        }
-    }
+    layer.parameters(input, classes)
 }
 
-/// Values (numbers of the network's float type) that training `layers` with passes of `m`
-/// examples holds: each layer's weights and biases twice (with their gradients) and its
-/// per-example buffers m times — a convolution's unrolled patches, weighted inputs and argmax
-/// positions; a dense layer's input and mask; every layer's output and its error. `shapes` as
+/// Bytes that training `layers` with passes of up to `m` examples holds, with floats of type
+/// `F`: the network's parameters, and every buffer of a training pass — exactly what
+/// [`pass::Pass::new`] allocates, from the same declaration ([`pass::buffers`]). `shapes` as
 /// [`check`] returns them. `None` past 128 bits.
-pub fn values_needed(
+pub fn bytes_needed<F: Real>(
     layers: &[LayerSpec],
     shapes: &[Shape],
     classes: usize,
-    m: u128,
+    m: usize,
 ) -> Option<u128> {
     let mut total: u128 = 0;
-    for (layer, pair) in layers.iter().zip(shapes.windows(2)) {
-        let (input, output) = (pair[0], pair[1]);
-        let [c, h, w] = input.map(|n| n as u128);
-        let out = output
-            .iter()
-            .try_fold(1u128, |a, &n| a.checked_mul(n as u128))?;
-        let per_example = match *layer {
-            LayerSpec::ConvPool {
-                filters, filter, ..
-            } => {
-                let k = filter as u128;
-                let map = (h + 1 - k).checked_mul(w + 1 - k)?;
-                let cols = c.checked_mul(k * k)?.checked_mul(map)?;
-                let z = (filters as u128).checked_mul(map)?;
-                cols.checked_add(z)?.checked_add(out)?
-            }
-            // A dense layer's input, dropout mask, input error and the small-batch kernels'
-            // packed copy of the input.
-            _ => c.checked_mul(h)?.checked_mul(w)?.checked_mul(4)?,
-        };
-        let buffers = per_example
-            .checked_add(out.checked_mul(2)?)?
-            .checked_mul(m)?;
-        let parameters = parameters(layer, input, classes)?.checked_mul(2)?;
-        total = total.checked_add(buffers)?.checked_add(parameters)?;
+    for (layer, &input) in layers.iter().zip(shapes) {
+        let values = parameters(layer, input, classes)?;
+        total = total.checked_add(values.checked_mul(std::mem::size_of::<F>() as u128)?)?;
     }
-    Some(total)
+    let (own, per_layer) = pass::buffers::<F>(layers, shapes, m, true)?;
+    own.iter()
+        .chain(per_layer.iter().flatten())
+        .try_fold(total, |sum, b| sum.checked_add(b.bytes::<F>()?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::layers::conv_pool::ConvPoolSpec;
+    use crate::model::layers::fully_connected::FullyConnectedSpec;
+    use crate::model::layers::softmax::SoftmaxSpec;
 
     const MNIST: Shape = [1, 28, 28];
 
@@ -482,22 +182,43 @@ mod tests {
         assert_eq!(
             layers,
             vec![
-                LayerSpec::ConvPool {
+                LayerSpec::ConvPool(ConvPoolSpec {
                     filters: 20,
                     filter: 5,
                     pool: 2,
                     activation: Activation::Tanh
-                },
-                LayerSpec::FullyConnected {
+                }),
+                LayerSpec::FullyConnected(FullyConnectedSpec {
                     neurons: 1000,
                     activation: Activation::Relu,
                     dropout: 0.5
-                },
-                LayerSpec::Softmax { dropout: 0.25 },
+                }),
+                LayerSpec::Softmax(SoftmaxSpec { dropout: 0.25 }),
             ]
         );
         let again = parse(&text(&layers), Activation::Sigmoid, 0.0).unwrap();
         assert_eq!(again, layers);
+    }
+
+    /// The JSON of a list, as model files, checkpoints and tuning studies store it.
+    #[test]
+    fn the_json_form_is_one_object_per_item_tagged_by_kind() {
+        let layers = parse(
+            "conv:20:5,pool:2,fc:100:dropout=0.5,softmax",
+            Activation::Relu,
+            0.0,
+        )
+        .unwrap();
+        let json = serde_json::to_string(&layers).unwrap();
+        assert_eq!(
+            json,
+            r#"[{"kind":"conv-pool","filters":20,"filter":5,"pool":2,"activation":"relu"},"#
+                .to_string()
+                + r#"{"kind":"fully-connected","neurons":100,"activation":"relu","dropout":0.5},"#
+                + r#"{"kind":"softmax","dropout":0.0}]"#
+        );
+        let back: Vec<LayerSpec> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, layers);
     }
 
     #[test]
