@@ -186,10 +186,10 @@ fn two_workers_share_a_postgres_study() {
     grid_with_two_workers(&url, &format!("grid-{}-{nanos}", std::process::id()));
 }
 
-/// Trains one trial (a one-point grid) of 6 epochs; returns its per-epoch values and the
-/// weights of its checkpoint.
-fn single_trial_args() -> Vec<&'static str> {
-    vec![
+/// One trial (a one-point grid) of 6 epochs in the study `one`, of the network and
+/// parameters `args` give.
+fn one_trial(args: &[&'static str]) -> Vec<&'static str> {
+    let mut all = vec![
         "--study",
         "one",
         "--sampler",
@@ -198,34 +198,34 @@ fn single_trial_args() -> Vec<&'static str> {
         "1",
         "--epochs",
         "6",
+    ];
+    all.extend(args);
+    all
+}
+
+/// One trial of network3 with dropout.
+fn single_trial_args() -> Vec<&'static str> {
+    one_trial(&[
         "--param",
         "eta=choice:0.5",
         "--dropout",
         "0.2",
         "--sizes",
         "784,30,10",
-    ]
+    ])
 }
 
-/// The same one trial of a chapter-6 network: a conv layer and an fc layer with dropout,
-/// the filters and the learning rate as parameters.
+/// One trial of a chapter-6 network: a conv layer and an fc layer with dropout, the filters
+/// and the learning rate as parameters.
 fn single_cnn_trial_args() -> Vec<&'static str> {
-    vec![
-        "--study",
-        "one",
-        "--sampler",
-        "grid",
-        "--trials",
-        "1",
-        "--epochs",
-        "6",
+    one_trial(&[
         "--layers",
         "conv:3:5,pool:2,fc:20:dropout=0.2,softmax",
         "--param",
         "eta=choice:0.1",
         "--param",
         "conv1.filters=choice:4",
-    ]
+    ])
 }
 
 /// The network of the checkpoint the study keeps for its best trial (trial 0).
