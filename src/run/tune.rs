@@ -36,7 +36,7 @@ use crate::report::study::params_line;
 use crate::rng::SeededRng;
 use crate::train::{Observer, Stop, TrainError, Training};
 use crate::tune::hyper::LayerList;
-use crate::tune::objective::apply;
+use crate::tune::objective::{apply, params_text};
 use crate::tune::pruner::PrunerSpec;
 use crate::tune::sampler::SamplerSpec;
 use crate::tune::space::{Kind, Params, Space, Value};
@@ -183,11 +183,7 @@ impl TuneRequest {
         let check = |param: &str, params: &Params| -> Result<(), RunError> {
             let unfit = |reason: String| TuneError::Unfit {
                 param: param.to_string(),
-                values: params
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                values: params_text(params),
                 reason,
             };
             let config = apply(&self.base, self.layers.as_ref(), params)

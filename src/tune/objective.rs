@@ -9,7 +9,7 @@ use crate::config::{Architecture, TrainConfig};
 use crate::model::layers::item::SpecError;
 use crate::model::layers::spec;
 
-use super::hyper::{lookup, Draft, Hyper, LayerList, Name, Target};
+use super::hyper::{lookup, Applies, Draft, Hyper, LayerList, Name, Target};
 use super::space::{Params, Value};
 
 /// A parameter value that does not fit the configuration it is put into.
@@ -59,7 +59,7 @@ pub fn apply(
             if !hyper.applies.to(&base.network.architecture) {
                 return Err(ApplyError::NotForNetwork {
                     name: name.clone(),
-                    layers: hyper.applies == super::hyper::Applies::Layers,
+                    layers: hyper.applies == Applies::Layers,
                     network: base.network.describe(),
                 });
             }
@@ -138,7 +138,7 @@ fn check_layer_numbers(
 }
 
 /// `a=1 b=2`, for messages.
-fn params_text(params: &Params) -> String {
+pub fn params_text(params: &Params) -> String {
     params
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
