@@ -4,7 +4,8 @@
 #
 #   scripts/fuzz.sh [TARGET...] [--runs N] [--jobs J]
 #
-# TARGETs: pickle, idx, model_file, png (default: all four). N defaults to 1,000,000.
+# TARGETs: pickle, idx, model_file, png, layers, space, checkpoint (default: all of them). N
+# defaults to 1,000,000.
 # Needs a nightly toolchain (`cargo +nightly --version`) and cargo-fuzz (`cargo install
 # cargo-fuzz`). Each target starts from the seeds in fuzz/seeds/ and, for the pickle, the
 # decompressed pickles of tests/fixtures/; what it learns stays in fuzz/corpus/ (not kept in
@@ -20,11 +21,11 @@ while [ $# -gt 0 ]; do
     --runs) runs="$2"; shift 2 ;;
     --runs=*) runs="${1#--runs=}"; shift ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    pickle|idx|model_file|png) targets+=("$1"); shift ;;
-    *) echo "fuzz.sh: unknown target or option '$1' (targets: pickle idx model_file png)" >&2; exit 2 ;;
+    pickle|idx|model_file|png|layers|space|checkpoint) targets+=("$1"); shift ;;
+    *) echo "fuzz.sh: unknown target or option '$1' (targets: pickle idx model_file png layers space checkpoint)" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(pickle idx model_file png)
+[ ${#targets[@]} -gt 0 ] || targets=(pickle idx model_file png layers space checkpoint)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz.sh: no nightly toolchain ('cargo +nightly --version' fails); cargo-fuzz needs one" >&2

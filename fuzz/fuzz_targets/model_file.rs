@@ -1,16 +1,19 @@
-//! A model file: network2.py's four fields, or nndl's with the activation, output layer and
-//! training configuration; read in both precisions.
+//! A model file of either layout: network2.py's four fields (or nndl's with the activation,
+//! output layer and training configuration), or a chapter-6 layer list; read in both
+//! precisions.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nndl::model::file::parse;
-use nndl::model::network::Network;
+use nndl::model::file::{parse_model, SavedModel};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let path = std::path::Path::new("fuzz.json");
-    let _ = parse::<f64>(path, text).map(|(net, _): (Network<f64>, _)| net.sizes);
-    let _ = parse::<f32>(path, text).map(|(net, _): (Network<f32>, _)| net.sizes);
+    if let Ok((SavedModel::Layers(net), _)) = parse_model::<f64>(path, text) {
+        // A network that loads is one its own list describes.
+        let _ = net.specs();
+    }
+    let _ = parse_model::<f32>(path, text);
 });

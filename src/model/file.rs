@@ -133,14 +133,23 @@ pub fn load_model<F: Real>(
         path: path.to_path_buf(),
         source,
     })?;
-    let layered = serde_json::from_str::<serde_json::Value>(&text)
+    parse_model(path, &text)
+}
+
+/// Reads a model file's text of either layout (`path` is only used in errors): a chapter-6
+/// layer list when it has `layers`, else `network2.py`'s.
+pub fn parse_model<F: Real>(
+    path: &Path,
+    text: &str,
+) -> Result<(SavedModel<F>, Option<TrainConfig>), ModelError> {
+    let layered = serde_json::from_str::<serde_json::Value>(text)
         .ok()
         .is_some_and(|v| v.get("layers").is_some());
     if !layered {
-        let (net, config) = parse(path, &text)?;
+        let (net, config) = parse(path, text)?;
         return Ok((SavedModel::FullyConnected(net), config));
     }
-    let file = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+    let file = serde_json::from_str(text).map_err(|source| ModelError::Json {
         path: path.to_path_buf(),
         source,
     })?;
