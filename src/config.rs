@@ -385,8 +385,9 @@ pub enum ConfigError {
     Dropout(f64),
     #[error("dropout acts on hidden layers, and sizes {0:?} have none")]
     DropoutWithoutHiddenLayer(Vec<usize>),
+    /// The list's own error, not its source too: said once.
     #[error("--layers: {0}")]
-    Layers(#[from] SpecError),
+    Layers(SpecError),
     #[error("chapter 6's layers train on the log-likelihood cost, not {0}")]
     LayersCost(&'static str),
     #[error(
@@ -443,6 +444,12 @@ pub enum ConfigError {
         cost: &'static str,
         activation: &'static str,
     },
+}
+
+impl From<SpecError> for ConfigError {
+    fn from(e: SpecError) -> Self {
+        ConfigError::Layers(e)
+    }
 }
 
 impl TrainConfig {

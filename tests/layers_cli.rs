@@ -36,6 +36,7 @@ fn bad_layer_lists_are_refused_with_exit_code_2() {
         assert_eq!(o.status.code(), Some(2), "{layers}: {err}");
         assert!(err.contains(want), "{layers}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{layers}: {err}");
+        assert_eq!(err.matches(want).count(), 1, "said twice: {err}");
     }
     let o = nndl(&[
         "train",
