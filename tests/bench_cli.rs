@@ -107,7 +107,7 @@ fn phases_are_timed_layer_by_layer_and_add_up_to_the_step() {
         "--epochs",
         "1",
         "--train-size",
-        "200",
+        "1000",
         "--nets",
         "ch6-conv",
         "--phases",
@@ -115,7 +115,7 @@ fn phases_are_timed_layer_by_layer_and_add_up_to_the_step() {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "{out}{}", stderr(&o));
     let (_, table) = out
-        .split_once("ch6-conv f32: one epoch of 200 images in ")
+        .split_once("ch6-conv f32: one epoch of 1000 images in ")
         .unwrap_or_else(|| panic!("no phase table: {out}"));
     let total: f64 = table.split(' ').next().unwrap().parse().unwrap();
     // Every phase of each layer kind is there, with its own layer.
@@ -153,10 +153,11 @@ fn phases_are_timed_layer_by_layer_and_add_up_to_the_step() {
         .map(|l| l.split(" | ").nth(2).unwrap().trim().parse().unwrap())
         .collect();
     let phases: f64 = rows.iter().sum();
-    // Each figure is printed to the millisecond, so each is off by up to half of one.
+    // Each figure is printed to the millisecond, so each is off by up to half of one (either
+    // way: a 10 ms step's rows can lose a fifth of it to rounding).
     let rounding = 0.0005 * (rows.len() + 1) as f64;
     assert!(
-        phases <= total + rounding && phases > 0.8 * total,
+        phases <= total + rounding && phases + rounding > 0.8 * total,
         "{phases} of {total}: {table}"
     );
 }
