@@ -177,16 +177,32 @@ pub trait Store: Send {
     /// The trial's last checkpoint, if it has one.
     fn checkpoint(&mut self, study: StudyId, number: u32) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Ends a trial `worker` runs as complete, pruned or failed, and drops the checkpoints
-    /// no longer needed (see the module's documentation). `false` (and nothing changed) if
-    /// `worker` no longer runs the trial.
+    /// Ends a trial `worker` runs in the finished `state`, keeping `message` with it, and drops
+    /// the checkpoints no longer needed (see the module's documentation). `false` (and nothing
+    /// changed) if `worker` no longer runs the trial. Called through [`Store::finish`] and
+    /// [`Store::fail`], which check the state.
+    fn end(
+        &mut self,
+        study: StudyId,
+        number: u32,
+        worker: &str,
+        state: TrialState,
+        message: Option<&str>,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends a trial `worker` runs as complete, pruned or failed ([`Store::end`]).
     fn finish(
         &mut self,
         study: StudyId,
         number: u32,
         worker: &str,
         state: TrialState,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        if !state.is_finished() {
+            return Err(StoreError::NotFinal(state));
+        }
+        self.end(study, number, worker, state, None)
+    }
 
     /// Ends a trial `worker` runs as failed, keeping `message` (what went wrong) as its
     /// [`Trial::message`]; otherwise as [`Store::finish`].
@@ -196,7 +212,9 @@ pub trait Store: Send {
         number: u32,
         worker: &str,
         message: &str,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        self.end(study, number, worker, TrialState::Failed, Some(message))
+    }
 
     /// Records the study's final result, replacing an earlier one.
     fn set_study_result(&mut self, study: StudyId, result: &StudyResult) -> Result<(), StoreError>;

@@ -136,45 +136,6 @@ impl PostgresStore {
         tx.commit().map_err(&err)
     }
 
-    /// [`super::Store::finish`], keeping `message` with the trial.
-    fn end(
-        &mut self,
-        study: StudyId,
-        number: u32,
-        worker: &str,
-        state: TrialState,
-        message: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        if !state.is_finished() {
-            return Err(StoreError::NotFinal(state));
-        }
-        let url = &self.url;
-        let mut tx = self.client.transaction().map_err(err(url))?;
-        // The study's row first (as start_trial locks it), so finishes are serialised and
-        // each sees every other finished trial when choosing the checkpoint to keep.
-        Self::lock_study(&mut tx, url, study)?;
-        if !lock_owned(&mut tx, url, study, number, worker)? {
-            return Ok(false);
-        }
-        tx.execute(
-            "UPDATE nndl_trials SET state = $3, message = $4, finished_at = now()
-             WHERE study_id = $1 AND number = $2",
-            &[&study, &i64::from(number), &state_name(state), &message],
-        )
-        .map_err(err(url))?;
-        let trials = read_trials(&mut tx, url, study, None)?;
-        let keep = best_complete(&trials).map_or(-1, i64::from);
-        tx.execute(
-            "DELETE FROM nndl_checkpoints WHERE study_id = $1 AND number <> $2 AND number IN
-                 (SELECT number FROM nndl_trials WHERE study_id = $1
-                  AND state IN ('complete', 'pruned', 'failed'))",
-            &[&study, &keep],
-        )
-        .map_err(err(url))?;
-        tx.commit().map_err(err(url))?;
-        Ok(true)
-    }
-
     /// Locks the study's row until the end of the transaction; `NoStudy` if there is none.
     fn lock_study(
         tx: &mut impl GenericClient,
@@ -562,24 +523,39 @@ impl super::Store for PostgresStore {
             .map_err(err(&self.url))
     }
 
-    fn finish(
+    fn end(
         &mut self,
         study: StudyId,
         number: u32,
         worker: &str,
         state: TrialState,
+        message: Option<&str>,
     ) -> Result<bool, StoreError> {
-        self.end(study, number, worker, state, None)
-    }
-
-    fn fail(
-        &mut self,
-        study: StudyId,
-        number: u32,
-        worker: &str,
-        message: &str,
-    ) -> Result<bool, StoreError> {
-        self.end(study, number, worker, TrialState::Failed, Some(message))
+        let url = &self.url;
+        let mut tx = self.client.transaction().map_err(err(url))?;
+        // The study's row first (as start_trial locks it), so finishes are serialised and
+        // each sees every other finished trial when choosing the checkpoint to keep.
+        Self::lock_study(&mut tx, url, study)?;
+        if !lock_owned(&mut tx, url, study, number, worker)? {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE nndl_trials SET state = $3, message = $4, finished_at = now()
+             WHERE study_id = $1 AND number = $2",
+            &[&study, &i64::from(number), &state_name(state), &message],
+        )
+        .map_err(err(url))?;
+        let trials = read_trials(&mut tx, url, study, None)?;
+        let keep = best_complete(&trials).map_or(-1, i64::from);
+        tx.execute(
+            "DELETE FROM nndl_checkpoints WHERE study_id = $1 AND number <> $2 AND number IN
+                 (SELECT number FROM nndl_trials WHERE study_id = $1
+                  AND state IN ('complete', 'pruned', 'failed'))",
+            &[&study, &keep],
+        )
+        .map_err(err(url))?;
+        tx.commit().map_err(err(url))?;
+        Ok(true)
     }
 
     fn set_study_result(&mut self, study: StudyId, result: &StudyResult) -> Result<(), StoreError> {

@@ -104,48 +104,6 @@ impl SqliteStore {
     fn location(&self) -> String {
         self.path.display().to_string()
     }
-
-    /// [`super::Store::finish`], keeping `message` with the trial.
-    fn end(
-        &mut self,
-        study: StudyId,
-        number: u32,
-        worker: &str,
-        state: TrialState,
-        message: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        if !state.is_finished() {
-            return Err(StoreError::NotFinal(state));
-        }
-        let path = self.path.clone();
-        let err = err(&path);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        if !owns(&tx, study, number, worker).map_err(err)? {
-            return Ok(false);
-        }
-        tx.execute(
-            &format!(
-                "UPDATE nndl_trials SET state = ?3, message = ?4, finished_at = {NOW}
-                 WHERE study_id = ?1 AND number = ?2"
-            ),
-            params![study, number, state_name(state), message],
-        )
-        .map_err(err)?;
-        let trials = read_trials(&tx, &path, study, None)?;
-        let keep = best_complete(&trials).map_or(-1, i64::from);
-        tx.execute(
-            "DELETE FROM nndl_checkpoints WHERE study_id = ?1 AND number <> ?2 AND number IN
-                 (SELECT number FROM nndl_trials WHERE study_id = ?1
-                  AND state IN ('complete', 'pruned', 'failed'))",
-            params![study, keep],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(true)
-    }
 }
 
 /// Puts a new connection's file in write-ahead-log mode, creates the tables if missing and
@@ -612,24 +570,42 @@ impl super::Store for SqliteStore {
             .map_err(self.err())
     }
 
-    fn finish(
+    fn end(
         &mut self,
         study: StudyId,
         number: u32,
         worker: &str,
         state: TrialState,
+        message: Option<&str>,
     ) -> Result<bool, StoreError> {
-        self.end(study, number, worker, state, None)
-    }
-
-    fn fail(
-        &mut self,
-        study: StudyId,
-        number: u32,
-        worker: &str,
-        message: &str,
-    ) -> Result<bool, StoreError> {
-        self.end(study, number, worker, TrialState::Failed, Some(message))
+        let path = self.path.clone();
+        let err = err(&path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        if !owns(&tx, study, number, worker).map_err(err)? {
+            return Ok(false);
+        }
+        tx.execute(
+            &format!(
+                "UPDATE nndl_trials SET state = ?3, message = ?4, finished_at = {NOW}
+                 WHERE study_id = ?1 AND number = ?2"
+            ),
+            params![study, number, state_name(state), message],
+        )
+        .map_err(err)?;
+        let trials = read_trials(&tx, &path, study, None)?;
+        let keep = best_complete(&trials).map_or(-1, i64::from);
+        tx.execute(
+            "DELETE FROM nndl_checkpoints WHERE study_id = ?1 AND number <> ?2 AND number IN
+                 (SELECT number FROM nndl_trials WHERE study_id = ?1
+                  AND state IN ('complete', 'pruned', 'failed'))",
+            params![study, keep],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(true)
     }
 
     fn set_study_result(&mut self, study: StudyId, result: &StudyResult) -> Result<(), StoreError> {
