@@ -530,6 +530,32 @@ fn bad_requests_exit_2_and_write_nothing() {
             ],
             "every range at its high end",
         ),
+        // Counts that would allocate or spawn without end before anything is trained.
+        (
+            vec!["--param", "eta=log:0.1:1", "--sampler", "grid:18446744073709551615"],
+            "grid:K takes at most 100000 points a range, got 18446744073709551615",
+        ),
+        (
+            vec!["--param", "eta=log:0.1:1", "--sampler", "grid:4294967296"],
+            "grid:K takes at most 100000 points",
+        ),
+        (
+            vec![
+                "--param",
+                "mini-batch=int:10:9223372036854775807",
+                "--sampler",
+                "grid",
+            ],
+            "mini-batch=int:10:9223372036854775807 has 9223372036854775798 whole numbers",
+        ),
+        (
+            vec!["--param", "eta=log:0.1:1", "--jobs", "18446744073709551615"],
+            "--jobs must be from 1 to 1024, got 18446744073709551615",
+        ),
+        (
+            vec!["--param", "eta=log:0.1:1", "--jobs", "0"],
+            "--jobs must be from 1 to 1024, got 0",
+        ),
         // Options that mean nothing for a layer list.
         (
             vec![

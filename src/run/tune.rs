@@ -121,8 +121,8 @@ impl TuneRequest {
         if self.trials == 0 {
             return Err(TuneError::NoTrials.into());
         }
-        if self.jobs == 0 {
-            return Err(TuneError::NoJobs.into());
+        if !(1..=crate::tune::MAX_JOBS).contains(&self.jobs) {
+            return Err(TuneError::Jobs(self.jobs).into());
         }
         if self.stale_after <= self.heartbeat {
             return Err(TuneError::Heartbeat {
@@ -135,9 +135,10 @@ impl TuneRequest {
             crate::config::check_train_size(n, None)?;
         }
         self.base.check()?;
-        self.check_params()?;
         let sampler = self.sampler.build(self.base.seed);
-        let trials = match sampler.max_trials(&self.space).map_err(TuneError::from)? {
+        let max_trials = sampler.max_trials(&self.space).map_err(TuneError::from)?;
+        self.check_params()?;
+        let trials = match max_trials {
             Some(size) if u64::from(self.trials) > size => {
                 say(&format!(
                     "The {} sampler proposes {size} trials: the study will have {size}, not {}",
@@ -177,9 +178,10 @@ impl TuneRequest {
     /// Checks that every parameter applies to the study's network and that a trial can be
     /// trained — its network built and held in memory — at each end of every range (each
     /// choice of a list), the other parameters at the base's values; then at once with every
-    /// range at its high end, where the network and mini-batch are largest.
+    /// range at its high end, where the network and mini-batch are largest. The `--jobs`
+    /// workers of this process train side by side, so each trial gets its share of memory.
     fn check_params(&self) -> Result<(), RunError> {
-        let memory = memory_total().unwrap_or(u128::MAX);
+        let memory = memory_total().unwrap_or(u128::MAX) / self.jobs as u128;
         let check = |param: &str, params: &Params| -> Result<(), RunError> {
             let unfit = |reason: String| TuneError::Unfit {
                 param: param.to_string(),
@@ -192,7 +194,10 @@ impl TuneRequest {
             checked
                 .network
                 .check_memory(checked.sgd.mini_batch_size, memory)
-                .map_err(|e| unfit(e.to_string()))?;
+                .map_err(|e| match self.jobs {
+                    1 => unfit(e.to_string()),
+                    jobs => unfit(format!("{e}: each of the {jobs} --jobs workers has its share")),
+                })?;
             Ok(())
         };
         let mut highest = Params::new();

@@ -18,6 +18,11 @@ pub mod study;
 
 use std::time::Duration;
 
+/// The most workers (`--jobs`) one process runs. Each is a thread training its own trial, so
+/// a count past the cores only adds memory; the cap turns a mistyped count into an error
+/// instead of an attempt to start that many threads.
+pub const MAX_JOBS: usize = 1024;
+
 /// Why a tune request cannot be run.
 #[derive(Debug, thiserror::Error)]
 pub enum TuneError {
@@ -25,8 +30,9 @@ pub enum TuneError {
     EmptySpace,
     #[error("--trials must be at least 1")]
     NoTrials,
-    #[error("--jobs must be at least 1")]
-    NoJobs,
+    #[error("--jobs must be from 1 to {max}, got {0} (each job is a worker thread \
+             holding a trial's network; more workers share a study from other processes)", max = MAX_JOBS)]
+    Jobs(usize),
     #[error("{0} must be a number of seconds, got {1}")]
     Seconds(String, f64),
     #[error("--stale-after ({stale:?}) must be longer than --heartbeat ({heartbeat:?})")]

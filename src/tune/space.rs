@@ -85,9 +85,9 @@ pub enum SpaceError {
     #[error("{name}: {text:?} is not a whole number")]
     NotAnInteger { name: String, text: String },
     #[error("{name}: the range's low end {lo} must be below its high end {hi}")]
-    EmptyRange { name: String, lo: f64, hi: f64 },
+    EmptyRange { name: String, lo: String, hi: String },
     #[error("{name}: a log range needs bounds above 0, got a low end of {lo}")]
-    LogBound { name: String, lo: f64 },
+    LogBound { name: String, lo: String },
     #[error("{name}: choice needs at least one value, each non-empty, as in choice:A,B")]
     EmptyChoice { name: String },
     #[error("{name}: the choice {value:?} is given twice")]
@@ -239,7 +239,7 @@ fn parse_kind(name: &str, text: &str) -> Result<Kind, SpaceError> {
     };
     if keyword == "float" || keyword == "log" {
         let (lo, hi) = (parse_float(name, lo)?, parse_float(name, hi)?);
-        check_range(name, keyword == "log", lo, hi)?;
+        check_range(name, keyword == "log", lo, hi, 0.0)?;
         return Ok(if keyword == "log" {
             Kind::Log { lo, hi }
         } else {
@@ -247,7 +247,7 @@ fn parse_kind(name: &str, text: &str) -> Result<Kind, SpaceError> {
         });
     }
     let (lo, hi) = (parse_int(name, lo)?, parse_int(name, hi)?);
-    check_range(name, keyword == "intlog", lo as f64, hi as f64)?;
+    check_range(name, keyword == "intlog", lo, hi, 0)?;
     Ok(if keyword == "intlog" {
         Kind::IntLog { lo, hi }
     } else {
@@ -255,19 +255,26 @@ fn parse_kind(name: &str, text: &str) -> Result<Kind, SpaceError> {
     })
 }
 
-/// LO < HI, and both above 0 on a log scale.
-fn check_range(name: &str, log: bool, lo: f64, hi: f64) -> Result<(), SpaceError> {
+/// LO < HI, and both above 0 on a log scale; compared in their own type, so that whole numbers
+/// near 2^63 are not rounded together as they would be as `f64`.
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    log: bool,
+    lo: T,
+    hi: T,
+    zero: T,
+) -> Result<(), SpaceError> {
     if lo >= hi {
         return Err(SpaceError::EmptyRange {
             name: name.to_string(),
-            lo,
-            hi,
+            lo: lo.to_string(),
+            hi: hi.to_string(),
         });
     }
-    if log && lo <= 0.0 {
+    if log && lo <= zero {
         return Err(SpaceError::LogBound {
             name: name.to_string(),
-            lo,
+            lo: lo.to_string(),
         });
     }
     Ok(())
@@ -607,6 +614,15 @@ mod tests {
         ));
         // λ may be 0 on a linear scale, never on a log one.
         assert!(param("lambda=float:0:5").is_ok());
+        // Whole numbers are compared as whole numbers: as f64 these two ends were one number.
+        assert!(param("hidden=int:9223372036854775806:9223372036854775807").is_ok());
+        assert_eq!(
+            param("hidden=int:9223372036854775807:9223372036854775806")
+                .map_err(|e| e.to_string()),
+            Err("hidden: the range's low end 9223372036854775807 must be below its high end \
+                 9223372036854775806"
+                .into())
+        );
     }
 
     #[test]

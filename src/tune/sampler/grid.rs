@@ -16,6 +16,11 @@ use super::{SampleError, Sampler};
 use crate::tune::space::{Kind, Params, Space, Value};
 use crate::tune::study::Trial;
 
+/// The most points one axis of a grid may have (`grid:K`, or the whole numbers of an integer
+/// range without K). A grid that size is far more trials than a study runs; the cap keeps a
+/// mistyped K or range from allocating its axis before anything is trained.
+pub const MAX_AXIS: u64 = 100_000;
+
 /// Grid search over a space, ranges split into `points` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Grid {
@@ -34,6 +39,9 @@ impl Grid {
         if let Some(k) = self.points {
             if k < 2 {
                 return Err(SampleError::TooFewGridPoints(k));
+            }
+            if k as u64 > MAX_AXIS {
+                return Err(SampleError::TooManyGridPoints(k));
             }
         }
         space
@@ -57,6 +65,13 @@ impl Grid {
                     Ok(ints.into_iter().map(Value::Int).collect())
                 }
                 (Kind::Int { lo, hi } | Kind::IntLog { lo, hi }, None) => {
+                    let len = i128::from(*hi) - i128::from(*lo) + 1;
+                    if len > i128::from(MAX_AXIS) {
+                        return Err(SampleError::AxisTooLong {
+                            param: param.to_string(),
+                            len,
+                        });
+                    }
                     Ok((*lo..=*hi).map(Value::Int).collect())
                 }
                 (Kind::Float { .. } | Kind::Log { .. }, None) => {
@@ -207,5 +222,28 @@ mod tests {
             Grid::new(Some(1)).size(&space),
             Err(SampleError::TooFewGridPoints(1))
         );
+    }
+
+    /// A K or an integer range past [`MAX_AXIS`] is refused before its axis is built: the
+    /// huge ones allocated (or overflowed) their axis before they failed.
+    #[test]
+    fn huge_axes_are_refused_before_they_are_built() {
+        let eta = space(&["eta=log:0.1:1"]);
+        for k in [usize::MAX, 1 << 32, MAX_AXIS as usize + 1] {
+            assert_eq!(
+                Grid::new(Some(k)).size(&eta),
+                Err(SampleError::TooManyGridPoints(k))
+            );
+        }
+        assert_eq!(Grid::new(Some(MAX_AXIS as usize)).size(&eta), Ok(MAX_AXIS));
+        let hidden = space(&["hidden=int:1:9223372036854775807"]);
+        assert_eq!(
+            Grid::new(None).size(&hidden),
+            Err(SampleError::AxisTooLong {
+                param: "hidden=int:1:9223372036854775807".into(),
+                len: i128::from(i64::MAX),
+            })
+        );
+        assert_eq!(Grid::new(Some(3)).size(&hidden), Ok(3));
     }
 }

@@ -54,6 +54,14 @@ pub enum SampleError {
     ContinuousWithoutPoints { param: String },
     #[error("grid:K must have K of at least 2 (the two ends of each range), got {0}")]
     TooFewGridPoints(usize),
+    #[error("grid:K takes at most {max} points a range, got {0}", max = grid::MAX_AXIS)]
+    TooManyGridPoints(usize),
+    #[error(
+        "{param} has {len} whole numbers, more than the {max} a grid axis takes; use the \
+         sampler grid:K to split it into K points",
+        max = grid::MAX_AXIS
+    )]
+    AxisTooLong { param: String, len: i128 },
     #[error("the grid has more points than can be counted (over 2^64)")]
     GridTooLarge,
     #[error(
