@@ -80,7 +80,12 @@ fn sizes(kind: &Kind) -> Vec<Value> {
                 values.push(Value::Int(v));
             }
         }
-        decade = decade.saturating_mul(10);
+        // The last decade that fits in an i64 ends the loop (saturating, it looped for ever
+        // on a range up to i64::MAX).
+        match decade.checked_mul(10) {
+            Some(next) => decade = next,
+            None => break,
+        }
     }
     if values.is_empty() {
         values.push(Value::Int(lo));
@@ -172,6 +177,14 @@ mod tests {
 
     fn trial(number: u32, params: Params, values: &[f64], state: TrialState) -> Trial {
         Trial::new(number, params, state, values.to_vec())
+    }
+
+    #[test]
+    fn sizes_end_at_the_top_of_an_i64_range() {
+        let values = sizes(&Kind::Int { lo: 1, hi: i64::MAX });
+        // 1, 2, 5 of each decade up to 10^18, and 2·10^18 and 5·10^18.
+        assert_eq!(values.len(), 19 * 3);
+        assert_eq!(values.last(), Some(&Value::Int(5_000_000_000_000_000_000)));
     }
 
     #[test]
