@@ -570,7 +570,7 @@ impl<F: Real> WithModel<F> for TrialRun<'_, '_, F> {
         let data = worker.data;
         let n = data.training.len();
         let mut training: Training<M> = match store.checkpoint(study, trial.number)? {
-            Some(bytes) if !trial.values.is_empty() => match Training::restore(&bytes, n) {
+            Some(bytes) if !trial.values.is_empty() => match Training::restore_for(&bytes, n, &model) {
                 Ok(training) => training,
                 Err(e) => {
                     return Ok(Outcome::Failed(format!(
@@ -778,10 +778,11 @@ struct ScoreBest<'a, F: Real> {
 impl<F: Real> WithModel<F> for ScoreBest<'_, F> {
     type Value = f64;
 
-    /// The network [`with_model`] draws only names the kind; the checkpoint holds the weights.
-    fn run<M: RunModel<F>>(self, _drawn: M, _rng: SeededRng) -> Result<f64, RunError> {
+    /// The network [`with_model`] draws names the kind and the layout the checkpoint must have;
+    /// the checkpoint holds the weights.
+    fn run<M: RunModel<F>>(self, drawn: M, _rng: SeededRng) -> Result<f64, RunError> {
         let training: Training<M> =
-            Training::restore(self.bytes, self.n).map_err(|e| StoreError::Corrupt {
+            Training::restore_for(self.bytes, self.n, &drawn).map_err(|e| StoreError::Corrupt {
                 location: format!("trial {}", self.trial),
                 what: e.to_string(),
             })?;

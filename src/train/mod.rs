@@ -152,7 +152,7 @@ pub enum RestoreError {
     Format(#[from] postcard::Error),
     #[error("the saved run is of format {found}, this version reads format {CHECKPOINT_FORMAT}")]
     Version { found: u32 },
-    #[error("the saved run does not fit the data: {0}")]
+    #[error("the saved run does not match this one: {0}")]
     Mismatch(String),
 }
 
@@ -174,6 +174,34 @@ struct SavedTraining<M> {
     plateau: Plateau<M>,
     keep_best: bool,
     finished: bool,
+}
+
+/// A model's serde form with every number left out and every list of numbers replaced by its
+/// length: what two models of one network share whatever their weights. Generic over the
+/// model, so a new kind of layer needs nothing here.
+fn layout<M: Serialize>(model: &M) -> Result<serde_json::Value, RestoreError> {
+    use serde_json::Value;
+    fn strip(value: Value) -> Value {
+        match value {
+            // An array's `dim` is its shape: kept.
+            Value::Object(fields) => Value::Object(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| if k == "dim" { (k, v) } else { (k, strip(v)) })
+                    .collect(),
+            ),
+            // A list of numbers (a NaN weight serialises as null) is its length.
+            Value::Array(items) if items.iter().all(|v| v.is_number() || v.is_null()) => {
+                Value::from(items.len())
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(strip).collect()),
+            Value::Number(_) => Value::Null,
+            other => other,
+        }
+    }
+    serde_json::to_value(model)
+        .map(strip)
+        .map_err(|e| RestoreError::Mismatch(format!("its network cannot be read: {e}")))
 }
 
 /// Why training stopped early.
@@ -366,6 +394,31 @@ impl<M: Clone> Training<M> {
             keep_best: saved.keep_best,
             finished: saved.finished,
         })
+    }
+
+    /// A run saved by [`Training::save`], for training data of `n` examples, whose model (and
+    /// kept best model) must be laid out as `network` is: the same layers, kinds and shapes,
+    /// only the numbers differing. A checkpoint made for another network (or with a matrix
+    /// transposed) is refused here instead of failing inside the first matrix product.
+    pub fn restore_for(bytes: &[u8], n: usize, network: &M) -> Result<Self, RestoreError>
+    where
+        M: Serialize + serde::de::DeserializeOwned,
+    {
+        let training = Self::restore(bytes, n)?;
+        let want = layout(network)?;
+        for (what, model) in [
+            ("network", Some(&training.model)),
+            ("best network", training.plateau.best()),
+        ] {
+            if let Some(model) = model {
+                if layout(model)? != want {
+                    return Err(RestoreError::Mismatch(format!(
+                        "its {what} is not laid out as the trial's network (other layers or shapes)"
+                    )));
+                }
+            }
+        }
+        Ok(training)
     }
 
     /// True once the run has ended (every epoch trained, or stopped).
