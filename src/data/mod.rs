@@ -37,14 +37,15 @@ const QUOTE_CHARS: usize = 60;
 /// backslashes escaped (as Rust's `{:?}` does, without the surrounding quotes), and cut after
 /// [`QUOTE_CHARS`] characters with the full length said, so that a 50 MB name makes a short
 /// message and nothing in a file can drive the terminal.
-pub(crate) fn quote(text: &str) -> String {
-    let mut shown: String = text
-        .chars()
-        .take(QUOTE_CHARS)
-        .flat_map(char::escape_debug)
-        .collect();
+pub fn quote(text: &str) -> String {
+    quote_within(text, QUOTE_CHARS)
+}
+
+/// [`quote`], cut after `max` characters.
+pub fn quote_within(text: &str, max: usize) -> String {
+    let mut shown: String = text.chars().take(max).flat_map(char::escape_debug).collect();
     let total = text.chars().count();
-    if total > QUOTE_CHARS {
+    if total > max {
         shown.push_str(&format!("… ({total} characters)"));
     }
     shown

@@ -16,10 +16,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::data::{quote, quote_within};
 use crate::output::write_atomically;
 use crate::tune::space::{Params, Value};
 use crate::tune::store::{best_complete, state_name, StudyInfo, StudyResult};
 use crate::tune::study::{StudySpec, Trial, TrialState};
+
+/// The most characters of a failed trial's message the table shows.
+const MESSAGE_CHARS: usize = 500;
 
 /// The order of the rows of `nndl tune show`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -143,7 +147,7 @@ pub fn table(
 ) -> String {
     let mut out = format!(
         "Study {} (sampler {}): {}\n",
-        spec.name,
+        quote(&spec.name),
         spec.sampler,
         counts(trials)
     );
@@ -171,13 +175,17 @@ pub fn table(
                 best.map_or("-".into(), |(e, _)| e.to_string()),
                 t.values.len().to_string(),
                 format!("{:.1}", t.seconds),
-                t.worker.clone().unwrap_or_else(|| "-".into()),
+                t.worker.as_deref().map_or("-".into(), quote),
             ];
             row.extend(
                 spec.space
                     .params
                     .iter()
-                    .map(|p| t.params.get(&p.name).map_or("-".into(), Value::short)),
+                    .map(|p| {
+                        t.params
+                            .get(&p.name)
+                            .map_or("-".into(), |v| quote(&Value::short(v)))
+                    }),
             );
             row
         })
@@ -204,10 +212,12 @@ pub fn table(
             .iter()
             .enumerate()
             .map(|(c, cell)| {
+                // Padded by hand: `{:w$}` panics on a width over 65,535.
+                let fill = " ".repeat(widths[c] - cell.chars().count());
                 if numeric(c) {
-                    format!("{cell:>w$}", w = widths[c])
+                    fill + cell
                 } else {
-                    format!("{cell:<w$}", w = widths[c])
+                    format!("{cell}{fill}")
                 }
             })
             .collect();
@@ -219,7 +229,12 @@ pub fn table(
     }
     for t in sorted(trials, sort) {
         if let Some(message) = &t.message {
-            let _ = writeln!(out, "Trial {} failed: {message}", t.number);
+            let _ = writeln!(
+                out,
+                "Trial {} failed: {}",
+                t.number,
+                quote_within(message, MESSAGE_CHARS)
+            );
         }
     }
     out
@@ -377,6 +392,29 @@ mod tests {
             seconds: 0.0,
             message: None,
         }
+    }
+
+    /// A stored cell of any length or content prints as a bounded, escaped one: a cell over
+    /// 65,535 characters made `{:w$}` panic, and control bytes went to the terminal raw.
+    #[test]
+    fn long_and_control_cells_are_cut_and_escaped() {
+        let spec = StudySpec {
+            name: "s\u{1b}]0;title\u{7}".into(),
+            space: crate::tune::space::Space::parse(&["activation=choice:sigmoid,tanh"])
+                .unwrap(),
+            sampler: "random".into(),
+            base: serde_json::Value::Null,
+        };
+        let mut t = trial(0, TrialState::Failed, &[50.0]);
+        t.worker = Some("w".repeat(70_000));
+        t.params.insert("activation".into(), Value::Choice("tanh".into()));
+        t.message = Some(format!("\u{1b}[2J{}", "m".repeat(10_000)));
+        let text = table(&spec, &[t], None, SortBy::Number);
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text}");
+        assert!(text.contains("Study s\\u{1b}]0;title\\u{7} "), "{text}");
+        assert!(text.contains("… (70000 characters)"), "{text}");
+        assert!(text.contains("… (10004 characters)"), "{text}");
+        assert!(text.len() < 2_000, "{} bytes", text.len());
     }
 
     #[test]
