@@ -532,7 +532,12 @@ fn bad_requests_exit_2_and_write_nothing() {
         ),
         // Counts that would allocate or spawn without end before anything is trained.
         (
-            vec!["--param", "eta=log:0.1:1", "--sampler", "grid:18446744073709551615"],
+            vec![
+                "--param",
+                "eta=log:0.1:1",
+                "--sampler",
+                "grid:18446744073709551615",
+            ],
             "grid:K takes at most 100000 points a range, got 18446744073709551615",
         ),
         (

@@ -43,7 +43,11 @@ pub fn quote(text: &str) -> String {
 
 /// [`quote`], cut after `max` characters.
 pub fn quote_within(text: &str, max: usize) -> String {
-    let mut shown: String = text.chars().take(max).flat_map(char::escape_debug).collect();
+    let mut shown: String = text
+        .chars()
+        .take(max)
+        .flat_map(char::escape_debug)
+        .collect();
     let total = text.chars().count();
     if total > max {
         shown.push_str(&format!("… ({total} characters)"));

@@ -177,16 +177,11 @@ pub fn table(
                 format!("{:.1}", t.seconds),
                 t.worker.as_deref().map_or("-".into(), quote),
             ];
-            row.extend(
-                spec.space
-                    .params
-                    .iter()
-                    .map(|p| {
-                        t.params
-                            .get(&p.name)
-                            .map_or("-".into(), |v| quote(&Value::short(v)))
-                    }),
-            );
+            row.extend(spec.space.params.iter().map(|p| {
+                t.params
+                    .get(&p.name)
+                    .map_or("-".into(), |v| quote(&Value::short(v)))
+            }));
             row
         })
         .collect();
@@ -400,17 +395,20 @@ mod tests {
     fn long_and_control_cells_are_cut_and_escaped() {
         let spec = StudySpec {
             name: "s\u{1b}]0;title\u{7}".into(),
-            space: crate::tune::space::Space::parse(&["activation=choice:sigmoid,tanh"])
-                .unwrap(),
+            space: crate::tune::space::Space::parse(&["activation=choice:sigmoid,tanh"]).unwrap(),
             sampler: "random".into(),
             base: serde_json::Value::Null,
         };
         let mut t = trial(0, TrialState::Failed, &[50.0]);
         t.worker = Some("w".repeat(70_000));
-        t.params.insert("activation".into(), Value::Choice("tanh".into()));
+        t.params
+            .insert("activation".into(), Value::Choice("tanh".into()));
         t.message = Some(format!("\u{1b}[2J{}", "m".repeat(10_000)));
         let text = table(&spec, &[t], None, SortBy::Number);
-        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text}"
+        );
         assert!(text.contains("Study s\\u{1b}]0;title\\u{7} "), "{text}");
         assert!(text.contains("… (70000 characters)"), "{text}");
         assert!(text.contains("… (10004 characters)"), "{text}");

@@ -22,12 +22,13 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::data::quote;
 use crate::report::plot::{
     check_format, legend_below, render, whole_label, whole_ticks, Draw, Key, Mark, PlotError,
     COLOURS, FAMILY,
 };
 use crate::report::study::best_trial;
-use crate::tune::space::{Kind, Param, Value};
+use crate::tune::space::{significant, Kind, Param, Value};
 use crate::tune::study::{StudySpec, Trial, TrialState};
 
 /// Complete trials.
@@ -55,8 +56,14 @@ pub fn history(spec: &StudySpec, trials: &[Trial], out: &Path) -> Result<(), Plo
     render(out, (1000, 600), &History { spec, trials })
 }
 
-/// Draws one panel per parameter of the study `spec` to `out` (`.png` or `.svg`): each
-/// complete or pruned trial's value of the parameter against its best validation accuracy.
+/// The most parameters the parameters figure draws, each in its panel (the first ones of the
+/// space; the title says how many there are): a figure's size grows with its panels, to
+/// 80 MB for a space of 3,000 parameters.
+const MAX_PANELS: usize = 12;
+
+/// Draws one panel per parameter of the study `spec` to `out` (`.png` or `.svg`), up to
+/// [`MAX_PANELS`]: each complete or pruned trial's value of the parameter against its best
+/// validation accuracy.
 pub fn params(spec: &StudySpec, trials: &[Trial], out: &Path) -> Result<(), PlotError> {
     check_format(out)?;
     if spec.space.params.is_empty() {
@@ -68,7 +75,7 @@ pub fn params(spec: &StudySpec, trials: &[Trial], out: &Path) -> Result<(), Plot
     if ranked(trials).next().is_none() {
         return Err(nothing(spec));
     }
-    let n = spec.space.params.len() as u32;
+    let n = spec.space.params.len().min(MAX_PANELS) as u32;
     let columns = n.min(3);
     let rows = n.div_ceil(columns);
     let size = (460 * columns.max(2), 380 * rows + 90);
@@ -121,19 +128,10 @@ fn padded(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
-/// A number in at most three significant digits, without trailing zeros: `0.01`, `2.5`, `100`.
+/// A number in at most three significant digits, without trailing zeros: `0.01`, `2.5`, `100`,
+/// `1e300`.
 fn short(x: &f64) -> String {
-    let x = *x;
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
-    let text = format!("{x:.digits$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
+    significant(*x, 3)
 }
 
 /// The keys for the trials' points: complete, and pruned if any are drawn.
@@ -242,12 +240,20 @@ struct Params<'a> {
 
 impl Draw for Params<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let all = self.spec.space.params.len();
+        let params = &self.spec.space.params[..all.min(MAX_PANELS)];
+        let shown = match all > params.len() {
+            true => format!(" (the first {} of {all})", params.len()),
+            false => String::new(),
+        };
         let root = blank_titled(
             root,
-            &format!("{}: parameters against validation accuracy", self.spec.name),
+            &format!(
+                "{}: parameters{shown} against validation accuracy",
+                quote(&self.spec.name)
+            ),
         )?;
         let axes = legend_below(&root, &dot_keys(self.trials))?;
-        let params = &self.spec.space.params;
         let n = params.len();
         let columns = n.clamp(1, 3);
         let panels = axes.split_evenly((n.div_ceil(columns), columns));
@@ -308,14 +314,11 @@ fn param_panel<DB: DrawingBackend>(
     let log_name = format!("{} (log)", param.name);
     match &param.kind {
         Kind::Float { lo, hi } => {
-            let pad = (hi - lo) * 0.04;
-            let x = (lo - pad)..(hi + pad);
+            let x = linear_axis(*lo, *hi, 0.0);
             scatter(area, x, y, points, numbers(param.name.clone()))
         }
         Kind::Int { lo, hi } => {
-            let (lo, hi) = (*lo as f64, *hi as f64);
-            let pad = ((hi - lo) * 0.04).max(0.5);
-            let x = (lo - pad)..(hi + pad);
+            let x = linear_axis(*lo as f64, *hi as f64, 0.5);
             let labels = Labels {
                 name: param.name.clone(),
                 label: &whole_label,
@@ -324,14 +327,8 @@ fn param_panel<DB: DrawingBackend>(
             };
             scatter(area, x, y, points, labels)
         }
-        Kind::Log { lo, hi } => {
-            let x = (lo / 1.15..hi * 1.15).log_scale();
-            scatter(area, x, y, points, numbers(log_name))
-        }
-        Kind::IntLog { lo, hi } => {
-            let x = (*lo as f64 / 1.15..*hi as f64 * 1.15).log_scale();
-            scatter(area, x, y, points, numbers(log_name))
-        }
+        Kind::Log { lo, hi } => log_panel(area, *lo, *hi, y, points, log_name),
+        Kind::IntLog { lo, hi } => log_panel(area, *lo as f64, *hi as f64, y, points, log_name),
         Kind::Choice { choices } => {
             let x = -0.5..(choices.len() as f64 - 0.5);
             let label = |x: &f64| {
@@ -351,6 +348,54 @@ fn param_panel<DB: DrawingBackend>(
             scatter(area, x, y, points, labels)
         }
     }
+}
+
+/// A linear axis from `lo` to `hi` padded by 4% (at least `min_pad`) on each side, as long as
+/// its ends and width stay finite numbers; a range up to `f64::MAX` is drawn unpadded, one
+/// wider than `f64::MAX` at half scale (an infinite axis hung the tick search).
+fn linear_axis(lo: f64, hi: f64, min_pad: f64) -> std::ops::Range<f64> {
+    let pad = ((hi - lo) * 0.04).max(min_pad);
+    let finite = |a: f64, b: f64| a.is_finite() && b.is_finite() && (b - a).is_finite();
+    if finite(lo - pad, hi + pad) {
+        (lo - pad)..(hi + pad)
+    } else if finite(lo, hi) {
+        lo..hi
+    } else {
+        (lo / 2.0)..(hi / 2.0)
+    }
+}
+
+/// The most decades a log axis draws light grid lines in; a wider one (η up to 1e308) has
+/// only its ticks, as the light lines of hundreds of decades took minutes to place.
+const LIGHT_DECADES: f64 = 12.0;
+
+/// A log-scale panel from `lo` to `hi`, padded by a factor of 1.15 where that keeps `hi / lo`
+/// finite, else unpadded, else cut to the top 300 decades.
+fn log_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lo: f64,
+    hi: f64,
+    y: std::ops::Range<f64>,
+    points: &[(f64, f64, RGBColor)],
+    name: String,
+) -> Result<(), String> {
+    // plotters counts the decades as ln(hi / lo): an infinite ratio counted for ever.
+    let (lo, hi) = match (lo / 1.15, hi * 1.15) {
+        (a, b) if (b / a).is_finite() => (a, b),
+        _ if (hi / lo).is_finite() => (lo, hi),
+        _ => (hi / 1e300, hi),
+    };
+    let labels = Labels {
+        name,
+        label: &short,
+        ticks: 6,
+        light_lines: if (hi / lo).log10() <= LIGHT_DECADES {
+            10
+        } else {
+            0
+        },
+    };
+    scatter(area, (lo..hi).log_scale(), y, points, labels)
 }
 
 /// A scatter of `points` on an x axis `x` (linear, log or choice positions) against
@@ -527,6 +572,38 @@ mod tests {
         for (x, want) in cases {
             assert_eq!(short(&x), want, "{x}");
         }
+    }
+
+    /// Ranges out to `f64::MAX` and more parameters than panels: drawn at once, at the size
+    /// of twelve panels. (The ranges hung the tick search; the parameters grew the image.)
+    #[test]
+    fn extreme_ranges_and_many_parameters_draw_at_a_bounded_size() {
+        let mut args = vec![
+            "eta=log:0.01:1e308".to_string(),
+            "lambda=float:0.01:1.7976931348623157e308".to_string(),
+            "epochs=intlog:1:9223372036854775807".to_string(),
+        ];
+        args.extend((1..=20).map(|i| format!("hidden{i}=int:1:9223372036854775807")));
+        let space = crate::tune::space::Space::parse(&args).unwrap();
+        let mut trial = Trial::new(0, Default::default(), TrialState::Complete, vec![11.0]);
+        trial.params.insert("eta".into(), Value::Float(1e300));
+        trial.params.insert("lambda".into(), Value::Float(1e308));
+        trial.params.insert("epochs".into(), Value::Int(i64::MAX));
+        let spec = StudySpec {
+            name: "wide".into(),
+            space,
+            sampler: "random".into(),
+            base: serde_json::Value::Null,
+        };
+        let out = std::env::temp_dir().join(format!("nndl-wide-{}.png", std::process::id()));
+        let started = std::time::Instant::now();
+        params(&spec, &[trial], &out).unwrap();
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&out).unwrap()));
+        let info = decoder.read_info().unwrap().info().clone();
+        assert_eq!((info.width, info.height), (460 * 3, 380 * 4 + 90));
+        let _ = std::fs::remove_file(out);
     }
 
     #[test]

@@ -196,7 +196,9 @@ impl TuneRequest {
                 .check_memory(checked.sgd.mini_batch_size, memory)
                 .map_err(|e| match self.jobs {
                     1 => unfit(e.to_string()),
-                    jobs => unfit(format!("{e}: each of the {jobs} --jobs workers has its share")),
+                    jobs => unfit(format!(
+                        "{e}: each of the {jobs} --jobs workers has its share"
+                    )),
                 })?;
             Ok(())
         };
@@ -570,14 +572,16 @@ impl<F: Real> WithModel<F> for TrialRun<'_, '_, F> {
         let data = worker.data;
         let n = data.training.len();
         let mut training: Training<M> = match store.checkpoint(study, trial.number)? {
-            Some(bytes) if !trial.values.is_empty() => match Training::restore_for(&bytes, n, &model) {
-                Ok(training) => training,
-                Err(e) => {
-                    return Ok(Outcome::Failed(format!(
-                        "its checkpoint cannot be resumed: {e}"
-                    )));
+            Some(bytes) if !trial.values.is_empty() => {
+                match Training::restore_for(&bytes, n, &model) {
+                    Ok(training) => training,
+                    Err(e) => {
+                        return Ok(Outcome::Failed(format!(
+                            "its checkpoint cannot be resumed: {e}"
+                        )));
+                    }
                 }
-            },
+            }
             _ => Training::new(model, config, n, rng),
         };
         training.keep_best();
@@ -596,7 +600,8 @@ impl<F: Real> WithModel<F> for TrialRun<'_, '_, F> {
                 Ok(()) => {}
                 Err(TrainError::Diverged { epoch, eta, .. }) => {
                     return Ok(Outcome::Failed(format!(
-                        "diverged in epoch {epoch} (eta {eta})"
+                        "diverged in epoch {epoch} (eta {})",
+                        crate::tune::space::number(eta)
                     )));
                 }
                 Err(TrainError::Config(e)) => return Err(e.into()),

@@ -85,7 +85,11 @@ pub enum SpaceError {
     #[error("{name}: {text:?} is not a whole number")]
     NotAnInteger { name: String, text: String },
     #[error("{name}: the range's low end {lo} must be below its high end {hi}")]
-    EmptyRange { name: String, lo: String, hi: String },
+    EmptyRange {
+        name: String,
+        lo: String,
+        hi: String,
+    },
     #[error("{name}: a log range needs bounds above 0, got a low end of {lo}")]
     LogBound { name: String, lo: String },
     #[error("{name}: choice needs at least one value, each non-empty, as in choice:A,B")]
@@ -417,14 +421,7 @@ impl Value {
     /// [`Display`](std::fmt::Display) writes it exactly.
     pub fn short(&self) -> String {
         match self {
-            Value::Float(v) if *v != 0.0 && v.is_finite() => {
-                let digits = 3 - v.abs().log10().floor() as i32;
-                let text = format!("{:.*}", digits.max(0) as usize, v);
-                match text.contains('.') {
-                    true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
-                    false => text,
-                }
-            }
+            Value::Float(v) => significant(*v, 4),
             other => other.to_string(),
         }
     }
@@ -449,12 +446,43 @@ impl Value {
     }
 }
 
+/// `x` to `digits` significant digits without trailing zeros (`0.3427`, `25.53`, `0.5`), with
+/// an exponent when it is under 1e-4 or from 1e6 on (`2.5e-5`, `4.327e201`).
+pub fn significant(x: f64, digits: i32) -> String {
+    let trim = |text: &str| text.trim_end_matches('0').trim_end_matches('.').to_string();
+    if x == 0.0 || !x.is_finite() {
+        format!("{x}")
+    } else if !(1e-4..1e6).contains(&x.abs()) {
+        let text = format!("{x:.*e}", (digits - 1).max(0) as usize);
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        format!("{}e{exponent}", trim(mantissa))
+    } else {
+        let decimals = (digits - 1 - x.abs().log10().floor() as i32).max(0) as usize;
+        let text = format!("{x:.decimals$}");
+        if text.contains('.') {
+            trim(&text)
+        } else {
+            text
+        }
+    }
+}
+
+/// A float as a user would write it, read back exactly: `0.5`, `1e-7`, `4.3e201` (Rust's `{}`
+/// writes every digit of a large float, 200 of them for 4.3e201).
+pub fn number(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-6..1e16).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 impl std::fmt::Display for Value {
     /// The value as a user would write it: `0.5`, `30`, `cross-entropy`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => write!(f, "{x}"),
+            Value::Float(x) => f.write_str(&number(*x)),
             Value::Choice(text) => f.write_str(text),
         }
     }
@@ -617,11 +645,12 @@ mod tests {
         // Whole numbers are compared as whole numbers: as f64 these two ends were one number.
         assert!(param("hidden=int:9223372036854775806:9223372036854775807").is_ok());
         assert_eq!(
-            param("hidden=int:9223372036854775807:9223372036854775806")
-                .map_err(|e| e.to_string()),
-            Err("hidden: the range's low end 9223372036854775807 must be below its high end \
+            param("hidden=int:9223372036854775807:9223372036854775806").map_err(|e| e.to_string()),
+            Err(
+                "hidden: the range's low end 9223372036854775807 must be below its high end \
                  9223372036854775806"
-                .into())
+                    .into()
+            )
         );
     }
 
@@ -819,5 +848,20 @@ mod tests {
         assert_eq!(Value::Float(0.5).as_i64(), None);
         assert_eq!(Value::Int(30).as_f64(), Some(30.0));
         assert_eq!(Value::Float(0.25).to_string(), "0.25");
+    }
+
+    /// Floats far from 1 print with an exponent (and read back exactly), not with every digit.
+    #[test]
+    fn large_and_tiny_floats_print_with_an_exponent() {
+        let big = 4.326839152635232e201;
+        assert_eq!(Value::Float(big).to_string(), "4.326839152635232e201");
+        assert_eq!(Value::Float(big).short(), "4.327e201");
+        assert_eq!(Value::Float(1e-7).to_string(), "1e-7");
+        assert_eq!(Value::Float(2.5e-5).short(), "2.5e-5");
+        assert_eq!(Value::Float(0.001).to_string(), "0.001");
+        assert_eq!(Value::Float(123456.0).short(), "123456");
+        for x in [big, 1e-7, f64::MAX, f64::MIN_POSITIVE, -3.5e300] {
+            assert_eq!(number(x).parse::<f64>(), Ok(x));
+        }
     }
 }

@@ -181,7 +181,10 @@ mod tests {
 
     #[test]
     fn sizes_end_at_the_top_of_an_i64_range() {
-        let values = sizes(&Kind::Int { lo: 1, hi: i64::MAX });
+        let values = sizes(&Kind::Int {
+            lo: 1,
+            hi: i64::MAX,
+        });
         // 1, 2, 5 of each decade up to 10^18, and 2·10^18 and 5·10^18.
         assert_eq!(values.len(), 19 * 3);
         assert_eq!(values.last(), Some(&Value::Int(5_000_000_000_000_000_000)));
