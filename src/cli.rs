@@ -527,10 +527,11 @@ impl SearchArgs {
     pub fn request(&self) -> Result<TuneRequest, RunError> {
         let mut texts = Vec::new();
         if let Some(path) = &self.space {
-            let toml = std::fs::read_to_string(path).map_err(|source| RunError::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let toml =
+                nndl::data::file::read_text(path, 1 << 20).map_err(|source| RunError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
             let space = Space::from_toml(&toml).map_err(TuneError::from)?;
             texts.extend(space.params.iter().map(|p| p.to_string()));
         }

@@ -235,3 +235,105 @@ fn a_model_file_with_nan_weights_says_the_weights_are_not_finite() {
     let e = chain(&nndl::model::file::load::<f64>(&path).expect_err("refused"));
     assert!(e.contains("is not a network2.py model file"), "{e}");
 }
+
+/// Makes a named pipe at `path`.
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `name` is a valid NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// A FIFO or a device named as data, a model or an image is refused by kind at once (a FIFO
+/// blocked the open for ever; `/dev/zero` as a model was read without end), and so is an IDX
+/// directory's entry that is a FIFO, a directory or a broken link (reported as missing before).
+#[cfg(unix)]
+#[test]
+fn only_regular_files_are_read() {
+    use std::time::Duration;
+    let dir = temp_dir("fifo");
+    let fifo = dir.join("pipe");
+    mkfifo(&fifo);
+    let fifo_text = fifo.to_str().unwrap();
+    let bound = Duration::from_secs(60);
+    let model = dir.join("m.json");
+    let model_text = model.to_str().unwrap();
+    let o = nndl(&[
+        "train",
+        "--train-size",
+        "100",
+        "--epochs",
+        "1",
+        "--save",
+        model_text,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (args, want) in [
+        (
+            vec!["train", "--data", fifo_text, "--epochs", "1"],
+            "it is a named pipe (FIFO), not a regular file",
+        ),
+        (
+            vec!["eval", "--model", fifo_text, "--data", "data/mnist.pkl.gz"],
+            "it is a named pipe (FIFO), not a regular file",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                "/dev/zero",
+                "--data",
+                "data/mnist.pkl.gz",
+            ],
+            "it is a device, not a regular file",
+        ),
+        (
+            vec!["predict", "--model", model_text, fifo_text],
+            "it is a named pipe (FIFO), not a regular file",
+        ),
+        (
+            vec!["plot", fifo_text, "--output", "never.png"],
+            "it is a named pipe (FIFO), not a regular file",
+        ),
+    ] {
+        let o = nndl_within(&args, bound);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    // An IDX directory whose entry is there, but not as a file (the others are files).
+    let names = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ];
+    for (k, (entry, want)) in [
+        ("train-images-idx3-ubyte", "a named pipe (FIFO)"),
+        ("train-labels-idx1-ubyte.gz", "a directory"),
+        (
+            "t10k-images-idx3-ubyte.gz",
+            "a broken or looping symbolic link",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let idx = temp_dir(&format!("odd-idx-{k}"));
+        for name in names {
+            if !entry.starts_with(name) {
+                std::fs::write(idx.join(name), b"").unwrap();
+            }
+        }
+        let path = idx.join(entry);
+        match k {
+            0 => mkfifo(&path),
+            1 => std::fs::create_dir(&path).unwrap(),
+            _ => std::os::unix::fs::symlink(idx.join("nowhere"), &path).unwrap(),
+        }
+        let err = nndl::data::idx::IdxFiles::in_dir(&idx)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(entry) && err.contains(want), "{entry}: {err}");
+    }
+}

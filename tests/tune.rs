@@ -15,7 +15,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
@@ -640,43 +639,7 @@ fn bad_requests_exit_2_and_write_nothing() {
 
 /// Runs `nndl` with `args`, killing it if it has not exited within [`HUNG`].
 fn nndl_within_bound(args: &[String]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nndl"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            pipe.read_to_end(&mut bytes)
-                .map(|_| bytes)
-                .unwrap_or_default()
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > HUNG {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!(
-                "nndl {args:?} still running after {HUNG:?}: hung\n{}",
-                String::from_utf8_lossy(&err.join().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    std::process::Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    nndl_within(args, HUNG)
 }
 
 /// A study of three trials in this process (two workers), in which trial 1 panics as it starts:

@@ -20,7 +20,6 @@
 //! more shows it is too long), into a buffer that grows with the bytes really there. Left out: element types other than unsigned bytes (no MNIST-like
 //! set uses them) and images of other sizes (these networks take 784 inputs).
 
-use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -70,6 +69,16 @@ impl IdxFiles {
         let find = |name: &str| -> Result<PathBuf, DataError> {
             let raw = dir.join(name);
             let gz = dir.join(format!("{name}.gz"));
+            // An entry of the name that is not a regular file is named as what it is (a FIFO
+            // would block the read; a directory or broken link is not "missing").
+            for path in [&raw, &gz] {
+                if let Some(what) = super::file::not_regular(path) {
+                    return Err(DataError::Content {
+                        path: path.clone(),
+                        message: format!("it is {what}, not a regular file"),
+                    });
+                }
+            }
             match (raw.is_file(), gz.is_file()) {
                 (true, _) => Ok(raw),
                 (false, true) => Ok(gz),
@@ -174,7 +183,7 @@ pub fn open(path: &Path) -> Result<(Box<dyn Read>, u64), DataError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(open_err)?;
+    let mut file = super::file::open_regular(path).map_err(open_err)?;
     let size = file.metadata().map_err(open_err)?.len();
     let mut magic = [0u8; 2];
     let n = read_up_to(&mut file, &mut magic).map_err(open_err)?;

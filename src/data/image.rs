@@ -47,7 +47,7 @@ pub enum ImageError {
 /// `(height, width)`. Images of more than [`MAX_PIXELS`] are refused from their header, before
 /// anything is decoded; the decoded bytes are converted to grey levels in one pass.
 pub fn read_grey(path: &Path) -> Result<Array2<f64>, ImageError> {
-    let file = std::fs::File::open(path).map_err(|source| ImageError::Open {
+    let file = super::file::open_regular(path).map_err(|source| ImageError::Open {
         path: path.to_path_buf(),
         source,
     })?;

@@ -67,7 +67,7 @@ const PEEK_BYTES: u64 = 1 << 16;
 /// that only reading them tells (see there) — and loading the file is left to find the number,
 /// or what is wrong.
 pub fn training_count(path: impl AsRef<Path>) -> Option<usize> {
-    let file = File::open(path.as_ref()).ok()?;
+    let file = super::file::open_regular(path.as_ref()).ok()?;
     let mut prefix = Vec::new();
     // A read error (a file cut short, a corrupt stream) leaves what was inflated before it,
     // which may still hold the shape; loading reports the error.
@@ -103,7 +103,7 @@ fn read_gzip(path: &Path, max_bytes: usize) -> Result<Vec<u8>, DataError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(open_err)?;
+    let mut file = super::file::open_regular(path).map_err(open_err)?;
     // The gzip trailer's last four bytes claim the decompressed size (mod 2^32). It is only a
     // hint for the first allocation: capped, and never trusted for anything else.
     let hint = size_hint(&mut file).map_err(open_err)?.min(max_bytes);

@@ -5,6 +5,7 @@
 //! - [`mnist`]: `mnist.pkl.gz`'s three sets, through the small, safe [`pickle`] reader;
 //! - [`idx`]: the same three sets from MNIST's original IDX files (or any set in their shape);
 //! - [`image`]: a handwritten digit from a PNG file, prepared as MNIST's digits were;
+//! - [`file`]: opening only regular files, with bounded reads;
 //! - [`expand`]: chapter 6's `expand_mnist.py`, the training set grown fivefold by one-pixel
 //!   moves, and [`pickle_writer`], which writes the three sets back in `mnist.pkl.gz`'s layout.
 //!
@@ -13,6 +14,7 @@
 
 pub mod dataset;
 pub mod expand;
+pub mod file;
 pub mod idx;
 pub mod image;
 pub mod mnist;

@@ -16,18 +16,22 @@
 //! the target, so an interrupted save never leaves a half-written model. Loading checks every
 //! shape against `sizes` and that every number is finite.
 
-use std::fs;
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
+use crate::data::file::read_text;
 use crate::model::activation::{Activation, Output};
 use crate::model::cost::Cost;
 use crate::model::layers::LayerNetwork;
 use crate::model::network::Network;
 use crate::real::Real;
+
+/// The largest model file read (1 GiB): several times the JSON of the largest network the book
+/// trains; a bigger one is refused before it is read.
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 
 pub use super::write::ModelError;
 use crate::output::write_atomically;
@@ -129,7 +133,7 @@ pub enum SavedModel<F: Real = f64> {
 pub fn load_model<F: Real>(
     path: &Path,
 ) -> Result<(SavedModel<F>, Option<TrainConfig>), ModelError> {
-    let text = fs::read_to_string(path).map_err(|source| ModelError::Read {
+    let text = read_text(path, MAX_MODEL_BYTES).map_err(|source| ModelError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -171,7 +175,7 @@ pub fn load<F: Real>(path: &Path) -> Result<Network<F>, ModelError> {
 pub fn load_with_config<F: Real>(
     path: &Path,
 ) -> Result<(Network<F>, Option<TrainConfig>), ModelError> {
-    let text = fs::read_to_string(path).map_err(|source| ModelError::Read {
+    let text = read_text(path, MAX_MODEL_BYTES).map_err(|source| ModelError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -22,6 +22,9 @@ use plotters::style::FontStyle;
 
 use crate::report::metrics::Row;
 
+/// The largest metrics file read (256 MiB; a row per epoch takes under 200 bytes).
+const MAX_METRICS_BYTES: u64 = 1 << 28;
+
 /// DejaVu Sans (Bitstream Vera license, see `assets/fonts/DejaVuSans-LICENSE.txt`).
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// The family every figure's text is drawn in (the embedded font, once [`render`] registered it).
@@ -74,9 +77,11 @@ pub fn labels(paths: &[PathBuf]) -> Vec<String> {
 
 /// Reads a metrics file written by [`crate::report::metrics::MetricsWriter`] (`.csv` or `.jsonl`).
 pub fn read_metrics(path: &Path) -> Result<Vec<Row>, PlotError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PlotError::Read {
-        path: path.to_path_buf(),
-        source,
+    let text = crate::data::file::read_text(path, MAX_METRICS_BYTES).map_err(|source| {
+        PlotError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     let parse = |message: String| PlotError::Parse {
         path: path.to_path_buf(),

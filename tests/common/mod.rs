@@ -238,6 +238,54 @@ pub fn nndl(args: &[&str]) -> std::process::Output {
         .expect("run nndl")
 }
 
+/// Runs `nndl` with `args`, failing the test (after killing it) if it has not exited within
+/// `bound`: for inputs that once made it hang.
+pub fn nndl_within<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    args: &[S],
+    bound: std::time::Duration,
+) -> std::process::Output {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes)
+                .map(|_| bytes)
+                .unwrap_or_default()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > bound {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "nndl {args:?} still running after {bound:?}: hung\n{}",
+                String::from_utf8_lossy(&err.join().unwrap())
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
 /// Runs the `nndl` binary: its exit code, standard output and standard error.
 pub fn nndl_outcome(args: &[&str]) -> (Option<i32>, String, String) {
     let o = nndl(args);
