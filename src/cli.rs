@@ -279,14 +279,9 @@ pub struct ConfigArgs {
     /// Which of the book's programs to run.
     #[arg(long, value_enum, default_value_t = Variant::Network3)]
     net: Variant,
-    /// Neurons per layer, input first.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "784,30,10",
-        conflicts_with = "layers"
-    )]
-    sizes: Vec<usize>,
+    /// Neurons per layer, input first [default: 784,30,10].
+    #[arg(long, value_delimiter = ',', conflicts_with = "layers")]
+    sizes: Option<Vec<usize>>,
     /// Chapter 6's network3.py instead: a list of layers, e.g.
     /// conv:20:5,pool:2,conv:40:5,pool:2,fc:100,softmax — conv:FILTERS:SIZE (valid, stride 1),
     /// pool:SIZE (max-pooling of the conv before it), fc:NEURONS, softmax (last). Options
@@ -360,7 +355,16 @@ pub struct ConfigArgs {
     precision: Precision,
 }
 
+/// `--sizes` when it is not given: the book's first network.
+const DEFAULT_SIZES: [usize; 3] = [784, 30, 10];
+
 impl ConfigArgs {
+    /// True when the command line names the network (`--sizes` or `--layers`), which a saved
+    /// network it starts from (`--init`) must then be.
+    pub fn names_network(&self) -> bool {
+        self.sizes.is_some() || self.layers.is_some()
+    }
+
     /// The configuration these options make, with the program's book defaults where an
     /// option is not given; fails on a layer list that cannot be read.
     pub fn config(&self) -> Result<TrainConfig, RunError> {
@@ -383,7 +387,7 @@ impl ConfigArgs {
             }
             None => {
                 config.network.architecture = Architecture::FullyConnected(FullyConnected {
-                    sizes: self.sizes.clone(),
+                    sizes: self.sizes.clone().unwrap_or_else(|| DEFAULT_SIZES.to_vec()),
                     activation: self.activation,
                     cost: self.cost.unwrap_or(self.net.cost()),
                     init: self.weight_init.unwrap_or(self.net.init()),
@@ -457,6 +461,7 @@ impl TrainArgs {
             eval_on: self.eval_on,
             threads: run.threads,
             init: self.init.clone(),
+            network_given: run.names_network(),
             quiet: self.quiet,
             outputs: Outputs {
                 save_init: self.save_init.clone(),

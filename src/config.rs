@@ -444,6 +444,18 @@ pub enum ConfigError {
         cost: &'static str,
         activation: &'static str,
     },
+    /// `--init` holds another network than the one the command line names (or, naming none,
+    /// sets up for the other kind).
+    #[error(
+        "--init {}: the file holds the network {saved}, but this run trains {run}; give the \
+         file's network (--sizes or --layers) or drop the option that names another",
+        path.display()
+    )]
+    InitNetwork {
+        path: std::path::PathBuf,
+        saved: String,
+        run: String,
+    },
 }
 
 impl From<SpecError> for ConfigError {

@@ -131,6 +131,18 @@ fn bad_arguments_exit_2_with_one_line() {
             vec!["--sizes", "784,30,2"],
             "last layer must have 10 neurons",
         ),
+        // Nothing to score: the accuracy was printed as NaN%, and the run ended with success.
+        (
+            vec![
+                "--validation-size",
+                "0",
+                "--mini-batch",
+                "2",
+                "--eval-on",
+                "validation",
+            ],
+            "the validation set holds no images, so there is nothing to score it on",
+        ),
         (vec!["--net", "network9"], "invalid value 'network9'"),
         (vec!["--sizes", "784,x,10"], "invalid value 'x'"),
     ] {
@@ -589,4 +601,63 @@ fn a_bad_weight_init_exits_2() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `--init FILE` with `--sizes` or `--layers` naming another network is refused (the file's
+/// network was trained silently instead); naming the file's own network, or none, starts from
+/// it; a chapter-6 file without `--layers` is refused too, since the run was set up with the
+/// fully-connected programs' η and λ.
+#[test]
+fn init_must_hold_the_network_the_command_line_names() {
+    let dir = temp_dir("init-conflict");
+    let small = fixture("py3_p2.pkl.gz");
+    let small = small.to_str().unwrap();
+    let fc = dir.join("fc.json");
+    let cnn = dir.join("cnn.json");
+    let (fc, cnn) = (fc.to_str().unwrap(), cnn.to_str().unwrap());
+    let base = [
+        "train",
+        "--data",
+        small,
+        "--epochs",
+        "1",
+        "--mini-batch",
+        "2",
+        "--quiet",
+    ];
+    let run = |args: &[&str]| nndl(&[&base[..], args].concat());
+    let o = run(&["--sizes", "784,5,10", "--save-init", fc]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["--layers", "conv:2:5,pool:2,softmax", "--save-init", cnn]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (args, want) in [
+        (
+            vec!["--sizes", "784,30,10", "--init", fc],
+            "the file holds the network sizes [784, 5, 10], but this run trains sizes [784, 30, 10]",
+        ),
+        (
+            vec!["--layers", "conv:3:5,pool:2,softmax", "--init", cnn],
+            "but this run trains layers conv:3:5",
+        ),
+        (
+            vec!["--init", cnn],
+            "softmax:dropout=0, but this run trains sizes [784, 30, 10]",
+        ),
+        (
+            vec!["--layers", "conv:2:5,pool:2,softmax", "--init", fc],
+            "the file holds the network sizes [784, 5, 10]",
+        ),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    for args in [
+        vec!["--sizes", "784,5,10", "--init", fc],
+        vec!["--init", fc],
+        vec!["--layers", "conv:2:5,pool:2,softmax", "--init", cnn],
+    ] {
+        let o = run(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
 }

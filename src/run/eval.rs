@@ -103,7 +103,7 @@ pub fn eval(
         .unwrap_or(0.0);
     SgdConfig::check_lambda(lambda)?;
     let mnist = load_data(data, validation_size)?;
-    let (_, data) = on.pick(mnist);
+    let (_, data) = on.pick(mnist)?;
     say(&format!("{}: {}", model.display(), net.describe()));
     if let Some(c) = &config {
         let sgd = &c.sgd;
@@ -189,7 +189,7 @@ pub fn vote(
         .map(|path| load(path).map(|(net, _)| net))
         .collect::<Result<Vec<_>, _>>()?;
     let mnist = load_data(data, validation_size)?;
-    let (_, data) = on.pick(mnist);
+    let (_, data) = on.pick(mnist)?;
     let percent = |correct: usize| 100.0 * correct as f64 / data.len() as f64;
     let mut predictions = Vec::with_capacity(nets.len());
     for (path, net) in models.iter().zip(&nets) {

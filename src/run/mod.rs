@@ -62,6 +62,12 @@ pub enum RunError {
     Expand(#[from] ExpandError),
     #[error(transparent)]
     PickleWrite(#[from] PickleWriteError),
+    /// The set a run scores holds no images (exit code 2): its accuracy would be 0/0.
+    #[error(
+        "the {set} set holds no images, so there is nothing to score it on (give another \
+         --validation-size, or data with {set} images)"
+    )]
+    EmptySet { set: &'static str },
     /// A saved network does not fit the data or this run (exit code 2).
     #[error("{path}: {source}")]
     ModelMismatch { path: PathBuf, source: ConfigError },
@@ -141,6 +147,7 @@ impl RunError {
             RunError::Config(_)
                 | RunError::Book(_)
                 | RunError::ModelMismatch { .. }
+                | RunError::EmptySet { .. }
                 | RunError::Output { .. }
                 | RunError::Metrics(MetricsError::Format(_))
                 | RunError::Plot(PlotError::Format(_) | PlotError::Empty(_))
@@ -162,10 +169,15 @@ pub enum EvalSet {
 }
 
 impl EvalSet {
-    pub fn pick<F: Real>(self, mnist: Mnist<F>) -> (Dataset<F>, Dataset<F>) {
-        match self {
+    /// The training set and this set of `mnist`, refused if this set is empty.
+    pub fn pick<F: Real>(self, mnist: Mnist<F>) -> Result<(Dataset<F>, Dataset<F>), RunError> {
+        let picked = match self {
             EvalSet::Validation => (mnist.training, mnist.validation),
             EvalSet::Test => (mnist.training, mnist.test),
+        };
+        match picked.1.len() {
+            0 => Err(RunError::EmptySet { set: self.name() }),
+            _ => Ok(picked),
         }
     }
 

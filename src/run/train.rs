@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::config::{
     check_init, check_sizes_against, check_threads, check_train_size, Architecture, CheckedConfig,
-    TrainConfig, Variant,
+    ConfigError, NetworkConfig, TrainConfig, Variant,
 };
 use crate::data::{Dataset, Mnist, CLASSES, IMAGE_PIXELS};
 use crate::model::activation::Activation;
@@ -65,6 +65,9 @@ pub struct TrainRequest {
     pub threads: usize,
     /// Start from this saved network instead of random weights.
     pub init: Option<PathBuf>,
+    /// The command line named the network (`--sizes`, `--layers`): `init` must hold that
+    /// network. Otherwise the saved network is the network.
+    pub network_given: bool,
     /// Print only the summary, no line per epoch.
     pub quiet: bool,
     pub outputs: Outputs,
@@ -101,8 +104,30 @@ impl TrainRequest {
                 {
                     check_init(path, (net.cost, net.activation), (fc.cost, fc.activation))?;
                 }
-                // The saved network is the network: its sizes or layers replace the run's.
-                network.architecture = saved_architecture(&saved, &network.architecture);
+                // The saved network is the network: its sizes or layers replace the run's,
+                // unless the command line named another (a conflict), or the run was set up
+                // for the other kind of network (its η and λ are that kind's).
+                let from_file = saved_architecture(&saved, &network.architecture);
+                let kind_differs = matches!(
+                    (&from_file, &network.architecture),
+                    (Architecture::Layers(_), Architecture::FullyConnected(_))
+                        | (Architecture::FullyConnected(_), Architecture::Layers(_))
+                );
+                let file_net = NetworkConfig {
+                    architecture: from_file,
+                    precision: network.precision,
+                };
+                if (self.network_given || kind_differs)
+                    && file_net.architecture != network.architecture
+                {
+                    return Err(ConfigError::InitNetwork {
+                        path: path.clone(),
+                        saved: file_net.describe(),
+                        run: network.describe(),
+                    }
+                    .into());
+                }
+                network.architecture = file_net.architecture;
                 Some(saved)
             }
             None => None,
@@ -244,7 +269,7 @@ impl InPrecision for Job<'_> {
 
     fn run<F: Real>(self, mnist: Mnist<F>) -> Result<History, RunError> {
         let (request, config) = (&self.run.request, &self.run.config);
-        let (training, evaluation) = request.eval_on.pick(mnist);
+        let (training, evaluation) = request.eval_on.pick(mnist)?;
         let training = match request.train_size {
             Some(n) => {
                 check_train_size(n, Some(training.len()))?;

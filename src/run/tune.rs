@@ -45,7 +45,8 @@ use crate::tune::study::{StudySpec, Trial, TrialState};
 use crate::tune::TuneError;
 
 use super::{
-    in_precision, load_data, memory_total, with_model, InPrecision, RunError, RunModel, WithModel,
+    in_precision, load_data, memory_total, with_model, EvalSet, InPrecision, RunError, RunModel,
+    WithModel,
 };
 
 /// How often a worker with nothing to start looks again for a trial to take over or for the
@@ -248,6 +249,15 @@ pub fn tune(run: &CheckedTune, stop: Arc<AtomicBool>) -> Result<Option<StudyResu
     say(&format!("Backend: {}", crate::backend::describe()));
     let start = Instant::now();
     let mnist = load_data(&request.data, request.validation_size)?;
+    // Trials are scored on the validation set, the best of them on the test set.
+    for (set, images) in [
+        (EvalSet::Validation, mnist.validation.len()),
+        (EvalSet::Test, mnist.test.len()),
+    ] {
+        if images == 0 {
+            return Err(RunError::EmptySet { set: set.name() });
+        }
+    }
     say(&format!(
         "Loaded {} in {:.2} seconds; trials train on {} images and are scored on the {} \
          validation images",
