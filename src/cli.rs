@@ -573,6 +573,14 @@ pub enum TuneCommand {
     Export(ExportArgs),
     /// Draw a study: its history, each parameter against accuracy, every trial's curve.
     Plot(StudyPlotArgs),
+    /// Convert a study database of nndl's old layout to Optuna's schema (old tables kept).
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    #[arg(long, default_value = DEFAULT_STORAGE)]
+    pub storage: String,
 }
 
 #[derive(Args, Debug)]

@@ -89,6 +89,9 @@ fn tune(args: &TuneArgs) -> Result<ExitCode, RunError> {
         Some(TuneCommand::Plot(a)) => {
             return tune_report::plot(&a.storage, &a.study, &a.output).map(|_| ExitCode::SUCCESS)
         }
+        Some(TuneCommand::Migrate(a)) => {
+            return tune_report::migrate(&a.storage).map(|()| ExitCode::SUCCESS)
+        }
         None => {}
     }
     let request = args.search.request()?.check()?;

@@ -2,9 +2,9 @@
 //! refused with a different one; concurrent workers (threads and processes, each with its own
 //! connection) never exceed the trial budget nor get the same trial or grid point twice; a
 //! stale trial is taken over with its values and checkpoint; epoch reports are idempotent; a
-//! failed trial keeps its message; a store of layout version 1 (before the message) is
-//! migrated in place when opened, once however many workers open it together; bad databases
-//! are clear errors.
+//! failed trial keeps its message; a store of nndl's old layout is refused, naming `nndl tune
+//! migrate`, and that migration converts it keeping the old tables; bad databases are clear
+//! errors.
 //!
 //! The PostgreSQL tests use the server named by `NNDL_TEST_POSTGRES` (a `postgres://` URL).
 //! Without it they are skipped, saying so — except under `CI`, where they fail. `.ci/run`
@@ -658,19 +658,30 @@ fn old_study(spec: &StudySpec, run: &mut dyn FnMut(&str)) {
     run("INSERT INTO nndl_trial_values VALUES (1, 0, 0, 90.0), (1, 0, 1, 91.0), (1, 1, 0, 80.0)");
 }
 
-/// Opens the old store at `url` from several workers at once, then checks that the study is
-/// whole and its trials can be failed with a message.
-fn the_old_layout_opens(url: &str, spec: &StudySpec) {
-    let start = std::sync::Barrier::new(4);
-    thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                start.wait();
-                let mut s = open(url);
-                assert_eq!(s.open_study(spec).unwrap(), 1);
-            });
-        }
-    });
+/// The old store at `url` is refused, naming the command that converts it, and left as it
+/// was; `nndl tune migrate` (here [`store::migrate`]) converts it once, keeping the old tables;
+/// then the study is whole, its running trial resumes from its checkpoint and can be failed
+/// with a message.
+fn the_old_layout_is_migrated(url: &str, spec: &StudySpec, old_tables: &mut dyn FnMut() -> i64) {
+    let err = match store::open(url) {
+        Err(err) => err,
+        Ok(_) => panic!("an old store opened"),
+    };
+    assert!(
+        matches!(err, StoreError::OldLayout { found: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nndl tune migrate"), "{err}");
+    let migrated = store::migrate(url).unwrap_or_else(|e| panic!("{}", chain(&e)));
+    assert_eq!(
+        (migrated.from, migrated.studies, migrated.trials),
+        (1, 1, 2)
+    );
+    assert!(matches!(
+        store::migrate(url),
+        Err(StoreError::NothingToMigrate { .. })
+    ));
+    assert_eq!(old_tables(), 2, "the old trials are kept");
     let mut s = open(url);
     let study = s.open_study(spec).unwrap();
     let t = s.trials(study).unwrap();
@@ -679,10 +690,12 @@ fn the_old_layout_opens(url: &str, spec: &StudySpec) {
         (t[0].state, t[0].values.clone(), t[0].message.clone()),
         (TrialState::Complete, vec![90.0, 91.0], None)
     );
+    assert_eq!((point(&t[0]), point(&t[1])), (0, 1));
     assert_eq!(
-        (t[1].state, t[1].values.clone()),
-        (TrialState::Running, vec![80.0])
+        (t[1].state, t[1].values.clone(), t[1].seconds),
+        (TrialState::Running, vec![80.0], 2.5)
     );
+    assert_eq!(s.checkpoint(study, 1).unwrap(), Some(b"ckpt".to_vec()));
     assert!(s
         .fail(study, 1, "a", "diverged in epoch 1 (eta 9)")
         .unwrap());
@@ -692,7 +705,7 @@ fn the_old_layout_opens(url: &str, spec: &StudySpec) {
 }
 
 #[test]
-fn a_sqlite_store_of_layout_1_is_migrated_in_place() {
+fn a_sqlite_store_of_layout_1_is_refused_then_migrated() {
     let url = sqlite_url("layout-1");
     let path = url.strip_prefix("sqlite:").unwrap();
     let _ = std::fs::remove_file(path);
@@ -703,21 +716,19 @@ fn a_sqlite_store_of_layout_1_is_migrated_in_place() {
         conn.execute_batch(&sql.replace('?', "'2025-01-31T12:00:00.000Z'"))
             .unwrap()
     });
-    drop(conn);
-    the_old_layout_opens(&url, &spec);
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let versions: Vec<i64> = conn
-        .prepare("SELECT version FROM nndl_schema")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(versions, [store::SCHEMA_VERSION]);
+    conn.execute(
+        "INSERT INTO nndl_checkpoints VALUES (1, 1, 0, ?1)",
+        [b"ckpt".to_vec()],
+    )
+    .unwrap();
+    the_old_layout_is_migrated(&url, &spec, &mut || {
+        conn.query_row("SELECT count(*) FROM nndl_v1_trials", [], |row| row.get(0))
+            .unwrap()
+    });
 }
 
 #[test]
-fn a_postgres_store_of_layout_1_is_migrated_in_place() {
+fn a_postgres_store_of_layout_1_is_refused_then_migrated() {
     let Some(url) = postgres_url() else {
         return;
     };
@@ -735,14 +746,16 @@ fn a_postgres_store_of_layout_1_is_migrated_in_place() {
     old_study(&spec, &mut |sql| {
         old.batch_execute(&sql.replace('?', "now()")).unwrap()
     });
-    the_old_layout_opens(&in_schema, &spec);
-    let versions: Vec<i64> = old
-        .query("SELECT version FROM nndl_schema", &[])
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    assert_eq!(versions, [store::SCHEMA_VERSION]);
+    old.execute(
+        "INSERT INTO nndl_checkpoints VALUES (1, 1, 0, $1)",
+        &[&b"ckpt".to_vec()],
+    )
+    .unwrap();
+    the_old_layout_is_migrated(&in_schema, &spec, &mut || {
+        old.query_one("SELECT count(*) FROM nndl_v1_trials", &[])
+            .unwrap()
+            .get(0)
+    });
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .unwrap();
@@ -773,7 +786,7 @@ fn a_file_that_is_not_a_sqlite_database_is_an_error() {
             Err(err) => err,
             Ok(_) => panic!("{url} opened"),
         };
-        assert!(matches!(err, StoreError::Sqlite { .. }), "{err}");
+        assert!(matches!(err, StoreError::Database { .. }), "{err}");
         let message = chain(&err);
         assert!(message.contains(&path.display().to_string()), "{message}");
     }
@@ -791,7 +804,7 @@ fn a_study_database_of_another_layout_is_refused() {
     let path = url.strip_prefix("sqlite:").unwrap();
     rusqlite::Connection::open(path)
         .unwrap()
-        .execute("UPDATE nndl_schema SET version = 99", [])
+        .execute("UPDATE version_info SET schema_version = 99", [])
         .unwrap();
     let err = match store::open(&url) {
         Err(err) => err,

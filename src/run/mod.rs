@@ -145,7 +145,9 @@ impl RunError {
                 | RunError::Metrics(MetricsError::Format(_))
                 | RunError::Plot(PlotError::Format(_) | PlotError::Empty(_))
                 | RunError::Tune(_)
-                | RunError::Store(StoreError::SpecDiffers { .. } | StoreError::Url(_))
+                | RunError::Store(
+                    StoreError::SpecDiffers { .. } | StoreError::Url(_) | StoreError::InMemory(_),
+                )
                 | RunError::Export(ExportError::Format(_))
                 | RunError::NoStore(_)
                 | RunError::NoStudy { .. }

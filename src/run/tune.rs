@@ -689,10 +689,7 @@ fn store_unusable(e: &RunError) -> bool {
     matches!(
         e,
         RunError::Store(
-            StoreError::Sqlite { .. }
-                | StoreError::Postgres { .. }
-                | StoreError::Connect { .. }
-                | StoreError::NoStudy { .. }
+            StoreError::Database { .. } | StoreError::Connect { .. } | StoreError::NoStudy { .. }
         )
     )
 }
