@@ -43,6 +43,7 @@
 
 pub mod migrate;
 pub mod optuna;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -199,6 +200,10 @@ pub trait Store: Send {
         self.end(study, number, worker, TrialState::Failed, Some(message))
     }
 
+    /// Deletes the study with all its trials, their values and checkpoints; how many trials it
+    /// had. A worker still running one of them finds it gone at its next report and stops.
+    fn delete_study(&mut self, study: StudyId) -> Result<u32, StoreError>;
+
     /// Records the study's final result, replacing an earlier one.
     fn set_study_result(&mut self, study: StudyId, result: &StudyResult) -> Result<(), StoreError>;
 
@@ -229,6 +234,11 @@ pub enum StoreError {
          `nndl tune migrate --storage URL` (the old tables are kept)"
     )]
     OldLayout { location: String, found: i64 },
+    #[error(
+        "{0} is a PostgreSQL database, but this nndl was built without the `postgres` feature \
+         (build it with `cargo build --release --features postgres`)"
+    )]
+    NoPostgres(String),
     #[error("{location} holds no studies in nndl's old layout: there is nothing to migrate")]
     NothingToMigrate { location: String },
     #[error("{location} is not an nndl study database: it has {found}")]
@@ -248,7 +258,11 @@ pub enum StoreError {
     NotNndl { name: String },
     #[error("{location}: {what} is corrupt")]
     Corrupt { location: String, what: String },
-    #[error("study {name:?} already exists with a different definition: {}", .differences.join("; "))]
+    #[error(
+        "study {name:?} already exists with a different definition:\n  {}\n(to run a \
+         different search, give it another name: --study NAME)",
+        .differences.join("\n  ")
+    )]
     SpecDiffers {
         name: String,
         differences: Vec<String>,
@@ -314,7 +328,10 @@ pub fn connect(url: &str, write: bool) -> Result<Box<dyn sql::Connection>, Store
         }
         Ok(Box::new(sqlite::SqliteConnection::open(path, write)?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Box::new(postgres::PostgresConnection::open(url, write)?))
+        #[cfg(feature = "postgres")]
+        return Ok(Box::new(postgres::PostgresConnection::open(url, write)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(StoreError::NoPostgres(redact(url)));
     } else {
         Err(StoreError::Url(redact(url)))
     }

@@ -976,6 +976,49 @@ impl super::Store for SqlStore {
         })
     }
 
+    fn delete_study(&mut self, study: StudyId) -> Result<u32, StoreError> {
+        self.transaction(true, |c| {
+            require_study(c, study, true)?;
+            let trials = first(c.query(
+                "SELECT count(*) FROM trials WHERE study_id = $1",
+                &[Arg::Int(study)],
+            )?)
+            .and_then(|v| v.int())
+            .unwrap_or(0);
+            for table in [
+                "nndl_trial_checkpoints",
+                "nndl_trial_workers",
+                "trial_heartbeats",
+                "trial_intermediate_values",
+                "trial_values",
+                "trial_params",
+                "trial_system_attributes",
+                "trial_user_attributes",
+            ] {
+                c.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE trial_id IN
+                             (SELECT trial_id FROM trials WHERE study_id = $1)"
+                    ),
+                    &[Arg::Int(study)],
+                )?;
+            }
+            for table in [
+                "trials",
+                "study_system_attributes",
+                "study_user_attributes",
+                "study_directions",
+                "studies",
+            ] {
+                c.execute(
+                    &format!("DELETE FROM {table} WHERE study_id = $1"),
+                    &[Arg::Int(study)],
+                )?;
+            }
+            Ok(u32::try_from(trials).unwrap_or(u32::MAX))
+        })
+    }
+
     fn set_study_result(&mut self, study: StudyId, result: &StudyResult) -> Result<(), StoreError> {
         self.transaction(true, |c| {
             require_study(c, study, true)?;
