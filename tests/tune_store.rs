@@ -521,6 +521,82 @@ fn a_failed_trial_keeps_its_message(url: &str) {
     assert!(s.claim_stale(study, "c", Duration::ZERO).unwrap().is_none());
 }
 
+/// Runs `sql` on the database at `url` directly, as another program could.
+fn run_sql(url: &str, sql: &str) {
+    match url.strip_prefix("sqlite:") {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+        None => postgres::Client::connect(url, postgres::NoTls)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+    }
+}
+
+/// A running trial whose heartbeat is missing or unreadable is taken over, not waited on
+/// forever.
+fn a_missing_or_garbage_heartbeat_is_stale(url: &str) {
+    let mut a = open(url);
+    let study = a.open_study(&spec("no-heartbeat")).unwrap();
+    let hour = Duration::from_secs(3600);
+    for (number, damage) in [
+        (0, "DELETE FROM trial_heartbeats WHERE trial_id = {id}"),
+        (
+            1,
+            "UPDATE trial_heartbeats SET heartbeat = '2999-01-01 00:00:00' WHERE trial_id = {id}",
+        ),
+    ] {
+        let trial = a
+            .start_trial(study, "a", 10, &mut next_point)
+            .unwrap()
+            .unwrap();
+        assert_eq!(trial.number, number);
+        assert!(a.claim_stale(study, "b", hour).unwrap().is_none());
+        let id =
+            format!("(SELECT trial_id FROM trials WHERE study_id = {study} AND number = {number})");
+        run_sql(url, &damage.replace("{id}", &id));
+        let taken = a
+            .claim_stale(study, "b", hour)
+            .unwrap()
+            .expect("taken over");
+        assert_eq!((taken.number, taken.worker.as_deref()), (number, Some("b")));
+    }
+}
+
+/// A deleted study is gone with all its rows; the other studies stay.
+fn a_study_is_deleted_with_its_trials(url: &str) {
+    let mut s = open(url);
+    let keep = s.open_study(&spec("keep")).unwrap();
+    let gone_spec = spec("gone");
+    let gone = s.open_study(&gone_spec).unwrap();
+    for study in [keep, gone] {
+        let t = s
+            .start_trial(study, "a", 10, &mut next_point)
+            .unwrap()
+            .unwrap();
+        assert!(s
+            .report_epoch(study, t.number, "a", 0, 90.0, 1.0, b"c")
+            .unwrap());
+    }
+    assert_eq!(s.delete_study(gone).unwrap(), 1);
+    let names: Vec<String> = s
+        .studies()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.spec.name)
+        .collect();
+    assert!(!names.contains(&gone_spec.name), "{names:?}");
+    assert!(matches!(s.trials(gone), Err(StoreError::NoStudy { .. })));
+    assert_eq!(s.trials(keep).unwrap()[0].values, vec![90.0]);
+    // A worker still running a trial of the deleted study is told it no longer does.
+    assert!(!s.report_epoch(gone, 0, "a", 1, 91.0, 1.0, b"c").unwrap());
+    // The name can be used again, for a study with no trials.
+    let again = s.open_study(&gone_spec).unwrap();
+    assert!(s.trials(again).unwrap().is_empty());
+}
+
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite_store {
@@ -553,7 +629,42 @@ on_both_stores!(
     only_the_best_complete_checkpoint_is_kept,
     separate_processes_share_the_study,
     a_failed_trial_keeps_its_message,
+    a_missing_or_garbage_heartbeat_is_stale,
+    a_study_is_deleted_with_its_trials,
 );
+
+/// Reading commands open a store read-only: a file that is not a study store (empty, or
+/// another program's database) is refused, naming what it holds, and left exactly as it was.
+#[test]
+fn a_read_only_open_changes_nothing_and_refuses_other_databases() {
+    let dir = common::temp_dir("tune-store-read-only");
+    let empty = common::write_file(&dir, "empty.db", b"");
+    let other = dir.join("other.db");
+    let _ = std::fs::remove_file(&other);
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('a');")
+        .unwrap();
+    let before = std::fs::read(&other).unwrap();
+    for path in [&empty, &other] {
+        let url = format!("sqlite:{}", path.display());
+        let err = match store::open_read_only(&url) {
+            Err(err) => err,
+            Ok(_) => panic!("{url} opened"),
+        };
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+        assert!(err.to_string().contains("no Optuna tables"), "{err}");
+    }
+    assert_eq!(std::fs::read(&empty).unwrap(), b"");
+    assert_eq!(std::fs::read(&other).unwrap(), before);
+    assert!(!dir.join("other.db-wal").exists());
+    // A real store opens read-only and reads, but cannot be written through.
+    let url = sqlite_url("read-only-store");
+    open(&url).open_study(&spec("ro")).unwrap();
+    let mut ro = store::open_read_only(&url).unwrap();
+    assert_eq!(ro.studies().unwrap().len(), 1);
+    assert!(ro.open_study(&spec("another")).is_err());
+}
 
 /// Layout version 1 of a SQLite store, as nndl wrote it before trials kept a message.
 const SQLITE_V1: &str = "

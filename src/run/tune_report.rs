@@ -69,7 +69,10 @@ pub fn delete(storage_url: &str, name: &str, yes: bool) -> Result<(), RunError> 
         eprint!("Delete {what}? [y/N] ");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
-        stdin.lock().read_line(&mut answer).map_err(|_| RunError::NotConfirmed(what.clone()))?;
+        stdin
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|_| RunError::NotConfirmed(what.clone()))?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             return Err(RunError::NotConfirmed(what));
         }

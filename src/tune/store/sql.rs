@@ -608,12 +608,13 @@ pub(super) fn read_trials(
         ),
         &args,
     )?;
+    // On PostgreSQL each statement sees what was committed when it began: rows of a trial
+    // created since the first statement are left for the next read.
     for row in params {
         let number = row[0].int().unwrap_or(-1);
-        let trial = u32::try_from(number)
-            .ok()
-            .and_then(|n| trials.get_mut(&n))
-            .ok_or_else(|| corrupt(c, format!("the parameters of trial {number}")))?;
+        let Some(trial) = u32::try_from(number).ok().and_then(|n| trials.get_mut(&n)) else {
+            continue;
+        };
         let value = match (row[1].text(), row[2].float(), row[3].text()) {
             (Some(name), Some(internal), Some(json)) => {
                 optuna::decode(internal, json).map(|v| (name.to_string(), v))
@@ -634,10 +635,9 @@ pub(super) fn read_trials(
     )?;
     for row in values {
         let number = row[0].int().unwrap_or(-1);
-        let trial = u32::try_from(number)
-            .ok()
-            .and_then(|n| trials.get_mut(&n))
-            .ok_or_else(|| corrupt(c, format!("the values of trial {number}")))?;
+        let Some(trial) = u32::try_from(number).ok().and_then(|n| trials.get_mut(&n)) else {
+            continue;
+        };
         let step = row[1].int();
         match (step, row[2].float()) {
             (Some(step), Some(value)) if usize::try_from(step).ok() == Some(trial.values.len()) => {
