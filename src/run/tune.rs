@@ -421,7 +421,14 @@ impl<F: Real> Worker<'_, F> {
                 let others: Vec<String> = trials
                     .iter()
                     .filter(|t| t.state == TrialState::Running)
-                    .filter(|t| t.worker.as_deref() != Some(self.name.as_str()))
+                    // Not this process's own workers (`NAME-JOB`): they are not silent.
+                    .filter(|t| {
+                        let process = self.name.rsplit_once('-').map_or("", |(p, _)| p);
+                        t.worker
+                            .as_deref()
+                            .and_then(|w| w.rsplit_once('-'))
+                            .is_none_or(|(p, _)| p != process)
+                    })
                     .map(|t| format!("{} ({})", t.number, t.worker.as_deref().unwrap_or("?")))
                     .collect();
                 if !others.is_empty() && !waited {
