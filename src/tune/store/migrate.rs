@@ -28,19 +28,7 @@ pub struct Migrated {
 /// Converts the old-layout database behind `conn` (see the module's documentation).
 pub fn migrate(conn: Box<dyn Connection>) -> Result<Migrated, StoreError> {
     let mut conn = conn;
-    let c = &mut *conn;
-    c.begin(true)?;
-    match convert(c) {
-        Ok(done) => {
-            c.batch("COMMIT")?;
-            Ok(done)
-        }
-        Err(e) => {
-            // The error that ended the migration is the one to report; nothing was changed.
-            let _ = c.batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    sql::in_transaction(&mut *conn, true, convert)
 }
 
 fn convert(c: &mut dyn Connection) -> Result<Migrated, StoreError> {

@@ -86,7 +86,7 @@ pub fn decode(internal: f64, json: &str) -> Option<Value> {
         }
         "IntDistribution" | "IntUniformDistribution" | "IntLogUniformDistribution" => {
             (internal.fract() == 0.0 && internal.abs() < 9.0e15)
-                .then(|| Value::Int(internal as i64))
+                .then_some(Value::Int(internal as i64))
         }
         "CategoricalDistribution" => {
             let choices = attributes.get("choices")?.as_array()?;

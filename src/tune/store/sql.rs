@@ -311,24 +311,32 @@ impl SqlStore {
         Ok(store)
     }
 
-    /// Runs `f` in one transaction: committed if it succeeds, rolled back if not.
+    /// Runs `f` in one transaction ([`in_transaction`]).
     fn transaction<T>(
         &mut self,
         write: bool,
         f: impl FnOnce(&mut dyn Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let c = &mut *self.conn;
-        c.begin(write)?;
-        match f(c) {
-            Ok(value) => {
-                c.batch("COMMIT")?;
-                Ok(value)
-            }
-            Err(e) => {
-                // The error that ended the transaction is the one to report.
-                let _ = c.batch("ROLLBACK");
-                Err(e)
-            }
+        in_transaction(&mut *self.conn, write, f)
+    }
+}
+
+/// Runs `f` in one transaction on `c`: committed if it succeeds, rolled back if not.
+pub(super) fn in_transaction<T>(
+    c: &mut dyn Connection,
+    write: bool,
+    f: impl FnOnce(&mut dyn Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    c.begin(write)?;
+    match f(c) {
+        Ok(value) => {
+            c.batch("COMMIT")?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The error that ended the transaction is the one to report.
+            let _ = c.batch("ROLLBACK");
+            Err(e)
         }
     }
 }
@@ -525,6 +533,18 @@ pub(super) fn insert_trial(
     Ok(id)
 }
 
+/// `rows` (a trial's number first) that belong to one of `trials`, with that number. On
+/// PostgreSQL each statement sees what was committed when it began: rows of a trial created
+/// since the trials were read are left for the next read.
+fn rows_of(trials: &BTreeMap<u32, Trial>, rows: Vec<Vec<Cell>>) -> Vec<(u32, Vec<Cell>)> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let number = u32::try_from(row[0].int()?).ok()?;
+            trials.contains_key(&number).then_some((number, row))
+        })
+        .collect()
+}
+
 /// Records Optuna's value of trial `id`, ended in `state` with per-epoch `values`: the
 /// objective of a complete trial (its best epoch's), the last reported value of a pruned one
 /// (as Optuna's `Study.tell` records it), none for a failed one.
@@ -608,13 +628,7 @@ pub(super) fn read_trials(
         ),
         &args,
     )?;
-    // On PostgreSQL each statement sees what was committed when it began: rows of a trial
-    // created since the first statement are left for the next read.
-    for row in params {
-        let number = row[0].int().unwrap_or(-1);
-        let Some(trial) = u32::try_from(number).ok().and_then(|n| trials.get_mut(&n)) else {
-            continue;
-        };
+    for (number, row) in rows_of(&trials, params) {
         let value = match (row[1].text(), row[2].float(), row[3].text()) {
             (Some(name), Some(internal), Some(json)) => {
                 optuna::decode(internal, json).map(|v| (name.to_string(), v))
@@ -623,7 +637,9 @@ pub(super) fn read_trials(
         };
         let (name, value) =
             value.ok_or_else(|| corrupt(c, format!("a parameter of trial {number}")))?;
-        trial.params.insert(name, value);
+        trials.entry(number).and_modify(|t| {
+            t.params.insert(name, value);
+        });
     }
     let values = c.query(
         &format!(
@@ -633,9 +649,8 @@ pub(super) fn read_trials(
         ),
         &args,
     )?;
-    for row in values {
-        let number = row[0].int().unwrap_or(-1);
-        let Some(trial) = u32::try_from(number).ok().and_then(|n| trials.get_mut(&n)) else {
+    for (number, row) in rows_of(&trials, values) {
+        let Some(trial) = trials.get_mut(&number) else {
             continue;
         };
         let step = row[1].int();
