@@ -579,6 +579,35 @@ pub enum TuneCommand {
     Export(ExportArgs),
     /// Draw a study: its history, each parameter against accuracy, every trial's curve.
     Plot(StudyPlotArgs),
+    /// List the studies of a store (as `tune show` without --study).
+    List(ListArgs),
+    /// Delete a study and all its trials (asks first unless --yes).
+    Delete(DeleteArgs),
+    /// Convert a study database of nndl's old layout to Optuna's schema (old tables kept).
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[arg(long, default_value = DEFAULT_STORAGE)]
+    pub storage: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// The study to delete.
+    pub study: String,
+    #[arg(long, default_value = DEFAULT_STORAGE)]
+    pub storage: String,
+    /// Delete without asking (needed when standard input is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    #[arg(long, default_value = DEFAULT_STORAGE)]
+    pub storage: String,
 }
 
 #[derive(Args, Debug)]

@@ -89,6 +89,16 @@ fn tune(args: &TuneArgs) -> Result<ExitCode, RunError> {
         Some(TuneCommand::Plot(a)) => {
             return tune_report::plot(&a.storage, &a.study, &a.output).map(|_| ExitCode::SUCCESS)
         }
+        Some(TuneCommand::List(a)) => {
+            return tune_report::show(&a.storage, None, Default::default())
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Some(TuneCommand::Delete(a)) => {
+            return tune_report::delete(&a.storage, &a.study, a.yes).map(|()| ExitCode::SUCCESS)
+        }
+        Some(TuneCommand::Migrate(a)) => {
+            return tune_report::migrate(&a.storage).map(|()| ExitCode::SUCCESS)
+        }
         None => {}
     }
     let request = args.search.request()?.check()?;

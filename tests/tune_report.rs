@@ -510,3 +510,45 @@ fn figures_refuse_unknown_extensions_and_name_an_unwritable_path() {
         Err(PlotError::Empty(_))
     ));
 }
+
+/// `tune list` lists the studies; `tune delete` deletes one only when confirmed: without a
+/// terminal to ask on, `--yes` is required (exit 2 and nothing deleted otherwise).
+#[test]
+fn studies_are_listed_and_deleted_only_with_yes() {
+    let (_dir, url) = build("delete", "ch3");
+    let (code, out, err) = common::nndl_outcome(&["tune", "list", "--storage", &url]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("ch3"), "{out}");
+    // The test's standard input is not a terminal.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(["tune", "delete", "ch3", "--storage", &url])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("--yes"),
+        "{}",
+        common::stderr(&o)
+    );
+    assert_eq!(read_back(&url, "ch3").1.len(), plan().len());
+    let (code, out, err) =
+        common::nndl_outcome(&["tune", "delete", "ch3", "--yes", "--storage", &url]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("Deleted study ch3"), "{out}");
+    let mut store = store::open(&url).unwrap();
+    assert!(store.studies().unwrap().is_empty());
+}
+
+/// Reading commands refuse a file that is not a study store and leave it as it was; an
+/// old-layout store names the command that converts it.
+#[test]
+fn reading_commands_refuse_other_databases_unchanged() {
+    let dir = common::temp_dir("tune-report-not-a-store");
+    let empty = common::write_file(&dir, "empty.db", b"");
+    let url = format!("sqlite:{}", empty.display());
+    let (code, _, err) = common::nndl_outcome(&["tune", "show", "--storage", &url]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not an nndl study database"), "{err}");
+    assert_eq!(std::fs::read(&empty).unwrap(), b"");
+}

@@ -2,9 +2,9 @@
 //! refused with a different one; concurrent workers (threads and processes, each with its own
 //! connection) never exceed the trial budget nor get the same trial or grid point twice; a
 //! stale trial is taken over with its values and checkpoint; epoch reports are idempotent; a
-//! failed trial keeps its message; a store of layout version 1 (before the message) is
-//! migrated in place when opened, once however many workers open it together; bad databases
-//! are clear errors.
+//! failed trial keeps its message; a store of nndl's old layout is refused, naming `nndl tune
+//! migrate`, and that migration converts it keeping the old tables; bad databases are clear
+//! errors.
 //!
 //! The PostgreSQL tests use the server named by `NNDL_TEST_POSTGRES` (a `postgres://` URL).
 //! Without it they are skipped, saying so — except under `CI`, where they fail. `.ci/run`
@@ -521,6 +521,82 @@ fn a_failed_trial_keeps_its_message(url: &str) {
     assert!(s.claim_stale(study, "c", Duration::ZERO).unwrap().is_none());
 }
 
+/// Runs `sql` on the database at `url` directly, as another program could.
+fn run_sql(url: &str, sql: &str) {
+    match url.strip_prefix("sqlite:") {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+        None => postgres::Client::connect(url, postgres::NoTls)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+    }
+}
+
+/// A running trial whose heartbeat is missing or unreadable is taken over, not waited on
+/// forever.
+fn a_missing_or_garbage_heartbeat_is_stale(url: &str) {
+    let mut a = open(url);
+    let study = a.open_study(&spec("no-heartbeat")).unwrap();
+    let hour = Duration::from_secs(3600);
+    for (number, damage) in [
+        (0, "DELETE FROM trial_heartbeats WHERE trial_id = {id}"),
+        (
+            1,
+            "UPDATE trial_heartbeats SET heartbeat = '2999-01-01 00:00:00' WHERE trial_id = {id}",
+        ),
+    ] {
+        let trial = a
+            .start_trial(study, "a", 10, &mut next_point)
+            .unwrap()
+            .unwrap();
+        assert_eq!(trial.number, number);
+        assert!(a.claim_stale(study, "b", hour).unwrap().is_none());
+        let id =
+            format!("(SELECT trial_id FROM trials WHERE study_id = {study} AND number = {number})");
+        run_sql(url, &damage.replace("{id}", &id));
+        let taken = a
+            .claim_stale(study, "b", hour)
+            .unwrap()
+            .expect("taken over");
+        assert_eq!((taken.number, taken.worker.as_deref()), (number, Some("b")));
+    }
+}
+
+/// A deleted study is gone with all its rows; the other studies stay.
+fn a_study_is_deleted_with_its_trials(url: &str) {
+    let mut s = open(url);
+    let keep = s.open_study(&spec("keep")).unwrap();
+    let gone_spec = spec("gone");
+    let gone = s.open_study(&gone_spec).unwrap();
+    for study in [keep, gone] {
+        let t = s
+            .start_trial(study, "a", 10, &mut next_point)
+            .unwrap()
+            .unwrap();
+        assert!(s
+            .report_epoch(study, t.number, "a", 0, 90.0, 1.0, b"c")
+            .unwrap());
+    }
+    assert_eq!(s.delete_study(gone).unwrap(), 1);
+    let names: Vec<String> = s
+        .studies()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.spec.name)
+        .collect();
+    assert!(!names.contains(&gone_spec.name), "{names:?}");
+    assert!(matches!(s.trials(gone), Err(StoreError::NoStudy { .. })));
+    assert_eq!(s.trials(keep).unwrap()[0].values, vec![90.0]);
+    // A worker still running a trial of the deleted study is told it no longer does.
+    assert!(!s.report_epoch(gone, 0, "a", 1, 91.0, 1.0, b"c").unwrap());
+    // The name can be used again, for a study with no trials.
+    let again = s.open_study(&gone_spec).unwrap();
+    assert!(s.trials(again).unwrap().is_empty());
+}
+
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite_store {
@@ -553,7 +629,42 @@ on_both_stores!(
     only_the_best_complete_checkpoint_is_kept,
     separate_processes_share_the_study,
     a_failed_trial_keeps_its_message,
+    a_missing_or_garbage_heartbeat_is_stale,
+    a_study_is_deleted_with_its_trials,
 );
+
+/// Reading commands open a store read-only: a file that is not a study store (empty, or
+/// another program's database) is refused, naming what it holds, and left exactly as it was.
+#[test]
+fn a_read_only_open_changes_nothing_and_refuses_other_databases() {
+    let dir = common::temp_dir("tune-store-read-only");
+    let empty = common::write_file(&dir, "empty.db", b"");
+    let other = dir.join("other.db");
+    let _ = std::fs::remove_file(&other);
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('a');")
+        .unwrap();
+    let before = std::fs::read(&other).unwrap();
+    for path in [&empty, &other] {
+        let url = format!("sqlite:{}", path.display());
+        let err = match store::open_read_only(&url) {
+            Err(err) => err,
+            Ok(_) => panic!("{url} opened"),
+        };
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+        assert!(err.to_string().contains("no Optuna tables"), "{err}");
+    }
+    assert_eq!(std::fs::read(&empty).unwrap(), b"");
+    assert_eq!(std::fs::read(&other).unwrap(), before);
+    assert!(!dir.join("other.db-wal").exists());
+    // A real store opens read-only and reads, but cannot be written through.
+    let url = sqlite_url("read-only-store");
+    open(&url).open_study(&spec("ro")).unwrap();
+    let mut ro = store::open_read_only(&url).unwrap();
+    assert_eq!(ro.studies().unwrap().len(), 1);
+    assert!(ro.open_study(&spec("another")).is_err());
+}
 
 /// Layout version 1 of a SQLite store, as nndl wrote it before trials kept a message.
 const SQLITE_V1: &str = "
@@ -658,19 +769,30 @@ fn old_study(spec: &StudySpec, run: &mut dyn FnMut(&str)) {
     run("INSERT INTO nndl_trial_values VALUES (1, 0, 0, 90.0), (1, 0, 1, 91.0), (1, 1, 0, 80.0)");
 }
 
-/// Opens the old store at `url` from several workers at once, then checks that the study is
-/// whole and its trials can be failed with a message.
-fn the_old_layout_opens(url: &str, spec: &StudySpec) {
-    let start = std::sync::Barrier::new(4);
-    thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                start.wait();
-                let mut s = open(url);
-                assert_eq!(s.open_study(spec).unwrap(), 1);
-            });
-        }
-    });
+/// The old store at `url` is refused, naming the command that converts it, and left as it
+/// was; `nndl tune migrate` (here [`store::migrate`]) converts it once, keeping the old tables;
+/// then the study is whole, its running trial resumes from its checkpoint and can be failed
+/// with a message.
+fn the_old_layout_is_migrated(url: &str, spec: &StudySpec, old_tables: &mut dyn FnMut() -> i64) {
+    let err = match store::open(url) {
+        Err(err) => err,
+        Ok(_) => panic!("an old store opened"),
+    };
+    assert!(
+        matches!(err, StoreError::OldLayout { found: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nndl tune migrate"), "{err}");
+    let migrated = store::migrate(url).unwrap_or_else(|e| panic!("{}", chain(&e)));
+    assert_eq!(
+        (migrated.from, migrated.studies, migrated.trials),
+        (1, 1, 2)
+    );
+    assert!(matches!(
+        store::migrate(url),
+        Err(StoreError::NothingToMigrate { .. })
+    ));
+    assert_eq!(old_tables(), 2, "the old trials are kept");
     let mut s = open(url);
     let study = s.open_study(spec).unwrap();
     let t = s.trials(study).unwrap();
@@ -679,10 +801,12 @@ fn the_old_layout_opens(url: &str, spec: &StudySpec) {
         (t[0].state, t[0].values.clone(), t[0].message.clone()),
         (TrialState::Complete, vec![90.0, 91.0], None)
     );
+    assert_eq!((point(&t[0]), point(&t[1])), (0, 1));
     assert_eq!(
-        (t[1].state, t[1].values.clone()),
-        (TrialState::Running, vec![80.0])
+        (t[1].state, t[1].values.clone(), t[1].seconds),
+        (TrialState::Running, vec![80.0], 2.5)
     );
+    assert_eq!(s.checkpoint(study, 1).unwrap(), Some(b"ckpt".to_vec()));
     assert!(s
         .fail(study, 1, "a", "diverged in epoch 1 (eta 9)")
         .unwrap());
@@ -692,7 +816,7 @@ fn the_old_layout_opens(url: &str, spec: &StudySpec) {
 }
 
 #[test]
-fn a_sqlite_store_of_layout_1_is_migrated_in_place() {
+fn a_sqlite_store_of_layout_1_is_refused_then_migrated() {
     let url = sqlite_url("layout-1");
     let path = url.strip_prefix("sqlite:").unwrap();
     let _ = std::fs::remove_file(path);
@@ -703,21 +827,19 @@ fn a_sqlite_store_of_layout_1_is_migrated_in_place() {
         conn.execute_batch(&sql.replace('?', "'2025-01-31T12:00:00.000Z'"))
             .unwrap()
     });
-    drop(conn);
-    the_old_layout_opens(&url, &spec);
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let versions: Vec<i64> = conn
-        .prepare("SELECT version FROM nndl_schema")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(versions, [store::SCHEMA_VERSION]);
+    conn.execute(
+        "INSERT INTO nndl_checkpoints VALUES (1, 1, 0, ?1)",
+        [b"ckpt".to_vec()],
+    )
+    .unwrap();
+    the_old_layout_is_migrated(&url, &spec, &mut || {
+        conn.query_row("SELECT count(*) FROM nndl_v1_trials", [], |row| row.get(0))
+            .unwrap()
+    });
 }
 
 #[test]
-fn a_postgres_store_of_layout_1_is_migrated_in_place() {
+fn a_postgres_store_of_layout_1_is_refused_then_migrated() {
     let Some(url) = postgres_url() else {
         return;
     };
@@ -735,14 +857,16 @@ fn a_postgres_store_of_layout_1_is_migrated_in_place() {
     old_study(&spec, &mut |sql| {
         old.batch_execute(&sql.replace('?', "now()")).unwrap()
     });
-    the_old_layout_opens(&in_schema, &spec);
-    let versions: Vec<i64> = old
-        .query("SELECT version FROM nndl_schema", &[])
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    assert_eq!(versions, [store::SCHEMA_VERSION]);
+    old.execute(
+        "INSERT INTO nndl_checkpoints VALUES (1, 1, 0, $1)",
+        &[&b"ckpt".to_vec()],
+    )
+    .unwrap();
+    the_old_layout_is_migrated(&in_schema, &spec, &mut || {
+        old.query_one("SELECT count(*) FROM nndl_v1_trials", &[])
+            .unwrap()
+            .get(0)
+    });
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .unwrap();
@@ -773,7 +897,7 @@ fn a_file_that_is_not_a_sqlite_database_is_an_error() {
             Err(err) => err,
             Ok(_) => panic!("{url} opened"),
         };
-        assert!(matches!(err, StoreError::Sqlite { .. }), "{err}");
+        assert!(matches!(err, StoreError::Database { .. }), "{err}");
         let message = chain(&err);
         assert!(message.contains(&path.display().to_string()), "{message}");
     }
@@ -791,7 +915,7 @@ fn a_study_database_of_another_layout_is_refused() {
     let path = url.strip_prefix("sqlite:").unwrap();
     rusqlite::Connection::open(path)
         .unwrap()
-        .execute("UPDATE nndl_schema SET version = 99", [])
+        .execute("UPDATE version_info SET schema_version = 99", [])
         .unwrap();
     let err = match store::open(&url) {
         Err(err) => err,

@@ -81,6 +81,9 @@ pub enum RunError {
     Export(#[from] ExportError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A deletion the user did not confirm (exit code 2).
+    #[error("not deleting {0}: confirm on a terminal or pass --yes")]
+    NotConfirmed(String),
     /// No study database at this path (exit code 2).
     #[error("there is no study database at {}", .0.display())]
     NoStore(PathBuf),
@@ -152,9 +155,12 @@ impl RunError {
                 | RunError::Metrics(MetricsError::Format(_))
                 | RunError::Plot(PlotError::Format(_) | PlotError::Empty(_))
                 | RunError::Tune(_)
-                | RunError::Store(StoreError::SpecDiffers { .. } | StoreError::Url(_))
+                | RunError::Store(
+                    StoreError::SpecDiffers { .. } | StoreError::Url(_) | StoreError::InMemory(_),
+                )
                 | RunError::Export(ExportError::Format(_))
                 | RunError::NoStore(_)
+                | RunError::NotConfirmed(_)
                 | RunError::NoStudy { .. }
         )
     }

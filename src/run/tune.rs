@@ -414,6 +414,7 @@ impl<F: Real> Worker<'_, F> {
         current: &Mutex<Option<u32>>,
     ) -> Result<(), RunError> {
         let request = &self.run.request;
+        let mut waited = false;
         while !self.stop.load(Ordering::SeqCst) {
             let claimed = store.claim_stale(study, &self.name, request.stale_after)?;
             let trial = match claimed {
@@ -432,6 +433,29 @@ impl<F: Real> Worker<'_, F> {
                 let all = u32::try_from(trials.len()).unwrap_or(u32::MAX);
                 if all >= self.run.trials && trials.iter().all(|t| t.state.is_finished()) {
                     return Ok(());
+                }
+                // Say once what the worker waits for, rather than sitting silent.
+                let others: Vec<String> = trials
+                    .iter()
+                    .filter(|t| t.state == TrialState::Running)
+                    // Not this process's own workers (`NAME-JOB`): they are not silent.
+                    .filter(|t| {
+                        let process = self.name.rsplit_once('-').map_or("", |(p, _)| p);
+                        t.worker
+                            .as_deref()
+                            .and_then(|w| w.rsplit_once('-'))
+                            .is_none_or(|(p, _)| p != process)
+                    })
+                    .map(|t| format!("{} ({})", t.number, t.worker.as_deref().unwrap_or("?")))
+                    .collect();
+                if !others.is_empty() && !waited {
+                    self.say(&format!(
+                        "Waiting for running trials {} to finish, or to be taken over once \
+                         silent for {:.0} s (--stale-after)",
+                        others.join(", "),
+                        request.stale_after.as_secs_f64()
+                    ));
+                    waited = true;
                 }
                 std::thread::sleep(request.heartbeat.min(WAIT));
                 continue;
@@ -709,10 +733,7 @@ fn store_unusable(e: &RunError) -> bool {
     matches!(
         e,
         RunError::Store(
-            StoreError::Sqlite { .. }
-                | StoreError::Postgres { .. }
-                | StoreError::Connect { .. }
-                | StoreError::NoStudy { .. }
+            StoreError::Database { .. } | StoreError::Connect { .. } | StoreError::NoStudy { .. }
         )
     )
 }

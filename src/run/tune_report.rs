@@ -43,6 +43,66 @@ pub fn show(storage_url: &str, study: Option<&str>, sort: SortBy) -> Result<(), 
     Ok(())
 }
 
+/// Deletes `study` from the store at `storage_url` with all its trials: at once with `yes`,
+/// else after the user confirms on a terminal; without a terminal to ask on, refused
+/// ([`RunError::NotConfirmed`]).
+pub fn delete(storage_url: &str, name: &str, yes: bool) -> Result<(), RunError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if let Some(path) = store::sqlite_path(storage_url) {
+        if !path.is_empty() && !Path::new(path).exists() {
+            return Err(RunError::NoStore(PathBuf::from(path)));
+        }
+    }
+    let mut store = store::open(storage_url)?;
+    let (info, trials) = find(store.as_mut(), storage_url, name)?;
+    let what = format!(
+        "study {} ({} trials) from {}",
+        info.spec.name,
+        trials.len(),
+        redact(storage_url)
+    );
+    if !yes {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return Err(RunError::NotConfirmed(what));
+        }
+        eprint!("Delete {what}? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        stdin
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|_| RunError::NotConfirmed(what.clone()))?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(RunError::NotConfirmed(what));
+        }
+    }
+    store.delete_study(info.id)?;
+    say(&format!("Deleted {what}"));
+    Ok(())
+}
+
+/// Converts the study database at `storage_url` from nndl's old layout to Optuna's schema,
+/// keeping the old tables (see [`store::migrate`]).
+pub fn migrate(storage_url: &str) -> Result<(), RunError> {
+    if let Some(path) = store::sqlite_path(storage_url) {
+        if !path.is_empty() && !Path::new(path).exists() {
+            return Err(RunError::NoStore(PathBuf::from(path)));
+        }
+    }
+    let done = store::migrate(storage_url)?;
+    say(&format!(
+        "Migrated {} studies ({} trials) of {} from nndl's layout {} to Optuna's schema; \
+         the old tables are kept as nndl_v{}_*",
+        done.studies,
+        done.trials,
+        redact(storage_url),
+        done.from,
+        done.from
+    ));
+    Ok(())
+}
+
 /// Writes the trials of `study` to `output`, CSV or JSON Lines by its extension.
 pub fn export(storage_url: &str, study: &str, output: &Path) -> Result<(), RunError> {
     let mut store = open(storage_url)?;
@@ -103,15 +163,16 @@ pub fn figure_paths(output: &Path, study: &str) -> Result<[PathBuf; 3], PlotErro
     Ok([name("history"), name("params"), name("curves")])
 }
 
-/// Opens the store at `url`, refusing a SQLite file that does not exist (opening it would
-/// create an empty study database where the user mistyped a name).
+/// Opens the store at `url` read-only, refusing a SQLite file that does not exist (opening it
+/// would create an empty study database where the user mistyped a name) and a database that
+/// is not a study store (nothing is created in it).
 fn open(url: &str) -> Result<Box<dyn Store>, RunError> {
     if let Some(path) = store::sqlite_path(url) {
         if !path.is_empty() && !Path::new(path).exists() {
             return Err(RunError::NoStore(PathBuf::from(path)));
         }
     }
-    Ok(store::open(url)?)
+    Ok(store::open_read_only(url)?)
 }
 
 /// The study called `name` and its trials, or [`RunError::NoStudy`] naming the ones there are.

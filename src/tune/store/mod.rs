@@ -23,36 +23,32 @@
 //! - the sampler runs inside the transaction that creates the trial, so two workers are never
 //!   given the same grid point.
 //!
-//! The schema (the same tables in both databases, created on first use with a version row):
-//! - `nndl_schema(version)`;
-//! - `nndl_studies(id, name UNIQUE, spec JSON, result JSON, created_at)`;
-//! - `nndl_trials(study_id, number, params JSON, state, worker, seconds, created_at,
-//!   heartbeat_at, finished_at, message)`, keyed by (study_id, number); `message` says why a
-//!   failed trial failed;
-//! - `nndl_trial_values(study_id, number, epoch, value)`, one row per finished epoch, so a plot
-//!   reads the curves straight from the table;
-//! - `nndl_checkpoints(study_id, number, epoch, data)`, the last checkpoint of a trial.
-//!
-//! Version 1 of the layout had no `message` column: a store of that version is brought to
-//! [`SCHEMA_VERSION`] in place when it is opened (`ALTER TABLE nndl_trials ADD COLUMN
-//! message`, and the version row updated, in the one transaction that opening takes, so two
-//! workers opening it together migrate it once). A store of a later version than this nndl
-//! knows is refused, not changed.
+//! The store is one body of SQL ([`sql`]) in Optuna's RDB schema (version 12), so
+//! `optuna.load_study` and optuna-dashboard open nndl's studies; [`sqlite`] and [`postgres`]
+//! are the small adapters that run it on each database. [`sql`] says where each thing is kept,
+//! [`optuna`] how parameters and states are written.
 //!
 //! Checkpoints are dropped when a trial finishes, except the best complete trial's (the
 //! highest best-epoch validation accuracy, the first of equals), which is kept so the study
 //! can score its winner on the test set without training it again. The database therefore
 //! holds one checkpoint per running trial plus one.
 //!
+//! Files written by nndl before it used Optuna's schema (nndl's layouts 1 and 2, with tables
+//! `nndl_schema`, `nndl_studies`, …) are refused with [`StoreError::OldLayout`], which names
+//! `nndl tune migrate`; [`migrate`] converts them.
+//!
 //! Left out: Optuna's journal-file storage (SQLite in WAL mode covers one machine and
-//! PostgreSQL many), user attributes on trials, deleting or renaming studies, multi-objective
-//! studies, and TLS to PostgreSQL (use a trusted network, an SSH tunnel or a sidecar proxy).
+//! PostgreSQL many), user attributes on trials, renaming studies, multi-objective studies,
+//! and TLS to PostgreSQL (use a trusted network, an SSH tunnel or a sidecar proxy).
 
+pub mod migrate;
+pub mod optuna;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -62,18 +58,6 @@ use super::study::{StudySpec, Trial, TrialState};
 
 /// The storage used when none is given.
 pub const DEFAULT_URL: &str = "sqlite:nndl-study.db";
-
-/// The layout of the tables this version of nndl reads and writes.
-pub const SCHEMA_VERSION: i64 = 2;
-
-/// The earliest layout this version of nndl migrates to [`SCHEMA_VERSION`] on opening: version
-/// 1 lacks `nndl_trials.message`.
-pub const OLDEST_SCHEMA_VERSION: i64 = 1;
-
-/// The statements that bring a store of layout version 1 to version 2 (the same in both
-/// databases).
-const MIGRATE_1_TO_2: &str = "ALTER TABLE nndl_trials ADD COLUMN message TEXT;
-UPDATE nndl_schema SET version = 2;";
 
 /// A study's key in its store.
 pub type StudyId = i64;
@@ -216,6 +200,10 @@ pub trait Store: Send {
         self.end(study, number, worker, TrialState::Failed, Some(message))
     }
 
+    /// Deletes the study with all its trials, their values and checkpoints; how many trials it
+    /// had. A worker still running one of them finds it gone at its next report and stops.
+    fn delete_study(&mut self, study: StudyId) -> Result<u32, StoreError>;
+
     /// Records the study's final result, replacing an earlier one.
     fn set_study_result(&mut self, study: StudyId, result: &StudyResult) -> Result<(), StoreError>;
 
@@ -231,29 +219,50 @@ pub enum StoreError {
          postgresql://HOST/DATABASE"
     )]
     Url(String),
-    #[error("cannot use {} as a study database", path.display())]
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    #[error("study database {location}")]
+    Database { location: String, source: DbError },
     #[error("cannot connect to the study database {url}")]
-    Connect {
-        url: String,
-        source: ::postgres::Error,
-    },
-    #[error("study database {url}")]
-    Postgres {
-        url: String,
-        source: ::postgres::Error,
-    },
+    Connect { url: String, source: DbError },
     #[error(
-        "{location} holds studies in layout version {found}; this nndl reads versions \
-         {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}"
+        "{location} holds Optuna's schema version {found}; this nndl reads and writes version \
+         {} (Optuna 3.2 to 5.x)",
+        sql::OPTUNA_SCHEMA_VERSION
     )]
     SchemaVersion { location: String, found: i64 },
+    #[error(
+        "{location} holds studies in nndl's old layout (version {found}); convert it with \
+         `nndl tune migrate --storage URL` (the old tables are kept)"
+    )]
+    OldLayout { location: String, found: i64 },
+    #[error(
+        "{0} is a PostgreSQL database, but this nndl was built without the `postgres` feature \
+         (build it with `cargo build --release --features postgres`)"
+    )]
+    NoPostgres(String),
+    #[error("{location} holds no studies in nndl's old layout: there is nothing to migrate")]
+    NothingToMigrate { location: String },
+    #[error("{location} is not an nndl study database: it has {found}")]
+    NotAStore {
+        location: String,
+        found: &'static str,
+    },
+    #[error(
+        "{0:?} is a database in memory, which would lose the study when nndl exits; \
+         give a file: sqlite:PATH"
+    )]
+    InMemory(String),
+    #[error(
+        "study {name:?} was not created by nndl (it has no nndl definition); give another \
+         name with --study NAME"
+    )]
+    NotNndl { name: String },
     #[error("{location}: {what} is corrupt")]
     Corrupt { location: String, what: String },
-    #[error("study {name:?} already exists with a different definition: {}", .differences.join("; "))]
+    #[error(
+        "study {name:?} already exists with a different definition:\n  {}\n(to run a \
+         different search, give it another name: --study NAME)",
+        .differences.join("\n  ")
+    )]
     SpecDiffers {
         name: String,
         differences: Vec<String>,
@@ -278,16 +287,51 @@ pub enum StoreError {
     NotFinal(TrialState),
 }
 
-/// Opens the store at `url`: `sqlite:PATH` (the file is created if missing) or
-/// `postgres://…`/`postgresql://…` (the database must exist; its tables are created).
+/// An error of the database client, whichever it is: its message and its causes.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct DbError(Box<dyn std::error::Error + Send + Sync>);
+
+impl DbError {
+    pub fn new(source: impl std::error::Error + Send + Sync + 'static) -> DbError {
+        DbError(Box::new(source))
+    }
+}
+
+/// Opens the store at `url` to read and write: `sqlite:PATH` (the file is created if missing)
+/// or `postgres://…`/`postgresql://…` (the database must exist); Optuna's tables and nndl's
+/// are created if missing.
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    Ok(Box::new(sql::SqlStore::open(connect(url, true)?, true)?))
+}
+
+/// Opens the store at `url` only to read it: nothing is created or changed, and a database
+/// without Optuna's tables is [`StoreError::NotAStore`].
+pub fn open_read_only(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    Ok(Box::new(sql::SqlStore::open(connect(url, false)?, false)?))
+}
+
+/// Converts the study database at `url` from nndl's old layout to Optuna's schema, keeping the
+/// old tables ([`migrate::migrate`]).
+pub fn migrate(url: &str) -> Result<migrate::Migrated, StoreError> {
+    migrate::migrate(connect(url, true)?)
+}
+
+/// A connection to the database at `url`, able to write if `write`.
+pub fn connect(url: &str, write: bool) -> Result<Box<dyn sql::Connection>, StoreError> {
     if let Some(path) = sqlite_path(url) {
         if path.is_empty() {
             return Err(StoreError::Url(url.to_string()));
         }
-        Ok(Box::new(sqlite::SqliteStore::open(path)?))
+        if path == ":memory:" || path.starts_with("file::memory:") {
+            return Err(StoreError::InMemory(url.to_string()));
+        }
+        Ok(Box::new(sqlite::SqliteConnection::open(path, write)?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Box::new(postgres::PostgresStore::open(url)?))
+        #[cfg(feature = "postgres")]
+        return Ok(Box::new(postgres::PostgresConnection::open(url, write)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(StoreError::NoPostgres(redact(url)));
     } else {
         Err(StoreError::Url(redact(url)))
     }
@@ -453,83 +497,6 @@ pub fn state_name(state: TrialState) -> &'static str {
     }
 }
 
-fn parse_state(name: &str) -> Option<TrialState> {
-    Some(match name {
-        "waiting" => TrialState::Waiting,
-        "running" => TrialState::Running,
-        "complete" => TrialState::Complete,
-        "pruned" => TrialState::Pruned,
-        "failed" => TrialState::Failed,
-        _ => return None,
-    })
-}
-
-/// The rows of one trial, as both databases return them.
-struct TrialRow {
-    number: i64,
-    params: String,
-    state: String,
-    worker: Option<String>,
-    seconds: f64,
-    message: Option<String>,
-}
-
-/// Builds the trials from their rows (by number) and their values' rows (number, epoch,
-/// value; by number then epoch).
-fn assemble(
-    location: &str,
-    rows: Vec<TrialRow>,
-    values: Vec<(i64, i64, f64)>,
-) -> Result<Vec<Trial>, StoreError> {
-    let corrupt = |what: String| StoreError::Corrupt {
-        location: location.to_string(),
-        what,
-    };
-    let mut trials = Vec::with_capacity(rows.len());
-    for row in rows {
-        let number = u32::try_from(row.number)
-            .map_err(|_| corrupt(format!("trial number {}", row.number)))?;
-        let params: Params = serde_json::from_str(&row.params)
-            .map_err(|_| corrupt(format!("trial {number}'s parameters")))?;
-        let state =
-            parse_state(&row.state).ok_or_else(|| corrupt(format!("trial {number}'s state")))?;
-        trials.push(Trial {
-            number,
-            params,
-            state,
-            values: Vec::new(),
-            worker: row.worker,
-            seconds: row.seconds,
-            message: row.message,
-        });
-    }
-    for (number, epoch, value) in values {
-        let trial = trials
-            .iter_mut()
-            .find(|t| i64::from(t.number) == number)
-            .ok_or_else(|| corrupt(format!("the values of trial {number}")))?;
-        if usize::try_from(epoch).ok() != Some(trial.values.len()) {
-            return Err(corrupt(format!("trial {number}'s epoch {epoch}")));
-        }
-        trial.values.push(value);
-    }
-    Ok(trials)
-}
-
-/// What the schema version `found` in a store means to this nndl: `Ok(true)` if the store must
-/// be migrated ([`MIGRATE_1_TO_2`]), `Ok(false)` if it is current, the error to return if it is
-/// of a layout this nndl cannot read.
-fn needs_migration(location: &str, found: i64) -> Result<bool, StoreError> {
-    match found {
-        SCHEMA_VERSION => Ok(false),
-        OLDEST_SCHEMA_VERSION..SCHEMA_VERSION => Ok(true),
-        _ => Err(StoreError::SchemaVersion {
-            location: location.to_string(),
-            found,
-        }),
-    }
-}
-
 fn to_json<T: Serialize>(value: &T) -> String {
     // The types stored (specs, parameters, results) are maps, strings and numbers: JSON
     // always represents them.
@@ -625,6 +592,10 @@ mod tests {
         for url in ["mysql://db/x", "sqlite:", "nndl-study.db"] {
             assert!(matches!(open(url), Err(StoreError::Url(_))), "{url}");
         }
+        assert!(matches!(
+            open("sqlite::memory:"),
+            Err(StoreError::InMemory(_))
+        ));
     }
 
     #[test]
