@@ -22,6 +22,14 @@ use crate::train::{EpochRecord, Observer};
 const BAR_EVERY: usize = 64;
 
 /// Prints one line to standard output, ignoring a closed stream.
+/// `n` and the noun, singular for one: "1 epoch", "30 epochs".
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 pub fn say(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }

@@ -11,7 +11,7 @@ use crate::data::{image, Dataset, CLASSES, IMAGE_PIXELS, IMAGE_SHAPE};
 use crate::model::file::{self, SavedModel};
 use crate::model::layers::spec;
 use crate::model::network::{argmax, count_correct};
-use crate::report::console::say;
+use crate::report::console::{count, say};
 
 use super::{load_data, EvalSet, RunError};
 
@@ -206,8 +206,8 @@ pub fn vote(
     }
     let correct = count_correct(&majority(&predictions), data.labels());
     say(&format!(
-        "Majority vote of {} networks on the {} data: {correct} / {} ({:.2}%)",
-        nets.len(),
+        "Majority vote of {} on the {} data: {correct} / {} ({:.2}%)",
+        count(nets.len() as u64, "network"),
         on.name(),
         data.len(),
         percent(correct)

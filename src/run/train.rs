@@ -19,7 +19,7 @@ use crate::data::{Dataset, Mnist, CLASSES, IMAGE_PIXELS};
 use crate::model::activation::Activation;
 use crate::model::file::{self, SavedModel};
 use crate::real::Real;
-use crate::report::console::{say, Console};
+use crate::report::console::{count, say, Console};
 use crate::report::metrics::{self, MetricsWriter};
 use crate::report::plot;
 use crate::rng::SeededRng;
@@ -218,10 +218,10 @@ fn print_settings(request: &TrainRequest, config: &TrainConfig) {
         }
     };
     say(&format!(
-        "{net}, eta {}, lambda {}, {} epochs, mini-batch {}, seed {}, {}",
+        "{net}, eta {}, lambda {}, {}, mini-batch {}, seed {}, {}",
         sgd.eta,
         sgd.lambda,
-        sgd.epochs,
+        count(sgd.epochs as u64, "epoch"),
         sgd.mini_batch_size,
         config.seed,
         network.precision.name()

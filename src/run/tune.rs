@@ -31,7 +31,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::config::{check_threads, CheckedConfig, ConfigError, TrainConfig};
 use crate::data::{Dataset, Mnist, CLASSES};
 use crate::real::Real;
-use crate::report::console::say;
+use crate::report::console::{count, say};
 use crate::report::study::params_line;
 use crate::rng::SeededRng;
 use crate::train::{Observer, Stop, TrainError, Training};
@@ -238,13 +238,16 @@ pub fn tune(run: &CheckedTune, stop: Arc<AtomicBool>) -> Result<Option<StudyResu
     let request = &run.request;
     crate::backend::set_threads(request.threads);
     say(&format!(
-        "Study {:?} in {}: {} trials, {} sampler, {} pruner, {} worker(s) here",
+        "Study {:?} in {}: {}, {} sampler, {}, {} here",
         request.study,
         store::redact(&request.storage),
-        run.trials,
+        count(run.trials, "trial"),
         request.sampler,
-        request.pruner,
-        request.jobs
+        match request.pruner.to_string().as_str() {
+            "none" => "no pruner".to_string(),
+            pruner => format!("{pruner} pruner"),
+        },
+        count(request.jobs as u64, "worker")
     ));
     say(&format!("Backend: {}", crate::backend::describe()));
     let start = Instant::now();
