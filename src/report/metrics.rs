@@ -75,7 +75,13 @@ enum Sink {
 /// Writes a metrics file row by row.
 pub struct MetricsWriter {
     path: PathBuf,
-    sink: Sink,
+    /// The file, opened but left as it was until the first epoch is written.
+    pending: Option<File>,
+    /// The writer, from the first epoch on.
+    sink: Option<Sink>,
+    /// The file did not exist before [`MetricsWriter::create`]: removed again if no epoch is
+    /// ever written (Ctrl-C before the first one left a 0-byte file).
+    created_here: bool,
 }
 
 /// A metrics file's name ends in `.csv` or `.jsonl`.
@@ -87,36 +93,59 @@ pub fn check_format(path: &Path) -> Result<(), MetricsError> {
 }
 
 impl MetricsWriter {
-    /// Creates (or truncates) `path`, a `.csv` or `.jsonl` file.
+    /// Opens `path`, a `.csv` or `.jsonl` file, for writing (so an unwritable path fails
+    /// here, before training); its old content stays until the first epoch replaces it.
     pub fn create(path: &Path) -> Result<Self, MetricsError> {
         check_format(path)?;
-        let kind = path.extension().and_then(|e| e.to_str());
-        let file = File::create(path).map_err(|source| MetricsError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let sink = if kind == Some("csv") {
-            Sink::Csv(Box::new(csv::Writer::from_writer(file)))
-        } else {
-            Sink::JsonLines(BufWriter::new(file))
-        };
+        let created_here = std::fs::symlink_metadata(path).is_err();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|source| MetricsError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(MetricsWriter {
             path: path.to_path_buf(),
-            sink,
+            pending: Some(file),
+            sink: None,
+            created_here,
+        })
+    }
+
+    /// The writer, made (and the file emptied) at the first epoch.
+    fn sink(&mut self) -> Result<&mut Sink, MetricsError> {
+        if let Some(file) = self.pending.take() {
+            file.set_len(0).map_err(|source| MetricsError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+            let csv = self.path.extension().and_then(|e| e.to_str()) == Some("csv");
+            self.sink = Some(match csv {
+                true => Sink::Csv(Box::new(csv::Writer::from_writer(file))),
+                false => Sink::JsonLines(BufWriter::new(file)),
+            });
+        }
+        self.sink.as_mut().ok_or_else(|| MetricsError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other("an earlier write failed"),
         })
     }
 
     /// Appends one epoch and flushes it to the file.
     pub fn write(&mut self, epoch: &EpochRecord) -> Result<(), MetricsError> {
         let row = Row::from(epoch);
+        let path = self.path.clone();
         let io = |source| MetricsError::Io {
-            path: self.path.clone(),
+            path: path.clone(),
             source,
         };
-        match &mut self.sink {
+        match self.sink()? {
             Sink::Csv(w) => {
                 w.serialize(&row).map_err(|source| MetricsError::Csv {
-                    path: self.path.clone(),
+                    path: path.clone(),
                     source,
                 })?;
                 w.flush().map_err(io)
@@ -127,5 +156,35 @@ impl MetricsWriter {
                 w.flush().map_err(io)
             }
         }
+    }
+}
+
+impl Drop for MetricsWriter {
+    /// A file this writer created and never wrote an epoch to is removed.
+    fn drop(&mut self) {
+        if self.sink.is_none() && self.created_here {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No epoch written: a file created for the run is removed, an earlier one kept as it was.
+    #[test]
+    fn a_run_without_an_epoch_leaves_the_file_as_it_found_it() {
+        let dir = std::env::temp_dir().join(format!("nndl-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let new = dir.join("new.csv");
+        drop(MetricsWriter::create(&new).unwrap());
+        assert!(!new.exists());
+        let old = dir.join("old.jsonl");
+        std::fs::write(&old, "{\"epoch\":0}\n").unwrap();
+        drop(MetricsWriter::create(&old).unwrap());
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "{\"epoch\":0}\n");
+        assert!(MetricsWriter::create(&dir.join("missing/m.csv")).is_err());
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

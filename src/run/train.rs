@@ -306,8 +306,11 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
         let (request, config) = (&self.job.run.request, &self.job.run.config);
         config.check_data(net.shape(), training.inputs(), CLASSES, training.len())?;
         let outputs = &request.outputs;
+        // The files written, said after the summary.
+        let mut written = Vec::new();
         if let Some(path) = &outputs.save_init {
             net.save(Some(config), path)?;
+            written.push(path);
         }
         let metrics = match &outputs.metrics {
             Some(path) => Some(MetricsWriter::create(path)?),
@@ -331,11 +334,10 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
         let orders = console.finish();
         if let Some(path) = &outputs.dump_order {
             match orders {
-                Ok(orders) => {
-                    if let Err(e) = write_json(path, &orders) {
-                        failures.push(e);
-                    }
-                }
+                Ok(orders) => match write_json(path, &orders) {
+                    Ok(()) => written.push(path),
+                    Err(e) => failures.push(e),
+                },
                 Err(e) => failures.push(e.into()),
             }
         } else if let Err(e) = orders {
@@ -343,10 +345,14 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
         }
         let history = result?;
         let trained = !history.epochs.is_empty();
+        if let (Some(path), true) = (&outputs.metrics, trained) {
+            written.push(path);
+        }
         if let Some(path) = &outputs.save {
             if trained {
-                if let Err(e) = net.save(Some(config), path) {
-                    failures.push(e.into());
+                match net.save(Some(config), path) {
+                    Ok(()) => written.push(path),
+                    Err(e) => failures.push(e.into()),
                 }
             } else {
                 say(&format!(
@@ -371,11 +377,15 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
                 },
                 rows: history.epochs.iter().map(metrics::Row::from).collect(),
             };
-            if let Err(e) = plot::plot(&[run], &title, path) {
-                failures.push(e.into());
+            match plot::plot(&[run], &title, path) {
+                Ok(()) => written.push(path),
+                Err(e) => failures.push(e.into()),
             }
         }
         print_summary(request, config, &history);
+        for path in written {
+            say(&format!("Wrote {}", path.display()));
+        }
         if failures.is_empty() {
             Ok(history)
         } else {
