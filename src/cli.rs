@@ -442,6 +442,11 @@ pub struct TrainArgs {
     /// Write each epoch's shuffled order of training examples to FILE (JSON, a list per epoch).
     #[arg(long, value_name = "FILE")]
     dump_order: Option<PathBuf>,
+    /// Write a TensorBoard event file into DIR as the run goes: scalars, the first layer's
+    /// weights and misclassified digits as images, weight histograms (`tensorboard --logdir
+    /// DIR`).
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -464,6 +469,7 @@ impl TrainArgs {
                 metrics: self.metrics.clone(),
                 plot: self.plot.clone(),
                 dump_order: self.dump_order.clone(),
+                tensorboard: self.tensorboard.clone(),
             },
         })
     }

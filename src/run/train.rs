@@ -22,12 +22,13 @@ use crate::real::Real;
 use crate::report::console::{say, Console};
 use crate::report::metrics::{self, MetricsWriter};
 use crate::report::plot;
+use crate::report::tensorboard::TensorBoard;
 use crate::rng::SeededRng;
-use crate::train::{sgd, History, Stop};
+use crate::train::{sgd, Both, History, Stop};
 
 use super::{
-    check_output, in_precision, load_data, memory_total, saved_architecture, training_count,
-    with_model, EvalSet, InPrecision, RunError, RunModel, WithModel,
+    check_output, check_output_dir, in_precision, load_data, memory_total, saved_architecture,
+    training_count, with_model, EvalSet, InPrecision, RunError, RunModel, WithModel,
 };
 
 /// Files a run writes, each only if asked for.
@@ -43,6 +44,8 @@ pub struct Outputs {
     pub plot: Option<PathBuf>,
     /// Every epoch's shuffled order of training examples (JSON).
     pub dump_order: Option<PathBuf>,
+    /// A directory for TensorBoard's event file, written as the run goes.
+    pub tensorboard: Option<PathBuf>,
 }
 
 /// Everything `nndl train` can be asked, unchecked.
@@ -142,6 +145,9 @@ impl TrainRequest {
         .flatten()
         {
             check_output(path)?;
+        }
+        if let Some(dir) = &self.outputs.tensorboard {
+            check_output_dir(dir)?;
         }
         Ok(CheckedTrain {
             request: self,
@@ -292,14 +298,28 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
         if let Some(flag) = self.job.stop {
             console = console.stop_on(flag);
         }
-        let result = sgd(
-            &mut net,
-            config,
-            training,
-            evaluation,
-            &mut rng,
-            &mut console,
-        );
+        let mut tensorboard = match &outputs.tensorboard {
+            Some(dir) => Some(open_tensorboard(dir, request.eval_on.name())?),
+            None => None,
+        };
+        let result = match &mut tensorboard {
+            Some(events) => sgd(
+                &mut net,
+                config,
+                training,
+                evaluation,
+                &mut rng,
+                &mut Both(&mut console, events),
+            ),
+            None => sgd(
+                &mut net,
+                config,
+                training,
+                evaluation,
+                &mut rng,
+                &mut console,
+            ),
+        };
 
         // Write every output asked for, even when another fails; report the failures together.
         let mut failures = Vec::new();
@@ -314,6 +334,9 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
                 Err(e) => failures.push(e.into()),
             }
         } else if let Err(e) = orders {
+            failures.push(e.into());
+        }
+        if let Some(Err(e)) = tensorboard.map(TensorBoard::finish) {
             failures.push(e.into());
         }
         let history = result?;
@@ -357,6 +380,18 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
             Err(RunError::Outputs(failures))
         }
     }
+}
+
+/// A new TensorBoard event file in `dir` for a run scored on the `set` data, and a line saying
+/// how to watch it.
+pub fn open_tensorboard(dir: &std::path::Path, set: &'static str) -> Result<TensorBoard, RunError> {
+    let events = TensorBoard::create(dir, set)?;
+    say(&format!(
+        "TensorBoard events: {} (watch with `tensorboard --logdir {}`)",
+        events.path().display(),
+        dir.display()
+    ));
+    Ok(events)
 }
 
 /// Writes `value` as JSON to `path`, atomically (an earlier file survives a failed write).
