@@ -148,6 +148,10 @@ pub struct BookArgs {
     /// (FILE-1.json, FILE-2.json, …), for `nndl vote`.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// Write a TensorBoard event file as the run goes, into DIR/ROW (a vote row's networks
+    /// into DIR/ROW/network-1, network-2, …).
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
 }
 
 impl BookArgs {
@@ -161,6 +165,7 @@ impl BookArgs {
             threads: self.threads,
             seed: self.seed,
             save: self.save.clone(),
+            tensorboard: self.tensorboard.clone(),
         })
     }
 }
@@ -524,6 +529,9 @@ pub struct SearchArgs {
     /// Seconds of silence after which another worker takes a trial over.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     stale_after: f64,
+    /// Write a TensorBoard event file per trial as it trains, into DIR/STUDY/trial-N.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
     #[command(flatten)]
     run: ConfigArgs,
 }
@@ -566,6 +574,7 @@ impl SearchArgs {
             heartbeat: seconds(self.heartbeat, "--heartbeat")?,
             stale_after: seconds(self.stale_after, "--stale-after")?,
             threads: self.run.threads,
+            tensorboard: self.tensorboard.clone(),
             panic_in_trial: None,
         })
     }

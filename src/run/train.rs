@@ -299,7 +299,7 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
             console = console.stop_on(flag);
         }
         let mut tensorboard = match &outputs.tensorboard {
-            Some(dir) => Some(open_tensorboard(dir, request.eval_on.name())?),
+            Some(dir) => Some(open_tensorboard(dir, request.eval_on.name(), dir)?),
             None => None,
         };
         let result = match &mut tensorboard {
@@ -383,15 +383,27 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
 }
 
 /// A new TensorBoard event file in `dir` for a run scored on the `set` data, and a line saying
-/// how to watch it.
-pub fn open_tensorboard(dir: &std::path::Path, set: &'static str) -> Result<TensorBoard, RunError> {
+/// how to watch it in TensorBoard, from `logdir` (`dir` or a directory above it).
+pub fn open_tensorboard(
+    dir: &std::path::Path,
+    set: &'static str,
+    logdir: &std::path::Path,
+) -> Result<TensorBoard, RunError> {
     let events = TensorBoard::create(dir, set)?;
     say(&format!(
         "TensorBoard events: {} (watch with `tensorboard --logdir {}`)",
         events.path().display(),
-        dir.display()
+        logdir.display()
     ));
     Ok(events)
+}
+
+/// Ends a run's event file where the run has other results to give (`nndl book`, a trial of
+/// `nndl tune`): a failure to write it is said on standard error and costs nothing else.
+pub fn finish_tensorboard(events: TensorBoard) {
+    if let Err(e) = events.finish() {
+        eprintln!("warning: {} (the run went on without it)", super::chain(&e));
+    }
 }
 
 /// Writes `value` as JSON to `path`, atomically (an earlier file survives a failed write).
