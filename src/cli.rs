@@ -72,6 +72,45 @@ pub enum Command {
     /// left (chapter 6's expand_mnist.py), and write it with the validation and test sets as a
     /// pickle that --data reads.
     Expand(ExpandArgs),
+    /// Look inside a saved network: its confusion matrix on the test (or validation) images,
+    /// the misclassified digits it was surest of, and its first layer's weights, as PNG images.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The saved network (network2.py's JSON, or chapter 6's layers; f32 or f64).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The set to score.
+    #[arg(long, value_enum, default_value_t = EvalSet::Test)]
+    on: EvalSet,
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
+    #[arg(long, default_value = DEFAULT_DATA)]
+    data: PathBuf,
+    /// Validation images, taken from the end of the training images [default: the data's
+    /// own split].
+    #[arg(long, value_name = "N")]
+    validation_size: Option<usize>,
+    /// The images' names: PREFIX-confusion.png, PREFIX-mistakes.png, PREFIX-weights.png
+    /// [default: the model file's name without its extension].
+    #[arg(short, long, value_name = "PREFIX")]
+    output: Option<PathBuf>,
+}
+
+impl InspectArgs {
+    pub fn request(&self) -> nndl::run::inspect::InspectRequest {
+        nndl::run::inspect::InspectRequest {
+            model: self.model.clone(),
+            on: self.on,
+            data: self.data.clone(),
+            validation_size: self.validation_size,
+            output: self
+                .output
+                .clone()
+                .unwrap_or_else(|| self.model.with_extension("")),
+        }
+    }
 }
 
 #[derive(Args, Debug)]

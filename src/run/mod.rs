@@ -13,6 +13,7 @@ pub mod bench;
 pub mod book;
 pub mod eval;
 pub mod expand;
+pub mod inspect;
 pub mod train;
 pub mod tune;
 pub mod tune_report;
