@@ -87,9 +87,18 @@ fn a_runs_event_file_holds_the_metrics_the_images_and_the_histograms() {
                 .and_then(|v| v.simple_value)
                 .unwrap_or_else(|| panic!("no scalar {tag}"))
         };
-        assert_eq!(scalar("accuracy/evaluation"), row.evaluation_accuracy as f32);
-        assert_eq!(scalar("accuracy/training"), row.training_accuracy.unwrap() as f32);
-        assert_eq!(scalar("cost/evaluation"), row.evaluation_cost.unwrap() as f32);
+        assert_eq!(
+            scalar("accuracy/evaluation"),
+            row.evaluation_accuracy as f32
+        );
+        assert_eq!(
+            scalar("accuracy/training"),
+            row.training_accuracy.unwrap() as f32
+        );
+        assert_eq!(
+            scalar("cost/evaluation"),
+            row.evaluation_cost.unwrap() as f32
+        );
         assert_eq!(scalar("cost/training"), row.training_cost.unwrap() as f32);
         assert_eq!(scalar("eta"), row.eta as f32);
         assert_eq!(
@@ -108,7 +117,12 @@ fn a_runs_event_file_holds_the_metrics_the_images_and_the_histograms() {
         };
         image("images/first_layer_weights");
         image("images/misclassified_validation");
-        for tag in ["layer1/weights", "layer1/biases", "layer2/weights", "layer2/biases"] {
+        for tag in [
+            "layer1/weights",
+            "layer1/biases",
+            "layer2/weights",
+            "layer2/biases",
+        ] {
             let h = values
                 .iter()
                 .find(|v| v.tag == tag)
@@ -163,8 +177,13 @@ fn inspect_draws_both_kinds_of_network() {
         train.extend(["--data", data, "--save", model.to_str().unwrap()]);
         let (code, out, err) = nndl_outcome(&train);
         assert_eq!(code, Some(0), "{out}{err}");
-        let (code, out, err) =
-            nndl_outcome(&["inspect", "--model", model.to_str().unwrap(), "--data", data]);
+        let (code, out, err) = nndl_outcome(&[
+            "inspect",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data,
+        ]);
         assert_eq!(code, Some(0), "{out}{err}");
         assert!(out.contains("true\\predicted"), "{out}");
         assert!(out.contains(" / 10000 right"), "{out}");

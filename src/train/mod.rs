@@ -63,29 +63,27 @@ pub trait Observer {
     fn snapshot(&mut self, _record: &EpochRecord, _snapshot: &Snapshot) {}
 }
 
+/// Ends the run if either observer would.
+fn either(first: ControlFlow<()>, second: ControlFlow<()>) -> ControlFlow<()> {
+    match first.is_break() || second.is_break() {
+        true => ControlFlow::Break(()),
+        false => ControlFlow::Continue(()),
+    }
+}
+
 /// Two observers of one run: each sees every call, and either may end the run.
 pub struct Both<'a>(pub &'a mut dyn Observer, pub &'a mut dyn Observer);
 
 impl Observer for Both<'_> {
     fn epoch(&mut self, record: &EpochRecord, order: &[usize]) -> ControlFlow<()> {
         let first = self.0.epoch(record, order);
-        let second = self.1.epoch(record, order);
-        if first.is_break() || second.is_break() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        either(first, self.1.epoch(record, order))
     }
 
     #[inline]
     fn batch(&mut self, done: usize, total: usize) -> ControlFlow<()> {
         let first = self.0.batch(done, total);
-        let second = self.1.batch(done, total);
-        if first.is_break() || second.is_break() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        either(first, self.1.batch(done, total))
     }
 
     fn wants_snapshot(&self) -> Option<usize> {
