@@ -72,6 +72,45 @@ pub enum Command {
     /// left (chapter 6's expand_mnist.py), and write it with the validation and test sets as a
     /// pickle that --data reads.
     Expand(ExpandArgs),
+    /// Look inside a saved network: its confusion matrix on the test (or validation) images,
+    /// the misclassified digits it was surest of, and its first layer's weights, as PNG images.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The saved network (network2.py's JSON, or chapter 6's layers; f32 or f64).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The set to score.
+    #[arg(long, value_enum, default_value_t = EvalSet::Test)]
+    on: EvalSet,
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
+    #[arg(long, default_value = DEFAULT_DATA)]
+    data: PathBuf,
+    /// Validation images, taken from the end of the training images [default: the data's
+    /// own split].
+    #[arg(long, value_name = "N")]
+    validation_size: Option<usize>,
+    /// The images' names: PREFIX-confusion.png, PREFIX-mistakes.png, PREFIX-weights.png
+    /// [default: the model file's name without its extension].
+    #[arg(short, long, value_name = "PREFIX")]
+    output: Option<PathBuf>,
+}
+
+impl InspectArgs {
+    pub fn request(&self) -> nndl::run::inspect::InspectRequest {
+        nndl::run::inspect::InspectRequest {
+            model: self.model.clone(),
+            on: self.on,
+            data: self.data.clone(),
+            validation_size: self.validation_size,
+            output: self
+                .output
+                .clone()
+                .unwrap_or_else(|| self.model.with_extension("")),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +187,10 @@ pub struct BookArgs {
     /// (FILE-1.json, FILE-2.json, …), for `nndl vote`.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// Write a TensorBoard event file as the run goes, into DIR/ROW (a vote row's networks
+    /// into DIR/ROW/network-1, network-2, …).
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
 }
 
 impl BookArgs {
@@ -161,6 +204,7 @@ impl BookArgs {
             threads: self.threads,
             seed: self.seed,
             save: self.save.clone(),
+            tensorboard: self.tensorboard.clone(),
         })
     }
 }
@@ -446,6 +490,11 @@ pub struct TrainArgs {
     /// Write each epoch's shuffled order of training examples to FILE (JSON, a list per epoch).
     #[arg(long, value_name = "FILE")]
     dump_order: Option<PathBuf>,
+    /// Write a TensorBoard event file into DIR as the run goes: scalars, the first layer's
+    /// weights and misclassified digits as images, weight histograms (`tensorboard --logdir
+    /// DIR`).
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -469,6 +518,7 @@ impl TrainArgs {
                 metrics: self.metrics.clone(),
                 plot: self.plot.clone(),
                 dump_order: self.dump_order.clone(),
+                tensorboard: self.tensorboard.clone(),
             },
         })
     }
@@ -523,6 +573,9 @@ pub struct SearchArgs {
     /// Seconds of silence after which another worker takes a trial over.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     stale_after: f64,
+    /// Write a TensorBoard event file per trial as it trains, into DIR/STUDY/trial-N.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
     #[command(flatten)]
     run: ConfigArgs,
 }
@@ -566,6 +619,7 @@ impl SearchArgs {
             heartbeat: seconds(self.heartbeat, "--heartbeat")?,
             stale_after: seconds(self.stale_after, "--stale-after")?,
             threads: self.run.threads,
+            tensorboard: self.tensorboard.clone(),
             panic_in_trial: None,
         })
     }

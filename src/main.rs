@@ -52,6 +52,9 @@ fn main() -> ExitCode {
         Some(Command::Expand(args)) => {
             run::expand::expand(&args.request()).map(|_| ExitCode::SUCCESS)
         }
+        Some(Command::Inspect(args)) => {
+            run::inspect::inspect(&args.request()).map(|()| ExitCode::SUCCESS)
+        }
         None => train(&cli.train),
     };
     result.unwrap_or_else(|err| {

@@ -666,6 +666,7 @@ fn a_panicking_trial_fails_and_the_study_goes_on() {
         heartbeat: Duration::from_millis(100),
         stale_after: Duration::from_secs(1),
         threads: 1,
+        tensorboard: None,
         panic_in_trial: Some(1),
     };
     let checked = request.check().unwrap();

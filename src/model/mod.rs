@@ -17,6 +17,7 @@ pub mod file;
 pub mod init;
 pub mod layers;
 pub mod network;
+pub mod view;
 pub mod write;
 
 /// The hyperparameters of one gradient-descent step.

@@ -316,7 +316,7 @@ impl<F: Real> Network<F> {
     /// The outputs for every example of `data`, chunk by chunk: `visit` gets each chunk's
     /// outputs `(n_out, m)`, one example per column, and the chunk's labels. `EVAL_CHUNK`
     /// (1,000) examples a chunk, one matrix product per layer and chunk.
-    fn for_each_output(&self, data: &Dataset<F>, mut visit: impl FnMut(ArrayView2<F>, &[u8])) {
+    pub fn for_each_output(&self, data: &Dataset<F>, mut visit: impl FnMut(ArrayView2<F>, &[u8])) {
         for (start, labels) in (0..data.len())
             .step_by(EVAL_CHUNK)
             .zip(data.labels().chunks(EVAL_CHUNK))

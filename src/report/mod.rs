@@ -6,7 +6,9 @@
 
 pub mod bench;
 pub mod console;
+pub mod images;
 pub mod metrics;
 pub mod plot;
 pub mod study;
 pub mod study_plot;
+pub mod tensorboard;

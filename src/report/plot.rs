@@ -131,9 +131,7 @@ pub(crate) trait Draw {
 /// half-written figure.
 pub(crate) fn render(out: &Path, size: (u32, u32), figure: &impl Draw) -> Result<(), PlotError> {
     check_format(out)?;
-    static FONT_READY: OnceLock<bool> = OnceLock::new();
-    let ready = *FONT_READY
-        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    let ready = font_ready();
     let draw_err = |message: String| PlotError::Draw {
         path: out.to_path_buf(),
         message,
@@ -173,8 +171,16 @@ pub(crate) fn render(out: &Path, size: (u32, u32), figure: &impl Draw) -> Result
     )
 }
 
+/// Registers the embedded font with plotters as [`FAMILY`] (the first time); false if it
+/// cannot be read.
+pub(crate) fn font_ready() -> bool {
+    static FONT_READY: OnceLock<bool> = OnceLock::new();
+    *FONT_READY
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok())
+}
+
 /// An 8-bit RGB image as a PNG file's bytes.
-fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingError> {
+pub(crate) fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingError> {
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, w, h);
     encoder.set_color(png::ColorType::Rgb);

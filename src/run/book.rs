@@ -23,7 +23,7 @@ use crate::model::network::count_correct;
 use crate::real::Real;
 use crate::report::console::{say, Console};
 use crate::rng::SeededRng;
-use crate::train::{Stop, Training};
+use crate::train::{Both, Stop, Training};
 
 use super::eval::majority;
 use super::{in_precision, load_data, with_model, InPrecision, RunError, RunModel, WithModel};
@@ -279,6 +279,8 @@ pub struct BookRequest {
     pub seed: u64,
     /// Where to write the network the figure comes from (see [`Row::save_paths`]).
     pub save: Option<PathBuf>,
+    /// A directory for TensorBoard's event files (see [`Row::tensorboard_dirs`]).
+    pub tensorboard: Option<PathBuf>,
 }
 
 impl Row {
@@ -314,6 +316,16 @@ impl Row {
         config.sgd.epochs = epochs;
         config.seed = seed;
         Ok(config)
+    }
+
+    /// The run directories of the row's networks under `dir` (`--tensorboard`): `dir/ROW`,
+    /// or for a vote `dir/ROW/network-1`, `network-2`, …
+    pub fn tensorboard_dirs(&self, dir: &Path) -> Vec<PathBuf> {
+        let row = dir.join(self.id);
+        match self.ensemble {
+            1 => vec![row],
+            n => (1..=n).map(|k| row.join(format!("network-{k}"))).collect(),
+        }
     }
 
     /// The files `--save path` writes: `path` for a row of one network; for a vote, one per
@@ -370,6 +382,13 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
     for path in &save {
         super::check_output(path)?;
     }
+    let tensorboard = match &request.tensorboard {
+        Some(dir) => row.tensorboard_dirs(dir),
+        None => Vec::new(),
+    };
+    for dir in &tensorboard {
+        super::check_output_dir(dir)?;
+    }
     let data = if row.expanded {
         if !request.expanded.exists() {
             return Err(BookError::NoExpandedData {
@@ -409,6 +428,8 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
             row,
             config: &config,
             save: &save,
+            tensorboard: &tensorboard,
+            tensorboard_root: request.tensorboard.as_deref(),
             stop,
         },
     )?;
@@ -459,6 +480,10 @@ struct Job<'a> {
     config: &'a CheckedConfig,
     /// One file per network, or none.
     save: &'a [PathBuf],
+    /// One TensorBoard run directory per network, or none.
+    tensorboard: &'a [PathBuf],
+    /// The directory they are in (`--tensorboard`).
+    tensorboard_root: Option<&'a Path>,
     stop: Option<Arc<AtomicBool>>,
 }
 
@@ -495,6 +520,7 @@ impl InPrecision for Job<'_> {
                 job: &self,
                 config: &config,
                 save: self.save.get(k).map(PathBuf::as_path),
+                tensorboard: self.tensorboard.get(k).map(PathBuf::as_path),
                 training: &training,
                 validation: &validation,
                 test: &test,
@@ -524,6 +550,7 @@ struct Fit<'a, F: Real> {
     job: &'a Job<'a>,
     config: &'a CheckedConfig,
     save: Option<&'a Path>,
+    tensorboard: Option<&'a Path>,
     training: &'a Dataset<F>,
     validation: &'a Dataset<F>,
     test: &'a Dataset<F>,
@@ -539,6 +566,7 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
             job,
             config,
             save,
+            tensorboard,
             training,
             validation,
             test,
@@ -555,8 +583,31 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
         }
         let mut run = Training::new(net, config, training.len(), rng);
         run.keep_best();
-        let result = run.run(config, training, evaluation, &mut console);
+        let set = match protocol {
+            Protocol::BestTest => "test",
+            _ => "validation",
+        };
+        let mut events = match tensorboard {
+            Some(dir) => Some(super::train::open_tensorboard(
+                dir,
+                set,
+                job.tensorboard_root.unwrap_or(dir),
+            )?),
+            None => None,
+        };
+        let result = match &mut events {
+            Some(events) => run.run(
+                config,
+                training,
+                evaluation,
+                &mut Both(&mut console, events),
+            ),
+            None => run.run(config, training, evaluation, &mut console),
+        };
         console.finish()?;
+        if let Some(events) = events {
+            super::train::finish_tensorboard(events);
+        }
         result?;
         let stopped = matches!(run.history.stop, Stop::Interrupted { .. });
         let Some(best) = run.history.best().cloned() else {

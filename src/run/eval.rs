@@ -16,7 +16,7 @@ use crate::report::console::{count, say};
 use super::{load_data, EvalSet, RunError};
 
 /// Loads the model at `path` and checks it reads MNIST's images and names its 10 digits.
-fn load(path: &Path) -> Result<(SavedModel, Option<TrainConfig>), RunError> {
+pub(super) fn load(path: &Path) -> Result<(SavedModel, Option<TrainConfig>), RunError> {
     let (model, config) = file::load_model(path)?;
     let mismatch = |source| RunError::ModelMismatch {
         path: path.to_path_buf(),

@@ -13,6 +13,7 @@ pub mod bench;
 pub mod book;
 pub mod eval;
 pub mod expand;
+pub mod inspect;
 pub mod train;
 pub mod tune;
 pub mod tune_report;
@@ -75,6 +76,8 @@ pub enum RunError {
     Metrics(#[from] MetricsError),
     #[error(transparent)]
     Plot(#[from] PlotError),
+    #[error(transparent)]
+    TensorBoard(#[from] crate::report::tensorboard::TensorBoardError),
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
@@ -280,6 +283,20 @@ pub fn check_output(path: &Path) -> Result<(), RunError> {
         .map_err(|e| refuse(format!("cannot create a file in {}: {e}", dir.display())))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// Checks, before a run, that files can be written in the directory `dir` (`--tensorboard`):
+/// creates it and its parents if need be, and tries a file in it as [`check_output`] does.
+pub fn check_output_dir(dir: &Path) -> Result<(), RunError> {
+    let refuse = |reason: String| RunError::Output {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(refuse("it is not a directory".to_string()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| refuse(format!("cannot create it: {e}")))?;
+    check_output(&dir.join("events.out.tfevents"))
 }
 
 /// The machine's physical memory in bytes (`MemTotal` of `/proc/meminfo`), where known.

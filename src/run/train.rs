@@ -22,12 +22,13 @@ use crate::real::Real;
 use crate::report::console::{count, say, Console};
 use crate::report::metrics::{self, MetricsWriter};
 use crate::report::plot;
+use crate::report::tensorboard::TensorBoard;
 use crate::rng::SeededRng;
-use crate::train::{sgd, History, Stop};
+use crate::train::{sgd, Both, History, Stop};
 
 use super::{
-    check_output, in_precision, load_data, memory_total, saved_architecture, training_count,
-    with_model, EvalSet, InPrecision, RunError, RunModel, WithModel,
+    check_output, check_output_dir, in_precision, load_data, memory_total, saved_architecture,
+    training_count, with_model, EvalSet, InPrecision, RunError, RunModel, WithModel,
 };
 
 /// Files a run writes, each only if asked for.
@@ -43,6 +44,8 @@ pub struct Outputs {
     pub plot: Option<PathBuf>,
     /// Every epoch's shuffled order of training examples (JSON).
     pub dump_order: Option<PathBuf>,
+    /// A directory for TensorBoard's event file, written as the run goes.
+    pub tensorboard: Option<PathBuf>,
 }
 
 /// Everything `nndl train` can be asked, unchecked.
@@ -167,6 +170,9 @@ impl TrainRequest {
         .flatten()
         {
             check_output(path)?;
+        }
+        if let Some(dir) = &self.outputs.tensorboard {
+            check_output_dir(dir)?;
         }
         Ok(CheckedTrain {
             request: self,
@@ -320,14 +326,28 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
         if let Some(flag) = self.job.stop {
             console = console.stop_on(flag);
         }
-        let result = sgd(
-            &mut net,
-            config,
-            training,
-            evaluation,
-            &mut rng,
-            &mut console,
-        );
+        let mut tensorboard = match &outputs.tensorboard {
+            Some(dir) => Some(open_tensorboard(dir, request.eval_on.name(), dir)?),
+            None => None,
+        };
+        let result = match &mut tensorboard {
+            Some(events) => sgd(
+                &mut net,
+                config,
+                training,
+                evaluation,
+                &mut rng,
+                &mut Both(&mut console, events),
+            ),
+            None => sgd(
+                &mut net,
+                config,
+                training,
+                evaluation,
+                &mut rng,
+                &mut console,
+            ),
+        };
 
         // Write every output asked for, even when another fails; report the failures together.
         let mut failures = Vec::new();
@@ -341,6 +361,9 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
                 Err(e) => failures.push(e.into()),
             }
         } else if let Err(e) = orders {
+            failures.push(e.into());
+        }
+        if let Some(Err(e)) = tensorboard.map(TensorBoard::finish) {
             failures.push(e.into());
         }
         let history = result?;
@@ -391,6 +414,30 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
         } else {
             Err(RunError::Outputs(failures))
         }
+    }
+}
+
+/// A new TensorBoard event file in `dir` for a run scored on the `set` data, and a line saying
+/// how to watch it in TensorBoard, from `logdir` (`dir` or a directory above it).
+pub fn open_tensorboard(
+    dir: &std::path::Path,
+    set: &'static str,
+    logdir: &std::path::Path,
+) -> Result<TensorBoard, RunError> {
+    let events = TensorBoard::create(dir, set)?;
+    say(&format!(
+        "TensorBoard events: {} (watch with `tensorboard --logdir {}`)",
+        events.path().display(),
+        logdir.display()
+    ));
+    Ok(events)
+}
+
+/// Ends a run's event file where the run has other results to give (`nndl book`, a trial of
+/// `nndl tune`): a failure to write it is said on standard error and costs nothing else.
+pub fn finish_tensorboard(events: TensorBoard) {
+    if let Err(e) = events.finish() {
+        eprintln!("warning: {} (the run went on without it)", super::chain(&e));
     }
 }
 

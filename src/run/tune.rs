@@ -33,8 +33,9 @@ use crate::data::{Dataset, Mnist, CLASSES};
 use crate::real::Real;
 use crate::report::console::{count, say};
 use crate::report::study::params_line;
+use crate::report::tensorboard::TensorBoard;
 use crate::rng::SeededRng;
-use crate::train::{Observer, Stop, TrainError, Training};
+use crate::train::{Both, Observer, Stop, TrainError, Training};
 use crate::tune::hyper::LayerList;
 use crate::tune::objective::{apply, params_text};
 use crate::tune::pruner::PrunerSpec;
@@ -85,6 +86,9 @@ pub struct TuneRequest {
     pub stale_after: Duration,
     /// Threads for each worker's matrix products.
     pub threads: usize,
+    /// A directory for TensorBoard's event files: one run directory per trial
+    /// ([`TuneRequest::tensorboard_dir`]).
+    pub tensorboard: Option<PathBuf>,
     /// Testing only: the trial of this number panics as it starts training, so that a test
     /// can follow a failing trial through the worker. Always `None` from the command line.
     #[doc(hidden)]
@@ -110,6 +114,26 @@ struct Base<'a> {
 }
 
 impl TuneRequest {
+    /// The TensorBoard run directory of trial `number` under `--tensorboard DIR`:
+    /// `DIR/STUDY/trial-NUMBER`, the study's name kept to letters, digits, `-`, `_` and `.`
+    /// (anything else becomes `_`).
+    pub fn tensorboard_dir(&self, number: u32) -> Option<PathBuf> {
+        let study: String = self
+            .study
+            .chars()
+            .map(|c| match c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                true => c,
+                false => '_',
+            })
+            .collect();
+        let study = match study.trim_matches('.') {
+            "" => "_".to_string(),
+            _ => study,
+        };
+        let dir = self.tensorboard.as_ref()?;
+        Some(dir.join(study).join(format!("trial-{number}")))
+    }
+
     /// Checks the request before any data is loaded: the space, the sampler over it, the
     /// counts, the fixed configuration, and the store, in which the study is created or, if
     /// it exists, found to have the same definition.
@@ -136,6 +160,13 @@ impl TuneRequest {
             crate::config::check_train_size(n, None)?;
         }
         self.base.check()?;
+        if let Some(dir) = self
+            .tensorboard_dir(0)
+            .as_deref()
+            .and_then(std::path::Path::parent)
+        {
+            super::check_output_dir(dir)?;
+        }
         let sampler = self.sampler.build(self.base.seed);
         let max_trials = sampler.max_trials(&self.space).map_err(TuneError::from)?;
         self.check_params()?;
@@ -624,14 +655,30 @@ impl<F: Real> WithModel<F> for TrialRun<'_, '_, F> {
         training.keep_best();
         let pruner = request.pruner.build();
         let mut stepper = training.model.step(&config.sgd);
-        let mut observer = StopFlag(worker.stop);
+        let mut stop = StopFlag(worker.stop);
+        let mut events = TrialEvents(match request.tensorboard_dir(trial.number) {
+            Some(dir) => Some(super::train::open_tensorboard(
+                &dir,
+                "validation",
+                request.tensorboard.as_deref().unwrap_or(&dir),
+            )?),
+            None => None,
+        });
+        let mut both;
+        let observer: &mut dyn Observer = match &mut events.0 {
+            Some(events) => {
+                both = Both(&mut stop, events);
+                &mut both
+            }
+            None => &mut stop,
+        };
         while !training.is_finished() {
             let before = training.history.epochs.len();
             match training.epoch(
                 config,
                 &data.training,
                 &data.validation,
-                &mut observer,
+                observer,
                 &mut stepper,
             ) {
                 Ok(()) => {}
@@ -679,6 +726,18 @@ impl<F: Real> WithModel<F> for TrialRun<'_, '_, F> {
             }
         }
         Ok(Outcome::Finished(TrialState::Complete))
+    }
+}
+
+/// A trial's TensorBoard event file, ended (and a failure to write it said) however the trial
+/// ends.
+struct TrialEvents(Option<TensorBoard>);
+
+impl Drop for TrialEvents {
+    fn drop(&mut self) {
+        if let Some(events) = self.0.take() {
+            super::train::finish_tensorboard(events);
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{CheckedConfig, ConfigError, FullyConnected, TrainConfig};
 use crate::data::{Dataset, CLASSES};
 use crate::model::network::Network;
+use crate::model::view::Snapshot;
 use crate::model::Step;
 use crate::real::Real;
 
@@ -48,6 +49,54 @@ pub trait Observer {
     #[inline]
     fn batch(&mut self, _done: usize, _total: usize) -> ControlFlow<()> {
         ControlFlow::Continue(())
+    }
+
+    /// How many misclassified evaluation examples [`Observer::snapshot`] wants to see after
+    /// each epoch, if it wants a snapshot at all (it costs one more pass over the evaluation
+    /// set, outside the epoch's measured time).
+    fn wants_snapshot(&self) -> Option<usize> {
+        None
+    }
+
+    /// The model as the epoch `record` left it, when [`Observer::wants_snapshot`] asked for
+    /// it; called just before [`Observer::epoch`].
+    fn snapshot(&mut self, _record: &EpochRecord, _snapshot: &Snapshot) {}
+}
+
+/// Ends the run if either observer would.
+fn either(first: ControlFlow<()>, second: ControlFlow<()>) -> ControlFlow<()> {
+    match first.is_break() || second.is_break() {
+        true => ControlFlow::Break(()),
+        false => ControlFlow::Continue(()),
+    }
+}
+
+/// Two observers of one run: each sees every call, and either may end the run.
+pub struct Both<'a>(pub &'a mut dyn Observer, pub &'a mut dyn Observer);
+
+impl Observer for Both<'_> {
+    fn epoch(&mut self, record: &EpochRecord, order: &[usize]) -> ControlFlow<()> {
+        let first = self.0.epoch(record, order);
+        either(first, self.1.epoch(record, order))
+    }
+
+    #[inline]
+    fn batch(&mut self, done: usize, total: usize) -> ControlFlow<()> {
+        let first = self.0.batch(done, total);
+        either(first, self.1.batch(done, total))
+    }
+
+    fn wants_snapshot(&self) -> Option<usize> {
+        self.0.wants_snapshot().max(self.1.wants_snapshot())
+    }
+
+    fn snapshot(&mut self, record: &EpochRecord, snapshot: &Snapshot) {
+        if self.0.wants_snapshot().is_some() {
+            self.0.snapshot(record, snapshot);
+        }
+        if self.1.wants_snapshot().is_some() {
+            self.1.snapshot(record, snapshot);
+        }
     }
 }
 
@@ -531,6 +580,9 @@ impl<M: Clone> Training<M> {
             train_seconds,
             eval_seconds,
         };
+        if let Some(mistakes) = observer.wants_snapshot() {
+            observer.snapshot(&record, &Snapshot::of(model, evaluation, mistakes));
+        }
         let flow = observer.epoch(&record, &self.order);
         self.history.epochs.push(record);
 

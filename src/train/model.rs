@@ -9,6 +9,7 @@
 use crate::config::{Backprop, SgdConfig};
 use crate::data::Dataset;
 use crate::model::network::Network;
+use crate::model::view::Inspect;
 use crate::real::Real;
 
 use super::batch::Batched;
@@ -16,8 +17,9 @@ use super::per_example::PerExample;
 use super::step::UpdateMiniBatch;
 
 /// A model the training loop can train: cloned to keep its best epoch, updated one
-/// mini-batch at a time by its [`Model::Step`].
-pub trait Model<F: Real>: Clone {
+/// mini-batch at a time by its [`Model::Step`], and looked inside by observers that draw it
+/// ([`Inspect`]).
+pub trait Model<F: Real>: Clone + Inspect<F> {
     /// The mini-batch step, with its work buffers.
     type Step: UpdateMiniBatch<F, Self>;
 
