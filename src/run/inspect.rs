@@ -51,7 +51,7 @@ pub fn inspect(request: &InspectRequest) -> Result<(), RunError> {
         check_output(path)?;
     }
     let mnist = load_data(&request.data, request.validation_size)?;
-    let (_, data) = request.on.pick(mnist);
+    let (_, data) = request.on.pick(mnist)?;
     let view: &dyn Inspect<f64> = match &net {
         SavedModel::FullyConnected(net) => net,
         SavedModel::Layers(net) => net,
