@@ -21,7 +21,7 @@ use nndl::run::expand::{ExpandRequest, DEFAULT_OUTPUT as EXPAND_OUTPUT};
 use nndl::run::train::{Outputs, TrainRequest};
 use nndl::run::tune::TuneRequest;
 use nndl::run::tune_report::SortBy;
-use nndl::run::{EvalSet, RunError, DEFAULT_DATA};
+use nndl::run::{default_data, EvalSet, RunError};
 use nndl::tune::hyper::LayerList;
 use nndl::tune::pruner::{PrunerSpec, UnknownPruner};
 use nndl::tune::sampler::{SamplerSpec, UnknownSampler};
@@ -86,7 +86,7 @@ pub struct InspectArgs {
     #[arg(long, value_enum, default_value_t = EvalSet::Test)]
     on: EvalSet,
     /// The MNIST pickle, or a directory of MNIST's IDX files.
-    #[arg(long, default_value = DEFAULT_DATA)]
+    #[arg(long, default_value_os_t = default_data())]
     data: PathBuf,
     /// Validation images, taken from the end of the training images [default: the data's
     /// own split].
@@ -116,7 +116,7 @@ impl InspectArgs {
 #[derive(Args, Debug)]
 pub struct ExpandArgs {
     /// The MNIST pickle, or a directory of MNIST's IDX files.
-    #[arg(long, default_value = DEFAULT_DATA)]
+    #[arg(long, default_value_os_t = default_data())]
     data: PathBuf,
     /// The gzipped pickle to write (replaced if it exists).
     #[arg(short, long, value_name = "FILE", default_value = EXPAND_OUTPUT)]
@@ -168,7 +168,7 @@ pub struct BookArgs {
     #[arg(long)]
     pub epochs: Option<usize>,
     /// The MNIST pickle, or a directory of MNIST's IDX files.
-    #[arg(long, default_value = DEFAULT_DATA)]
+    #[arg(long, default_value_os_t = default_data())]
     pub data: PathBuf,
     /// The expanded training data, as `nndl expand` writes it.
     #[arg(long, default_value = nndl::run::book::EXPANDED_DATA)]
@@ -218,7 +218,7 @@ pub struct VoteArgs {
     #[arg(long, value_enum, default_value_t = EvalSet::Test)]
     pub on: EvalSet,
     /// The MNIST pickle, or a directory of MNIST's IDX files.
-    #[arg(long, default_value = DEFAULT_DATA)]
+    #[arg(long, default_value_os_t = default_data())]
     pub data: PathBuf,
     /// Validation images, taken from the end of the training images [default: 10,000].
     #[arg(long, value_name = "N")]
@@ -251,7 +251,7 @@ pub struct EvalArgs {
     #[arg(long = "lambda")]
     pub lambda: Option<f64>,
     /// The MNIST pickle, or a directory of MNIST's IDX files.
-    #[arg(long, default_value = DEFAULT_DATA)]
+    #[arg(long, default_value_os_t = default_data())]
     pub data: PathBuf,
     /// Validation images, taken from the end of the training images [default: 10,000, the
     /// book's split of MNIST's 60,000].
@@ -282,7 +282,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// The MNIST pickle, or a directory of MNIST's IDX files.
-    #[arg(long, default_value = DEFAULT_DATA)]
+    #[arg(long, default_value_os_t = default_data())]
     data: PathBuf,
     /// Validation images, taken from the end of the training images [default: 10,000, the
     /// book's split of MNIST's 60,000].
@@ -371,7 +371,7 @@ pub struct ConfigArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// The MNIST pickle, or a directory of MNIST's IDX files.
-    #[arg(long, default_value = DEFAULT_DATA)]
+    #[arg(long, default_value_os_t = default_data())]
     data: PathBuf,
     /// Validation images, taken from the end of the training images [default: 10,000, the
     /// book's split of MNIST's 60,000].

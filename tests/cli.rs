@@ -661,3 +661,18 @@ fn init_must_hold_the_network_the_command_line_names() {
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// Run from another directory, `nndl` without `--data` finds the book's data in the clone it
+/// was built from (it failed on a relative path before).
+#[test]
+fn the_default_data_is_found_from_any_directory() {
+    let dir = temp_dir("elsewhere");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(["train", "--epochs", "1", "--train-size", "100", "--quiet"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("data/mnist.pkl.gz"), "{out}");
+}

@@ -373,7 +373,7 @@ fn panel<DB: DrawingBackend>(
     if curves.is_empty() {
         let style = TextStyle::from((FAMILY, 18).into_font()).color(&BLACK);
         area.draw_text(
-            &format!("{caption}: not monitored"),
+            &format!("{caption}: not monitored (train with --monitor train-cost,eval-cost)"),
             &style,
             (40, area.dim_in_pixel().1 as i32 / 2),
         )

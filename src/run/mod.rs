@@ -44,6 +44,19 @@ use crate::tune::store::StoreError;
 /// The MNIST pickle the commands read unless told otherwise (`--data`).
 pub const DEFAULT_DATA: &str = "data/mnist.pkl.gz";
 
+/// `--data` when it is not given: [`DEFAULT_DATA`] under the current directory if it is there,
+/// else under the repository nndl was built from (so that an installed `nndl`, from
+/// `cargo install --path .`, finds the book's data from any directory), else
+/// [`DEFAULT_DATA`], which loading then reports as missing.
+pub fn default_data() -> PathBuf {
+    let here = PathBuf::from(DEFAULT_DATA);
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_DATA);
+    match (here.exists(), built_from.exists()) {
+        (false, true) => built_from,
+        _ => here,
+    }
+}
+
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
