@@ -18,6 +18,7 @@ use std::time::Duration;
 use nndl::run::bench::{BenchNet, BenchRequest, UnknownNet};
 use nndl::run::book::BookRequest;
 use nndl::run::expand::{ExpandRequest, DEFAULT_OUTPUT as EXPAND_OUTPUT};
+use nndl::run::export::ExportFormat;
 use nndl::run::train::{Outputs, TrainRequest};
 use nndl::run::tune::TuneRequest;
 use nndl::run::tune_report::SortBy;
@@ -72,6 +73,22 @@ pub enum Command {
     /// left (chapter 6's expand_mnist.py), and write it with the validation and test sets as a
     /// pickle that --data reads.
     Expand(ExpandArgs),
+    /// Write a saved network as an ONNX model (for onnxruntime, Netron) or a safetensors file
+    /// (for PyTorch and others), with the network's description inside.
+    Export(ExportModelArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportModelArgs {
+    /// The saved network (network2.py's JSON, chapter 6's layers, or a safetensors export).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// The format to write.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// The file to write (replaced if it exists).
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -52,6 +52,9 @@ fn main() -> ExitCode {
         Some(Command::Expand(args)) => {
             run::expand::expand(&args.request()).map(|_| ExitCode::SUCCESS)
         }
+        Some(Command::Export(args)) => {
+            run::export::export(&args.model, args.format, &args.out).map(|()| ExitCode::SUCCESS)
+        }
         None => train(&cli.train),
     };
     result.unwrap_or_else(|err| {

@@ -13,6 +13,7 @@ pub mod bench;
 pub mod book;
 pub mod eval;
 pub mod expand;
+pub mod export;
 pub mod train;
 pub mod tune;
 pub mod tune_report;
@@ -75,6 +76,9 @@ pub enum RunError {
     Export(#[from] ExportError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A model `nndl export` cannot read: missing, unreadable or not a model (exit code 2).
+    #[error(transparent)]
+    ExportInput(ModelError),
     /// No study database at this path (exit code 2).
     #[error("there is no study database at {}", .0.display())]
     NoStore(PathBuf),
@@ -149,6 +153,7 @@ impl RunError {
                 | RunError::Export(ExportError::Format(_))
                 | RunError::NoStore(_)
                 | RunError::NoStudy { .. }
+                | RunError::ExportInput(_)
         )
     }
 }
