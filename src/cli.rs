@@ -230,6 +230,10 @@ pub struct EvalArgs {
     /// book's split of MNIST's 60,000].
     #[arg(long, value_name = "N")]
     pub validation_size: Option<usize>,
+    /// Also write each example's label, the digit read and the output activations to FILE
+    /// (CSV: label,digit,a0,…,a9), to compare with another program's.
+    #[arg(long, value_name = "FILE")]
+    pub outputs: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

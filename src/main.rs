@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             args.lambda,
             &args.data,
             args.validation_size,
+            args.outputs.as_deref(),
         )
         .map(|()| ExitCode::SUCCESS),
         Some(Command::Plot(args)) => {
