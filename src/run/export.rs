@@ -10,7 +10,8 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::config::Precision;
-use crate::model::export::{description, onnx, safetensors};
+use crate::model::export::saved::description;
+use crate::model::export::{onnx, safetensors};
 use crate::model::file;
 use crate::output::write_atomically;
 use crate::real::Real;

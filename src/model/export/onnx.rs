@@ -28,12 +28,12 @@ use prost::Message;
 use crate::model::activation::{Activation, Output};
 use crate::real::Real;
 
+use super::layer::{ExportedNetwork, Function, Product};
 use super::onnx_proto::{
     attribute_type, data_type, AttributeProto, Dimension, DimensionValue, GraphProto, ModelProto,
     NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto,
     TensorTypeProto, TypeProto, ValueInfoProto,
 };
-use super::{ExportedNetwork, Function, Product};
 
 /// The operator-set version of the default domain the graph is written against.
 pub const OPSET: i64 = 13;

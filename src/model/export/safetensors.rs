@@ -4,7 +4,7 @@
 //! `layers.0.conv.bias` `(filters,)`, `layers.1.fc.weight` `(n_out, n_in)`, … (PyTorch's
 //! `nn.Conv2d` and `nn.Linear` layouts) — in the precision the network was trained in (`F32`
 //! or `F64`), and under the metadata key [`DESCRIPTION_KEY`] the model file with its weights
-//! and biases left out ([`super::description`]): the layer list, activations, dropout and
+//! and biases left out ([`super::saved::description`]): the layer list, activations, dropout and
 //! training configuration. The file alone rebuilds the model file ([`model_file`]), which is
 //! how `nndl eval` and the others read a `.safetensors` export.
 
@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::real::Real;
 
-use super::ExportedNetwork;
+use super::layer::ExportedNetwork;
 
 /// The metadata key holding the model file's description of the network.
 pub const DESCRIPTION_KEY: &str = "nndl.model";

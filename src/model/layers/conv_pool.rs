@@ -29,7 +29,7 @@ use ndarray::{
 use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Activation;
-use crate::model::export::{Exported, Function, Product};
+use crate::model::export::layer::{Exported, Function, Product};
 use crate::real::Real;
 
 use super::direct_conv;

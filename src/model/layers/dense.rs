@@ -22,7 +22,7 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD};
 
-use crate::model::export::{Exported, Function, Product};
+use crate::model::export::layer::{Exported, Function, Product};
 use crate::real::Real;
 
 use super::item::Shape;

@@ -8,7 +8,7 @@ use ndarray::{s, ArrayD, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Activation;
-use crate::model::export::{Exported, Function};
+use crate::model::export::layer::{Exported, Function};
 use crate::real::Real;
 
 use super::dense::{self, Dense, DenseBuffers};

@@ -19,7 +19,7 @@ use ndarray::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::model::export::Exported;
+use crate::model::export::layer::Exported;
 use crate::real::Real;
 
 use super::item::{Defaults, Item, Shape, SpecError};

@@ -238,7 +238,7 @@ macro_rules! registry {
             }
 
             /// The layer as `nndl eval` computes it ([`Kind::export`]).
-            pub fn export(&self) -> crate::model::export::Exported<'_, F> {
+            pub fn export(&self) -> crate::model::export::layer::Exported<'_, F> {
                 match self { $(Layer::$name(l) => l.export(),)* }
             }
 

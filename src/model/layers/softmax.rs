@@ -8,7 +8,7 @@ use ndarray::{s, ArrayD, ArrayViewMut1};
 use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Output;
-use crate::model::export::{Exported, Function};
+use crate::model::export::layer::{Exported, Function};
 use crate::real::Real;
 
 use super::dense::{self, Dense, DenseBuffers};
