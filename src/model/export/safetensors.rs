@@ -31,6 +31,8 @@ pub enum SafetensorsError {
     Description(String),
     #[error("it has no tensor {0:?}")]
     Missing(String),
+    #[error("tensor {name:?} has shape {shape:?}; a layer's weights or biases have 1 to 4 dimensions, none 0")]
+    Shape { name: String, shape: Vec<usize> },
     #[error("tensor {name:?} is {dtype:?}; nndl writes F32 or F64")]
     Dtype { name: String, dtype: Dtype },
 }
@@ -103,6 +105,14 @@ fn tensor(file: &SafeTensors<'_>, name: &str) -> Result<(Vec<f64>, Vec<usize>), 
     let view = file
         .tensor(name)
         .map_err(|_| SafetensorsError::Missing(name.to_string()))?;
+    // A layer's tensor has 1 to 4 dimensions, none empty; refused before `nested` walks a shape
+    // such as (2⁴⁰, 0), which holds no values but 2⁴⁰ empty lists.
+    if view.shape().is_empty() || view.shape().len() > 4 || view.shape().contains(&0) {
+        return Err(SafetensorsError::Shape {
+            name: name.to_string(),
+            shape: view.shape().to_vec(),
+        });
+    }
     let data = view.data();
     let values = match view.dtype() {
         Dtype::F32 => data
@@ -182,11 +192,12 @@ pub fn model_file(bytes: &[u8]) -> Result<String, SafetensorsError> {
     Ok(model.to_string())
 }
 
-/// Whether `bytes` start like a safetensors file: an 8-byte little-endian header length no
-/// longer than the rest, then the header's JSON object. (A model file's JSON text cannot: its
-/// first eight bytes, all printable, read as a length of more than 2 × 10¹⁸.)
+/// Whether `bytes` start like a safetensors file: an 8-byte little-endian header length below
+/// 2³² (safetensors refuses headers past 100 MB), then the header's JSON object. A model file's
+/// JSON text cannot: its first eight bytes, all printable, read as a length above 2 × 10¹⁸. A
+/// safetensors file cut short still looks like one, and is refused by its reader, saying why.
 pub fn looks_like(bytes: &[u8]) -> bool {
     bytes.len() > 8
         && bytes[8] == b'{'
-        && u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) <= (bytes.len() - 8) as u64
+        && u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) < 1 << 32
 }
