@@ -1,7 +1,7 @@
 //! A trained network as other tools read it (`nndl export`): each layer written as the
 //! product it computes when `nndl eval` scores it — a fully-connected product, or chapter 6's
 //! convolution with max-pooling — its parameters, and the function applied after, in one
-//! neutral description ([`Exported`]) that both formats are written from: [`onnx`] (a graph
+//! neutral description ([`layer::Exported`]) that both formats are written from: [`onnx`] (a graph
 //! onnxruntime runs and Netron draws) and [`safetensors`] (the weights, with the model file's
 //! description of the network, for PyTorch and the like).
 //!
