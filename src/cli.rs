@@ -18,6 +18,7 @@ use std::time::Duration;
 use nndl::run::bench::{BenchNet, BenchRequest, UnknownNet};
 use nndl::run::book::BookRequest;
 use nndl::run::expand::{ExpandRequest, DEFAULT_OUTPUT as EXPAND_OUTPUT};
+use nndl::run::export::ExportFormat;
 use nndl::run::train::{Outputs, TrainRequest};
 use nndl::run::tune::TuneRequest;
 use nndl::run::tune_report::SortBy;
@@ -75,6 +76,9 @@ pub enum Command {
     /// Look inside a saved network: its confusion matrix on the test (or validation) images,
     /// the misclassified digits it was surest of, and its first layer's weights, as PNG images.
     Inspect(InspectArgs),
+    /// Write a saved network as an ONNX model (for onnxruntime, Netron) or a safetensors file
+    /// (for PyTorch and others), with the network's description inside.
+    Export(ExportModelArgs),
 }
 
 #[derive(Args, Debug)]
@@ -111,6 +115,19 @@ impl InspectArgs {
                 .unwrap_or_else(|| self.model.with_extension("")),
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct ExportModelArgs {
+    /// The saved network (network2.py's JSON, chapter 6's layers, or a safetensors export).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// The format to write.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// The file to write (replaced if it exists).
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -257,6 +274,10 @@ pub struct EvalArgs {
     /// book's split of MNIST's 60,000].
     #[arg(long, value_name = "N")]
     pub validation_size: Option<usize>,
+    /// Also write each example's label, the digit read and the output activations to FILE
+    /// (CSV: label,digit,a0,…,a9), to compare with another program's.
+    #[arg(long, value_name = "FILE")]
+    pub outputs: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             args.lambda,
             &args.data,
             args.validation_size,
+            args.outputs.as_deref(),
         )
         .map(|()| ExitCode::SUCCESS),
         Some(Command::Plot(args)) => {
@@ -54,6 +55,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Inspect(args)) => {
             run::inspect::inspect(&args.request()).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Command::Export(args)) => {
+            run::export::export(&args.model, args.format, &args.out).map(|()| ExitCode::SUCCESS)
         }
         None => train(&cli.train),
     };

@@ -56,8 +56,8 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     }
 }
 
-/// The text of the regular file `path`, refused unread when it holds more than `max` bytes.
-pub fn read_text(path: &Path, max: u64) -> io::Result<String> {
+/// The bytes of the regular file `path`, refused unread when it holds more than `max`.
+pub fn read_bytes(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let file = open_regular(path)?;
     let size = file.metadata()?.len();
     if size > max {
@@ -66,10 +66,16 @@ pub fn read_text(path: &Path, max: u64) -> io::Result<String> {
             format!("it holds {size} bytes, more than the {max} read from such a file"),
         ));
     }
-    let mut text = String::with_capacity(size as usize);
+    let mut bytes = Vec::with_capacity(size as usize);
     // `take`: a file that grows while it is read stops at the limit too.
-    file.take(max).read_to_string(&mut text)?;
-    Ok(text)
+    file.take(max).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The text of the regular file `path`, refused unread when it holds more than `max` bytes.
+pub fn read_text(path: &Path, max: u64) -> io::Result<String> {
+    String::from_utf8(read_bytes(path, max)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text"))
 }
 
 #[cfg(test)]

@@ -22,9 +22,10 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
-use crate::data::file::read_text;
+use crate::data::file::{read_bytes, read_text};
 use crate::model::activation::{Activation, Output};
 use crate::model::cost::Cost;
+use crate::model::export::safetensors;
 use crate::model::layers::LayerNetwork;
 use crate::model::network::Network;
 use crate::real::Real;
@@ -129,15 +130,32 @@ pub enum SavedModel<F: Real = f64> {
     Layers(LayerNetwork<F>),
 }
 
-/// Reads a model file of either kind, with its training configuration if it has one.
+/// Reads a model file of either kind, with its training configuration if it has one; also a
+/// safetensors export of one ([`safetensors::model_file`]).
 pub fn load_model<F: Real>(
     path: &Path,
 ) -> Result<(SavedModel<F>, Option<TrainConfig>), ModelError> {
-    let text = read_text(path, MAX_MODEL_BYTES).map_err(|source| ModelError::Read {
+    parse_model(path, &read_model_text(path)?)
+}
+
+/// The text of the model file at `path` — its own, or, for a safetensors export, the model file
+/// rebuilt from it ([`safetensors::model_file`]).
+pub fn read_model_text(path: &Path) -> Result<String, ModelError> {
+    let bytes = read_bytes(path, MAX_MODEL_BYTES).map_err(|source| ModelError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_model(path, &text)
+    let invalid = |message: String| ModelError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    if safetensors::looks_like(&bytes) {
+        safetensors::model_file(&bytes).map_err(|e| invalid(e.to_string()))
+    } else {
+        String::from_utf8(bytes).map_err(|_| {
+            invalid("neither a model file (JSON) nor a safetensors export".to_string())
+        })
+    }
 }
 
 /// Reads a model file's text of either layout (`path` is only used in errors): a chapter-6

@@ -13,6 +13,7 @@
 pub mod activation;
 pub mod cost;
 pub mod dropout;
+pub mod export;
 pub mod file;
 pub mod init;
 pub mod layers;

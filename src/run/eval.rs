@@ -13,7 +13,11 @@ use crate::model::layers::spec;
 use crate::model::network::{argmax, count_correct};
 use crate::report::console::{count, say};
 
-use super::{load_data, EvalSet, RunError};
+use std::io::Write;
+
+use crate::output::write_atomically;
+
+use super::{check_output, load_data, EvalSet, RunError};
 
 /// Loads the model at `path` and checks it reads MNIST's images and names its 10 digits.
 pub(super) fn load(path: &Path) -> Result<(SavedModel, Option<TrainConfig>), RunError> {
@@ -96,8 +100,12 @@ pub fn eval(
     lambda: Option<f64>,
     data: &Path,
     validation_size: Option<usize>,
+    outputs: Option<&Path>,
 ) -> Result<(), RunError> {
     let (net, config) = load(model)?;
+    if let Some(path) = outputs {
+        check_output(path)?;
+    }
     let lambda = lambda
         .or(config.as_ref().map(|c| c.sgd.lambda))
         .unwrap_or(0.0);
@@ -137,7 +145,32 @@ pub fn eval(
         "Cost on the {} data (lambda {lambda}): {cost:.6}",
         on.name()
     ));
+    if let Some(path) = outputs {
+        write_outputs(path, &net.outputs(&data), data.labels())?;
+        say(&format!("Output activations written to {}", path.display()));
+    }
     Ok(())
+}
+
+/// Writes each example's label, the digit the network reads and its output activations as a
+/// CSV file, `label,digit,a0,…,a9`, one row per example in the set's order; every number in
+/// the shortest form that reads back to the same `f64`.
+fn write_outputs(path: &Path, outputs: &[Vec<f64>], labels: &[u8]) -> Result<(), RunError> {
+    let classes = outputs.first().map_or(0, Vec::len);
+    write_atomically(path, |out| {
+        let header: Vec<String> = (0..classes).map(|j| format!("a{j}")).collect();
+        writeln!(out, "label,digit,{}", header.join(","))?;
+        for (a, label) in outputs.iter().zip(labels) {
+            let values: Vec<String> = a.iter().map(f64::to_string).collect();
+            let digit = argmax(a.iter().copied());
+            writeln!(out, "{label},{digit},{}", values.join(","))?;
+        }
+        Ok(())
+    })
+    .map_err(|source| RunError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// `nndl predict`: the digit the network saved at `model` reads in each of `images`.

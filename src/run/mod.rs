@@ -14,6 +14,7 @@ pub mod book;
 pub mod eval;
 pub mod expand;
 pub mod inspect;
+pub mod export;
 pub mod train;
 pub mod tune;
 pub mod tune_report;
@@ -100,6 +101,9 @@ pub enum RunError {
     /// A deletion the user did not confirm (exit code 2).
     #[error("not deleting {0}: confirm on a terminal or pass --yes")]
     NotConfirmed(String),
+    /// A model `nndl export` cannot read: missing, unreadable or not a model (exit code 2).
+    #[error(transparent)]
+    ExportInput(ModelError),
     /// No study database at this path (exit code 2).
     #[error("there is no study database at {}", .0.display())]
     NoStore(PathBuf),
@@ -178,6 +182,7 @@ impl RunError {
                 | RunError::NoStore(_)
                 | RunError::NotConfirmed(_)
                 | RunError::NoStudy { .. }
+                | RunError::ExportInput(_)
         )
     }
 }

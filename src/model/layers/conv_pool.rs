@@ -29,6 +29,7 @@ use ndarray::{
 use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Activation;
+use crate::model::export::layer::{Exported, Function, Product};
 use crate::real::Real;
 
 use super::direct_conv;
@@ -562,6 +563,20 @@ impl<F: Real> Kind<F> for ConvPool<F> {
 
     fn parameters_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>> {
         kind::weights_and_biases_mut(&mut self.weights, &mut self.biases)
+    }
+
+    fn export(&self) -> Exported<'_, F> {
+        Exported {
+            keyword: ConvPoolSpec::KEYWORDS[0],
+            product: Product::ConvPool {
+                filter: self.filter,
+                pool: self.pool,
+            },
+            weights: self.weights.view(),
+            weight_shape: vec![self.filters, self.input[0], self.filter, self.filter],
+            biases: self.biases.view(),
+            function: Function::Hidden(self.activation),
+        }
     }
 
     fn cast<G: Real>(&self) -> Layer<G> {

@@ -22,6 +22,7 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD};
 
+use crate::model::export::layer::{Exported, Function, Product};
 use crate::real::Real;
 
 use super::item::Shape;
@@ -341,6 +342,21 @@ impl<F: Real> Dense<F> {
             }
         }
         d_in
+    }
+
+    /// The layer as `nndl eval` computes it: z = (1 − p)·W·x + b (`network3.py`'s evaluation
+    /// with dropout p), then `function`; `keyword` names the kind.
+    pub fn export(&self, keyword: &'static str, function: Function) -> Exported<'_, F> {
+        Exported {
+            keyword,
+            product: Product::Dense {
+                scale: 1.0 - self.dropout,
+            },
+            weights: self.weights.view(),
+            weight_shape: self.weights.shape().to_vec(),
+            biases: self.biases.view(),
+            function,
+        }
     }
 
     /// The weights as nested lists, `(n_out, n_in)`, and the biases, for a model file.

@@ -8,6 +8,7 @@ use ndarray::{s, ArrayD, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Activation;
+use crate::model::export::layer::{Exported, Function};
 use crate::real::Real;
 
 use super::dense::{self, Dense, DenseBuffers};
@@ -141,6 +142,13 @@ impl<F: Real> Kind<F> for FullyConnected<F> {
             activation: self.activation,
             dropout: self.dense.dropout,
         }
+    }
+
+    fn export(&self) -> Exported<'_, F> {
+        self.dense.export(
+            FullyConnectedSpec::KEYWORDS[0],
+            Function::Hidden(self.activation),
+        )
     }
 
     fn cast<G: Real>(&self) -> Layer<G> {

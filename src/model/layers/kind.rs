@@ -19,6 +19,7 @@ use ndarray::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::model::export::layer::Exported;
 use crate::real::Real;
 
 use super::item::{Defaults, Item, Shape, SpecError};
@@ -335,6 +336,9 @@ pub trait Kind<F: Real>: Sized {
 
     /// The same layer computing in `G`.
     fn cast<G: Real>(&self) -> Layer<G>;
+
+    /// The layer as `nndl eval` computes it, for `nndl export` ([`crate::model::export`]).
+    fn export(&self) -> Exported<'_, F>;
 
     /// Its buffers from their declaration.
     fn allocate(&self, buffers: &[Buffer]) -> Self::Buffers;

@@ -237,6 +237,11 @@ macro_rules! registry {
                 match self { $(Layer::$name(l) => l.cast(),)* }
             }
 
+            /// The layer as `nndl eval` computes it ([`Kind::export`]).
+            pub fn export(&self) -> crate::model::export::layer::Exported<'_, F> {
+                match self { $(Layer::$name(l) => l.export(),)* }
+            }
+
             fn allocate(&self, buffers: &[Buffer]) -> LayerBuffers<F> {
                 match self { $(Layer::$name(l) => LayerBuffers::$name(l.allocate(buffers)),)* }
             }

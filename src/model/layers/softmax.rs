@@ -8,6 +8,7 @@ use ndarray::{s, ArrayD, ArrayViewMut1};
 use serde::{Deserialize, Serialize};
 
 use crate::model::activation::Output;
+use crate::model::export::layer::{Exported, Function};
 use crate::real::Real;
 
 use super::dense::{self, Dense, DenseBuffers};
@@ -115,6 +116,11 @@ impl<F: Real> Kind<F> for Softmax<F> {
         SoftmaxSpec {
             dropout: self.dense.dropout,
         }
+    }
+
+    fn export(&self) -> Exported<'_, F> {
+        self.dense
+            .export(SoftmaxSpec::KEYWORDS[0], Function::Output(Output::Softmax))
     }
 
     fn cast<G: Real>(&self) -> Layer<G> {
