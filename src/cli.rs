@@ -442,6 +442,17 @@ pub struct TrainArgs {
     /// Write each epoch's shuffled order of training examples to FILE (JSON, a list per epoch).
     #[arg(long, value_name = "FILE")]
     dump_order: Option<PathBuf>,
+    /// Chapter 5: measure each hidden layer's speed of learning, the norm of the average ∂C/∂b
+    /// over the first IMAGES training images [default: 1000, as the book], before training and
+    /// after every epoch (printed, and written to --metrics; `nndl plot` draws it).
+    #[arg(
+        long,
+        value_name = "IMAGES",
+        num_args = 0..=1,
+        default_missing_value = "1000",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    monitor_learning_speed: Option<usize>,
 }
 
 impl TrainArgs {
@@ -458,6 +469,7 @@ impl TrainArgs {
             threads: run.threads,
             init: self.init.clone(),
             quiet: self.quiet,
+            learning_speed: self.monitor_learning_speed,
             outputs: Outputs {
                 save_init: self.save_init.clone(),
                 save: self.save.clone(),

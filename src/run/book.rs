@@ -75,6 +75,9 @@ pub struct Row {
 
 const FC30: &[usize] = &[784, 30, 10];
 const FC100: &[usize] = &[784, 100, 10];
+const DEEP2: &[usize] = &[784, 30, 30, 10];
+const DEEP3: &[usize] = &[784, 30, 30, 30, 10];
+const DEEP4: &[usize] = &[784, 30, 30, 30, 30, 10];
 const TWO_CONV: &str = "conv:20:5,pool:2,conv:40:5,pool:2,fc:100,softmax";
 
 /// network2.py with its `large_weight_initializer`, as chapter 3 ran it before the section
@@ -87,8 +90,18 @@ const fn large(sizes: &'static [usize]) -> Net {
     }
 }
 
+/// network2.py with its `default_weight_initializer`, N(0, 1/n_in), as chapters 3 (from
+/// "Weight initialization" on) and 5 ran it.
+const fn scaled(sizes: &'static [usize]) -> Net {
+    Net::FullyConnected {
+        variant: Variant::Network3,
+        sizes,
+        init: Init::ScaledNormal,
+    }
+}
+
 /// The rows, in the book's order.
-pub const ROWS: [Row; 14] = {
+pub const ROWS: [Row; 18] = {
     let base = Row {
         id: "",
         chapter: 3,
@@ -106,6 +119,16 @@ pub const ROWS: [Row; 14] = {
         train_size: None,
         expanded: false,
         ensemble: 1,
+    };
+    // Chapter 5, "The vanishing gradient problem": network2.SGD(training_data, 30, 10, 0.1,
+    // lmbda=5.0, evaluation_data=validation_data, monitor_evaluation_accuracy=True).
+    let ch5 = Row {
+        chapter: 5,
+        protocol: Protocol::BestValidation,
+        net: scaled(FC30),
+        eta: 0.1,
+        lambda: 5.0,
+        ..base
     };
     let ch6 = Row {
         chapter: 6,
@@ -169,6 +192,33 @@ pub const ROWS: [Row; 14] = {
             lambda: 5.0,
             epochs: 60,
             ..base
+        },
+        Row {
+            id: "ch5-1-hidden",
+            what: "[784, 30, 10], eta 0.1, lambda 5 (validation accuracy)",
+            book: 96.48,
+            ..ch5
+        },
+        Row {
+            id: "ch5-2-hidden",
+            what: "[784, 30, 30, 10], eta 0.1, lambda 5 (validation accuracy)",
+            book: 96.90,
+            net: scaled(DEEP2),
+            ..ch5
+        },
+        Row {
+            id: "ch5-3-hidden",
+            what: "[784, 30, 30, 30, 10], eta 0.1, lambda 5 (validation accuracy)",
+            book: 96.57,
+            net: scaled(DEEP3),
+            ..ch5
+        },
+        Row {
+            id: "ch5-4-hidden",
+            what: "[784, 30, 30, 30, 30, 10], eta 0.1, lambda 5 (validation accuracy)",
+            book: 96.53,
+            net: scaled(DEEP4),
+            ..ch5
         },
         Row {
             id: "ch6-fc",

@@ -16,6 +16,7 @@ pub mod layered;
 pub mod model;
 pub mod per_example;
 pub mod plateau;
+pub mod speed;
 pub mod step;
 
 use std::ops::ControlFlow;
@@ -49,6 +50,18 @@ pub trait Observer {
     fn batch(&mut self, _done: usize, _total: usize) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
+
+    /// How many of the first training examples chapter 5's speed of learning is measured
+    /// over ([`speed`]), or `None` (the default) for no measure: nothing is then computed.
+    #[inline]
+    fn learning_speed_images(&self) -> Option<usize> {
+        None
+    }
+
+    /// The speed of learning of each hidden layer, first to last: before any training
+    /// (`after_epoch` None) and after each scored epoch, just before [`Observer::epoch`]
+    /// reports it. Called only when [`Observer::learning_speed_images`] asks.
+    fn learning_speed(&mut self, _after_epoch: Option<usize>, _speeds: &[f64]) {}
 }
 
 /// An epoch callback as an [`Observer`] that never stops the run.
@@ -416,6 +429,10 @@ impl<M: Clone> Training<M> {
             n: training.len(),
             dropout: sgd.dropout,
         };
+        let speed_images = observer.learning_speed_images();
+        if let (Some(n), true) = (speed_images, self.history.epochs.is_empty()) {
+            observer.learning_speed(None, &self.model.learning_speeds(training, n));
+        }
         let start = Instant::now();
         self.order.shuffle(&mut self.rng);
         let total = self.order.len().div_ceil(sgd.mini_batch_size);
@@ -478,6 +495,9 @@ impl<M: Clone> Training<M> {
             train_seconds,
             eval_seconds,
         };
+        if let Some(n) = speed_images {
+            observer.learning_speed(Some(epoch), &self.model.learning_speeds(training, n));
+        }
         let flow = observer.epoch(&record, &self.order);
         self.history.epochs.push(record);
 
