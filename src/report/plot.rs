@@ -20,6 +20,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
+use crate::report::figures;
 use crate::report::metrics::Row;
 
 /// DejaVu Sans (Bitstream Vera license, see `assets/fonts/DejaVuSans-LICENSE.txt`).
@@ -112,7 +113,12 @@ pub fn plot(runs: &[Run], title: &str, out: &Path) -> Result<(), PlotError> {
     if runs.iter().all(|r| r.rows.is_empty()) {
         return Err(PlotError::Empty("no epochs in any run".into()));
     }
-    render(out, (1400, 600), &Figure { runs, title })
+    // Chapter 5's speed of learning, where monitored, in a third panel.
+    let width = match runs.iter().any(|r| figures::has_speeds(&r.rows)) {
+        true => 2100,
+        false => 1400,
+    };
+    render(out, (width, 600), &Figure { runs, title })
 }
 
 /// A figure's drawing, for either backend (PNG or SVG).
@@ -313,6 +319,20 @@ fn draw<DB: DrawingBackend>(
     let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(text)?;
     let root = root.titled(title, (FAMILY, 26)).map_err(text)?;
+    let speeds: Vec<figures::Series> = runs
+        .iter()
+        .flat_map(|run| figures::speed_series(run, runs.len() > 1))
+        .collect();
+    let (root, speed_area) = match speeds.is_empty() {
+        true => (root.clone(), None),
+        false => {
+            let (left, right) = root.split_horizontally(root.dim_in_pixel().0 * 2 / 3);
+            (left, Some(right))
+        }
+    };
+    if let Some(area) = &speed_area {
+        figures::draw_panel(area, &figures::SPEED_PANEL, &speeds)?;
+    }
     let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
     let name = |run: &Run, set: &str| {
         if runs.len() == 1 {
