@@ -18,6 +18,7 @@ use std::time::Duration;
 use nndl::run::bench::{BenchNet, BenchRequest, UnknownNet};
 use nndl::run::book::BookRequest;
 use nndl::run::expand::{ExpandRequest, DEFAULT_OUTPUT as EXPAND_OUTPUT};
+use nndl::run::figure::FigureRequest;
 use nndl::run::train::{Outputs, TrainRequest};
 use nndl::run::tune::TuneRequest;
 use nndl::run::tune_report::SortBy;
@@ -72,6 +73,44 @@ pub enum Command {
     /// left (chapter 6's expand_mnist.py), and write it with the validation and test sets as a
     /// pickle that --data reads.
     Expand(ExpandArgs),
+    /// Rerun the book's figure scripts (fig/*.py) with their settings: each writes its PNG and
+    /// the CSV behind it, and prints the book's numbers beside this run's.
+    Figure(FigureArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FigureArgs {
+    /// The figures to make: generate_gradient, weight_initialization, multiple_eta, more_data,
+    /// overfitting (`--list` lists them).
+    #[arg(value_name = "NAME", required_unless_present_any = ["all", "list"])]
+    pub names: Vec<String>,
+    /// Make every figure.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// List the figures.
+    #[arg(long)]
+    pub list: bool,
+    /// The directory to write the PNGs and CSVs to (created if missing).
+    #[arg(short, long, value_name = "DIR", default_value = "figures")]
+    pub out: PathBuf,
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
+    #[arg(long, default_value = DEFAULT_DATA)]
+    pub data: PathBuf,
+    /// A few hundred images for at most two epochs each: checks the commands, not the book.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+impl FigureArgs {
+    pub fn request(&self) -> FigureRequest {
+        FigureRequest {
+            names: self.names.clone(),
+            all: self.all,
+            out: self.out.clone(),
+            data: self.data.clone(),
+            quick: self.quick,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -86,6 +86,8 @@ pub enum Scale {
     LogY,
     /// A log scale on x (training images), linear y: accuracy against data.
     LogX,
+    /// Epochs on x (whole ticks), linear y: accuracy or cost against epoch.
+    Linear,
 }
 
 /// Draws `series` in `area` as `panel` says, with a legend strip under the axes.
@@ -137,6 +139,19 @@ pub fn draw_panel<DB: DrawingBackend>(
                 (lo..hi).log_scale(),
                 (whole_ticks(0.0, x_max), &whole_label),
                 (10, &|y: &f64| format!("{y:.0e}")),
+            )
+        }
+        Scale::Linear => {
+            let pad = ((y_max - y_min) * 0.05).max(1e-6);
+            let x_max = x_max.max(1.0);
+            chart(
+                &axes,
+                panel,
+                series,
+                0.0..x_max,
+                (y_min - pad)..(y_max + pad),
+                (whole_ticks(0.0, x_max), &whole_label),
+                (10, &|y: &f64| format!("{y}")),
             )
         }
         Scale::LogX => {
@@ -203,11 +218,7 @@ where
             .map_err(text)?;
         if panel.scale == Scale::LogX {
             chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .map(|&p| Circle::new(p, 4, colour.filled())),
-                )
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, colour.filled())))
                 .map_err(text)?;
         }
     }

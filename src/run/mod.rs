@@ -13,6 +13,7 @@ pub mod bench;
 pub mod book;
 pub mod eval;
 pub mod expand;
+pub mod figure;
 pub mod train;
 pub mod tune;
 pub mod tune_report;
@@ -51,6 +52,8 @@ pub enum RunError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Book(#[from] book::BookError),
+    #[error(transparent)]
+    Figure(#[from] figure::FigureError),
     #[error(
         "cannot load the MNIST data (use --data to point at mnist.pkl.gz or a directory of \
          IDX files)"
@@ -140,6 +143,7 @@ impl RunError {
             self,
             RunError::Config(_)
                 | RunError::Book(_)
+                | RunError::Figure(_)
                 | RunError::ModelMismatch { .. }
                 | RunError::Output { .. }
                 | RunError::Metrics(MetricsError::Format(_))
