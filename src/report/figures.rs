@@ -130,27 +130,27 @@ pub fn draw_panel<DB: DrawingBackend>(
         Scale::LogY => {
             // A decade's margin would waste the panel; a fifth of one each way is enough.
             let (lo, hi) = (y_min / 1.5, y_max * 1.5);
-            let x_max = x_max.max(1.0);
+            let x_max = x_max.max(x_min + 1.0);
             chart(
                 &axes,
                 panel,
                 series,
-                0.0..x_max,
+                x_min..x_max,
                 (lo..hi).log_scale(),
-                (whole_ticks(0.0, x_max), &whole_label),
+                (whole_ticks(x_min, x_max), &whole_label),
                 (10, &|y: &f64| format!("{y:.0e}")),
             )
         }
         Scale::Linear => {
             let pad = ((y_max - y_min) * 0.05).max(1e-6);
-            let x_max = x_max.max(1.0);
+            let x_max = x_max.max(x_min + 1.0);
             chart(
                 &axes,
                 panel,
                 series,
-                0.0..x_max,
+                x_min..x_max,
                 (y_min - pad)..(y_max + pad),
-                (whole_ticks(0.0, x_max), &whole_label),
+                (whole_ticks(x_min, x_max), &whole_label),
                 (10, &|y: &f64| format!("{y}")),
             )
         }
