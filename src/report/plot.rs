@@ -301,7 +301,7 @@ pub(crate) fn legend_below<DB: DrawingBackend>(
 }
 
 /// Colours for successive runs: (evaluation, training).
-pub(crate) const COLOURS: [(RGBColor, RGBColor); 4] = [
+pub const COLOURS: [(RGBColor, RGBColor); 4] = [
     (RGBColor(31, 119, 180), RGBColor(158, 202, 225)),
     (RGBColor(214, 39, 40), RGBColor(252, 160, 160)),
     (RGBColor(44, 160, 44), RGBColor(161, 217, 155)),
