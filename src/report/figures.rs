@@ -126,46 +126,38 @@ pub fn draw_panel<DB: DrawingBackend>(
         })
         .collect();
     let axes = legend_below(area, &keys)?;
+    let epochs = x_min..x_max.max(x_min + 1.0);
+    let epoch_ticks: Ticks = (whole_ticks(epochs.start, epochs.end), &whole_label);
+    let pad = (y_max - y_min) * 0.05;
     match panel.scale {
-        Scale::LogY => {
-            // A decade's margin would waste the panel; a fifth of one each way is enough.
-            let (lo, hi) = (y_min / 1.5, y_max * 1.5);
-            let x_max = x_max.max(x_min + 1.0);
-            chart(
-                &axes,
-                panel,
-                series,
-                x_min..x_max,
-                (lo..hi).log_scale(),
-                (whole_ticks(x_min, x_max), &whole_label),
-                (10, &|y: &f64| format!("{y:.0e}")),
-            )
-        }
-        Scale::Linear => {
-            let pad = ((y_max - y_min) * 0.05).max(1e-6);
-            let x_max = x_max.max(x_min + 1.0);
-            chart(
-                &axes,
-                panel,
-                series,
-                x_min..x_max,
-                (y_min - pad)..(y_max + pad),
-                (whole_ticks(x_min, x_max), &whole_label),
-                (10, &|y: &f64| format!("{y}")),
-            )
-        }
-        Scale::LogX => {
-            let pad = ((y_max - y_min) * 0.08).max(0.5);
-            chart(
-                &axes,
-                panel,
-                series,
-                (x_min / 1.3..x_max * 1.3).log_scale(),
-                (y_min - pad)..(y_max + pad),
-                (12, &|x: &f64| format!("{}", x.round() as i64)),
-                (8, &|y: &f64| format!("{y:.0}")),
-            )
-        }
+        // A decade's margin would waste the panel; a fifth of one each way is enough.
+        Scale::LogY => chart(
+            &axes,
+            panel,
+            series,
+            epochs,
+            (y_min / 1.5..y_max * 1.5).log_scale(),
+            epoch_ticks,
+            (10, &|y: &f64| format!("{y:.0e}")),
+        ),
+        Scale::Linear => chart(
+            &axes,
+            panel,
+            series,
+            epochs,
+            (y_min - pad.max(1e-6))..(y_max + pad.max(1e-6)),
+            epoch_ticks,
+            (10, &|y: &f64| format!("{y}")),
+        ),
+        Scale::LogX => chart(
+            &axes,
+            panel,
+            series,
+            (x_min / 1.3..x_max * 1.3).log_scale(),
+            (y_min - pad.max(0.5))..(y_max + pad.max(0.5)),
+            (12, &|x: &f64| format!("{}", x.round() as i64)),
+            (8, &|y: &f64| format!("{y:.0}")),
+        ),
     }
 }
 

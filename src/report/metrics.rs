@@ -157,14 +157,14 @@ impl MetricsWriter {
         };
         match &mut self.sink {
             Sink::Csv(w) => {
-                w.serialize(&row).map_err(|source| MetricsError::Csv {
+                w.serialize(row).map_err(|source| MetricsError::Csv {
                     path: self.path.clone(),
                     source,
                 })?;
                 w.flush().map_err(io)
             }
             Sink::JsonLines(w) => {
-                serde_json::to_writer(&mut *w, &row).map_err(|e| io(e.into()))?;
+                serde_json::to_writer(&mut *w, row).map_err(|e| io(e.into()))?;
                 w.write_all(b"\n").map_err(io)?;
                 w.flush().map_err(io)
             }

@@ -22,9 +22,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::{CheckedConfig, Monitor, TrainConfig, Variant};
+use crate::config::{CheckedConfig, ConfigError, Monitor, TrainConfig, Variant};
 use crate::data::{Dataset, Mnist};
 use crate::model::init::Init;
+use crate::model::network::Network;
 use crate::report::console::{say, Console};
 use crate::report::figures::{self, Panel, Scale, Series, SPEED_PANEL};
 use crate::report::metrics::MetricsWriter;
@@ -199,21 +200,22 @@ fn network2(sizes: &[usize], init: Init, eta: f64, lambda: f64, epochs: usize) -
 }
 
 /// Trains `config`'s network on `training`, scoring `evaluation`, and writes its metrics to
-/// `csv` (with the speed of learning over `speed_images`, if given).
+/// `csv` if given (with the speed of learning over `speed_images`, if given).
 fn fit(
     config: &CheckedConfig,
     training: &Dataset,
     evaluation: &Dataset,
-    csv: &Path,
+    csv: Option<&Path>,
     speed_images: Option<usize>,
-) -> Result<History, RunError> {
+) -> Result<(Network, History), RunError> {
     let fc = config
         .network
         .fully_connected()
-        .expect("the book's figures are of fully-connected networks");
+        .ok_or_else(|| ConfigError::NotFullyConnected(config.network.describe()))?;
     let mut rng = crate::rng::seeded(config.seed);
     let mut net = build_network::<f64>(fc, &mut rng);
-    let mut console = Console::new(true, Some(MetricsWriter::create(csv)?), false);
+    let metrics = csv.map(MetricsWriter::create).transpose()?;
+    let mut console = Console::new(true, metrics, false);
     if let Some(n) = speed_images {
         console = console.monitor_learning_speed(n);
     }
@@ -226,7 +228,7 @@ fn fit(
         &mut console,
     );
     console.finish()?;
-    Ok(result?)
+    Ok((net, result?))
 }
 
 /// A metrics file written by [`fit`], as a run for the plots.
@@ -278,7 +280,7 @@ fn overfitting(make: &Make) -> Result<(), RunError> {
         false => make.mnist.test.clone(),
     };
     let csv = make.path("overfitting.csv");
-    let history = fit(&config, &make.training(Some(1000)), &test, &csv, None)?;
+    let (_, history) = fit(&config, &make.training(Some(1000)), &test, Some(&csv), None)?;
     let png = make.path("overfitting.png");
     plot::plot(
         &[read_run(&csv, "λ = 0")?],
@@ -321,7 +323,7 @@ fn weight_initialization(make: &Make) -> Result<(), RunError> {
         let mut config = network2(&[784, 30, 10], init, 0.1, 5.0, make.epochs(30));
         config.seed = BOOK_SEED;
         let csv = make.path(&format!("weight_initialization-{file}.csv"));
-        let history = fit(&config.check()?, &training, &validation, &csv, None)?;
+        let (_, history) = fit(&config.check()?, &training, &validation, Some(&csv), None)?;
         let first = history.epochs.first().map_or(0.0, |e| e.accuracy());
         let last = history.epochs.last().map_or(0.0, |e| e.accuracy());
         say(&format!(
@@ -368,7 +370,7 @@ fn multiple_eta(make: &Make) -> Result<(), RunError> {
         config.seed = BOOK_SEED;
         config.sgd.monitor.training_cost = true;
         let csv = make.path(&format!("multiple_eta-{eta}.csv"));
-        let history = fit(&config.check()?, &training, &validation, &csv, None)?;
+        let (_, history) = fit(&config.check()?, &training, &validation, Some(&csv), None)?;
         let costs: Vec<String> = history
             .epochs
             .iter()
@@ -440,20 +442,10 @@ fn more_data(make: &Make) -> Result<(), RunError> {
         let config = network2(&[784, 30, 10], Init::StandardNormal, 0.5, lambda, epochs).check()?;
         let training = make.mnist.training.head(size);
         let start = Instant::now();
-        let fc = config.network.fully_connected().expect("fully connected");
-        let mut rng = crate::rng::seeded(config.seed);
-        let mut net = build_network::<f64>(fc, &mut rng);
-        let mut quiet = Console::new(true, None, false);
-        // The script scores the network as its last epoch leaves it.
-        sgd(
-            &mut net,
-            &config,
-            &training,
-            &validation,
-            &mut rng,
-            &mut quiet,
-        )?;
-        quiet.finish()?;
+        // The script scores the network as its last epoch leaves it, on the validation data;
+        // the loop's scoring after every epoch (which does not change the training) is done on
+        // the training images, which costs a fraction of training on them.
+        let (net, _) = fit(&config, &training, &training, None, None)?;
         let correct = net.evaluate(&validation);
         let point = MoreData {
             training_images: size,
@@ -529,7 +521,13 @@ fn generate_gradient(make: &Make) -> Result<(), RunError> {
         config.sgd.mini_batch_size = images;
         let csv = make.path(&format!("generate_gradient-{hidden}-hidden.csv"));
         // Scored on the same images: the figure is about the gradients, not the accuracy.
-        fit(&config.check()?, &training, &training, &csv, Some(images))?;
+        fit(
+            &config.check()?,
+            &training,
+            &training,
+            Some(&csv),
+            Some(images),
+        )?;
         let run = read_run(&csv, &format!("{hidden} hidden layers"))?;
         let series = figures::speed_series(&run, false);
         let start: Vec<String> = series
