@@ -147,7 +147,11 @@ pub fn draw_panel<DB: DrawingBackend>(
             epochs,
             (y_min - pad.max(1e-6))..(y_max + pad.max(1e-6)),
             epoch_ticks,
-            (10, &|y: &f64| format!("{y}")),
+            (10, &|y: &f64| {
+                // Ticks fall on round numbers; print them without binary rounding's tail.
+                let text = format!("{y:.4}");
+                text.trim_end_matches('0').trim_end_matches('.').to_string()
+            }),
         ),
         Scale::LogX => chart(
             &axes,
