@@ -9,8 +9,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use nndl::report::figures::SERIES_COLOURS;
-use nndl::report::plot::{read_metrics, COLOURS};
+use nndl::report::plot::{read_metrics, COLOURS, SERIES_COLOURS};
 
 /// An 8-bit RGB(A) PNG: its width, height and pixels as RGB.
 fn read_png(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {

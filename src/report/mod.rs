@@ -6,7 +6,6 @@
 
 pub mod bench;
 pub mod console;
-pub mod figures;
 pub mod metrics;
 pub mod plot;
 pub mod study;

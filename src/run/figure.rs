@@ -27,9 +27,8 @@ use crate::data::{Dataset, Mnist};
 use crate::model::init::Init;
 use crate::model::network::Network;
 use crate::report::console::{say, Console};
-use crate::report::figures::{self, Panel, Scale, Series, SPEED_PANEL};
 use crate::report::metrics::MetricsWriter;
-use crate::report::plot::{self, Run};
+use crate::report::plot::{self, Panel, Run, Scale, Series, SPEED_PANEL};
 use crate::train::{build_network, sgd, History};
 
 use super::{check_output, load_data, RunError};
@@ -337,7 +336,7 @@ fn weight_initialization(make: &Make) -> Result<(), RunError> {
          both end somewhat over 96%",
     );
     let png = make.path("weight_initialization.png");
-    figures::draw_figure(
+    plot::draw_figure(
         &per_epoch(&runs, |r| Some(r.evaluation_accuracy)),
         Panel {
             caption: "Validation accuracy",
@@ -390,7 +389,7 @@ fn multiple_eta(make: &Make) -> Result<(), RunError> {
          oscillates widely from the start",
     );
     let png = make.path("multiple_eta.png");
-    figures::draw_figure(
+    plot::draw_figure(
         &per_epoch(&runs, |r| r.training_cost),
         Panel {
             caption: "Cost on the training data",
@@ -474,7 +473,7 @@ fn more_data(make: &Make) -> Result<(), RunError> {
         source,
     })?;
     let png = make.path("more_data.png");
-    figures::draw_figure(
+    plot::draw_figure(
         &[Series {
             label: "[784, 30, 10], η = 0.5, λ = size / 10,000".into(),
             points: points
@@ -529,7 +528,7 @@ fn generate_gradient(make: &Make) -> Result<(), RunError> {
             Some(images),
         )?;
         let run = read_run(&csv, &format!("{hidden} hidden layers"))?;
-        let series = figures::speed_series(&run, false);
+        let series = plot::speed_series(&run, false);
         let start: Vec<String> = series
             .iter()
             .filter_map(|s| s.points.first().map(|p| format!("{:.3}", p.1)))
@@ -541,7 +540,7 @@ fn generate_gradient(make: &Make) -> Result<(), RunError> {
             book.join(", ")
         ));
         let png = make.path(&format!("generate_gradient-{hidden}-hidden.png"));
-        figures::draw_figure(
+        plot::draw_figure(
             &series,
             SPEED_PANEL,
             &format!("Speed of learning: {sizes:?}, {images} images, η = 0.1, λ = 5.0"),
