@@ -19,6 +19,7 @@ use nndl::run::bench::{BenchNet, BenchRequest, UnknownNet};
 use nndl::run::book::BookRequest;
 use nndl::run::expand::{ExpandRequest, DEFAULT_OUTPUT as EXPAND_OUTPUT};
 use nndl::run::export::ExportFormat;
+use nndl::run::figure::FigureRequest;
 use nndl::run::train::{Outputs, TrainRequest};
 use nndl::run::tune::TuneRequest;
 use nndl::run::tune_report::SortBy;
@@ -79,6 +80,9 @@ pub enum Command {
     /// Write a saved network as an ONNX model (for onnxruntime, Netron) or a safetensors file
     /// (for PyTorch and others), with the network's description inside.
     Export(ExportModelArgs),
+    /// Rerun the book's figure scripts (fig/*.py) with their settings: each writes its PNG and
+    /// the CSV behind it, and prints the book's numbers beside this run's.
+    Figure(FigureArgs),
 }
 
 #[derive(Args, Debug)]
@@ -128,6 +132,41 @@ pub struct ExportModelArgs {
     /// The file to write (replaced if it exists).
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct FigureArgs {
+    /// The figures to make: generate_gradient, weight_initialization, multiple_eta, more_data,
+    /// overfitting (`--list` lists them).
+    #[arg(value_name = "NAME", required_unless_present_any = ["all", "list"])]
+    pub names: Vec<String>,
+    /// Make every figure.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// List the figures.
+    #[arg(long)]
+    pub list: bool,
+    /// The directory to write the PNGs and CSVs to (created if missing).
+    #[arg(short, long, value_name = "DIR", default_value = "figures")]
+    pub out: PathBuf,
+    /// The MNIST pickle, or a directory of MNIST's IDX files.
+    #[arg(long, default_value_os_t = default_data())]
+    pub data: PathBuf,
+    /// A few hundred images for at most two epochs each: checks the commands, not the book.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+impl FigureArgs {
+    pub fn request(&self) -> FigureRequest {
+        FigureRequest {
+            names: self.names.clone(),
+            all: self.all,
+            out: self.out.clone(),
+            data: self.data.clone(),
+            quick: self.quick,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -516,6 +555,17 @@ pub struct TrainArgs {
     /// DIR`).
     #[arg(long, value_name = "DIR")]
     tensorboard: Option<PathBuf>,
+    /// Chapter 5: measure each hidden layer's speed of learning, the norm of the average ∂C/∂b
+    /// over the first IMAGES training images [default: 1000, as the book], before training and
+    /// after every epoch (printed, and written to --metrics; `nndl plot` draws it).
+    #[arg(
+        long,
+        value_name = "IMAGES",
+        num_args = 0..=1,
+        default_missing_value = "1000",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    monitor_learning_speed: Option<usize>,
 }
 
 impl TrainArgs {
@@ -533,6 +583,7 @@ impl TrainArgs {
             init: self.init.clone(),
             network_given: run.names_network(),
             quiet: self.quiet,
+            learning_speed: self.monitor_learning_speed,
             outputs: Outputs {
                 save_init: self.save_init.clone(),
                 save: self.save.clone(),

@@ -45,6 +45,13 @@ fn main() -> ExitCode {
             run::eval::predict(&args.model, &args.images).map(|()| ExitCode::SUCCESS)
         }
         Some(Command::Book(args)) => book(&args),
+        Some(Command::Figure(args)) => match args.list {
+            true => {
+                run::figure::list();
+                Ok(ExitCode::SUCCESS)
+            }
+            false => run::figure::figure(&args.request()).map(|()| ExitCode::SUCCESS),
+        },
         Some(Command::Vote(args)) => {
             run::eval::vote(&args.models, args.on, &args.data, args.validation_size)
                 .map(|()| ExitCode::SUCCESS)

@@ -12,6 +12,11 @@ fn the_list_names_every_row_with_the_books_figure() {
     assert!(o.status.success(), "{out}{}", stderr(&o));
     for (row, figure) in [
         ("ch1", "95.42"),
+        ("ch1-darkness", "22.25"),
+        ("ch5-1-hidden", "96.48"),
+        ("ch5-2-hidden", "96.90"),
+        ("ch5-3-hidden", "96.57"),
+        ("ch5-4-hidden", "96.53"),
         ("ch3-overfitting", "82.27"),
         ("ch6-two-conv", "99.06"),
         ("ch6-relu", "99.23"),
@@ -53,6 +58,27 @@ fn a_shortened_row_runs_and_withholds_its_verdict() {
         .parse()
         .unwrap_or_else(|_| panic!("{last}"));
     assert!(accuracy > 90.0, "{last}");
+}
+
+/// The book's figure exactly: 2,225 of the 10,000 test images (its text says 22.25%).
+#[test]
+fn the_average_darkness_baseline_guesses_as_the_books() {
+    let data = mnist_path();
+    let o = nndl(&["book", "ch1-darkness", "--data", data.to_str().unwrap()]);
+    let out = succeeded(&o);
+    assert!(
+        out.contains("2225 of 10000 test images guessed right"),
+        "{out}"
+    );
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("ch1-darkness: book 22.25%, nndl 22.25% (test accuracy, "),
+        "{last}"
+    );
+    assert!(last.ends_with("— reproduced (within 0.3 points of the book, or better)"));
+    let o = nndl(&["book", "ch1-darkness", "--save", "x.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("trains no network"), "{}", stderr(&o));
 }
 
 #[test]

@@ -22,6 +22,8 @@ fn rows(n: usize, monitored: bool) -> Vec<Row> {
             training_accuracy: monitored.then(|| 90.0 + e as f64 / 10.0),
             train_seconds: 0.1,
             eval_seconds: 0.01,
+            learning_speed_start: None,
+            learning_speed: None,
         })
         .collect()
 }

@@ -12,6 +12,7 @@
 
 pub mod activation;
 pub mod cost;
+pub mod darkness;
 pub mod dropout;
 pub mod export;
 pub mod file;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::report::metrics::{MetricsError, MetricsWriter};
+use crate::report::metrics::{MetricsError, MetricsWriter, Row, Speeds};
 use crate::train::{EpochRecord, Observer};
 
 /// Mini-batches between updates of the progress bar.
@@ -46,6 +46,11 @@ pub struct Console {
     orders: Option<Vec<Vec<usize>>>,
     /// Set (by a Ctrl-C handler) to end the run after the current mini-batch.
     stop: Option<Arc<AtomicBool>>,
+    /// Chapter 5's speed of learning, measured over this many training images, if asked.
+    speed_images: Option<usize>,
+    /// The speeds of learning before training and after the current epoch, until its row
+    /// is written.
+    speeds: (Option<Vec<f64>>, Option<Vec<f64>>),
 }
 
 impl Console {
@@ -70,12 +75,22 @@ impl Console {
             metrics_error: None,
             orders: keep_orders.then(Vec::new),
             stop: None,
+            speed_images: None,
+            speeds: (None, None),
         }
     }
 
     /// Ends the run after the current mini-batch once `flag` is set.
     pub fn stop_on(mut self, flag: Arc<AtomicBool>) -> Self {
         self.stop = Some(flag);
+        self
+    }
+
+    /// Measures chapter 5's speed of learning of each hidden layer over the first `images`
+    /// training images, before training and after every epoch: printed with the epoch lines
+    /// and written in the metrics file.
+    pub fn monitor_learning_speed(mut self, images: usize) -> Self {
+        self.speed_images = Some(images);
         self
     }
 
@@ -106,19 +121,44 @@ impl Observer for Console {
                 if let Some(line) = monitors(e) {
                     say(&line);
                 }
+                if let Some(speeds) = &self.speeds.1 {
+                    say(&speed_line("after this epoch", speeds));
+                }
             }
         };
         match &self.bar {
             Some(bar) => bar.suspend(print),
             None => print(),
         }
+        let (start, after) = std::mem::take(&mut self.speeds);
         if let (Some(m), None) = (&mut self.metrics, &self.metrics_error) {
-            self.metrics_error = m.write(e).err();
+            let row = Row {
+                learning_speed_start: start.map(Speeds),
+                learning_speed: after.map(Speeds),
+                ..Row::from(e)
+            };
+            self.metrics_error = m.write_row(&row).err();
         }
         if let Some(orders) = &mut self.orders {
             orders.push(order.to_vec());
         }
         ControlFlow::Continue(())
+    }
+
+    fn learning_speed_images(&self) -> Option<usize> {
+        self.speed_images
+    }
+
+    fn learning_speed(&mut self, after_epoch: Option<usize>, speeds: &[f64]) {
+        match after_epoch {
+            None => {
+                if !self.quiet {
+                    say(&speed_line("before training", speeds));
+                }
+                self.speeds.0 = Some(speeds.to_vec());
+            }
+            Some(_) => self.speeds.1 = Some(speeds.to_vec()),
+        }
     }
 
     #[inline]
@@ -152,4 +192,15 @@ fn monitors(e: &EpochRecord) -> Option<String> {
         parts.push(format!("evaluation cost {c:.4}"));
     }
     (!parts.is_empty()).then(|| format!("  {}", parts.join(", ")))
+}
+
+/// `Speed of learning before training (hidden layers 1–2): 0.0123, 0.0601`: each hidden
+/// layer's ‖∂C/∂b‖, as chapter 5 prints them.
+fn speed_line(when: &str, speeds: &[f64]) -> String {
+    let values: Vec<String> = speeds.iter().map(|v| format!("{v:.3e}")).collect();
+    format!(
+        "  Speed of learning {when} (hidden layers 1–{}): {}",
+        speeds.len(),
+        values.join(", ")
+    )
 }

@@ -45,6 +45,41 @@ pub struct Row {
     pub training_accuracy: Option<f64>,
     pub train_seconds: f64,
     pub eval_seconds: f64,
+    /// Chapter 5's speed of learning of each hidden layer before any training, if monitored
+    /// (in the first row only).
+    #[serde(default)]
+    pub learning_speed_start: Option<Speeds>,
+    /// Chapter 5's speed of learning of each hidden layer after this epoch, if monitored.
+    #[serde(default)]
+    pub learning_speed: Option<Speeds>,
+}
+
+/// The speed of learning of each hidden layer, first to last
+/// ([`crate::train::speed`]): in a metrics file, the numbers separated by spaces in one
+/// field (`"0.0123 0.0601"`), the same in CSV and JSON Lines.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Speeds(pub Vec<f64>);
+
+impl Serialize for Speeds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text: Vec<String> = self.0.iter().map(|v| format!("{v:e}")).collect();
+        s.serialize_str(&text.join(" "))
+    }
+}
+
+impl<'de> Deserialize<'de> for Speeds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.split_whitespace()
+            .map(|v| match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                _ => Err(serde::de::Error::custom(format!(
+                    "a speed of learning must be a number ≥ 0, not `{v}`"
+                ))),
+            })
+            .collect::<Result<Vec<f64>, _>>()
+            .map(Speeds)
+    }
 }
 
 impl From<&EpochRecord> for Row {
@@ -63,6 +98,8 @@ impl From<&EpochRecord> for Row {
             training_accuracy: e.training_accuracy(),
             train_seconds: e.train_seconds,
             eval_seconds: e.eval_seconds,
+            learning_speed_start: None,
+            learning_speed: None,
         }
     }
 }
@@ -136,7 +173,12 @@ impl MetricsWriter {
 
     /// Appends one epoch and flushes it to the file.
     pub fn write(&mut self, epoch: &EpochRecord) -> Result<(), MetricsError> {
-        let row = Row::from(epoch);
+        self.write_row(&Row::from(epoch))
+    }
+
+    /// Appends one row (an epoch with more than its record: the speeds of learning) and
+    /// flushes it to the file.
+    pub fn write_row(&mut self, row: &Row) -> Result<(), MetricsError> {
         let path = self.path.clone();
         let io = |source| MetricsError::Io {
             path: path.clone(),
@@ -144,14 +186,14 @@ impl MetricsWriter {
         };
         match self.sink()? {
             Sink::Csv(w) => {
-                w.serialize(&row).map_err(|source| MetricsError::Csv {
+                w.serialize(row).map_err(|source| MetricsError::Csv {
                     path: path.clone(),
                     source,
                 })?;
                 w.flush().map_err(io)
             }
             Sink::JsonLines(w) => {
-                serde_json::to_writer(&mut *w, &row).map_err(|e| io(e.into()))?;
+                serde_json::to_writer(&mut *w, row).map_err(|e| io(e.into()))?;
                 w.write_all(b"\n").map_err(io)?;
                 w.flush().map_err(io)
             }

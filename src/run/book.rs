@@ -17,6 +17,7 @@ use std::time::Instant;
 use crate::config::{Architecture, CheckedConfig, ConfigError, Precision, TrainConfig, Variant};
 use crate::data::{Dataset, Mnist, CLASSES};
 use crate::model::activation::Activation;
+use crate::model::darkness::AverageDarkness;
 use crate::model::init::Init;
 use crate::model::layers::spec;
 use crate::model::network::count_correct;
@@ -50,6 +51,9 @@ pub enum Net {
     },
     /// Chapter 6's layers, with the activation of those that do not set theirs.
     Layers(&'static str, Activation),
+    /// No network: chapter 1's average-darkness baseline
+    /// ([`crate::model::darkness`]), fitted on the training images, scored on the test images.
+    AverageDarkness,
 }
 
 /// One of the book's figures and the run that gives it.
@@ -75,6 +79,9 @@ pub struct Row {
 
 const FC30: &[usize] = &[784, 30, 10];
 const FC100: &[usize] = &[784, 100, 10];
+const DEEP2: &[usize] = &[784, 30, 30, 10];
+const DEEP3: &[usize] = &[784, 30, 30, 30, 10];
+const DEEP4: &[usize] = &[784, 30, 30, 30, 30, 10];
 const TWO_CONV: &str = "conv:20:5,pool:2,conv:40:5,pool:2,fc:100,softmax";
 
 /// network2.py with its `large_weight_initializer`, as chapter 3 ran it before the section
@@ -87,8 +94,18 @@ const fn large(sizes: &'static [usize]) -> Net {
     }
 }
 
+/// network2.py with its `default_weight_initializer`, N(0, 1/n_in), as chapters 3 (from
+/// "Weight initialization" on) and 5 ran it.
+const fn scaled(sizes: &'static [usize]) -> Net {
+    Net::FullyConnected {
+        variant: Variant::Network3,
+        sizes,
+        init: Init::ScaledNormal,
+    }
+}
+
 /// The rows, in the book's order.
-pub const ROWS: [Row; 14] = {
+pub const ROWS: [Row; 19] = {
     let base = Row {
         id: "",
         chapter: 3,
@@ -106,6 +123,16 @@ pub const ROWS: [Row; 14] = {
         train_size: None,
         expanded: false,
         ensemble: 1,
+    };
+    // Chapter 5, "The vanishing gradient problem": network2.SGD(training_data, 30, 10, 0.1,
+    // lmbda=5.0, evaluation_data=validation_data, monitor_evaluation_accuracy=True).
+    let ch5 = Row {
+        chapter: 5,
+        protocol: Protocol::BestValidation,
+        net: scaled(FC30),
+        eta: 0.1,
+        lambda: 5.0,
+        ..base
     };
     let ch6 = Row {
         chapter: 6,
@@ -126,6 +153,15 @@ pub const ROWS: [Row; 14] = {
             what: "network.py, [784, 30, 10], quadratic cost, eta 3",
             book: 95.42,
             eta: 3.0,
+            ..base
+        },
+        Row {
+            id: "ch1-darkness",
+            chapter: 1,
+            what: "the baseline: each digit's average darkness, the nearest one guessed",
+            book: 22.25,
+            net: Net::AverageDarkness,
+            epochs: 0,
             ..base
         },
         Row {
@@ -169,6 +205,33 @@ pub const ROWS: [Row; 14] = {
             lambda: 5.0,
             epochs: 60,
             ..base
+        },
+        Row {
+            id: "ch5-1-hidden",
+            what: "[784, 30, 10], eta 0.1, lambda 5 (validation accuracy)",
+            book: 96.48,
+            ..ch5
+        },
+        Row {
+            id: "ch5-2-hidden",
+            what: "[784, 30, 30, 10], eta 0.1, lambda 5 (validation accuracy)",
+            book: 96.90,
+            net: scaled(DEEP2),
+            ..ch5
+        },
+        Row {
+            id: "ch5-3-hidden",
+            what: "[784, 30, 30, 30, 10], eta 0.1, lambda 5 (validation accuracy)",
+            book: 96.57,
+            net: scaled(DEEP3),
+            ..ch5
+        },
+        Row {
+            id: "ch5-4-hidden",
+            what: "[784, 30, 30, 30, 30, 10], eta 0.1, lambda 5 (validation accuracy)",
+            book: 96.53,
+            net: scaled(DEEP4),
+            ..ch5
         },
         Row {
             id: "ch6-fc",
@@ -262,6 +325,8 @@ pub enum BookError {
          (or give --expanded FILE)", path.display()
     )]
     NoExpandedData { row: &'static str, path: PathBuf },
+    #[error("{0} trains no network: there is nothing for --save to write")]
+    NothingToSave(&'static str),
 }
 
 /// `nndl book ROW`: what to run, checked.
@@ -308,6 +373,11 @@ impl Row {
                 let mut c = TrainConfig::book_run(Variant::Network3);
                 c.network.architecture = Architecture::Layers(spec::parse(text, activation, 0.0)?);
                 c
+            }
+            Net::AverageDarkness => {
+                return Err(ConfigError::NotFullyConnected(
+                    "chapter 1's average-darkness baseline, which trains no network".into(),
+                ))
             }
         };
         config.network.precision = precision;
@@ -371,6 +441,9 @@ pub fn list() {
 /// verdict.
 pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), RunError> {
     let row = row(&request.row).ok_or_else(|| BookError::UnknownRow(request.row.clone()))?;
+    if matches!(row.net, Net::AverageDarkness) {
+        return average_darkness(row, request);
+    }
     let epochs = request.epochs.unwrap_or(row.epochs);
     let precision = request.precision.unwrap_or(row.precision());
     let config = row.config(epochs, precision, request.seed)?.check()?;
@@ -440,13 +513,8 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
             "shortened to {epochs} of the book's {} epochs: no verdict",
             row.epochs
         )
-    } else if outcome.accuracy >= row.book - 0.3 {
-        "reproduced (within 0.3 points of the book, or better)".to_string()
     } else {
-        format!(
-            "not reproduced ({:+.2} points)",
-            outcome.accuracy - row.book
-        )
+        graded(row, outcome.accuracy)
     };
     let protocol = match (row.protocol, row.ensemble) {
         (_, n) if n > 1 => format!("majority vote of {n} networks on the test set"),
@@ -463,6 +531,45 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
     say(&format!(
         "{}: book {:.2}%, nndl {:.2}% ({protocol}, {epochs}, {:.0} s) — {verdict}",
         row.id, row.book, outcome.accuracy, outcome.seconds
+    ));
+    Ok(())
+}
+
+/// The verdict on a full run's `accuracy`.
+fn graded(row: &Row, accuracy: f64) -> String {
+    if accuracy >= row.book - 0.3 {
+        "reproduced (within 0.3 points of the book, or better)".to_string()
+    } else {
+        format!("not reproduced ({:+.2} points)", accuracy - row.book)
+    }
+}
+
+/// `nndl book ch1-darkness`: `mnist_average_darkness.py`, fitted on the training images and
+/// scored on the test images.
+fn average_darkness(row: &'static Row, request: &BookRequest) -> Result<(), RunError> {
+    if request.save.is_some() {
+        return Err(BookError::NothingToSave(row.id).into());
+    }
+    say(&format!(
+        "{} (chapter {}): {}",
+        row.id, row.chapter, row.what
+    ));
+    let start = Instant::now();
+    let mnist = load_data(&request.data, None)?;
+    let model = AverageDarkness::fit(&mnist.training);
+    let correct = model.evaluate(&mnist.test);
+    let accuracy = 100.0 * correct as f64 / mnist.test.len() as f64;
+    say(&format!(
+        "{} of {} test images guessed right",
+        correct,
+        mnist.test.len()
+    ));
+    say(&format!(
+        "{}: book {:.2}%, nndl {accuracy:.2}% (test accuracy, {:.0} s) — {}",
+        row.id,
+        row.book,
+        start.elapsed().as_secs_f64(),
+        graded(row, accuracy)
     ));
     Ok(())
 }

@@ -13,8 +13,9 @@ pub mod bench;
 pub mod book;
 pub mod eval;
 pub mod expand;
-pub mod inspect;
 pub mod export;
+pub mod figure;
+pub mod inspect;
 pub mod train;
 pub mod tune;
 pub mod tune_report;
@@ -66,6 +67,8 @@ pub enum RunError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Book(#[from] book::BookError),
+    #[error(transparent)]
+    Figure(#[from] figure::FigureError),
     #[error(
         "cannot load the MNIST data (use --data to point at mnist.pkl.gz or a directory of \
          IDX files)"
@@ -169,6 +172,7 @@ impl RunError {
             self,
             RunError::Config(_)
                 | RunError::Book(_)
+                | RunError::Figure(_)
                 | RunError::ModelMismatch { .. }
                 | RunError::EmptySet { .. }
                 | RunError::Output { .. }

@@ -73,6 +73,9 @@ pub struct TrainRequest {
     pub network_given: bool,
     /// Print only the summary, no line per epoch.
     pub quiet: bool,
+    /// Measure chapter 5's speed of learning of each hidden layer over the first N training
+    /// images (all of them if fewer), before training and after every epoch.
+    pub learning_speed: Option<usize>,
     pub outputs: Outputs,
 }
 
@@ -325,6 +328,9 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
         let mut console = Console::new(request.quiet, metrics, outputs.dump_order.is_some());
         if let Some(flag) = self.job.stop {
             console = console.stop_on(flag);
+        }
+        if let Some(n) = request.learning_speed {
+            console = console.monitor_learning_speed(n);
         }
         let mut tensorboard = match &outputs.tensorboard {
             Some(dir) => Some(open_tensorboard(dir, request.eval_on.name(), dir)?),

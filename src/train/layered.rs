@@ -80,4 +80,8 @@ impl<F: Real> Model<F> for LayerNetwork<F> {
     fn is_finite(&self) -> bool {
         LayerNetwork::is_finite(self)
     }
+
+    fn learning_speeds(&self, data: &Dataset<F>, n: usize) -> Vec<f64> {
+        super::speed::layer_speeds(self, data, n)
+    }
 }

@@ -16,6 +16,7 @@ pub mod layered;
 pub mod model;
 pub mod per_example;
 pub mod plateau;
+pub mod speed;
 pub mod step;
 
 use std::ops::ControlFlow;
@@ -61,6 +62,18 @@ pub trait Observer {
     /// The model as the epoch `record` left it, when [`Observer::wants_snapshot`] asked for
     /// it; called just before [`Observer::epoch`].
     fn snapshot(&mut self, _record: &EpochRecord, _snapshot: &Snapshot) {}
+
+    /// How many of the first training examples chapter 5's speed of learning is measured
+    /// over ([`speed`]), or `None` (the default) for no measure: nothing is then computed.
+    #[inline]
+    fn learning_speed_images(&self) -> Option<usize> {
+        None
+    }
+
+    /// The speed of learning of each hidden layer, first to last: before any training
+    /// (`after_epoch` None) and after each scored epoch, just before [`Observer::epoch`]
+    /// reports it. Called only when [`Observer::learning_speed_images`] asks.
+    fn learning_speed(&mut self, _after_epoch: Option<usize>, _speeds: &[f64]) {}
 }
 
 /// Ends the run if either observer would.
@@ -96,6 +109,21 @@ impl Observer for Both<'_> {
         }
         if self.1.wants_snapshot().is_some() {
             self.1.snapshot(record, snapshot);
+        }
+    }
+
+    fn learning_speed_images(&self) -> Option<usize> {
+        self.0
+            .learning_speed_images()
+            .max(self.1.learning_speed_images())
+    }
+
+    fn learning_speed(&mut self, after_epoch: Option<usize>, speeds: &[f64]) {
+        if self.0.learning_speed_images().is_some() {
+            self.0.learning_speed(after_epoch, speeds);
+        }
+        if self.1.learning_speed_images().is_some() {
+            self.1.learning_speed(after_epoch, speeds);
         }
     }
 }
@@ -518,6 +546,10 @@ impl<M: Clone> Training<M> {
             n: training.len(),
             dropout: sgd.dropout,
         };
+        let speed_images = observer.learning_speed_images();
+        if let (Some(n), true) = (speed_images, self.history.epochs.is_empty()) {
+            observer.learning_speed(None, &self.model.learning_speeds(training, n));
+        }
         let start = Instant::now();
         self.order.shuffle(&mut self.rng);
         let total = self.order.len().div_ceil(sgd.mini_batch_size);
@@ -582,6 +614,9 @@ impl<M: Clone> Training<M> {
         };
         if let Some(mistakes) = observer.wants_snapshot() {
             observer.snapshot(&record, &Snapshot::of(model, evaluation, mistakes));
+        }
+        if let Some(n) = speed_images {
+            observer.learning_speed(Some(epoch), &self.model.learning_speeds(training, n));
         }
         let flow = observer.epoch(&record, &self.order);
         self.history.epochs.push(record);

@@ -43,6 +43,10 @@ pub trait Model<F: Real>: Clone + Inspect<F> {
 
     /// True when every parameter is a finite number.
     fn is_finite(&self) -> bool;
+
+    /// Chapter 5's speed of learning of each hidden layer over the first `n` examples of
+    /// `data`: the norm of the average ∂C/∂b of the layer ([`super::speed`]).
+    fn learning_speeds(&self, data: &Dataset<F>, n: usize) -> Vec<f64>;
 }
 
 /// The per-example or the batched step, as [`SgdConfig::backprop`] chooses.
@@ -98,5 +102,9 @@ impl<F: Real> Model<F> for Network<F> {
 
     fn is_finite(&self) -> bool {
         Network::is_finite(self)
+    }
+
+    fn learning_speeds(&self, data: &Dataset<F>, n: usize) -> Vec<f64> {
+        super::speed::network_speeds(self, data, n)
     }
 }
