@@ -304,7 +304,7 @@ pub struct EvalArgs {
     pub on: EvalSet,
     /// λ for the cost's L2 term (as network2.py's total_cost) [default: the λ the model was
     /// trained with, if its file says, else 0].
-    #[arg(long = "lambda")]
+    #[arg(long = "lambda", allow_negative_numbers = true)]
     pub lambda: Option<f64>,
     /// The MNIST pickle, or a directory of MNIST's IDX files.
     #[arg(long, default_value_os_t = default_data())]

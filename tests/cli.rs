@@ -652,6 +652,10 @@ fn init_must_hold_the_network_the_command_line_names() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     }
+    // A negative λ reads as a number, and is refused as one (it was a parse error).
+    let o = nndl(&["eval", "--model", fc, "--data", small, "--lambda", "-3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("got -3"), "{}", stderr(&o));
     for args in [
         vec!["--sizes", "784,5,10", "--init", fc],
         vec!["--init", fc],

@@ -337,3 +337,40 @@ fn only_regular_files_are_read() {
         assert!(err.contains(entry) && err.contains(want), "{entry}: {err}");
     }
 }
+
+/// A layered model file whose strings are huge or hold control characters: the error names the
+/// layout it was read as, and quotes the file cut and escaped (it said "is not a network2.py
+/// model file" and printed ESC and OSC bytes raw).
+#[test]
+fn layered_model_errors_name_the_layout_and_quote_the_file_safely() {
+    let dir = temp_dir("layered-strings");
+    let evil = format!("\u{1b}]0;title\u{7}\u{1b}[2J{}", "k".repeat(200_000));
+    for (name, json) in [
+        (
+            "kind.json",
+            format!(r#"{{"layers": [{{"kind": "{evil}"}}]}}"#),
+        ),
+        ("key.json", format!(r#"{{"layers": [], "{evil}": 1}}"#)),
+        (
+            "act.json",
+            format!(r#"{{"layers": [{{"kind": "fc", "activation": "{evil}"}}]}}"#),
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            json.replace('\u{1b}', "\\u001b")
+                .replace('\u{7}', "\\u0007"),
+        )
+        .unwrap();
+        let o = nndl(&["eval", "--model", path.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{name}");
+        assert!(
+            !err.contains('\u{1b}') && !err.contains('\u{7}'),
+            "{name}: {err:?}"
+        );
+        assert!(err.len() < 2_000, "{name}: {} bytes", err.len());
+        assert!(!err.contains("network2.py"), "{name}: {err}");
+    }
+}

@@ -171,10 +171,8 @@ pub fn parse_model<F: Real>(
         let (net, config) = parse(path, text)?;
         return Ok((SavedModel::FullyConnected(net), config));
     }
-    let file = serde_json::from_str(text).map_err(|source| ModelError::Json {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = serde_json::from_str(text)
+        .map_err(|source| ModelError::json(path, "chapter-6 layer-list model file", source))?;
     let (net, config) =
         crate::model::layers::file::from_file(file).map_err(|message| ModelError::Invalid {
             path: path.to_path_buf(),
@@ -217,10 +215,7 @@ pub fn parse<F: Real>(
                      was saved"
                 ),
             },
-            None => ModelError::Json {
-                path: path.to_path_buf(),
-                source,
-            },
+            None => ModelError::json(path, "network2.py model file", source),
         }
     })?;
     let config = file.config.clone();

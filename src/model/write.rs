@@ -7,6 +7,20 @@
 
 use std::path::PathBuf;
 
+/// How much of a JSON parser's message a [`ModelError::Json`] keeps.
+const JSON_MESSAGE_CHARS: usize = 300;
+
+impl ModelError {
+    /// [`ModelError::Json`] for `path`, a model file of `layout` that `source` could not read.
+    pub fn json(path: &std::path::Path, layout: &'static str, source: serde_json::Error) -> Self {
+        ModelError::Json {
+            path: path.to_path_buf(),
+            layout,
+            message: crate::data::quote_within(&source.to_string(), JSON_MESSAGE_CHARS),
+        }
+    }
+}
+
 /// Why a model file could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -20,10 +34,13 @@ pub enum ModelError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a network2.py model file")]
+    /// JSON that is not a model file of `layout`; `message` is the parser's, quoted (cut and
+    /// escaped: it repeats the file's text).
+    #[error("{path} is not a {layout}: {message}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        layout: &'static str,
+        message: String,
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },

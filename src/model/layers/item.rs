@@ -119,7 +119,16 @@ impl<'a> Item<'a> {
         for option in &self.options {
             let (key, value) = option.split_once('=').unwrap_or_default();
             if !allowed.contains(&key) {
-                return Err(self.malformed(format!("`{key}` is not an option of `{}`", self.kind)));
+                let options: Vec<String> = allowed.iter().map(|k| format!("{k}=")).collect();
+                return Err(self.malformed(match options.is_empty() {
+                    true => format!("`{}` takes no options", self.kind),
+                    false => format!(
+                        "`{}` is not an option of `{}`; its options are {}",
+                        crate::data::quote(key),
+                        self.kind,
+                        options.join(", ")
+                    ),
+                }));
             }
             match key {
                 "act" => {

@@ -154,6 +154,20 @@ mod tests {
         parse(text, Activation::Sigmoid, 0.0)
     }
 
+    /// An unknown option names the ones the kind has (`drop=` for `dropout=` said only that
+    /// it was not one).
+    #[test]
+    fn an_unknown_option_lists_the_kinds_options() {
+        let err = parse_default("fc:30:drop=0.5,softmax")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`drop` is not an option of `fc`; its options are "),
+            "{err}"
+        );
+        assert!(err.contains("dropout="), "{err}");
+    }
+
     #[test]
     fn the_books_network_has_the_books_shapes() {
         let layers = parse_default("conv:20:5,pool:2,conv:40:5,pool:2,fc:100,softmax").unwrap();
