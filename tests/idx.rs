@@ -247,6 +247,18 @@ fn a_header_declaring_a_huge_set_is_refused_before_allocating() {
     write_file(&dir, &format!("{}.gz", idx::TRAIN_IMAGES), &gz);
     let e = load_err(&dir);
     assert!(e.contains("more than the file can hold"), "{e}");
+    // A labels file declaring 2^32 − 1 labels, followed by 4 MB of zero labels: refused from
+    // its header, before anything is read after it.
+    let dir = small_dir("idx_huge_labels");
+    std::fs::remove_file(dir.join(idx::TRAIN_LABELS)).unwrap();
+    let mut labels = header(&[u32::MAX]);
+    labels.resize(labels.len() + (4 << 20), 0);
+    write_file(&dir, &format!("{}.gz", idx::TRAIN_LABELS), &gzip(&labels));
+    let e = load_err(&dir);
+    assert!(
+        e.contains("the header declares 4294967295 labels, more than the 1369568 images"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -257,6 +257,17 @@ fn images_header(path: &Path, stream: &mut dyn Read) -> Result<usize, DataError>
 pub fn parse_labels(path: &Path, stream: &mut dyn Read, most: u64) -> Result<Vec<u8>, DataError> {
     let dims = header(path, stream, 1, "labels")?;
     let n = dims[0] as usize;
+    // No more labels than there can be images: a 4 MB gzip declaring 2^32 − 1 labels took
+    // 4 GiB before it was found short.
+    let max = MAX_IMAGE_BYTES / IMAGE_PIXELS;
+    if n > max {
+        return Err(DataError::Content {
+            path: path.to_path_buf(),
+            message: format!(
+                "the header declares {n} labels, more than the {max} images (1 GiB) nndl reads"
+            ),
+        });
+    }
     let labels = body(path, stream, most, 8, n, &format!("{n} labels"))?;
     if let Some(i) = labels.iter().position(|&l| usize::from(l) >= CLASSES) {
         return Err(DataError::Content {
