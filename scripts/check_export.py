@@ -85,8 +85,8 @@ def check_onnx(path, images, digits, outputs, name):
     assert [(o.domain, o.version) for o in model.opset_import] == [("", OPSET)]
     assert [i.name for i in model.graph.input] == ["image"]
     assert [o.name for o in model.graph.output] == ["probabilities"]
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (probabilities,) = session.run(["probabilities"], {"image": images})
+    runtime = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (probabilities,) = runtime.run(["probabilities"], {"image": images})
     assert probabilities.shape == outputs.shape, probabilities.shape
     differ = np.flatnonzero(probabilities.argmax(axis=1) != digits)
     assert differ.size == 0, f"{name}: onnxruntime reads other digits for images {differ[:10]}"

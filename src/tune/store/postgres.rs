@@ -74,7 +74,7 @@ pub struct PostgresConnection {
 }
 
 impl PostgresConnection {
-    /// Connects to the database at `url`; a read-only session unless `write`.
+    /// Connects to the database at `url`; read-only unless `write`.
     pub fn open(url: &str, write: bool) -> Result<PostgresConnection, StoreError> {
         let shown = redact(url);
         let connect = |source| StoreError::Connect {
