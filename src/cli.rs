@@ -232,9 +232,10 @@ pub struct BookArgs {
     /// The floating-point type [default: f64 for chapters 1–3, f32 for chapter 6].
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
-    /// Threads for the matrix products (OpenBLAS).
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// Threads: they share each mini-batch of chapter 6's networks and score every network
+    /// (a run repeats to the last bit with the same count) [default: the cores available].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Seed of the initial weights and shuffles (an ensemble's networks take the next ones).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -257,7 +258,7 @@ impl BookArgs {
             data: self.data.clone(),
             expanded: self.expanded.clone(),
             precision: self.precision,
-            threads: self.threads,
+            threads: self.threads.unwrap_or_else(nndl::backend::cores),
             seed: self.seed,
             save: self.save.clone(),
             tensorboard: self.tensorboard.clone(),
@@ -338,9 +339,10 @@ pub struct BenchArgs {
     /// run].
     #[arg(long, value_enum, value_delimiter = ',')]
     precisions: Option<Vec<Precision>>,
-    /// Threads for the matrix products (OpenBLAS).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Threads: they share each mini-batch of chapter 6's networks and score every network;
+    /// the shares of the peak are of that many cores at once [default: the cores available].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// The MNIST pickle, or a directory of MNIST's IDX files.
     #[arg(long, default_value_os_t = default_data())]
     data: PathBuf,
@@ -363,7 +365,7 @@ impl BenchArgs {
             epochs: self.epochs,
             nets: self.nets.clone(),
             precisions: self.precisions.clone(),
-            threads: self.threads,
+            threads: self.threads.unwrap_or_else(nndl::backend::cores),
             data: self.data.clone(),
             validation_size: self.validation_size,
             train_size: self.train_size,
@@ -451,9 +453,11 @@ pub struct ConfigArgs {
     /// fallen to RATIO of its start (default 1/128).
     #[arg(long, value_name = "halve:N[,RATIO]", value_parser = parse_schedule)]
     eta_schedule: Option<EtaSchedule>,
-    /// Threads for the matrix products (OpenBLAS; the pure-Rust backend always uses one).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Threads: they share each mini-batch of chapter 6's networks (a run repeats to the
+    /// last bit with the same count; the fully-connected networks train on one) and score
+    /// every network [default: the cores available; for `tune`, each worker's share of them].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// The floating-point type to compute in.
     #[arg(long, value_enum, default_value_t = Precision::F64)]
     precision: Precision,
@@ -579,7 +583,7 @@ impl TrainArgs {
             train_size: run.train_size,
             validation_size: run.validation_size,
             eval_on: self.eval_on,
-            threads: run.threads,
+            threads: run.threads.unwrap_or_else(nndl::backend::cores),
             init: self.init.clone(),
             network_given: run.names_network(),
             quiet: self.quiet,
@@ -690,7 +694,10 @@ impl SearchArgs {
             worker: self.worker.clone(),
             heartbeat: seconds(self.heartbeat, "--heartbeat")?,
             stale_after: seconds(self.stale_after, "--stale-after")?,
-            threads: self.run.threads,
+            threads: self
+                .run
+                .threads
+                .unwrap_or_else(|| (nndl::backend::cores() / self.jobs.max(1)).max(1)),
             tensorboard: self.tensorboard.clone(),
             panic_in_trial: None,
         })

@@ -262,15 +262,16 @@ impl NetworkConfig {
         }
     }
 
-    /// The least memory, in bytes, that training it with mini-batches of `mini_batch` takes
-    /// ([`memory_needed`] or [`layers_memory_needed`]); `None` past 128 bits.
-    pub fn memory_needed(&self, mini_batch: usize) -> Option<u128> {
+    /// The least memory, in bytes, that training it with mini-batches of `mini_batch` shared
+    /// by `threads` threads takes ([`memory_needed`] or [`layers_memory_needed`]); `None` past
+    /// 128 bits.
+    pub fn memory_needed(&self, mini_batch: usize, threads: usize) -> Option<u128> {
         match &self.architecture {
             Architecture::FullyConnected(fc) => {
                 memory_needed(&fc.sizes, mini_batch, self.precision)
             }
             Architecture::Layers(layers) => {
-                layers_memory_needed(layers, mini_batch, self.precision)
+                layers_memory_needed(layers, mini_batch, threads, self.precision)
             }
         }
     }
@@ -279,8 +280,13 @@ impl NetworkConfig {
     /// of address space if that is less) before anything is allocated: `--sizes
     /// 784,100000000,10` would abort on a failed allocation, and sizes beyond the address
     /// space make the array library panic.
-    pub fn check_memory(&self, mini_batch: usize, available: u128) -> Result<(), ConfigError> {
-        let needed = self.memory_needed(mini_batch);
+    pub fn check_memory(
+        &self,
+        mini_batch: usize,
+        threads: usize,
+        available: u128,
+    ) -> Result<(), ConfigError> {
+        let needed = self.memory_needed(mini_batch, threads);
         let available = available.min(isize::MAX as u128);
         match needed {
             Some(n) if n <= available => Ok(()),
@@ -416,8 +422,8 @@ pub enum ConfigError {
     NoTrainingExamples,
     #[error("--train-size {asked} is more than the {available} training images")]
     TrainSize { asked: usize, available: usize },
-    #[error("--threads must be at least 1")]
-    NoThreads,
+    #[error("--threads must be between 1 and {MAX_THREADS}, got {0}")]
+    Threads(usize),
     #[error(
         "sizes {sizes:?} need {} to train (weights, their gradients and one mini-batch's \
          activations and errors), more than the {} of memory here",
@@ -511,28 +517,54 @@ impl TrainConfig {
                 check_dropout(&fc.sizes, self.sgd.dropout)?;
             }
         }
-        Ok(CheckedConfig(self.clone()))
+        Ok(CheckedConfig {
+            config: self.clone(),
+            threads: 1,
+        })
     }
 }
 
 /// A [`TrainConfig`] that passed [`TrainConfig::check`]: the only configuration the training
 /// loop takes. It derefs to the configuration for reading; changing it means checking again.
+///
+/// Beside it, how many threads share each mini-batch ([`CheckedConfig::with_threads`]; 1
+/// unless set): not a setting of the network or the optimiser, and so not stored with them,
+/// but a run repeats to the last bit only with the same count (the gradients of the threads'
+/// shares are added in a fixed order, which differs from one count to another).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(transparent)]
-pub struct CheckedConfig(TrainConfig);
+pub struct CheckedConfig {
+    config: TrainConfig,
+    #[serde(skip)]
+    threads: usize,
+}
 
 impl std::ops::Deref for CheckedConfig {
     type Target = TrainConfig;
 
     fn deref(&self) -> &TrainConfig {
-        &self.0
+        &self.config
     }
 }
 
 impl CheckedConfig {
     /// The configuration itself.
     pub fn into_inner(self) -> TrainConfig {
-        self.0
+        self.config
+    }
+
+    /// The same run with each mini-batch shared by `threads` threads (at least 1; see
+    /// [`check_threads`]). Chapter 6's networks split a mini-batch's examples between them
+    /// ([`crate::model::layers::shards`]); the fully-connected networks' small products are
+    /// faster on one thread, so they train on one whatever the count.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// The threads that share each mini-batch.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The rules that need the data: a model of `shape` (inputs, outputs) reads the data's
@@ -597,10 +629,14 @@ impl SgdConfig {
     }
 }
 
-/// At least one thread for the matrix products.
+/// The most threads `--threads` may ask for: far more than any machine's cores, and few
+/// enough that starting them cannot exhaust the system.
+pub const MAX_THREADS: usize = 1024;
+
+/// At least one thread, and at most [`MAX_THREADS`].
 pub fn check_threads(threads: usize) -> Result<(), ConfigError> {
-    if threads == 0 {
-        return Err(ConfigError::NoThreads);
+    if !(1..=MAX_THREADS).contains(&threads) {
+        return Err(ConfigError::Threads(threads));
     }
     Ok(())
 }
@@ -639,19 +675,25 @@ pub fn memory_needed(sizes: &[usize], mini_batch: usize, precision: Precision) -
 }
 
 /// The least memory, in bytes, that training chapter 6's `layers` on MNIST images with
-/// mini-batches of `mini_batch` in `precision` takes: their parameters and gradients, and the
-/// buffers of a training pass and of an evaluation pass ([`crate::model::layers::pass`]).
-/// `None` for a list that cannot be built or a count past 128 bits.
+/// mini-batches of `mini_batch` shared by `threads` threads in `precision` takes: their
+/// parameters, and for each thread the buffers (gradients among them) of its share of a
+/// training pass or of an evaluation pass, whichever is larger
+/// ([`crate::model::layers::pass`], [`crate::model::layers::shards`]). `None` for a list that
+/// cannot be built or a count past 128 bits.
 pub fn layers_memory_needed(
     layers: &[LayerSpec],
     mini_batch: usize,
+    threads: usize,
     precision: Precision,
 ) -> Option<u128> {
-    let m = mini_batch.max(crate::model::layers::pass::EVAL_CHUNK);
+    let threads = threads.max(1);
+    let m = mini_batch
+        .div_ceil(threads)
+        .max(crate::model::layers::pass::EVAL_CHUNK);
     let shapes = spec::check(layers, IMAGE_SHAPE, CLASSES).ok()?;
     match precision {
-        Precision::F32 => spec::bytes_needed::<f32>(layers, &shapes, CLASSES, m),
-        Precision::F64 => spec::bytes_needed::<f64>(layers, &shapes, CLASSES, m),
+        Precision::F32 => spec::bytes_needed::<f32>(layers, &shapes, CLASSES, m, threads),
+        Precision::F64 => spec::bytes_needed::<f64>(layers, &shapes, CLASSES, m, threads),
     }
 }
 

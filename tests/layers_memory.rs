@@ -63,7 +63,7 @@ fn check<F: Real>(list: &str, m: usize) {
             "{list}, m = {m}, training {training}: declared {declared} bytes, allocated {grown}"
         );
         if training {
-            let estimate = spec::bytes_needed::<F>(&specs, &shapes, 10, m).unwrap();
+            let estimate = spec::bytes_needed::<F>(&specs, &shapes, 10, m, 1).unwrap();
             assert_eq!(estimate, parameters + declared, "{list}, m = {m}");
         }
     }

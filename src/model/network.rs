@@ -14,6 +14,7 @@
 
 use crate::rng::SeededRng;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
+use rayon::prelude::{IndexedParallelIterator, ParallelIterator, ParallelSlice};
 
 use crate::data::Dataset;
 use crate::model::activation::{Activation, Output};
@@ -313,47 +314,59 @@ impl<F: Real> Network<F> {
         }
     }
 
-    /// The outputs for every example of `data`, chunk by chunk: `visit` gets each chunk's
-    /// outputs `(n_out, m)`, one example per column, and the chunk's labels. `EVAL_CHUNK`
-    /// (1,000) examples a chunk, one matrix product per layer and chunk.
+    /// `f(outputs, labels)` for every chunk of `data`, in order: `outputs` `(n_out, m)`, one
+    /// example per column, with the chunk's labels. [`EVAL_CHUNK`] (1,000) examples a chunk,
+    /// one matrix product per layer and chunk; the chunks are shared between the pool's
+    /// threads ([`crate::backend`]). The chunks are the same on any number of threads, and so
+    /// is every output.
+    pub fn map_outputs<'d, R: Send>(
+        &self,
+        data: &'d Dataset<F>,
+        f: impl Fn(ArrayView2<F>, &'d [u8]) -> R + Sync,
+    ) -> Vec<R> {
+        data.labels()
+            .par_chunks(EVAL_CHUNK)
+            .enumerate()
+            .map(|(k, labels)| {
+                let start = k * EVAL_CHUNK;
+                let x = data
+                    .images()
+                    .slice_move(s![start..start + labels.len(), ..]);
+                f(self.feedforward_batch(x.t()).view(), labels)
+            })
+            .collect()
+    }
+
+    /// The outputs for every example of `data`, chunk by chunk in order: `visit` gets each
+    /// chunk's outputs `(n_out, m)` and labels ([`Network::map_outputs`]).
     pub fn for_each_output(&self, data: &Dataset<F>, mut visit: impl FnMut(ArrayView2<F>, &[u8])) {
-        for (start, labels) in (0..data.len())
-            .step_by(EVAL_CHUNK)
-            .zip(data.labels().chunks(EVAL_CHUNK))
-        {
-            let x = data
-                .images()
-                .slice_move(s![start..start + labels.len(), ..]);
-            visit(self.feedforward_batch(x.t()).view(), labels);
+        for (out, labels) in self.map_outputs(data, |out, labels| (out.to_owned(), labels)) {
+            visit(out.view(), labels);
         }
     }
 
     /// How many examples of `data` the network classifies correctly: the index of the most
     /// active output neuron is the digit (`evaluate` in the book).
     pub fn evaluate(&self, data: &Dataset<F>) -> usize {
-        let mut correct = 0;
-        self.for_each_output(data, |out, labels| {
-            correct += out
-                .axis_iter(Axis(1))
+        let correct = self.map_outputs(data, |out, labels| {
+            out.axis_iter(Axis(1))
                 .zip(labels)
                 .filter(|(col, &label)| {
                     argmax(col.iter().map(|v| v.as_f64())) == usize::from(label)
                 })
-                .count();
+                .count()
         });
-        correct
+        correct.into_iter().sum()
     }
 
     /// The digit each example of `data` is read as (the most active output neuron).
     pub fn predictions(&self, data: &Dataset<F>) -> Vec<usize> {
-        let mut digits = Vec::with_capacity(data.len());
-        self.for_each_output(data, |out, _| {
-            digits.extend(
-                out.axis_iter(Axis(1))
-                    .map(|col| argmax(col.iter().map(|v| v.as_f64()))),
-            );
+        let digits = self.map_outputs(data, |out, _| {
+            out.axis_iter(Axis(1))
+                .map(|col| argmax(col.iter().map(|v| v.as_f64())))
+                .collect::<Vec<_>>()
         });
-        digits
+        digits.concat()
     }
 
     /// `network2.py`'s `total_cost(data, lmbda)`: the mean cost over `data` plus the L2 term
@@ -368,18 +381,22 @@ impl<F: Real> Network<F> {
         self.mean_cost(data) + 0.5 * lambda / data.len() as f64 * squares
     }
 
-    /// The mean cost over `data`, without the L2 term: (1/n) Σₓ C(a(x), y(x)).
+    /// The mean cost over `data`, without the L2 term: (1/n) Σₓ C(a(x), y(x)), added example
+    /// by example in order.
     pub fn mean_cost(&self, data: &Dataset<F>) -> f64 {
-        let mut total = 0.0;
-        let mut y = vec![F::zero(); self.sizes[self.sizes.len() - 1]];
-        self.for_each_output(data, |out, labels| {
+        let classes = self.sizes[self.sizes.len() - 1];
+        let costs = self.map_outputs(data, |out, labels| {
+            let mut y = vec![F::zero(); classes];
+            let mut costs = Vec::with_capacity(labels.len());
             for (col, &label) in out.axis_iter(Axis(1)).zip(labels) {
                 y.fill(F::zero());
                 y[usize::from(label)] = F::one();
                 let a: Vec<F> = col.to_vec();
-                total += self.cost.value(&a, &y);
+                costs.push(self.cost.value(&a, &y));
             }
+            costs
         });
+        let total = costs.iter().flatten().fold(0.0, |total, c| total + c);
         total / data.len() as f64
     }
 

@@ -170,6 +170,36 @@ pub fn fma_peak(single: bool) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The peak rate of `threads` cores at once, in GFLOP/s: [`fma_peak`]'s loop run on
+/// `threads` threads together, the best of a few runs of their summed rates (the cores of a
+/// machine can share a clock budget or an FMA unit, so this is measured, not multiplied).
+pub fn fma_peak_threads(single: bool, threads: usize) -> f64 {
+    if threads <= 1 {
+        return fma_peak(single);
+    }
+    let iterations = 20_000_000;
+    (0..3)
+        .map(|_| {
+            std::thread::scope(|scope| {
+                let runs: Vec<_> = (0..threads)
+                    .map(|_| {
+                        scope.spawn(move || {
+                            let start = Instant::now();
+                            let (flops, checksum) = fma_loop(single, iterations);
+                            let seconds = start.elapsed().as_secs_f64();
+                            std::hint::black_box(checksum);
+                            flops / seconds / 1e9
+                        })
+                    })
+                    .collect();
+                runs.into_iter()
+                    .map(|run| run.join().unwrap_or(0.0))
+                    .sum::<f64>()
+            })
+        })
+        .fold(0.0, f64::max)
+}
+
 /// Independent accumulators: enough to cover the FMA latency on two ports.
 const CHAINS: usize = 12;
 

@@ -25,7 +25,8 @@ use crate::model::layers::LayerNetwork;
 use crate::model::Step;
 use crate::real::Real;
 use crate::report::bench::{
-    flops_per_epoch, fma_kind, fma_peak, layer_flops_per_epoch, layer_multiply_adds, EpochRate,
+    flops_per_epoch, fma_kind, fma_peak, fma_peak_threads, layer_flops_per_epoch, layer_multiply_adds,
+    EpochRate,
 };
 use crate::report::console::say;
 use crate::rng::SeededRng;
@@ -155,7 +156,7 @@ pub struct BenchRequest {
     /// The precisions to time every network in [default: each network's
     /// ([`BenchNet::precisions`])].
     pub precisions: Option<Vec<Precision>>,
-    /// Threads for the matrix products.
+    /// Threads that share each mini-batch and score the networks.
     pub threads: usize,
     /// The MNIST pickle, or a directory of IDX files.
     pub data: PathBuf,
@@ -191,10 +192,13 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
             .clone()
             .unwrap_or_else(|| net.precisions());
         for precision in precisions {
-            let config = net.config(precision, request.epochs)?.check()?;
+            let config = net
+                .config(precision, request.epochs)?
+                .check()?
+                .with_threads(request.threads);
             config
                 .network
-                .check_memory(config.sgd.mini_batch_size, memory)?;
+                .check_memory(config.sgd.mini_batch_size, request.threads, memory)?;
             runs.push(Run { net, config });
         }
     }
@@ -206,13 +210,26 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
         check_runs_against(&runs, n)?;
     }
 
-    crate::backend::set_threads(request.threads);
+    crate::backend::start_threads(request.threads)?;
     say(&format!("Backend: {}", crate::backend::describe()));
-    let (peak64, peak32) = (fma_peak(false), fma_peak(true));
+    let (core64, core32) = (fma_peak(false), fma_peak(true));
     say(&format!(
-        "Peak of one core ({}): {peak64:.1} GFLOP/s in f64, {peak32:.1} GFLOP/s in f32",
+        "Peak of one core ({}): {core64:.1} GFLOP/s in f64, {core32:.1} GFLOP/s in f32",
         fma_kind()
     ));
+    // The share of the peak is of every core the run uses.
+    let (peak64, peak32) = match request.threads {
+        1 => (core64, core32),
+        n => {
+            let peaks = (fma_peak_threads(false, n), fma_peak_threads(true, n));
+            say(&format!(
+                "Peak of {n} threads at once: {:.1} GFLOP/s in f64, {:.1} GFLOP/s in f32 \
+                 (the shares of the peak below are of this)",
+                peaks.0, peaks.1
+            ));
+            peaks
+        }
+    };
     let mnist = load_data(&request.data, request.validation_size)?;
     let training = match request.train_size {
         Some(n) => {
@@ -274,8 +291,8 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
     if request.phases {
         for run in runs.iter().filter(|r| r.config.network.layers().is_some()) {
             match (run.config.network.precision, &sets32) {
-                (Precision::F32, Some((training, _))) => phases(run, training, peak32)?,
-                _ => phases(run, &training, peak64)?,
+                (Precision::F32, Some((training, _))) => phases(run, training, core32)?,
+                _ => phases(run, &training, core64)?,
             }
         }
     }
@@ -298,7 +315,8 @@ fn phases<F: Real>(run: &Run, training: &Dataset<F>, peak: f64) -> Result<(), Ru
     let mut rng = crate::rng::seeded(config.seed);
     let mut net: LayerNetwork<F> =
         LayerNetwork::new(layers, IMAGE_SHAPE, CLASSES, &mut rng).map_err(ConfigError::from)?;
-    let mut step = net.step(&config.sgd);
+    // One thread: the phases are a profile of the kernels.
+    let mut step = net.step(&config.sgd, 1);
     step.time_phases();
     let sgd = Step {
         eta: config.sgd.eta,

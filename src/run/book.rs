@@ -446,8 +446,11 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
     }
     let epochs = request.epochs.unwrap_or(row.epochs);
     let precision = request.precision.unwrap_or(row.precision());
-    let config = row.config(epochs, precision, request.seed)?.check()?;
     crate::config::check_threads(request.threads)?;
+    let config = row
+        .config(epochs, precision, request.seed)?
+        .check()?
+        .with_threads(request.threads);
     let save = match &request.save {
         Some(path) => row.save_paths(path),
         None => Vec::new(),
@@ -474,7 +477,7 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
     } else {
         &request.data
     };
-    crate::backend::set_threads(request.threads);
+    crate::backend::start_threads(request.threads)?;
     say(&format!(
         "{} (chapter {}): {}",
         row.id, row.chapter, row.what

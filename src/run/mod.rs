@@ -77,6 +77,8 @@ pub enum RunError {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
+    Threads(#[from] crate::backend::ThreadsError),
+    #[error(transparent)]
     Expand(#[from] ExpandError),
     #[error(transparent)]
     PickleWrite(#[from] PickleWriteError),

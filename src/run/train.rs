@@ -64,7 +64,8 @@ pub struct TrainRequest {
     pub train_size: Option<usize>,
     /// The set scored after every epoch.
     pub eval_on: EvalSet,
-    /// Threads for the matrix products.
+    /// Threads that share each mini-batch and score the network (see
+    /// [`CheckedConfig::with_threads`]).
     pub threads: usize,
     /// Start from this saved network instead of random weights.
     pub init: Option<PathBuf>,
@@ -138,14 +139,14 @@ impl TrainRequest {
             }
             None => None,
         };
-        let config = self.config.check()?;
+        let config = self.config.check()?.with_threads(self.threads);
         let memory = memory_total().unwrap_or(u128::MAX);
         if let Some(fc) = config.network.fully_connected() {
             check_sizes_against(&fc.sizes, IMAGE_PIXELS, CLASSES)?;
         }
         config
             .network
-            .check_memory(config.sgd.mini_batch_size, memory)?;
+            .check_memory(config.sgd.mini_batch_size, self.threads, memory)?;
         // The training images, where the data's headers tell their number: --train-size and
         // the mini-batch are checked against it here rather than after a long load.
         let available = training_count(&self.data, self.validation_size);
@@ -201,7 +202,7 @@ impl CheckedTrain {
 pub fn train(run: &CheckedTrain, stop: Option<Arc<AtomicBool>>) -> Result<History, RunError> {
     let (request, config) = (&run.request, &run.config);
     print_settings(request, config);
-    crate::backend::set_threads(request.threads);
+    crate::backend::start_threads(request.threads)?;
     say(&format!("Backend: {}", crate::backend::describe()));
 
     let start = Instant::now();

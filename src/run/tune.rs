@@ -84,7 +84,8 @@ pub struct TuneRequest {
     pub worker: Option<String>,
     pub heartbeat: Duration,
     pub stale_after: Duration,
-    /// Threads for each worker's matrix products.
+    /// Threads of each worker: they share each of its trial's mini-batches (chapter 6's
+    /// networks) and score its networks. The process runs `jobs × threads` threads in all.
     pub threads: usize,
     /// A directory for TensorBoard's event files: one run directory per trial
     /// ([`TuneRequest::tensorboard_dir`]).
@@ -225,7 +226,7 @@ impl TuneRequest {
             let checked = config.check().map_err(|e| unfit(e.to_string()))?;
             checked
                 .network
-                .check_memory(checked.sgd.mini_batch_size, memory)
+                .check_memory(checked.sgd.mini_batch_size, self.threads, memory)
                 .map_err(|e| match self.jobs {
                     1 => unfit(e.to_string()),
                     jobs => unfit(format!(
@@ -267,7 +268,8 @@ impl TuneRequest {
 /// resumed from its last finished epoch), then scores the best trial on the test set.
 pub fn tune(run: &CheckedTune, stop: Arc<AtomicBool>) -> Result<Option<StudyResult>, RunError> {
     let request = &run.request;
-    crate::backend::set_threads(request.threads);
+    let threads = request.jobs.saturating_mul(request.threads);
+    crate::backend::start_threads(threads.min(crate::config::MAX_THREADS))?;
     say(&format!(
         "Study {:?} in {}: {}, {} sampler, {}, {} here",
         request.study,
@@ -281,6 +283,16 @@ pub fn tune(run: &CheckedTune, stop: Arc<AtomicBool>) -> Result<Option<StudyResu
         count(request.jobs as u64, "worker")
     ));
     say(&format!("Backend: {}", crate::backend::describe()));
+    let cores = crate::backend::cores();
+    if threads > cores {
+        say(&format!(
+            "{} × {} = {threads} threads on {}: they take turns, and each trial runs slower \
+             than it would with --jobs × --threads at most {cores}",
+            count(request.jobs as u64, "worker"),
+            count(request.threads as u64, "thread"),
+            count(cores as u64, "core"),
+        ));
+    }
     let start = Instant::now();
     let mnist = load_data(&request.data, request.validation_size)?;
     // Trials are scored on the validation set, the best of them on the test set.
@@ -601,12 +613,15 @@ impl<F: Real> Worker<'_, F> {
         let request = &self.run.request;
         let config =
             apply(&request.base, request.layers.as_ref(), params).map_err(|e| e.to_string())?;
-        let checked = config.check().map_err(|e: ConfigError| e.to_string())?;
+        let checked = config
+            .check()
+            .map_err(|e: ConfigError| e.to_string())?
+            .with_threads(request.threads);
         let memory = memory_total().unwrap_or(u128::MAX);
         let data = &self.data.training;
         checked
             .network
-            .check_memory(checked.sgd.mini_batch_size, memory)
+            .check_memory(checked.sgd.mini_batch_size, request.threads, memory)
             .and_then(|()| {
                 checked.check_data(checked.network.shape(), data.inputs(), CLASSES, data.len())
             })
@@ -654,7 +669,7 @@ impl<F: Real> WithModel<F> for TrialRun<'_, '_, F> {
         };
         training.keep_best();
         let pruner = request.pruner.build();
-        let mut stepper = training.model.step(&config.sgd);
+        let mut stepper = training.model.step(&config.sgd, config.threads());
         let mut stop = StopFlag(worker.stop);
         let mut events = TrialEvents(match request.tensorboard_dir(trial.number) {
             Some(dir) => Some(super::train::open_tensorboard(

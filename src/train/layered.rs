@@ -1,11 +1,14 @@
 //! The training step of chapter 6's networks: `network3.py`'s `train_mb` — the whole
 //! mini-batch forward, backward and updated at once ([`crate::model::layers::pass`]), with
-//! dropout masks drawn afresh for every mini-batch from the run's generator.
+//! dropout masks drawn afresh for every mini-batch from the run's generator. On several
+//! threads, each takes a share of the mini-batch's examples
+//! ([`crate::model::layers::shards`]).
 
 use crate::config::SgdConfig;
 use crate::data::Dataset;
 use crate::model::layers::pass::Pass;
 use crate::model::layers::phase::Phase;
+use crate::model::layers::shards::Shards;
 use crate::model::layers::LayerNetwork;
 use crate::model::Step;
 use crate::real::Real;
@@ -14,22 +17,35 @@ use crate::rng::SeededRng;
 use super::model::Model;
 use super::step::UpdateMiniBatch;
 
-/// The buffers of one network's training passes, and the mini-batch size that sets
-/// `network3.py`'s number of mini-batches B = n/m in its L2 term.
+/// The buffers of one network's training passes — one pass, or one per thread — and the
+/// mini-batch size that sets `network3.py`'s number of mini-batches B = n/m in its L2 term.
 pub struct LayerStep<F: Real> {
-    pass: Pass<F>,
+    passes: Passes<F>,
     mini_batch: usize,
 }
 
+/// One thread's pass, or the shares of several.
+enum Passes<F: Real> {
+    One(Pass<F>),
+    Shared(Shards<F>),
+}
+
 impl<F: Real> LayerStep<F> {
-    /// Times every phase of every layer from now on (see [`Pass::time_phases`]).
+    /// Times every phase of every layer from now on (see [`Pass::time_phases`]); on one
+    /// thread only, as a profile of the kernels (`None` from [`LayerStep::phase_seconds`]
+    /// otherwise).
     pub fn time_phases(&mut self) {
-        self.pass.time_phases();
+        if let Passes::One(pass) = &mut self.passes {
+            pass.time_phases();
+        }
     }
 
     /// Seconds per phase and layer so far, `[layer][phase as usize]`, if timing.
     pub fn phase_seconds(&self) -> Option<&[[f64; Phase::ALL.len()]]> {
-        self.pass.phase_seconds()
+        match &self.passes {
+            Passes::One(pass) => pass.phase_seconds(),
+            Passes::Shared(_) => None,
+        }
     }
 }
 
@@ -42,22 +58,34 @@ impl<F: Real> UpdateMiniBatch<F, LayerNetwork<F>> for LayerStep<F> {
         step: &Step,
         rng: &mut SeededRng,
     ) {
-        self.pass.gather(data, batch);
-        self.pass.draw_masks(rng);
-        self.pass.forward(net);
         let batches = (step.n / self.mini_batch).max(1);
-        self.pass
-            .backward_update(net, step.eta, step.lambda, batches);
+        match &mut self.passes {
+            Passes::One(pass) => {
+                pass.gather(data, batch);
+                pass.draw_masks(rng);
+                pass.forward(net);
+                pass.backward_update(net, step.eta, step.lambda, batches);
+            }
+            Passes::Shared(shards) => {
+                let rate = (step.eta, step.lambda);
+                shards.step(net, data, batch, rate, batches, rng);
+            }
+        }
     }
 }
 
 impl<F: Real> Model<F> for LayerNetwork<F> {
     type Step = LayerStep<F>;
 
-    fn step(&self, sgd: &SgdConfig) -> LayerStep<F> {
+    fn step(&self, sgd: &SgdConfig, threads: usize) -> LayerStep<F> {
+        let m = sgd.mini_batch_size;
+        let passes = match threads.min(m) {
+            0 | 1 => Passes::One(Pass::new(self, m, true)),
+            n => Passes::Shared(Shards::new(self, m, n)),
+        };
         LayerStep {
-            pass: Pass::new(self, sgd.mini_batch_size, true),
-            mini_batch: sgd.mini_batch_size,
+            passes,
+            mini_batch: m,
         }
     }
 

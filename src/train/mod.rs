@@ -514,7 +514,7 @@ impl<M: Clone> Training<M> {
     where
         M: Model<F>,
     {
-        let mut stepper = self.model.step(&config.sgd);
+        let mut stepper = self.model.step(&config.sgd, config.threads());
         while !self.finished {
             self.epoch(config, training, evaluation, observer, &mut stepper)?;
         }

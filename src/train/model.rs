@@ -19,12 +19,13 @@ use super::step::UpdateMiniBatch;
 /// A model the training loop can train: cloned to keep its best epoch, updated one
 /// mini-batch at a time by its [`Model::Step`], and looked inside by observers that draw it
 /// ([`Inspect`]).
-pub trait Model<F: Real>: Clone + Inspect<F> {
+pub trait Model<F: Real>: Clone + Send + Sync + Inspect<F> {
     /// The mini-batch step, with its work buffers.
     type Step: UpdateMiniBatch<F, Self>;
 
-    /// A step for this model under `sgd` (its mini-batch size, and how it backpropagates).
-    fn step(&self, sgd: &SgdConfig) -> Self::Step;
+    /// A step for this model under `sgd` (its mini-batch size, and how it backpropagates),
+    /// sharing each mini-batch between `threads` threads where the model can.
+    fn step(&self, sgd: &SgdConfig, threads: usize) -> Self::Step;
 
     /// `(inputs, outputs)`: the values it reads per example and the classes it tells apart,
     /// checked against the data before training.
@@ -75,7 +76,9 @@ impl<F: Real> UpdateMiniBatch<F, Network<F>> for NetworkStep<F> {
 impl<F: Real> Model<F> for Network<F> {
     type Step = NetworkStep<F>;
 
-    fn step(&self, sgd: &SgdConfig) -> NetworkStep<F> {
+    /// The fully-connected networks train on one thread whatever `threads` says: their
+    /// products at the book's sizes are smaller than what sharing them costs.
+    fn step(&self, sgd: &SgdConfig, _threads: usize) -> NetworkStep<F> {
         match sgd.backprop {
             Backprop::PerExample => NetworkStep::PerExample(PerExample::new(self)),
             Backprop::Batched => {

@@ -43,6 +43,7 @@ pub mod kind;
 pub mod pass;
 pub mod phase;
 pub mod reference;
+pub mod shards;
 pub mod small_batch;
 pub mod softmax;
 pub mod spec;
@@ -417,27 +418,26 @@ impl<F: Real> LayerNetwork<F> {
 
     /// The digit each example of `data` is read as.
     pub fn predictions(&self, data: &Dataset<F>) -> Vec<usize> {
-        let mut digits = Vec::with_capacity(data.len());
-        self.for_each_output(data, |out, _| {
-            digits.extend(
-                out.columns()
-                    .into_iter()
-                    .map(|col| argmax(col.iter().map(|v| v.as_f64()))),
-            );
+        let digits = self.map_outputs(data, |out, _| {
+            out.columns()
+                .into_iter()
+                .map(|col| argmax(col.iter().map(|v| v.as_f64())))
+                .collect::<Vec<_>>()
         });
-        digits
+        digits.concat()
     }
 
     /// The cost `network3.py` trains on, over `data`: the mean log-likelihood −ln a_y plus
     /// ½λ‖W‖²/B, with B = n/m the number of mini-batches of size `mini_batch` in `data` (at
-    /// least 1).
+    /// least 1). The examples' costs are added one by one, in order.
     pub fn total_cost(&self, data: &Dataset<F>, lambda: f64, mini_batch: usize) -> f64 {
-        let mut total = 0.0;
-        self.for_each_output(data, |out, labels| {
-            for (col, &label) in out.columns().into_iter().zip(labels) {
-                total -= col[usize::from(label)].as_f64().ln();
-            }
+        let costs = self.map_outputs(data, |out, labels| {
+            let columns = out.columns().into_iter().zip(labels);
+            columns
+                .map(|(col, &label)| col[usize::from(label)].as_f64().ln())
+                .collect::<Vec<f64>>()
         });
+        let total = costs.iter().flatten().fold(0.0, |total, ln_a| total - ln_a);
         let batches = (data.len() / mini_batch.max(1)).max(1) as f64;
         total / data.len() as f64 + 0.5 * lambda * self.weights_squared() / batches
     }

@@ -30,6 +30,7 @@
 use std::time::Instant;
 
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD};
+use rayon::prelude::{ParallelIterator, ParallelSlice};
 
 use crate::data::Dataset;
 use crate::model::dropout;
@@ -301,12 +302,14 @@ impl<F: Real> Pass<F> {
         }
     }
 
-    /// `(decay, scale)` of `network3.py`'s update: W ← decay·W − scale·∇W.
+    /// `(decay, scale)` of `network3.py`'s update of the gathered mini-batch.
     fn rate(&self, eta: f64, lambda: f64, batches: usize) -> Rate<F> {
-        (
-            F::of(1.0 - eta * lambda / batches as f64),
-            F::of(eta / self.m as f64),
-        )
+        rate(eta, lambda, batches, self.m)
+    }
+
+    /// Examples gathered.
+    pub fn examples(&self) -> usize {
+        self.m
     }
 
     /// BP1 for softmax and the log-likelihood cost, δᴸ = a − y, into the last layer's `d_out`.
@@ -373,6 +376,16 @@ impl<F: Real> Pass<F> {
     }
 }
 
+/// `(decay, scale)` of `network3.py`'s update after a mini-batch of `m` examples, with
+/// `batches` mini-batches in the training set: W ← decay·W − scale·∇W with decay = 1 − ηλ/B
+/// and scale = η/m.
+pub fn rate<F: Real>(eta: f64, lambda: f64, batches: usize, m: usize) -> Rate<F> {
+    (
+        F::of(1.0 - eta * lambda / batches as f64),
+        F::of(eta / m as f64),
+    )
+}
+
 /// Examples scored per forward pass when evaluating a whole data set. Larger chunks make
 /// longer products, but past about 50 examples a convolution's unrolled patches and weighted
 /// inputs outgrow the caches: scoring the 10,000 test images with the book's two-conv network
@@ -380,15 +393,37 @@ impl<F: Real> Pass<F> {
 pub const EVAL_CHUNK: usize = 50;
 
 impl<F: Real> LayerNetwork<F> {
-    /// Calls `visit(output, labels)` for consecutive chunks of `data`, each output
-    /// `(classes, chunk)`, computed as at evaluation (no dropout).
-    pub fn for_each_output(&self, data: &Dataset<F>, mut visit: impl FnMut(ArrayView2<F>, &[u8])) {
-        let mut pass = Pass::new(self, EVAL_CHUNK.min(data.len()).max(1), false);
+    /// `f(output, labels)` for consecutive chunks of `data`, in order, each output `(classes,
+    /// chunk)` computed as at evaluation (no dropout), with the chunk's labels. The chunks
+    /// ([`EVAL_CHUNK`] examples) are shared between the pool's threads ([`crate::backend`]),
+    /// each with a pass of its own; they are the same on any number of threads, and so is
+    /// every output.
+    pub fn map_outputs<'d, R: Send>(
+        &self,
+        data: &'d Dataset<F>,
+        f: impl Fn(ArrayView2<F>, &'d [u8]) -> R + Sync,
+    ) -> Vec<R> {
+        let m = EVAL_CHUNK.min(data.len()).max(1);
         let indices: Vec<usize> = (0..data.len()).collect();
-        for chunk in indices.chunks(EVAL_CHUNK) {
-            pass.gather(data, chunk);
-            pass.forward(self);
-            visit(pass.output(), pass.labels());
+        indices
+            .par_chunks(EVAL_CHUNK)
+            .map_init(
+                || Pass::new(self, m, false),
+                |pass, chunk| {
+                    pass.gather(data, chunk);
+                    pass.forward(self);
+                    let start = chunk.first().copied().unwrap_or(0);
+                    f(pass.output(), &data.labels()[start..start + chunk.len()])
+                },
+            )
+            .collect()
+    }
+
+    /// Calls `visit(output, labels)` for consecutive chunks of `data`, in order
+    /// ([`LayerNetwork::map_outputs`]).
+    pub fn for_each_output(&self, data: &Dataset<F>, mut visit: impl FnMut(ArrayView2<F>, &[u8])) {
+        for (out, labels) in self.map_outputs(data, |out, labels| (out.to_owned(), labels)) {
+            visit(out.view(), labels);
         }
     }
 }

@@ -120,15 +120,16 @@ pub fn parameters(layer: &LayerSpec, input: Shape, classes: usize) -> Option<u12
     layer.parameters(input, classes)
 }
 
-/// Bytes that training `layers` with passes of up to `m` examples holds, with floats of type
-/// `F`: the network's parameters, and every buffer of a training pass — exactly what
-/// [`pass::Pass::new`] allocates, from the same declaration ([`pass::buffers`]). `shapes` as
-/// [`check`] returns them. `None` past 128 bits.
+/// Bytes that training `layers` with `passes` passes of up to `m` examples each (one per
+/// thread) holds, with floats of type `F`: the network's parameters, and every buffer of each
+/// training pass — exactly what [`pass::Pass::new`] allocates, from the same declaration
+/// ([`pass::buffers`]). `shapes` as [`check`] returns them. `None` past 128 bits.
 pub fn bytes_needed<F: Real>(
     layers: &[LayerSpec],
     shapes: &[Shape],
     classes: usize,
     m: usize,
+    passes: usize,
 ) -> Option<u128> {
     let mut total: u128 = 0;
     for (layer, &input) in layers.iter().zip(shapes) {
@@ -136,9 +137,11 @@ pub fn bytes_needed<F: Real>(
         total = total.checked_add(values.checked_mul(std::mem::size_of::<F>() as u128)?)?;
     }
     let (own, per_layer) = pass::buffers::<F>(layers, shapes, m, true)?;
-    own.iter()
+    let one_pass = own
+        .iter()
         .chain(per_layer.iter().flatten())
-        .try_fold(total, |sum, b| sum.checked_add(b.bytes::<F>()?))
+        .try_fold(0u128, |sum, b| sum.checked_add(b.bytes::<F>()?))?;
+    total.checked_add(one_pass.checked_mul(passes as u128)?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,184 @@
+//! `network3.py`'s training step on several threads: each mini-batch's examples are split
+//! into consecutive shares, one per thread, and each thread runs the forward and backward
+//! passes of its share in a [`Pass`] of its own; the shares' gradients are then added up and
+//! `network3.py`'s update applied once, as for the whole mini-batch.
+//!
+//! The sum of the m examples' gradients (BP3, BP4 summed over the mini-batch) does not depend
+//! on how they are grouped, but its rounding does: with one share per thread, ∇ = ∇₁ + ∇₂ +
+//! … + ∇ₙ is added in that order for every parameter, whichever thread adds it, so a run
+//! repeats to the last bit for a given thread count — and differs in the last bits from
+//! another count's. The dropout masks are drawn on the calling thread, example by example in
+//! the mini-batch's order, from the run's one generator: the same masks as on one thread.
+//!
+//! One step is two forks and joins on the process's pool ([`crate::backend::fork_join`]):
+//! the shares' passes, then the update, split by ranges of every parameter array (each
+//! thread adds the shares' gradients of its range and updates it: W ← decay·W − scale·Σ∇W,
+//! b ← b − scale·Σ∇b). Gathering the examples and drawing the masks stay on the calling
+//! thread: they copy a few kilobytes.
+
+use crate::backend::fork_join;
+use crate::data::Dataset;
+use crate::real::Real;
+use crate::rng::SeededRng;
+
+use super::pass::{self, Pass};
+use super::LayerNetwork;
+
+/// Values added per block of the update: short enough to stay in registers and L1, long
+/// enough to vectorise.
+const BLOCK: usize = 64;
+
+/// The passes of a data-parallel training step, one per thread.
+#[derive(Clone, Debug)]
+pub struct Shards<F: Real> {
+    passes: Vec<Pass<F>>,
+}
+
+/// One thread's part of the update: for each parameter array, a range of its values, the
+/// same range of each share's gradient, and the array's decay (1 for biases).
+type UpdatePart<'a, F> = Vec<(&'a mut [F], Vec<&'a [F]>, F)>;
+
+impl<F: Real> Shards<F> {
+    /// Passes for mini-batches of up to `mini_batch` examples of `net` split between
+    /// `threads` threads (no more threads than examples).
+    pub fn new(net: &LayerNetwork<F>, mini_batch: usize, threads: usize) -> Self {
+        let threads = threads.clamp(1, mini_batch.max(1));
+        let m = mini_batch.div_ceil(threads);
+        Shards {
+            passes: (0..threads).map(|_| Pass::new(net, m, true)).collect(),
+        }
+    }
+
+    /// The threads a mini-batch is split between (fewer for a shorter mini-batch).
+    pub fn threads(&self) -> usize {
+        self.passes.len()
+    }
+
+    /// `batch` in `parts` consecutive shares whose sizes differ by at most one, the larger
+    /// first.
+    pub fn shares(batch: &[usize], parts: usize) -> impl Iterator<Item = &[usize]> {
+        let (base, extra) = (batch.len() / parts, batch.len() % parts);
+        (0..parts).scan(0, move |start, k| {
+            let len = base + usize::from(k < extra);
+            let share = &batch[*start..*start + len];
+            *start += len;
+            Some(share)
+        })
+    }
+
+    /// One training step of `net` on the examples `batch` of `data`: `network3.py`'s
+    /// `train_mb` with `(eta, lambda)` and `batches` mini-batches in the training set (its
+    /// L2 term), the dropout masks drawn from `rng`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step(
+        &mut self,
+        net: &mut LayerNetwork<F>,
+        data: &Dataset<F>,
+        batch: &[usize],
+        (eta, lambda): (f64, f64),
+        batches: usize,
+        rng: &mut SeededRng,
+    ) {
+        let parts = self.passes.len().min(batch.len());
+        let passes = &mut self.passes[..parts];
+        for (pass, share) in passes.iter_mut().zip(Self::shares(batch, parts)) {
+            pass.gather(data, share);
+            pass.draw_masks(rng);
+        }
+        let shared: &LayerNetwork<F> = net;
+        fork_join(passes, |pass| {
+            pass.forward(shared);
+            pass.backward(shared);
+        });
+        let (decay, scale) = pass::rate::<F>(eta, lambda, batches, batch.len());
+        let mut update = update_parts(net, passes, decay, parts);
+        fork_join(&mut update, |part| {
+            for (values, gradients, decay) in part.iter_mut() {
+                descend(values, gradients, *decay, scale);
+            }
+        });
+    }
+}
+
+/// The update split into `parts` parts of about equal size: every parameter array of `net`
+/// cut into `parts` ranges, range k of each going to part k with the same range of every
+/// share's gradient (from `passes`, after their backward pass) and the array's decay.
+fn update_parts<'a, F: Real>(
+    net: &'a mut LayerNetwork<F>,
+    passes: &'a [Pass<F>],
+    decay: F,
+    parts: usize,
+) -> Vec<UpdatePart<'a, F>> {
+    let layers = net.layers.len();
+    // [share][array]: each share's gradients, in the order of the parameters.
+    let gradients: Vec<Vec<&'a [F]>> = passes
+        .iter()
+        .map(|pass| {
+            (0..layers)
+                .flat_map(|l| pass.gradients(net, l))
+                .map(|g| g.to_slice().expect("gradients are contiguous"))
+                .collect()
+        })
+        .collect();
+    let decays: Vec<F> = net
+        .layers
+        .iter()
+        .flat_map(|layer| layer.parameters())
+        .map(|p| if p.decays { decay } else { F::one() })
+        .collect();
+    let mut split: Vec<UpdatePart<'a, F>> = (0..parts).map(|_| Vec::new()).collect();
+    let arrays = net.layers.iter_mut().flat_map(|layer| layer.parameters_mut());
+    for (a, values) in arrays.enumerate() {
+        let values = values.into_slice().expect("parameters are contiguous");
+        let len = values.len().div_ceil(parts).max(1);
+        for (k, range) in values.chunks_mut(len).enumerate() {
+            let start = k * len;
+            let ranges = gradients
+                .iter()
+                .map(|share| &share[a][start..start + range.len()])
+                .collect();
+            split[k].push((range, ranges, decays[a]));
+        }
+    }
+    split
+}
+
+/// `values ← decay·values − scale·(g₁ + g₂ + … + gₙ)`, the gradients added in the order
+/// given, block by block.
+fn descend<F: Real>(values: &mut [F], gradients: &[&[F]], decay: F, scale: F) {
+    let mut sum = [F::zero(); BLOCK];
+    for (b, block) in values.chunks_mut(BLOCK).enumerate() {
+        let (start, sum) = (b * BLOCK, &mut sum[..block.len()]);
+        let (first, rest) = gradients.split_first().expect("one share at least");
+        sum.copy_from_slice(&first[start..start + block.len()]);
+        for share in rest {
+            for (s, &g) in sum.iter_mut().zip(&share[start..start + block.len()]) {
+                *s += g;
+            }
+        }
+        for (w, &g) in block.iter_mut().zip(sum.iter()) {
+            *w = decay * *w - scale * g;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shards;
+
+    #[test]
+    fn shares_are_consecutive_and_as_even_as_can_be() {
+        let batch: Vec<usize> = (0..10).collect();
+        let sizes = |parts| -> Vec<usize> {
+            Shards::<f32>::shares(&batch, parts)
+                .map(|s| s.len())
+                .collect()
+        };
+        assert_eq!(sizes(1), [10]);
+        assert_eq!(sizes(3), [4, 3, 3]);
+        assert_eq!(sizes(4), [3, 3, 2, 2]);
+        assert_eq!(sizes(10), [1; 10]);
+        let joined: Vec<usize> = Shards::<f32>::shares(&batch, 3).flatten().copied().collect();
+        assert_eq!(joined, batch);
+    }
+}
