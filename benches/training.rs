@@ -5,7 +5,8 @@
 //!   `(30×784)·(784×m)` and δ·X `(30×m)·(m×784)`, for m = 10 and 100;
 //! - `layers-f64/…`, `layers-f32/…`: one training step of chapter 6's networks (`nndl book`'s
 //!   `ch6-conv` and `ch6-two-conv`, with their rows' η and λ), a mini-batch of 10: im2col,
-//!   the products, pooling and activations, backward and the update;
+//!   the products, pooling and activations, backward and the update; on one thread, and
+//!   shared between every core (`--threads`, `nndl::model::layers::shards`);
 //! - `layers-gemm-f32/…`: the products of `ch6-two-conv`'s convolutions at a mini-batch of 10,
 //!   in the layouts `nndl::model::layers::pass` gives them: conv1 forward W·cols
 //!   `(20×25)·(25×5760)` with its im2col and its ∇W = δ_Z·colsᵀ `(20×5760)·(5760×25)`, each
@@ -81,7 +82,7 @@ fn step_in<F: Real>(c: &mut Criterion) {
             n: 50_000,
             dropout,
         };
-        let mut stepper = net.step(&TrainConfig::book_run(variant).sgd);
+        let mut stepper = net.step(&TrainConfig::book_run(variant).sgd, 1);
         let batches: Vec<Vec<usize>> = (0..100).map(|b| (b * 10..b * 10 + 10).collect()).collect();
         let mut i = 0;
         let name = if dropout > 0.0 {
@@ -148,7 +149,7 @@ fn layers_in<F: Real>(c: &mut Criterion, precision: Precision) {
         let (per_example, _) =
             layer_flops_per_example(layers, IMAGE_SHAPE, CLASSES).expect("a network that builds");
         group.throughput(Throughput::Elements((per_example * m as f64) as u64));
-        let mut net = LayerNetwork::<F>::new(layers, IMAGE_SHAPE, CLASSES, &mut rng)
+        let net = LayerNetwork::<F>::new(layers, IMAGE_SHAPE, CLASSES, &mut rng)
             .expect("a network that builds");
         let step = Step {
             eta: config.sgd.eta,
@@ -156,18 +157,28 @@ fn layers_in<F: Real>(c: &mut Criterion, precision: Precision) {
             n: 50_000,
             dropout: 0.0,
         };
-        let mut stepper = net.step(&config.sgd);
         let batches: Vec<Vec<usize>> = (0..1000 / m)
             .map(|b| (b * m..b * m + m).collect())
             .collect();
-        let mut i = 0;
-        group.bench_function(BenchmarkId::new(id, format!("mini-batch {m}")), |b| {
-            b.iter(|| {
-                let batch = &batches[i % batches.len()];
-                stepper.update_mini_batch(&mut net, &training, batch, &step, &mut rng);
-                i += 1;
-            })
-        });
+        // One thread, and every core sharing the mini-batch (`--threads`).
+        let mut counts = vec![1, nndl::backend::cores()];
+        counts.dedup();
+        for threads in counts {
+            let mut net = net.clone();
+            let mut stepper = net.step(&config.sgd, threads);
+            let mut i = 0;
+            let name = match threads {
+                1 => format!("mini-batch {m}"),
+                n => format!("mini-batch {m}, {n} threads"),
+            };
+            group.bench_function(BenchmarkId::new(id, name), |b| {
+                b.iter(|| {
+                    let batch = &batches[i % batches.len()];
+                    stepper.update_mini_batch(&mut net, &training, batch, &step, &mut rng);
+                    i += 1;
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -46,7 +46,7 @@ mod openblas {
 }
 
 /// Sets how many threads the BLAS may use (no effect on the single-threaded backends).
-fn set_blas_threads(n: usize) {
+pub fn set_blas_threads(n: usize) {
     #[cfg(feature = "openblas")]
     openblas::set_threads(n);
     #[cfg(not(feature = "openblas"))]
@@ -115,4 +115,22 @@ pub fn fork_join<T: Send>(items: &mut [T], work: impl Fn(&mut T) + Sync) {
         }
         work(first);
     });
+}
+
+/// Seconds one [`fork_join`] of `parts` empty parts takes on the pool, the median of
+/// `rounds` rounds of 1,000: what sharing a mini-batch costs besides the work itself (a
+/// shared training step forks and joins twice).
+pub fn fork_join_seconds(parts: usize, rounds: usize) -> f64 {
+    let mut items = vec![0u64; parts];
+    let mut times: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            for _ in 0..1_000 {
+                fork_join(&mut items, |n| *n = std::hint::black_box(*n + 1));
+            }
+            start.elapsed().as_secs_f64() / 1_000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }

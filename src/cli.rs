@@ -454,7 +454,7 @@ pub struct ConfigArgs {
     #[arg(long, value_name = "halve:N[,RATIO]", value_parser = parse_schedule)]
     eta_schedule: Option<EtaSchedule>,
     /// Threads: they share each mini-batch of chapter 6's networks (a run repeats to the
-    /// last bit with the same count; the fully-connected networks train on one) and score
+    /// last bit with the same count; the fully-connected networks train on one thread) and score
     /// every network [default: the cores available; for `tune`, each worker's share of them].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,

@@ -555,8 +555,8 @@ impl CheckedConfig {
 
     /// The same run with each mini-batch shared by `threads` threads (at least 1; see
     /// [`check_threads`]). Chapter 6's networks split a mini-batch's examples between them
-    /// ([`crate::model::layers::shards`]); the fully-connected networks' small products are
-    /// faster on one thread, so they train on one whatever the count.
+    /// ([`crate::model::layers::shards`]); the fully-connected networks train on one whatever
+    /// the count (both kinds are scored on every thread).
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self

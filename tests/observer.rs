@@ -173,7 +173,7 @@ fn resumed(
     let mut rng = nndl::rng::seeded(checked.seed);
     let net: Network = build_network(checked.network.fully_connected().unwrap(), &mut rng);
     let mut run = Training::new(net, &checked, data.0.len(), rng);
-    let mut stepper = run.model.step(&checked.sgd);
+    let mut stepper = run.model.step(&checked.sgd, checked.threads());
     let mut quiet = EpochFn(|_: &EpochRecord, _: &[usize]| {});
     for _ in 0..stop_after {
         run.epoch(&checked, &data.0, &data.1, &mut quiet, &mut stepper)

@@ -341,7 +341,7 @@ fn tolerance(precision: Precision) -> f64 {
 #[test]
 fn default_runs_train_the_same_weights_as_before() {
     // One thread, should the backend be a BLAS that would share a product between threads.
-    nndl::backend::set_threads(1);
+    nndl::backend::set_blas_threads(1);
     let mnist = load_mnist(mnist_path()).unwrap();
     let training = mnist.training.head(5000);
     let sets = Sets {

@@ -227,6 +227,11 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
                  (the shares of the peak below are of this)",
                 peaks.0, peaks.1
             ));
+            say(&format!(
+                "Hand-over between the {n} threads: {:.1} µs per fork and join (a shared \
+                 mini-batch takes two)",
+                1e6 * crate::backend::fork_join_seconds(n, 9)
+            ));
             peaks
         }
     };

@@ -76,8 +76,8 @@ impl<F: Real> UpdateMiniBatch<F, Network<F>> for NetworkStep<F> {
 impl<F: Real> Model<F> for Network<F> {
     type Step = NetworkStep<F>;
 
-    /// The fully-connected networks train on one thread whatever `threads` says: their
-    /// products at the book's sizes are smaller than what sharing them costs.
+    /// The fully-connected networks train on one thread whatever `threads` says (their
+    /// scoring is shared, [`Network::map_outputs`]); their steps are not split.
     fn step(&self, sgd: &SgdConfig, _threads: usize) -> NetworkStep<F> {
         match sgd.backprop {
             Backprop::PerExample => NetworkStep::PerExample(PerExample::new(self)),
