@@ -617,7 +617,7 @@ impl InPrecision for Job<'_> {
         for k in 0..self.row.ensemble {
             let mut config = (*self.config).clone().into_inner();
             config.seed += k as u64;
-            let config = config.check()?;
+            let config = config.check()?.with_threads(self.config.threads());
             if self.row.ensemble > 1 {
                 say(&format!(
                     "Network {} of {} (seed {})",
