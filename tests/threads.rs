@@ -243,3 +243,26 @@ fn thread_counts_out_of_range_are_refused() {
         }
     }
 }
+
+#[test]
+fn bench_names_its_threads_and_their_peak() {
+    let out = nndl(&[
+        "bench",
+        "--nets",
+        "network2",
+        "--precisions",
+        "f32",
+        "--epochs",
+        "1",
+        "--train-size",
+        "100",
+        "--threads",
+        "2",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", common::stderr(&out));
+    assert!(stdout.contains(", 2 threads"), "{stdout}");
+    assert!(stdout.contains("Peak of 2 threads at once: "), "{stdout}");
+    assert!(stdout.contains("Hand-over between the 2 threads: "), "{stdout}");
+    assert!(stdout.contains("| network2 | f32 |"), "{stdout}");
+}
