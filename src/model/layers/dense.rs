@@ -20,7 +20,9 @@
 //! product, backprop from δ (BP2–BP4) and update, their buffers and their model-file weights.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD};
+use ndarray::{
+    s, Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis,
+};
 
 use crate::model::export::layer::{Exported, Function, Product};
 use crate::real::Real;
@@ -270,6 +272,57 @@ impl<F: Real> Dense<F> {
         self.send_input_error(buffers, pass);
     }
 
+    /// A share's backprop in a mini-batch shared between threads ([`super::shards`]): only
+    /// ∂C/∂input = δᵀ·W (BP2), from the weights before the update; ∇W and ∇b are left to
+    /// [`Dense::update_from_shares`].
+    pub fn backward_share(&self, buffers: &mut DenseBuffers<F>, pass: &mut Backward<'_, F>) {
+        if pass.d_input.is_some() {
+            let delta = pass.d_out.slice(s![.., ..pass.m]);
+            input_error(delta, &self.weights, &mut buffers.d_input);
+        }
+        self.send_input_error(buffers, pass);
+    }
+
+    /// `network3.py`'s update from the shares of a mini-batch, in order (each share's buffers
+    /// after [`Dense::backward_share`] and its δ): δ `(n_out, m)` and the input `(m, n_in)` of
+    /// the whole mini-batch are put together share after share, then W ← decay·W −
+    /// scale·δ·input (BP4 and the update in one product) and b ← b − scale·Σδ (BP3), the rows
+    /// of W split between `threads` threads. Each row is computed alike however the rows are
+    /// split.
+    pub fn update_from_shares(
+        &mut self,
+        shares: &[(&DenseBuffers<F>, ArrayView2<'_, F>)],
+        (decay, scale): Rate<F>,
+        threads: usize,
+    ) {
+        let m: usize = shares.iter().map(|(_, delta)| delta.ncols()).sum();
+        let (n_out, n_in) = self.weights.dim();
+        let mut delta = Array2::<F>::zeros((n_out, m)); // (n_out, m)
+        let mut input = Array2::<F>::zeros((m, n_in)); // (m, n_in)
+        let mut at = 0;
+        for (buffers, share) in shares {
+            let k = share.ncols();
+            delta.slice_mut(s![.., at..at + k]).assign(share);
+            input
+                .slice_mut(s![at..at + k, ..])
+                .assign(&buffers.input.slice(s![..k, ..]));
+            at += k;
+        }
+        let rows = n_out.div_ceil(threads.max(1)).max(1);
+        let mut parts: Vec<_> = self
+            .weights
+            .axis_chunks_iter_mut(Axis(0), rows)
+            .zip(self.biases.axis_chunks_iter_mut(Axis(0), rows))
+            .zip(delta.axis_chunks_iter(Axis(0), rows))
+            .collect();
+        crate::backend::fork_join(&mut parts, |((w, b), delta)| {
+            general_mat_mul(-scale, delta, &input, decay, w);
+            for (b, row) in b.iter_mut().zip(delta.rows()) {
+                *b -= scale * row.sum();
+            }
+        });
+    }
+
     /// Zeroes ∂C/∂input where an input was dropped and [`scatter`]s it to the previous layer.
     fn send_input_error(&self, buffers: &mut DenseBuffers<F>, pass: &mut Backward<'_, F>) {
         let m = pass.m;
@@ -465,6 +518,19 @@ macro_rules! forward_to_dense {
 
         fn gradients<'a>(&self, buffers: &'a DenseBuffers<F>) -> Vec<ndarray::ArrayViewD<'a, F>> {
             self.dense.gradients(buffers)
+        }
+
+        fn updates_from_shares(&self) -> bool {
+            true
+        }
+
+        fn update_from_shares(
+            &mut self,
+            shares: &[(&DenseBuffers<F>, ndarray::ArrayView2<'_, F>)],
+            rate: $crate::model::layers::kind::Rate<F>,
+            threads: usize,
+        ) {
+            self.dense.update_from_shares(shares, rate, threads);
         }
     };
 }

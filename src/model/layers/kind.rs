@@ -370,6 +370,33 @@ pub trait Kind<F: Real>: Sized {
     /// `network3.py`'s update from the gradients of the last [`Kind::backward`].
     fn update(&mut self, buffers: &Self::Buffers, rate: Rate<F>);
 
+    /// In a mini-batch shared between threads ([`super::shards`]): whether the layer is
+    /// updated from its shares' errors and inputs ([`Kind::update_from_shares`], after
+    /// [`Kind::backward_share`]) rather than from the sum of their gradients. A dense layer
+    /// is: its ∇W, as large as W, would be written by every share and read back to be
+    /// added up, where δ and the input of the whole mini-batch are a few columns.
+    fn updates_from_shares(&self) -> bool {
+        false
+    }
+
+    /// A share's `backprop` in a shared mini-batch: ∂C/∂input, and what the layer's update
+    /// needs — by default [`Kind::backward`], every gradient.
+    fn backward_share(&self, buffers: &mut Self::Buffers, pass: &mut Backward<'_, F>) {
+        self.backward(buffers, pass);
+    }
+
+    /// `network3.py`'s update from every share of the mini-batch, in order: each share's
+    /// buffers after [`Kind::backward_share`] and its δ `(n_out, m_share)`, the work split
+    /// between `threads` threads. Called only where [`Kind::updates_from_shares`].
+    fn update_from_shares(
+        &mut self,
+        _shares: &[(&Self::Buffers, ArrayView2<'_, F>)],
+        _rate: Rate<F>,
+        _threads: usize,
+    ) {
+        unreachable!("a layer updated from the sum of its shares' gradients")
+    }
+
     /// The gradients of the last [`Kind::backward`], in the order of [`Kind::parameters`].
     fn gradients<'a>(&self, buffers: &'a Self::Buffers) -> Vec<ArrayViewD<'a, F>>;
 

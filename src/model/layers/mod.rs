@@ -48,7 +48,7 @@ pub mod small_batch;
 pub mod softmax;
 pub mod spec;
 
-use ndarray::{ArrayViewD, ArrayViewMutD};
+use ndarray::{ArrayView2, ArrayViewD, ArrayViewMutD};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
@@ -286,6 +286,39 @@ macro_rules! registry {
                 match (self, buffers) {
                     $((Layer::$name(l), LayerBuffers::$name(b)) => l.update(b, rate),)*
                     _ => unreachable!("buffers made for another layer"),
+                }
+            }
+
+            /// See [`Kind::updates_from_shares`].
+            pub fn updates_from_shares(&self) -> bool {
+                match self { $(Layer::$name(l) => l.updates_from_shares(),)* }
+            }
+
+            fn backward_share(&self, buffers: &mut LayerBuffers<F>, pass: &mut Backward<'_, F>) {
+                match (self, buffers) {
+                    $((Layer::$name(l), LayerBuffers::$name(b)) => l.backward_share(b, pass),)*
+                    _ => unreachable!("buffers made for another layer"),
+                }
+            }
+
+            fn update_from_shares(
+                &mut self,
+                shares: &[(&LayerBuffers<F>, ArrayView2<'_, F>)],
+                rate: Rate<F>,
+                threads: usize,
+            ) {
+                match self {
+                    $(Layer::$name(l) => {
+                        let shares: Vec<_> = shares
+                            .iter()
+                            .map(|(buffers, delta)| match buffers {
+                                LayerBuffers::$name(b) => (b, delta.view()),
+                                #[allow(unreachable_patterns)]
+                                _ => unreachable!("buffers made for another layer"),
+                            })
+                            .collect();
+                        l.update_from_shares(&shares, rate, threads)
+                    })*
                 }
             }
 

@@ -285,6 +285,22 @@ impl<F: Real> Pass<F> {
         }
     }
 
+    /// A share's backward pass in a mini-batch shared between threads, after a training
+    /// [`Pass::forward`] ([`super::shards`]): every layer's error, and for each layer what its
+    /// update needs ([`super::kind::Kind::backward_share`]).
+    pub fn backward_share(&mut self, net: &LayerNetwork<F>) {
+        self.output_error();
+        for (l, layer) in net.layers.iter().enumerate().rev() {
+            self.backward_layer(l, |slot, pass| layer.backward_share(slot, pass));
+        }
+    }
+
+    /// Layer `l`'s buffers, and its δ `(n_out, m)` after a backward pass.
+    pub fn layer_share(&self, l: usize) -> (&LayerBuffers<F>, ArrayView2<'_, F>) {
+        let slot = &self.layers[l];
+        (&slot.kind, slot.d_out.slice(s![.., ..self.m]))
+    }
+
     /// The training step's backward pass after a training [`Pass::forward`]: the same
     /// errors as [`Pass::backward`], with each layer updated by `network3.py`'s rule (see
     /// [`Pass::update`]) as soon as the error of its input has been computed from its weights.

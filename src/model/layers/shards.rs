@@ -10,11 +10,13 @@
 //! another count's. The dropout masks are drawn on the calling thread, example by example in
 //! the mini-batch's order, from the run's one generator: the same masks as on one thread.
 //!
-//! One step is two forks and joins on the process's pool ([`crate::backend::fork_join`]):
-//! the shares' passes, then the update, split by ranges of every parameter array (each
-//! thread adds the shares' gradients of its range and updates it: W ← decay·W − scale·Σ∇W,
-//! b ← b − scale·Σ∇b). Gathering the examples and drawing the masks stay on the calling
-//! thread: they copy a few kilobytes.
+//! One step forks and joins on the process's pool ([`crate::backend::fork_join`]): the
+//! shares' passes; then each dense layer's update, from δ and the input of the whole
+//! mini-batch put together share after share (W ← decay·W − scale·δ·input, its rows split
+//! between the threads: no share computes a ∇W as large as W), then the other layers'
+//! update, split by ranges of every parameter array (each thread adds the shares' gradients
+//! of its range and updates it: W ← decay·W − scale·Σ∇W, b ← b − scale·Σ∇b). Gathering the
+//! examples and drawing the masks stay on the calling thread: they copy a few kilobytes.
 
 use crate::backend::fork_join;
 use crate::data::Dataset;
@@ -88,9 +90,18 @@ impl<F: Real> Shards<F> {
         let shared: &LayerNetwork<F> = net;
         fork_join(passes, |pass| {
             pass.forward(shared);
-            pass.backward(shared);
+            pass.backward_share(shared);
         });
-        let (decay, scale) = pass::rate::<F>(eta, lambda, batches, batch.len());
+        let rate = pass::rate::<F>(eta, lambda, batches, batch.len());
+        // The dense layers, each from its shares' δ and inputs, on every thread.
+        for (l, layer) in net.layers.iter_mut().enumerate() {
+            if layer.updates_from_shares() {
+                let shares: Vec<_> = passes.iter().map(|pass| pass.layer_share(l)).collect();
+                layer.update_from_shares(&shares, rate, parts);
+            }
+        }
+        // The others from the sum of their shares' gradients.
+        let (decay, scale) = rate;
         let mut update = update_parts(net, passes, decay, parts);
         fork_join(&mut update, |part| {
             for (values, gradients, decay) in part.iter_mut() {
@@ -100,7 +111,8 @@ impl<F: Real> Shards<F> {
     }
 }
 
-/// The update split into `parts` parts of about equal size: every parameter array of `net`
+/// The update of the layers updated from the sum of their shares' gradients (the
+/// convolutions), split into `parts` parts of about equal size: every parameter array of them
 /// cut into `parts` ranges, range k of each going to part k with the same range of every
 /// share's gradient (from `passes`, after their backward pass) and the array's decay.
 fn update_parts<'a, F: Real>(
@@ -109,25 +121,26 @@ fn update_parts<'a, F: Real>(
     decay: F,
     parts: usize,
 ) -> Vec<UpdatePart<'a, F>> {
-    let layers = net.layers.len();
+    let summed: Vec<bool> = net.layers.iter().map(|l| !l.updates_from_shares()).collect();
+    let layers = || (0..net.layers.len()).filter(|&l| summed[l]);
     // [share][array]: each share's gradients, in the order of the parameters.
     let gradients: Vec<Vec<&'a [F]>> = passes
         .iter()
         .map(|pass| {
-            (0..layers)
+            layers()
                 .flat_map(|l| pass.gradients(net, l))
                 .map(|g| g.to_slice().expect("gradients are contiguous"))
                 .collect()
         })
         .collect();
-    let decays: Vec<F> = net
-        .layers
-        .iter()
-        .flat_map(|layer| layer.parameters())
+    let decays: Vec<F> = layers()
+        .flat_map(|l| net.layers[l].parameters())
         .map(|p| if p.decays { decay } else { F::one() })
         .collect();
     let mut split: Vec<UpdatePart<'a, F>> = (0..parts).map(|_| Vec::new()).collect();
-    let arrays = net.layers.iter_mut().flat_map(|layer| layer.parameters_mut());
+    let arrays = (net.layers.iter_mut().zip(&summed))
+        .filter(|(_, &summed)| summed)
+        .flat_map(|(layer, _)| layer.parameters_mut());
     for (a, values) in arrays.enumerate() {
         let values = values.into_slice().expect("parameters are contiguous");
         let len = values.len().div_ceil(parts).max(1);
