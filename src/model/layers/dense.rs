@@ -275,10 +275,21 @@ impl<F: Real> Dense<F> {
     /// A share's backprop in a mini-batch shared between threads ([`super::shards`]): only
     /// ∂C/∂input = δᵀ·W (BP2), from the weights before the update; ∇W and ∇b are left to
     /// [`Dense::update_from_shares`].
+    /// Through [`small_batch::input_error`] when the kernels take the mini-batch.
     pub fn backward_share(&self, buffers: &mut DenseBuffers<F>, pass: &mut Backward<'_, F>) {
         if pass.d_input.is_some() {
-            let delta = pass.d_out.slice(s![.., ..pass.m]);
-            input_error(delta, &self.weights, &mut buffers.d_input);
+            let (m, n_in, m_max) = (pass.m, self.weights.ncols(), pass.d_out.ncols());
+            let w = self.weights.as_slice();
+            let delta = pass.d_out.as_slice();
+            match (pass.small, w, delta, buffers.d_input.as_slice_mut()) {
+                (true, Some(w), Some(delta), Some(d_x)) => {
+                    small_batch::input_error(w, n_in, delta, m_max, d_x, m);
+                }
+                _ => {
+                    let delta = pass.d_out.slice(s![.., ..m]);
+                    input_error(delta, &self.weights, &mut buffers.d_input);
+                }
+            }
         }
         self.send_input_error(buffers, pass);
     }

@@ -9,7 +9,7 @@
 //! -- layers-dense` (with or without `--features openblas`) times them against the general
 //! products at chapter 6's shapes.
 //!
-//! The two kernels:
+//! The kernels:
 //!
 //! - [`forward`]: z = α·W·xᵀ — for each neuron, m dot products of its row of W with the m
 //!   examples' inputs, in m vector accumulators (in `f32` block by block of inputs that stay
@@ -22,6 +22,8 @@
 //!   for (prefetched) a strip ahead, since a walk down the rows is one the hardware does not
 //!   foresee. (A first layer, with no input error to send back, is updated by a general
 //!   product instead: this kernel's update alone measured slower than `matrixmultiply`'s.)
+//! - [`input_error`]: BP2 alone, the same walk leaving W as it is, for a share of a
+//!   mini-batch shared between threads ([`super::shards`]).
 //!
 //! Shapes: `w` `(n_out, n_in)`; `x` `(m, n_in)`, one example per row (the dense layer's
 //! input buffer); `z` and `delta` `(n_out, ≥ m)`, one example per column; `d_x` like `x`. The
@@ -136,7 +138,25 @@ pub fn backward_update<F: Real>(
     ))
 }
 
-/// The shapes both kernels rely on: `w` a whole number of rows of n_in, `x` at least m rows,
+/// d_x[e, k] = Σ_j w[j, k]·δ[j, e] for the first `m` examples (BP2), W left as it is: the
+/// input error [`backward_update`] computes, alone — a share's, in a mini-batch shared
+/// between threads ([`super::shards`]), whose update comes once every share's error is known.
+/// The same sums in the same order as [`backward_update`]'s, so the same values.
+///
+/// Panics unless 1 ≤ m ≤ [`MAX_EXAMPLES`] and the slices hold the shapes.
+pub fn input_error<F: Real>(
+    w: &[F],
+    n_in: usize,
+    delta: &[F],
+    delta_stride: usize,
+    d_x: &mut [F],
+    m: usize,
+) {
+    check(w.len(), n_in, d_x.len(), m, delta.len(), delta_stride);
+    with_examples!(m, E => input_error_kernel::<F, L, E>(w, n_in, delta, delta_stride, d_x))
+}
+
+/// The shapes the kernels rely on: `w` a whole number of rows of n_in, `x` at least m rows,
 /// `out` `(w's rows, stride ≥ m)`.
 fn check(w: usize, n_in: usize, x: usize, m: usize, out: usize, stride: usize) {
     assert!(
@@ -304,6 +324,38 @@ fn backward_kernel<F: Real, const L: usize, const E: usize>(
     }
 }
 
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn input_error_kernel<F: Real, const L: usize, const E: usize>(
+    w: &[F],
+    n_in: usize,
+    delta: &[F],
+    delta_stride: usize,
+    d_x: &mut [F],
+) {
+    // [`backward_kernel`]'s walk: strips of L columns of W down all n_out rows, the strip's
+    // input errors in registers; the last n_in mod L columns padded with zeros.
+    let (full, width) = (n_in / L, n_in % L);
+    for s in 0..full + usize::from(width > 0) {
+        let (k, len) = (s * L, if s < full { L } else { width });
+        let mut d = [[F::zero(); L]; E];
+        for (row, delta) in w.chunks_exact(n_in).zip(delta.chunks(delta_stride)) {
+            let delta: &[F; E] = delta[..E].try_into().expect("E values");
+            // The line after this strip's in this row, as in `backward_kernel`.
+            prefetch(row.as_ptr().wrapping_add(k).wrapping_byte_add(CACHE_LINE));
+            let mut wk = [F::zero(); L];
+            wk[..len].copy_from_slice(&row[k..k + len]);
+            for e in 0..E {
+                for l in 0..L {
+                    d[e][l] = wk[l].mul_add(delta[e], d[e][l]);
+                }
+            }
+        }
+        for (e, d) in d.iter().enumerate() {
+            d_x[e * n_in + k..e * n_in + k + len].copy_from_slice(&d[..len]);
+        }
+    }
+}
+
 /// One row's strip of L weights: adds its part of each example's input error to `d`
 /// (w·δ[e], BP2), and returns it updated (decay·w − scale·Σ_e δ[e]·x[e], BP4).
 #[inline(always)]
@@ -437,6 +489,13 @@ mod tests {
                 close(&fast_dx, &d_x, tol, &format!("d_x {what}"));
                 close(&fast_w, &w2, tol, &format!("w {what}"));
                 close(&fast_b, &b2, tol, &format!("b {what}"));
+
+                // The input error alone, from the weights as they were: the same values,
+                // and rows past m (a buffer for a longer mini-batch) left alone.
+                let mut alone = vec![F::of(7.0); (m + 1) * n_in];
+                input_error(&of(&w), n_in, &delta_wide, stride, &mut alone, m);
+                assert_eq!(alone[..m * n_in], fast_dx[..], "input error alone, {what}");
+                assert!(alone[m * n_in..].iter().all(|&v| v == F::of(7.0)), "{what}");
             }
         }
     }
