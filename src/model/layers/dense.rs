@@ -19,6 +19,8 @@
 //! the product — an activation or the softmax — and in δ; what they share is here: [`Dense`]'s
 //! product, backprop from δ (BP2–BP4) and update, their buffers and their model-file weights.
 
+use std::sync::Arc;
+
 use ndarray::linalg::general_mat_mul;
 use ndarray::{
     s, Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis,
@@ -28,7 +30,9 @@ use crate::model::export::layer::{Exported, Function, Product};
 use crate::real::Real;
 
 use super::item::Shape;
-use super::kind::{self, apply_update, Backward, Buffer, Element, Forward, Parameter, Rate, Role};
+use super::kind::{
+    self, apply_update, Backward, Buffer, Element, Forward, Parameter, Rate, Role, Work,
+};
 use super::phase::Phase;
 use super::reference::Trace;
 use super::small_batch;
@@ -297,15 +301,15 @@ impl<F: Real> Dense<F> {
     /// `network3.py`'s update from the shares of a mini-batch, in order (each share's buffers
     /// after [`Dense::backward_share`] and its δ): δ `(n_out, m)` and the input `(m, n_in)` of
     /// the whole mini-batch are put together share after share, then W ← decay·W −
-    /// scale·δ·input (BP4 and the update in one product) and b ← b − scale·Σδ (BP3), the rows
-    /// of W split between `threads` threads. Each row is computed alike however the rows are
-    /// split.
-    pub fn update_from_shares(
-        &mut self,
+    /// scale·δ·input (BP4 and the update in one product) and b ← b − scale·Σδ (BP3), as at
+    /// most `parts` pieces of work on consecutive rows of W. Each row is computed alike
+    /// however the rows are split.
+    pub fn update_from_shares<'a>(
+        &'a mut self,
         shares: &[(&DenseBuffers<F>, ArrayView2<'_, F>)],
         (decay, scale): Rate<F>,
-        threads: usize,
-    ) {
+        parts: usize,
+    ) -> Vec<Work<'a>> {
         let m: usize = shares.iter().map(|(_, delta)| delta.ncols()).sum();
         let (n_out, n_in) = self.weights.dim();
         let mut delta = Array2::<F>::zeros((n_out, m)); // (n_out, m)
@@ -319,19 +323,25 @@ impl<F: Real> Dense<F> {
                 .assign(&buffers.input.slice(s![..k, ..]));
             at += k;
         }
-        let rows = n_out.div_ceil(threads.max(1)).max(1);
-        let mut parts: Vec<_> = self
-            .weights
-            .axis_chunks_iter_mut(Axis(0), rows)
-            .zip(self.biases.axis_chunks_iter_mut(Axis(0), rows))
-            .zip(delta.axis_chunks_iter(Axis(0), rows))
-            .collect();
-        crate::backend::fork_join(&mut parts, |((w, b), delta)| {
-            general_mat_mul(-scale, delta, &input, decay, w);
-            for (b, row) in b.iter_mut().zip(delta.rows()) {
-                *b -= scale * row.sum();
-            }
-        });
+        let joined = Arc::new((delta, input));
+        let rows = n_out.div_ceil(parts.max(1)).max(1);
+        let weights = self.weights.axis_chunks_iter_mut(Axis(0), rows);
+        let biases = self.biases.axis_chunks_iter_mut(Axis(0), rows);
+        weights
+            .zip(biases)
+            .enumerate()
+            .map(|(k, (mut w, mut b))| {
+                let joined = Arc::clone(&joined);
+                Box::new(move || {
+                    let (delta, input) = &*joined;
+                    let delta = delta.slice(s![k * rows..k * rows + w.nrows(), ..]);
+                    general_mat_mul(-scale, &delta, input, decay, &mut w);
+                    for (b, row) in b.iter_mut().zip(delta.rows()) {
+                        *b -= scale * row.sum();
+                    }
+                }) as Work<'a>
+            })
+            .collect()
     }
 
     /// Zeroes ∂C/∂input where an input was dropped and [`scatter`]s it to the previous layer.
@@ -535,13 +545,13 @@ macro_rules! forward_to_dense {
             true
         }
 
-        fn update_from_shares(
-            &mut self,
+        fn update_from_shares<'a>(
+            &'a mut self,
             shares: &[(&DenseBuffers<F>, ndarray::ArrayView2<'_, F>)],
             rate: $crate::model::layers::kind::Rate<F>,
-            threads: usize,
-        ) {
-            self.dense.update_from_shares(shares, rate, threads);
+            parts: usize,
+        ) -> Vec<$crate::model::layers::kind::Work<'a>> {
+            self.dense.update_from_shares(shares, rate, parts)
         }
     };
 }

@@ -312,6 +312,9 @@ pub struct Backward<'a, F: Real> {
 /// `(decay, scale)` of `network3.py`'s update: W ← decay·W − scale·∇W, b ← b − scale·∇b.
 pub type Rate<F> = (F, F);
 
+/// A piece of a shared step's work, to run on one of the threads.
+pub type Work<'a> = Box<dyn FnOnce() + Send + 'a>;
+
 /// A built layer of one kind.
 pub trait Kind<F: Real>: Sized {
     type Spec: KindSpec;
@@ -386,14 +389,15 @@ pub trait Kind<F: Real>: Sized {
     }
 
     /// `network3.py`'s update from every share of the mini-batch, in order: each share's
-    /// buffers after [`Kind::backward_share`] and its δ `(n_out, m_share)`, the work split
-    /// between `threads` threads. Called only where [`Kind::updates_from_shares`].
-    fn update_from_shares(
-        &mut self,
+    /// buffers after [`Kind::backward_share`] and its δ `(n_out, m_share)`, as at most
+    /// `parts` pieces of work on disjoint parts of the layer, run at once on the threads.
+    /// Called only where [`Kind::updates_from_shares`].
+    fn update_from_shares<'a>(
+        &'a mut self,
         _shares: &[(&Self::Buffers, ArrayView2<'_, F>)],
         _rate: Rate<F>,
-        _threads: usize,
-    ) {
+        _parts: usize,
+    ) -> Vec<Work<'a>> {
         unreachable!("a layer updated from the sum of its shares' gradients")
     }
 

@@ -301,12 +301,12 @@ macro_rules! registry {
                 }
             }
 
-            fn update_from_shares(
-                &mut self,
+            fn update_from_shares<'a>(
+                &'a mut self,
                 shares: &[(&LayerBuffers<F>, ArrayView2<'_, F>)],
                 rate: Rate<F>,
-                threads: usize,
-            ) {
+                parts: usize,
+            ) -> Vec<kind::Work<'a>> {
                 match self {
                     $(Layer::$name(l) => {
                         let shares: Vec<_> = shares
@@ -317,7 +317,7 @@ macro_rules! registry {
                                 _ => unreachable!("buffers made for another layer"),
                             })
                             .collect();
-                        l.update_from_shares(&shares, rate, threads)
+                        l.update_from_shares(&shares, rate, parts)
                     })*
                 }
             }

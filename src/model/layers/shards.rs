@@ -10,19 +10,21 @@
 //! another count's. The dropout masks are drawn on the calling thread, example by example in
 //! the mini-batch's order, from the run's one generator: the same masks as on one thread.
 //!
-//! One step forks and joins on the process's pool ([`crate::backend::fork_join`]): the
-//! shares' passes; then each dense layer's update, from δ and the input of the whole
-//! mini-batch put together share after share (W ← decay·W − scale·δ·input, its rows split
-//! between the threads: no share computes a ∇W as large as W), then the other layers'
-//! update, split by ranges of every parameter array (each thread adds the shares' gradients
-//! of its range and updates it: W ← decay·W − scale·Σ∇W, b ← b − scale·Σ∇b). Gathering the
-//! examples and drawing the masks stay on the calling thread: they copy a few kilobytes.
+//! One step is two forks and joins on the process's pool ([`crate::backend::fork_join`]):
+//! the shares' passes, then the update, each thread taking its part of every layer: of each
+//! dense layer, consecutive rows of W, updated from δ and the input of the whole mini-batch
+//! put together share after share (W ← decay·W − scale·δ·input: no share computes a ∇W as
+//! large as W); of the other layers, a range of every parameter array, updated from the sum
+//! of the shares' gradients of that range (W ← decay·W − scale·Σ∇W, b ← b − scale·Σ∇b).
+//! Gathering the examples and drawing the masks stay on the calling thread: they copy a few
+//! kilobytes.
 
 use crate::backend::fork_join;
 use crate::data::Dataset;
 use crate::real::Real;
 use crate::rng::SeededRng;
 
+use super::kind::{Rate, Work};
 use super::pass::{self, Pass};
 use super::LayerNetwork;
 
@@ -93,37 +95,30 @@ impl<F: Real> Shards<F> {
             pass.backward_share(shared);
         });
         let rate = pass::rate::<F>(eta, lambda, batches, batch.len());
-        // The dense layers, each from its shares' δ and inputs, on every thread.
-        for (l, layer) in net.layers.iter_mut().enumerate() {
-            if layer.updates_from_shares() {
-                let shares: Vec<_> = passes.iter().map(|pass| pass.layer_share(l)).collect();
-                layer.update_from_shares(&shares, rate, parts);
-            }
-        }
-        // The others from the sum of their shares' gradients.
-        let (decay, scale) = rate;
-        let mut update = update_parts(net, passes, decay, parts);
-        fork_join(&mut update, |part| {
-            for (values, gradients, decay) in part.iter_mut() {
-                descend(values, gradients, *decay, scale);
+        let mut work = update_work(net, passes, rate, parts);
+        fork_join(&mut work, |part| {
+            for piece in part.drain(..) {
+                piece();
             }
         });
     }
 }
 
-/// The update of the layers updated from the sum of their shares' gradients (the
-/// convolutions), split into `parts` parts of about equal size: every parameter array of them
-/// cut into `parts` ranges, range k of each going to part k with the same range of every
-/// share's gradient (from `passes`, after their backward pass) and the array's decay.
-fn update_parts<'a, F: Real>(
+/// The update of `net` after the shares' backward passes (`passes`), in `parts` parts of
+/// about equal size, part k's pieces of work in `[k]`. A layer updated from its shares
+/// (dense) gives its own pieces ([`super::kind::Kind::update_from_shares`]); the others'
+/// parameter arrays are each cut into `parts` ranges, range k going to part k with the same
+/// range of every share's gradient and the array's decay.
+fn update_work<'a, F: Real>(
     net: &'a mut LayerNetwork<F>,
     passes: &'a [Pass<F>],
-    decay: F,
+    (decay, scale): Rate<F>,
     parts: usize,
-) -> Vec<UpdatePart<'a, F>> {
+) -> Vec<Vec<Work<'a>>> {
     let summed: Vec<bool> = net.layers.iter().map(|l| !l.updates_from_shares()).collect();
     let layers = || (0..net.layers.len()).filter(|&l| summed[l]);
-    // [share][array]: each share's gradients, in the order of the parameters.
+    // [share][array]: each share's gradients of the summed layers, in the order of the
+    // parameters.
     let gradients: Vec<Vec<&'a [F]>> = passes
         .iter()
         .map(|pass| {
@@ -137,23 +132,40 @@ fn update_parts<'a, F: Real>(
         .flat_map(|l| net.layers[l].parameters())
         .map(|p| if p.decays { decay } else { F::one() })
         .collect();
-    let mut split: Vec<UpdatePart<'a, F>> = (0..parts).map(|_| Vec::new()).collect();
-    let arrays = (net.layers.iter_mut().zip(&summed))
-        .filter(|(_, &summed)| summed)
-        .flat_map(|(layer, _)| layer.parameters_mut());
-    for (a, values) in arrays.enumerate() {
-        let values = values.into_slice().expect("parameters are contiguous");
-        let len = values.len().div_ceil(parts).max(1);
-        for (k, range) in values.chunks_mut(len).enumerate() {
-            let start = k * len;
-            let ranges = gradients
-                .iter()
-                .map(|share| &share[a][start..start + range.len()])
-                .collect();
-            split[k].push((range, ranges, decays[a]));
+    let mut work: Vec<Vec<Work<'a>>> = (0..parts).map(|_| Vec::new()).collect();
+    let mut ranges: Vec<UpdatePart<'a, F>> = (0..parts).map(|_| Vec::new()).collect();
+    let mut a = 0;
+    for (l, layer) in net.layers.iter_mut().enumerate() {
+        if !summed[l] {
+            let shares: Vec<_> = passes.iter().map(|pass| pass.layer_share(l)).collect();
+            let pieces = layer.update_from_shares(&shares, (decay, scale), parts);
+            for (k, piece) in pieces.into_iter().enumerate() {
+                work[k].push(piece);
+            }
+            continue;
+        }
+        for values in layer.parameters_mut() {
+            let values = values.into_slice().expect("parameters are contiguous");
+            let len = values.len().div_ceil(parts).max(1);
+            for (k, range) in values.chunks_mut(len).enumerate() {
+                let start = k * len;
+                let sums = gradients
+                    .iter()
+                    .map(|share| &share[a][start..start + range.len()])
+                    .collect();
+                ranges[k].push((range, sums, decays[a]));
+            }
+            a += 1;
         }
     }
-    split
+    for (part, mut ranges) in work.iter_mut().zip(ranges) {
+        part.push(Box::new(move || {
+            for (values, gradients, decay) in ranges.iter_mut() {
+                descend(values, gradients, *decay, scale);
+            }
+        }));
+    }
+    work
 }
 
 /// `values ← decay·values − scale·(g₁ + g₂ + … + gₙ)`, the gradients added in the order
