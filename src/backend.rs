@@ -40,7 +40,8 @@ mod openblas {
 
     pub fn describe() -> String {
         // Safety: plain calls into the linked OpenBLAS, which return static strings.
-        let (core, config) = unsafe { (text(openblas_get_corename()), text(openblas_get_config())) };
+        let (core, config) =
+            unsafe { (text(openblas_get_corename()), text(openblas_get_config())) };
         format!("core {core}; {config}")
     }
 }

@@ -76,7 +76,11 @@ fn train(net: &LayerNetwork, data: &Dataset, threads: usize, seed: u64) -> (Laye
         n: data.len(),
         dropout: 0.0,
     };
-    for batch in [vec![3, 9, 0, 4, 12, 1, 7], vec![5, 2, 8, 11, 6, 10, 13], vec![14, 15]] {
+    for batch in [
+        vec![3, 9, 0, 4, 12, 1, 7],
+        vec![5, 2, 8, 11, 6, 10, 13],
+        vec![14, 15],
+    ] {
         step.update_mini_batch(&mut net, data, &batch, &step_size, &mut draws);
     }
     (net, draws.random::<u64>())
@@ -90,7 +94,11 @@ fn a_shared_mini_batch_trains_as_one_thread_does() {
             let net = network(list, activation, &mut r);
             let data = random_dataset(16, 144, 10, &mut r);
             let (one, after_one) = train(&net, &data, 1, 5);
-            assert_ne!(values(&one), values(&net), "{list}: the steps moved nothing");
+            assert_ne!(
+                values(&one),
+                values(&net),
+                "{list}: the steps moved nothing"
+            );
             for threads in [2, 3, 7, 16] {
                 let (shared, after) = train(&net, &data, threads, 5);
                 // The same masks were drawn: the generator is where one thread left it.
@@ -263,6 +271,9 @@ fn bench_names_its_threads_and_their_peak() {
     assert!(out.status.success(), "{stdout}{}", common::stderr(&out));
     assert!(stdout.contains(", 2 threads"), "{stdout}");
     assert!(stdout.contains("Peak of 2 threads at once: "), "{stdout}");
-    assert!(stdout.contains("Hand-over between the 2 threads: "), "{stdout}");
+    assert!(
+        stdout.contains("Hand-over between the 2 threads: "),
+        "{stdout}"
+    );
     assert!(stdout.contains("| network2 | f32 |"), "{stdout}");
 }

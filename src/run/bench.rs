@@ -25,8 +25,8 @@ use crate::model::layers::LayerNetwork;
 use crate::model::Step;
 use crate::real::Real;
 use crate::report::bench::{
-    flops_per_epoch, fma_kind, fma_peak, fma_peak_threads, layer_flops_per_epoch, layer_multiply_adds,
-    EpochRate,
+    flops_per_epoch, fma_kind, fma_peak, fma_peak_threads, layer_flops_per_epoch,
+    layer_multiply_adds, EpochRate,
 };
 use crate::report::console::say;
 use crate::rng::SeededRng;

@@ -115,7 +115,11 @@ fn update_work<'a, F: Real>(
     (decay, scale): Rate<F>,
     parts: usize,
 ) -> Vec<Vec<Work<'a>>> {
-    let summed: Vec<bool> = net.layers.iter().map(|l| !l.updates_from_shares()).collect();
+    let summed: Vec<bool> = net
+        .layers
+        .iter()
+        .map(|l| !l.updates_from_shares())
+        .collect();
     let layers = || (0..net.layers.len()).filter(|&l| summed[l]);
     // [share][array]: each share's gradients of the summed layers, in the order of the
     // parameters.
@@ -203,7 +207,10 @@ mod tests {
         assert_eq!(sizes(3), [4, 3, 3]);
         assert_eq!(sizes(4), [3, 3, 2, 2]);
         assert_eq!(sizes(10), [1; 10]);
-        let joined: Vec<usize> = Shards::<f32>::shares(&batch, 3).flatten().copied().collect();
+        let joined: Vec<usize> = Shards::<f32>::shares(&batch, 3)
+            .flatten()
+            .copied()
+            .collect();
         assert_eq!(joined, batch);
     }
 }
