@@ -102,6 +102,28 @@ fn idx_files_give_exactly_the_pickles_three_sets() {
 }
 
 #[test]
+fn idx_files_in_f32_give_the_f64_pixels_rounded() {
+    let files = IdxFiles::in_dir(&idx_dir()).unwrap();
+    let f64s = idx::load_idx_files(&files, 12_345).expect("data/idx loads");
+    let f32s = idx::load_idx_files_as::<f32>(&files, 12_345).expect("data/idx loads in f32");
+    for (x, y) in [
+        (&f64s.training, &f32s.training),
+        (&f64s.validation, &f32s.validation),
+        (&f64s.test, &f32s.test),
+    ] {
+        assert_eq!(x.images().dim(), y.images().dim());
+        assert!(x
+            .images()
+            .iter()
+            .zip(y.images())
+            .all(|(p, q)| *p as f32 == *q));
+        assert_eq!(x.labels(), y.labels());
+        assert!(y.has_byte_copy());
+    }
+    assert_eq!(f32s.training.len(), 60_000 - 12_345);
+}
+
+#[test]
 fn any_validation_size_splits_idx_and_pickle_alike() {
     let from_idx = load_data(&idx_dir(), Some(12_345)).expect("IDX with 12,345 validation");
     let from_pickle = load_data(&mnist_path(), Some(12_345)).expect("pickle with 12,345");
