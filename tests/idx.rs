@@ -161,6 +161,39 @@ fn raw_and_gzipped_files_read_alike_and_a_directory_means_idx() {
 }
 
 #[test]
+fn a_file_of_several_gzip_members_reads_as_the_members_joined() {
+    // Each file split in two gzip members, the split inside the header for the labels and
+    // inside an image for the images: the same sets as the raw files. Before, the first member
+    // alone was read and the file refused as too short.
+    let dir = small_dir("idx_members_raw");
+    let raw = load_data(&dir, Some(2)).expect("raw IDX files load");
+    let gz = temp_dir("idx_members");
+    for (name, at) in [
+        (idx::TRAIN_IMAGES, 16 + 5 * 784 + 100),
+        (idx::TRAIN_LABELS, 6),
+        (idx::TEST_IMAGES, 16 + 784),
+        (idx::TEST_LABELS, 9),
+    ] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        write_file(&gz, &format!("{name}.gz"), &gzip_two_members(&bytes, at));
+    }
+    same_sets(
+        &raw,
+        &load_data(&gz, Some(2)).expect("IDX files of two gzip members load"),
+    );
+    // A member too many is still found: the file holds more than its header declares.
+    let mut bytes = std::fs::read(dir.join(idx::TEST_LABELS)).unwrap();
+    bytes.push(0);
+    write_file(
+        &gz,
+        &format!("{}.gz", idx::TEST_LABELS),
+        &gzip_two_members(&bytes, 11),
+    );
+    let e = load_err(&gz);
+    assert!(e.contains("the file holds more"), "{e}");
+}
+
+#[test]
 fn a_missing_file_is_named_with_the_four_the_directory_needs() {
     let dir = small_dir("idx_missing");
     std::fs::remove_file(dir.join(idx::TEST_LABELS)).unwrap();

@@ -72,6 +72,17 @@ fn python2_protocol2_layout_loads() {
     expect_small(&load_mnist(&path).unwrap());
 }
 
+#[test]
+fn a_pickle_of_several_gzip_members_loads() {
+    // Split inside the training images' bytes: before, the first member alone was inflated
+    // and the pickle refused as truncated.
+    let dir = temp_dir("py2_members");
+    let raw = py2_mnist(&small_sets());
+    let path = write_file(&dir, "two.pkl.gz", &gzip_two_members(&raw, raw.len() / 3));
+    expect_small(&load_mnist(&path).unwrap());
+    assert_eq!(nndl::data::mnist::training_count(&path), Some(6));
+}
+
 /// Every pixel of `b` is the pixel of `a` rounded to `f32`, bit for bit, and the labels and
 /// byte copies agree.
 fn rounded_alike(a: &Mnist, b: &Mnist<f32>) {
