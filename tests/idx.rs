@@ -181,6 +181,15 @@ fn a_file_of_several_gzip_members_reads_as_the_members_joined() {
         &raw,
         &load_data(&gz, Some(2)).expect("IDX files of two gzip members load"),
     );
+    // Zero padding after the last member is ignored, as gzip -d ignores it (flate2's
+    // MultiGzDecoder took it for a broken header; the first member alone used to be read).
+    let mut padded = gzip_two_members(&std::fs::read(dir.join(idx::TEST_LABELS)).unwrap(), 9);
+    padded.extend([0u8; 100]);
+    write_file(&gz, &format!("{}.gz", idx::TEST_LABELS), &padded);
+    same_sets(
+        &raw,
+        &load_data(&gz, Some(2)).expect("zero padding is ignored"),
+    );
     // A member too many is still found: the file holds more than its header declares.
     let mut bytes = std::fs::read(dir.join(idx::TEST_LABELS)).unwrap();
     bytes.push(0);

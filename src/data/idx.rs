@@ -20,15 +20,15 @@
 //! precision. A file is inflated only up to the size its header declares (one byte more shows
 //! it is too long), straight into the buffers of the sets it makes: the bytes are the sets'
 //! byte copy, and their pixels in the run's precision are made from them, so the images are
-//! held once as bytes and once as `f32` or `f64`. A gzipped file may be several gzip members
-//! one after the other (as `cat a.gz b.gz` makes; `gzip -d` reads them as one file). Left
-//! out: element types other than unsigned bytes (no MNIST-like set uses them) and images of
-//! other sizes (these networks take 784 inputs).
+//! held once as bytes and once as `f32` or `f64`. A gzipped file is read as `gzip -d` reads it:
+//! several gzip members one after the other (as `cat a.gz b.gz` makes) are one file, and zero
+//! padding after the last is ignored ([`super::file::GzipMembers`]). Left out: element types
+//! other than unsigned bytes (no MNIST-like set uses them) and images of other sizes (these
+//! networks take 784 inputs).
 
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
 use ndarray::Array2;
 
 use super::dataset::{Dataset, Mnist};
@@ -248,7 +248,7 @@ pub fn open(path: &Path) -> Result<(Box<dyn Read>, u64), DataError> {
     let stream = BufReader::with_capacity(1 << 16, start.chain(file));
     Ok(if magic == GZIP_MAGIC {
         (
-            Box::new(MultiGzDecoder::new(stream)),
+            Box::new(super::file::GzipMembers::new(stream)),
             size.saturating_mul(MAX_DEFLATE_RATIO),
         )
     } else {

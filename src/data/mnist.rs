@@ -22,7 +22,6 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
 use ndarray::Array2;
 
 use super::dataset::{as_byte, Dataset, Mnist};
@@ -76,7 +75,7 @@ pub fn training_count(path: impl AsRef<Path>) -> Option<usize> {
     let mut prefix = Vec::new();
     // A read error (a file cut short, a corrupt stream) leaves what was inflated before it,
     // which may still hold the shape; loading reports the error.
-    let _ = MultiGzDecoder::new(std::io::BufReader::new(file))
+    let _ = super::file::GzipMembers::new(std::io::BufReader::new(file))
         .take(PEEK_BYTES)
         .read_to_end(&mut prefix);
     match pickle::first_array_shape(&prefix)?[..] {
@@ -122,7 +121,7 @@ fn read_gzip(path: &Path, max_bytes: usize) -> Result<Vec<u8>, DataError> {
     // hint for the first allocation: capped, and never trusted for anything else.
     let hint = size_hint(&mut file).map_err(open_err)?.min(max_bytes);
     let mut raw = Vec::with_capacity(hint);
-    let mut gz = MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file));
+    let mut gz = super::file::GzipMembers::new(std::io::BufReader::with_capacity(1 << 16, file));
     // One byte past the hint, so that a file whose trailer is right is read to its end (and
     // its checksum checked) in one go; otherwise, twice as much each time.
     let mut target = hint.max(1 << 20).saturating_add(1).min(max_bytes);
