@@ -102,6 +102,28 @@ fn idx_files_give_exactly_the_pickles_three_sets() {
 }
 
 #[test]
+fn idx_files_in_f32_give_the_f64_pixels_rounded() {
+    let files = IdxFiles::in_dir(&idx_dir()).unwrap();
+    let f64s = idx::load_idx_files(&files, 12_345).expect("data/idx loads");
+    let f32s = idx::load_idx_files_as::<f32>(&files, 12_345).expect("data/idx loads in f32");
+    for (x, y) in [
+        (&f64s.training, &f32s.training),
+        (&f64s.validation, &f32s.validation),
+        (&f64s.test, &f32s.test),
+    ] {
+        assert_eq!(x.images().dim(), y.images().dim());
+        assert!(x
+            .images()
+            .iter()
+            .zip(y.images())
+            .all(|(p, q)| *p as f32 == *q));
+        assert_eq!(x.labels(), y.labels());
+        assert!(y.has_byte_copy());
+    }
+    assert_eq!(f32s.training.len(), 60_000 - 12_345);
+}
+
+#[test]
 fn any_validation_size_splits_idx_and_pickle_alike() {
     let from_idx = load_data(&idx_dir(), Some(12_345)).expect("IDX with 12,345 validation");
     let from_pickle = load_data(&mnist_path(), Some(12_345)).expect("pickle with 12,345");
@@ -136,6 +158,48 @@ fn raw_and_gzipped_files_read_alike_and_a_directory_means_idx() {
         &raw,
         &load_data(&gz, Some(2)).expect("gzipped IDX files load"),
     );
+}
+
+#[test]
+fn a_file_of_several_gzip_members_reads_as_the_members_joined() {
+    // Each file split in two gzip members, the split inside the header for the labels and
+    // inside an image for the images: the same sets as the raw files. Before, the first member
+    // alone was read and the file refused as too short.
+    let dir = small_dir("idx_members_raw");
+    let raw = load_data(&dir, Some(2)).expect("raw IDX files load");
+    let gz = temp_dir("idx_members");
+    for (name, at) in [
+        (idx::TRAIN_IMAGES, 16 + 5 * 784 + 100),
+        (idx::TRAIN_LABELS, 6),
+        (idx::TEST_IMAGES, 16 + 784),
+        (idx::TEST_LABELS, 9),
+    ] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        write_file(&gz, &format!("{name}.gz"), &gzip_two_members(&bytes, at));
+    }
+    same_sets(
+        &raw,
+        &load_data(&gz, Some(2)).expect("IDX files of two gzip members load"),
+    );
+    // Zero padding after the last member is ignored, as gzip -d ignores it (flate2's
+    // MultiGzDecoder took it for a broken header; the first member alone used to be read).
+    let mut padded = gzip_two_members(&std::fs::read(dir.join(idx::TEST_LABELS)).unwrap(), 9);
+    padded.extend([0u8; 100]);
+    write_file(&gz, &format!("{}.gz", idx::TEST_LABELS), &padded);
+    same_sets(
+        &raw,
+        &load_data(&gz, Some(2)).expect("zero padding is ignored"),
+    );
+    // A member too many is still found: the file holds more than its header declares.
+    let mut bytes = std::fs::read(dir.join(idx::TEST_LABELS)).unwrap();
+    bytes.push(0);
+    write_file(
+        &gz,
+        &format!("{}.gz", idx::TEST_LABELS),
+        &gzip_two_members(&bytes, 11),
+    );
+    let e = load_err(&gz);
+    assert!(e.contains("the file holds more"), "{e}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use nndl::data::mnist::parse_mnist;
+use nndl::data::mnist::{load_mnist_as, parse_mnist, parse_mnist_owned};
 use nndl::data::{load_mnist, DataError, Mnist};
 use std::path::Path;
 
@@ -70,6 +70,85 @@ fn python2_protocol2_layout_loads() {
     let dir = temp_dir("py2");
     let path = write_file(&dir, "small.pkl.gz", &gzip(&py2_mnist(&small_sets())));
     expect_small(&load_mnist(&path).unwrap());
+}
+
+#[test]
+fn a_pickle_of_several_gzip_members_loads() {
+    // Split inside the training images' bytes: before, the first member alone was inflated
+    // and the pickle refused as truncated.
+    let dir = temp_dir("py2_members");
+    let raw = py2_mnist(&small_sets());
+    let path = write_file(&dir, "two.pkl.gz", &gzip_two_members(&raw, raw.len() / 3));
+    expect_small(&load_mnist(&path).unwrap());
+    assert_eq!(nndl::data::mnist::training_count(&path), Some(6));
+}
+
+/// Every pixel of `b` is the pixel of `a` rounded to `f32`, bit for bit, and the labels and
+/// byte copies agree.
+fn rounded_alike(a: &Mnist, b: &Mnist<f32>) {
+    for (x, y) in [
+        (&a.training, &b.training),
+        (&a.validation, &b.validation),
+        (&a.test, &b.test),
+    ] {
+        assert_eq!(x.images().dim(), y.images().dim());
+        let differ = x
+            .images()
+            .iter()
+            .zip(y.images())
+            .filter(|(p, q)| (**p as f32).to_bits() != q.to_bits())
+            .count();
+        assert_eq!(differ, 0, "pixels differ from the f64 ones rounded");
+        assert_eq!(x.labels(), y.labels());
+        assert_eq!(x.has_byte_copy(), y.has_byte_copy());
+    }
+}
+
+#[test]
+fn an_f32_load_gives_the_f64_loads_pixels_rounded_to_f32() {
+    // The book's file: whole 256ths, exact in both.
+    let m64 = load_mnist(mnist_path()).unwrap();
+    let m32 = load_mnist_as::<f32>(mnist_path()).unwrap();
+    rounded_alike(&m64, &m32);
+    assert!(m32.training.has_byte_copy());
+    // float64 pixels that are not 256ths, some not exact in f32: each rounded to nearest.
+    let path = Path::new("f8.pkl");
+    let mut p = Py2Pickler::default();
+    for n in [2usize, 1, 1] {
+        let pixels: Vec<u8> = (0..n * 784)
+            .flat_map(|k| (0.1 + k as f64 * 1e-9).to_le_bytes())
+            .collect();
+        p.array("f8", &[n, 784], &pixels);
+        p.array("i8", &[n], &vec![0u8; n * 8]);
+        p.tuple2();
+    }
+    p.tuple3();
+    let raw = p.finish();
+    let m64 = parse_mnist(path, &raw).unwrap();
+    let m32 = parse_mnist_owned::<f32>(path, raw, None).unwrap();
+    rounded_alike(&m64, &m32);
+    assert!(!m32.training.has_byte_copy());
+    assert_eq!(m64.training.images()[[0, 0]], 0.1);
+}
+
+#[test]
+fn a_pickle_whose_sets_would_not_fit_in_memory_is_refused_before_they_are_made() {
+    let raw = py2_mnist(&small_sets());
+    // 12 images in f64 with their bytes: 12 · 784 · 9 = 84,672 bytes.
+    let err = parse_mnist_owned::<f64>(Path::new("small.pkl"), raw.clone(), Some(84_671))
+        .map(|_| ())
+        .unwrap_err();
+    let err = chain(&err);
+    assert!(
+        err.contains(
+            "the pickle's 12 images of 28×28, in f64 with their bytes, take 0.0 GB (84672 bytes) \
+             in memory, more than the 0.0 GB (84671 bytes) this process may use"
+        ),
+        "{err}"
+    );
+    assert!(parse_mnist_owned::<f64>(Path::new("small.pkl"), raw.clone(), Some(84_672)).is_ok());
+    // In f32, 5 bytes a pixel.
+    assert!(parse_mnist_owned::<f32>(Path::new("small.pkl"), raw, Some(12 * 784 * 5)).is_ok());
 }
 
 #[test]

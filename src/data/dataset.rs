@@ -61,6 +61,16 @@ impl<F: Real> Dataset<F> {
         }
     }
 
+    /// A set of images given as their bytes k (one image per row, in standard layout), each
+    /// pixel k/256 as MNIST's are, one label per row: the values are made straight from the
+    /// bytes in the run's precision (k/256 is exact in `f32` and `f64`), and the bytes kept as
+    /// the byte copy.
+    pub(crate) fn from_bytes(bytes: Array2<u8>, labels: Vec<u8>) -> Self {
+        let scale = F::of(1.0 / 256.0);
+        let images = bytes.mapv(|b| F::from_u8(b) * scale);
+        Self::from_parts(images, labels, bytes)
+    }
+
     /// A set whose pixels are known not all to be whole numbers of 256ths (so there is no byte
     /// copy to make): the images, in standard layout, one label per row.
     pub(crate) fn without_byte_copy(images: Array2<F>, labels: Vec<u8>) -> Self {

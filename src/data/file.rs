@@ -1,11 +1,56 @@
 //! Opening the files a user names (`--data`, `--model`, a PNG, a metrics file, a space file):
 //! only regular files, refused by kind before they are opened, so that a FIFO cannot block
-//! the open and a device such as `/dev/zero` cannot feed a read for ever; and reads of whole
-//! files bounded by a size said in the error.
+//! the open and a device such as `/dev/zero` cannot feed a read for ever; reads of whole
+//! files bounded by a size said in the error; and gzip files read as `gzip -d` reads them
+//! ([`GzipMembers`]).
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::path::Path;
+
+use flate2::bufread::GzDecoder;
+
+/// The decompressed bytes of a gzip file as `gzip -d` reads it: its members one after the
+/// other (`cat a.gz b.gz` is one file), and bytes after the last member that do not begin
+/// another (zero padding, as some tools write) ignored. Written over flate2's one-member
+/// decoder because flate2's `MultiGzDecoder` refuses such trailing bytes as a broken header.
+pub struct GzipMembers<R: BufRead> {
+    /// The member being read; `None` once the last has ended.
+    member: Option<GzDecoder<R>>,
+}
+
+/// The first byte of a gzip member (its magic number is `1f 8b`).
+const GZIP_FIRST_BYTE: u8 = 0x1f;
+
+impl<R: BufRead> GzipMembers<R> {
+    pub fn new(input: R) -> Self {
+        GzipMembers {
+            member: Some(GzDecoder::new(input)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for GzipMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        while let Some(member) = &mut self.member {
+            let n = member.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // The member has ended (its checksum checked): another follows if the next byte
+            // begins one; a broken header there is an error, as in the first member.
+            let next = member.get_mut().fill_buf()?.first().copied();
+            self.member = match (self.member.take(), next) {
+                (Some(ended), Some(GZIP_FIRST_BYTE)) => Some(GzDecoder::new(ended.into_inner())),
+                _ => None,
+            };
+        }
+        Ok(0)
+    }
+}
 
 /// What `path` is when it is not a regular file (following symbolic links), as a sentence's
 /// object: "a directory", "a named pipe (FIFO)", "a broken or looping symbolic link".

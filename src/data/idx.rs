@@ -16,19 +16,25 @@
 //! images, counts that agree, labels 0–9), and nothing is allocated from an unchecked header:
 //! a header declaring more than a file can hold (its size, or for a gzipped file 1032 times its
 //! size, deflate's largest expansion) or more than [`MAX_IMAGE_BYTES`] is refused before
-//! anything is read, and a file is inflated only up to the size its header declares (one byte
-//! more shows it is too long), into a buffer that grows with the bytes really there. Left out: element types other than unsigned bytes (no MNIST-like
-//! set uses them) and images of other sizes (these networks take 784 inputs).
+//! anything is read, as are images that would take more than the memory here in the run's
+//! precision. A file is inflated only up to the size its header declares (one byte more shows
+//! it is too long), straight into the buffers of the sets it makes: the bytes are the sets'
+//! byte copy, and their pixels in the run's precision are made from them, so the images are
+//! held once as bytes and once as `f32` or `f64`. A gzipped file is read as `gzip -d` reads it:
+//! several gzip members one after the other (as `cat a.gz b.gz` makes) are one file, and zero
+//! padding after the last is ignored ([`super::file::GzipMembers`]). Left out: element types
+//! other than unsigned bytes (no MNIST-like set uses them) and images of other sizes (these
+//! networks take 784 inputs).
 
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
 use ndarray::Array2;
 
 use super::dataset::{Dataset, Mnist};
 use super::mnist::DataError;
 use super::{CLASSES, IMAGE_PIXELS};
+use crate::real::Real;
 
 /// The four files, as the original distribution names them (each may also end in `.gz`).
 pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
@@ -110,26 +116,40 @@ pub fn load_idx(dir: &Path, validation: usize) -> Result<Mnist, DataError> {
 
 /// [`load_idx`] on four named files.
 pub fn load_idx_files(files: &IdxFiles, validation: usize) -> Result<Mnist, DataError> {
-    let (train_bytes, mut train_labels) = labelled_set(&files.train_images, &files.train_labels)?;
-    let (test_bytes, test_labels) = labelled_set(&files.test_images, &files.test_labels)?;
-    let n = train_labels.len();
-    if validation >= n {
-        return Err(DataError::Content {
-            path: files.train_images.clone(),
-            message: format!(
-                "{n} training images cannot give {validation} to the validation set and keep \
-                 some to train on"
-            ),
-        });
-    }
-    // Split the bytes before converting, so that the pixels are never held twice.
-    let at = n - validation;
-    let validation_labels = train_labels.split_off(at);
-    let rows = |range: std::ops::Range<usize>| train_bytes.slice(ndarray::s![range, ..]).to_owned();
+    load_idx_files_as(files, validation)
+}
+
+/// [`load_idx_files`] in precision `F`: each set is read as bytes straight from the
+/// (inflating) stream — the training file's first images into the training set's buffer, the
+/// rest into the validation set's — and its pixels made from them in `F`, so that the images
+/// are held once in `F` and once as bytes (the set's byte copy), and never more. The images
+/// a header declares are refused, before anything is allocated, when they would take more
+/// than the memory here in `F` ([`super::check_fits`]).
+pub fn load_idx_files_as<F: Real>(
+    files: &IdxFiles,
+    validation: usize,
+) -> Result<Mnist<F>, DataError> {
+    let available = super::memory_total();
+    let (train, train_labels) = labelled_set::<F>(
+        &files.train_images,
+        &files.train_labels,
+        Some(validation),
+        available,
+    )?;
+    let (test, test_labels) =
+        labelled_set::<F>(&files.test_images, &files.test_labels, None, available)?;
+    let mut train = train.into_iter();
+    let (Some(training), Some(validation_images), Some(test)) =
+        (train.next(), train.next(), test.into_iter().next())
+    else {
+        unreachable!("labelled_set gives two parts when asked to split, one otherwise");
+    };
+    let mut training_labels = train_labels;
+    let validation_labels = training_labels.split_off(training.nrows());
     Ok(Mnist {
-        training: dataset(rows(0..at), train_labels),
-        validation: dataset(rows(at..n), validation_labels),
-        test: dataset(test_bytes, test_labels),
+        training: Dataset::from_bytes(training, training_labels),
+        validation: Dataset::from_bytes(validation_images, validation_labels),
+        test: Dataset::from_bytes(test, test_labels),
     })
 }
 
@@ -150,30 +170,67 @@ pub fn label_count(path: &Path) -> Result<usize, DataError> {
     Ok(dims[0] as usize)
 }
 
-/// The images (as bytes) of one file with the labels of another, which must be as many.
-fn labelled_set(images: &Path, labels: &Path) -> Result<(Array2<u8>, Vec<u8>), DataError> {
+/// The images (as bytes) of one file with the labels of another, which must be as many. With
+/// `split`, the images come in two parts, the last `split` images in the second (which must
+/// leave some in the first); without, in one. The images' size in `F` is checked against
+/// `available` memory from the header, before the body is read.
+fn labelled_set<F: Real>(
+    images: &Path,
+    labels: &Path,
+    split: Option<usize>,
+    available: Option<u128>,
+) -> Result<(Vec<Array2<u8>>, Vec<u8>), DataError> {
+    let content = |message: String| DataError::Content {
+        path: images.to_path_buf(),
+        message,
+    };
     let (mut stream, most) = open(images)?;
-    let pixels = parse_images(images, &mut stream, most)?;
+    let n = images_header(images, &mut stream)?;
+    let declared = format!("{n} images of 28×28");
+    super::check_fits(
+        images,
+        &format!("the header's {declared}, in {} with their bytes,", F::NAME),
+        super::dataset_bytes::<F>(n, IMAGE_PIXELS),
+        available,
+    )?;
+    let parts = match split {
+        Some(v) if v >= n => {
+            return Err(content(format!(
+                "{n} training images cannot give {v} to the validation set and keep some to \
+                 train on"
+            )))
+        }
+        Some(v) => vec![n - v, v],
+        None => vec![n],
+    };
+    let pixels = body(
+        images,
+        &mut stream,
+        most,
+        16,
+        &parts,
+        IMAGE_PIXELS,
+        &declared,
+    )?;
+    let pixels = parts
+        .iter()
+        .zip(pixels)
+        .map(|(&rows, data)| Array2::from_shape_vec((rows, IMAGE_PIXELS), data))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| content(e.to_string()))?;
     let (mut stream, most) = open(labels)?;
     let digits = parse_labels(labels, &mut stream, most)?;
-    if digits.len() != pixels.nrows() {
+    if digits.len() != n {
         return Err(DataError::Content {
             path: labels.to_path_buf(),
             message: format!(
-                "{} labels for the {} images of {}",
+                "{} labels for the {n} images of {}",
                 digits.len(),
-                pixels.nrows(),
                 images.display()
             ),
         });
     }
     Ok((pixels, digits))
-}
-
-/// The images `(n, 784)` as the pickle holds them (byte / 256), with their bytes.
-fn dataset(bytes: Array2<u8>, labels: Vec<u8>) -> Dataset {
-    let images = bytes.mapv(|b| f64::from(b) / 256.0);
-    Dataset::from_parts(images, labels, bytes)
 }
 
 /// An open file as a byte stream — inflated if it is gzipped, as it is otherwise — and the
@@ -191,7 +248,7 @@ pub fn open(path: &Path) -> Result<(Box<dyn Read>, u64), DataError> {
     let stream = BufReader::with_capacity(1 << 16, start.chain(file));
     Ok(if magic == GZIP_MAGIC {
         (
-            Box::new(GzDecoder::new(stream)),
+            Box::new(super::file::GzipMembers::new(stream)),
             size.saturating_mul(MAX_DEFLATE_RATIO),
         )
     } else {
@@ -222,8 +279,9 @@ pub fn parse_images(
     most: u64,
 ) -> Result<Array2<u8>, DataError> {
     let n = images_header(path, stream)?;
-    let len = n * IMAGE_PIXELS; // at most MAX_IMAGE_BYTES: checked by images_header
-    let data = body(path, stream, most, 16, len, &format!("{n} images of 28×28"))?;
+    let declared = format!("{n} images of 28×28");
+    let mut data = body(path, stream, most, 16, &[n], IMAGE_PIXELS, &declared)?;
+    let data = data.pop().unwrap_or_default();
     Array2::from_shape_vec((n, IMAGE_PIXELS), data).map_err(|e| DataError::Content {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -268,7 +326,8 @@ pub fn parse_labels(path: &Path, stream: &mut dyn Read, most: u64) -> Result<Vec
             ),
         });
     }
-    let labels = body(path, stream, most, 8, n, &format!("{n} labels"))?;
+    let mut labels = body(path, stream, most, 8, &[n], 1, &format!("{n} labels"))?;
+    let labels = labels.pop().unwrap_or_default();
     if let Some(i) = labels.iter().position(|&l| usize::from(l) >= CLASSES) {
         return Err(DataError::Content {
             path: path.to_path_buf(),
@@ -328,45 +387,59 @@ fn header(
         .collect())
 }
 
-/// The `len` data bytes after a `header`-byte header, which must be all that is left of the
-/// stream. A stream that cannot give that many (`most`) is refused before anything is read;
-/// otherwise the buffer grows only with bytes really read.
+/// The data after a `header`-byte header, which must be all that is left of the stream, as
+/// `parts.len()` buffers of `parts[i] × row` bytes, read one after the other straight from the
+/// stream. A stream that cannot give that many (`most`: the file's size, 1032 times that
+/// gzipped) is refused before anything is allocated; each buffer is then allocated at its
+/// size once (the images' size was checked against the memory here too), not grown.
 fn body(
     path: &Path,
     stream: &mut dyn Read,
     most: u64,
     header: u64,
-    len: usize,
+    parts: &[usize],
+    row: usize,
     declared: &str,
-) -> Result<Vec<u8>, DataError> {
+) -> Result<Vec<Vec<u8>>, DataError> {
     let content = |message: String| DataError::Content {
         path: path.to_path_buf(),
         message,
     };
-    let want = len as u64;
+    let read_err = |source| DataError::Gzip {
+        path: path.to_path_buf(),
+        source,
+    };
+    // At most MAX_IMAGE_BYTES, checked by the headers' readers.
+    let want = parts.iter().sum::<usize>() as u64 * row as u64;
     if header + want > most {
         return Err(content(format!(
             "the header declares {declared} ({want} bytes after the {header}-byte header), \
              more than the file can hold"
         )));
     }
-    let mut data = Vec::with_capacity(len.min(1 << 26));
-    stream
-        .take(want + 1)
-        .read_to_end(&mut data)
-        .map_err(|source| DataError::Gzip {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    match data.len() as u64 {
-        got if got < want => Err(content(format!(
-            "the header declares {declared} ({want} bytes after the {header}-byte header), \
-             but the file ends after {got}"
-        ))),
-        got if got > want => Err(content(format!(
+    let mut got = 0u64;
+    let mut out = Vec::with_capacity(parts.len());
+    for &rows in parts {
+        let len = rows * row;
+        let mut data = Vec::with_capacity(len);
+        got += (&mut *stream)
+            .take(len as u64)
+            .read_to_end(&mut data)
+            .map_err(read_err)? as u64;
+        if data.len() < len {
+            return Err(content(format!(
+                "the header declares {declared} ({want} bytes after the {header}-byte header), \
+                 but the file ends after {got}"
+            )));
+        }
+        out.push(data);
+    }
+    let mut past = [0u8; 1];
+    if read_up_to(stream, &mut past).map_err(read_err)? > 0 {
+        return Err(content(format!(
             "the header declares {declared} ({want} bytes after the {header}-byte header), \
              but the file holds more"
-        ))),
-        _ => Ok(data),
+        )));
     }
+    Ok(out)
 }

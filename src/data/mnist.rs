@@ -6,6 +6,10 @@
 //! labels stay digits (the one-hot vectors the book builds for training are made per mini-batch
 //! by the training code).
 //!
+//! The sets are made in the run's precision ([`load_mnist_as`]): the inflated pickle is read
+//! into the pixels' bytes (MNIST's pixels are whole 256ths), freed, and the values made from
+//! the bytes, so that an `f32` run never holds an `f64` copy ([`parse_mnist_owned`]).
+//!
 //! Every failure names the file and what is wrong with it; no length read from the file is used
 //! before it has been checked against the bytes that are really there. The file is inflated
 //! only as far as the pickle goes — reading stops at its `STOP`, as Python's `pickle.load`
@@ -18,12 +22,12 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
 use ndarray::Array2;
 
 use super::dataset::{as_byte, Dataset, Mnist};
 use super::pickle::{self, ElementType, NdArray, Value};
 use super::{CLASSES, IMAGE_PIXELS};
+use crate::real::Real;
 
 /// Largest decompressed size we reserve up front from the gzip trailer's claim (the real
 /// `mnist.pkl.gz` is 220 MB); a larger file still loads, it just grows its buffer as it goes.
@@ -71,7 +75,7 @@ pub fn training_count(path: impl AsRef<Path>) -> Option<usize> {
     let mut prefix = Vec::new();
     // A read error (a file cut short, a corrupt stream) leaves what was inflated before it,
     // which may still hold the shape; loading reports the error.
-    let _ = GzDecoder::new(std::io::BufReader::new(file))
+    let _ = super::file::GzipMembers::new(std::io::BufReader::new(file))
         .take(PEEK_BYTES)
         .read_to_end(&mut prefix);
     match pickle::first_array_shape(&prefix)?[..] {
@@ -82,14 +86,23 @@ pub fn training_count(path: impl AsRef<Path>) -> Option<usize> {
 
 /// Loads `mnist.pkl.gz` (or any pickle of the same tuple; see [`crate::data::pickle`]).
 pub fn load_mnist(path: impl AsRef<Path>) -> Result<Mnist, DataError> {
-    load_mnist_within(path, MAX_PICKLE_BYTES)
+    load_mnist_as(path)
+}
+
+/// [`load_mnist`] in precision `F`.
+pub fn load_mnist_as<F: Real>(path: impl AsRef<Path>) -> Result<Mnist<F>, DataError> {
+    load_within(path.as_ref(), MAX_PICKLE_BYTES)
 }
 
 /// [`load_mnist`], inflating at most `max_bytes` of the file.
 pub fn load_mnist_within(path: impl AsRef<Path>, max_bytes: usize) -> Result<Mnist, DataError> {
-    let path = path.as_ref();
+    load_within(path.as_ref(), max_bytes)
+}
+
+/// [`load_mnist_as`], inflating at most `max_bytes` of the file.
+fn load_within<F: Real>(path: &Path, max_bytes: usize) -> Result<Mnist<F>, DataError> {
     let raw = read_gzip(path, max_bytes)?;
-    parse_mnist(path, &raw)
+    parse_mnist_owned(path, raw, super::memory_total())
 }
 
 /// Inflates a gzipped pickle up to its `STOP`, or to the end of the file, whichever comes
@@ -108,7 +121,7 @@ fn read_gzip(path: &Path, max_bytes: usize) -> Result<Vec<u8>, DataError> {
     // hint for the first allocation: capped, and never trusted for anything else.
     let hint = size_hint(&mut file).map_err(open_err)?.min(max_bytes);
     let mut raw = Vec::with_capacity(hint);
-    let mut gz = GzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file));
+    let mut gz = super::file::GzipMembers::new(std::io::BufReader::with_capacity(1 << 16, file));
     // One byte past the hint, so that a file whose trailer is right is read to its end (and
     // its checksum checked) in one go; otherwise, twice as much each time.
     let mut target = hint.max(1 << 20).saturating_add(1).min(max_bytes);
@@ -155,6 +168,43 @@ fn size_hint(file: &mut File) -> std::io::Result<usize> {
 
 /// Interprets decompressed pickle bytes as the MNIST tuple; `path` is only used in errors.
 pub fn parse_mnist(path: &Path, raw: &[u8]) -> Result<Mnist, DataError> {
+    let sets = parse_sets::<f64>(path, raw, super::memory_total())?;
+    Ok(into_mnist(sets))
+}
+
+/// [`parse_mnist`] in precision `F` on a buffer it frees half-way: the three sets are read
+/// from `raw` as bytes (or, for pixels that are not whole 256ths, straight into `F`), `raw` is
+/// freed, and only then are the pixels made in `F` from the bytes. The images are so never
+/// held as the file's bytes, the values and the byte copy at once: for the book's `float32`
+/// pixels, at most 1.25 times their size in `f32` (the file's bytes and the byte copy, then
+/// the values and the byte copy), 1.125 times their size in `f64`. Sets whose size in `F` is
+/// more than `available` are refused before they are made ([`super::check_fits`]).
+pub fn parse_mnist_owned<F: Real>(
+    path: &Path,
+    raw: Vec<u8>,
+    available: Option<u128>,
+) -> Result<Mnist<F>, DataError> {
+    let sets = parse_sets::<F>(path, &raw, available)?;
+    drop(raw);
+    Ok(into_mnist(sets))
+}
+
+/// The three sets as [`Mnist`], each made in `F` in turn.
+fn into_mnist<F: Real>(sets: [Set<F>; 3]) -> Mnist<F> {
+    let [training, validation, test] = sets.map(Set::into_dataset);
+    Mnist {
+        training,
+        validation,
+        test,
+    }
+}
+
+/// The three sets of the pickle in `raw`, their size in `F` checked against `available`.
+fn parse_sets<F: Real>(
+    path: &Path,
+    raw: &[u8],
+    available: Option<u128>,
+) -> Result<[Set<F>; 3], DataError> {
     let content = |message: String| DataError::Content {
         path: path.to_path_buf(),
         message,
@@ -173,20 +223,43 @@ pub fn parse_mnist(path: &Path, raw: &[u8]) -> Result<Mnist, DataError> {
         }
     };
     drop(root);
-    let mut out = Vec::with_capacity(3);
-    for (name, set) in ["training", "validation", "test"].into_iter().zip(sets) {
-        out.push(dataset(name, set).map_err(content)?);
+    let names = ["training", "validation", "test"];
+    let mut arrays = Vec::with_capacity(3);
+    for (name, set) in names.into_iter().zip(sets) {
+        arrays.push(set_arrays(name, set).map_err(content)?);
     }
-    let test = out.pop();
-    let validation = out.pop();
-    let training = out.pop();
-    match (training, validation, test) {
-        (Some(training), Some(validation), Some(test)) => Ok(Mnist {
-            training,
-            validation,
-            test,
-        }),
-        _ => Err(content("expected three sets".to_string())),
+    let count: usize = arrays.iter().map(|(x, _)| x.shape[0]).sum();
+    super::check_fits(
+        path,
+        &format!(
+            "the pickle's {count} images of 28×28, in {} with their bytes,",
+            F::NAME
+        ),
+        super::dataset_bytes::<F>(count, IMAGE_PIXELS),
+        available,
+    )?;
+    let mut out = Vec::with_capacity(3);
+    for (name, (x, y)) in names.into_iter().zip(arrays) {
+        let pixels = images(&x).map_err(|e| content(format!("{name} images: {e}")))?;
+        let labels = labels(&y).map_err(|e| content(format!("{name} labels: {e}")))?;
+        out.push(Set { pixels, labels });
+    }
+    out.try_into()
+        .map_err(|_| content("expected three sets".to_string()))
+}
+
+/// One set as read from the pickle, before its pixels are made in `F`.
+struct Set<F> {
+    pixels: Pixels<F>,
+    labels: Vec<u8>,
+}
+
+impl<F: Real> Set<F> {
+    fn into_dataset(self) -> Dataset<F> {
+        match self.pixels {
+            Pixels::Bytes(bytes) => Dataset::from_bytes(bytes, self.labels),
+            Pixels::Values(values) => Dataset::without_byte_copy(values, self.labels),
+        }
     }
 }
 
@@ -197,7 +270,8 @@ fn describe(v: &Value) -> String {
     }
 }
 
-fn dataset(name: &str, set: Value) -> Result<Dataset, String> {
+/// A set's two arrays, images `(n, 784)` and labels `(n)`, their shapes checked.
+fn set_arrays<'a>(name: &str, set: Value<'a>) -> Result<(NdArray<'a>, NdArray<'a>), String> {
     let items = match set.as_tuple() {
         Some(items) if items.len() == 2 => items.to_vec(),
         _ => {
@@ -239,88 +313,88 @@ fn dataset(name: &str, set: Value) -> Result<Dataset, String> {
     if n_labels != n {
         return Err(format!("{name} set: {n} images but {n_labels} labels"));
     }
-    let pixels = images(&x).map_err(|e| format!("{name} images: {e}"))?;
-    let labels = labels(&y).map_err(|e| format!("{name} labels: {e}"))?;
-    Ok(match pixels.bytes {
-        // The file's rows are the images: keep the bytes found while decoding.
-        Some(bytes) if pixels.values.is_standard_layout() => {
-            Dataset::from_parts(pixels.values, labels, bytes)
-        }
-        // Fortran order (or pixels that are not bytes): Dataset::new lays them out.
-        _ => Dataset::new(pixels.values, labels),
-    })
+    Ok((x, y))
 }
 
-/// Pixels as an `(n, 784)` f64 matrix, and — when every pixel is a whole number k of 256ths,
-/// as in MNIST — as the bytes k, both derived in one pass over the file's buffer.
-struct Pixels {
-    values: Array2<f64>,
-    bytes: Option<Array2<u8>>,
+/// A set's pixels `(n, 784)`, one image per row: as the bytes k when every pixel is a whole
+/// number k of 256ths, as in MNIST (their values in `F` are made later, from the bytes), else
+/// as values in `F`.
+enum Pixels<F> {
+    Bytes(Array2<u8>),
+    Values(Array2<F>),
 }
 
-/// Converts the pixel buffer, in the file's order (C or Fortran).
-fn images(x: &NdArray) -> Result<Pixels, String> {
-    let (n, cols) = (x.shape[0], x.shape[1]);
-    let data = &x.data[..];
+/// Reads the pixel buffer, in the file's order (C or Fortran).
+fn images<F: Real>(x: &NdArray) -> Result<Pixels<F>, String> {
+    let shape = (x.shape[0], x.shape[1]);
+    let (data, fortran) = (&x.data[..], x.fortran_order);
     // One loop per element type and byte order, without a branch inside.
-    let decoded = match (x.dtype.element, x.dtype.big_endian) {
-        (ElementType::F32, false) => decode(data, |b| f64::from(f32::from_le_bytes(b))),
-        (ElementType::F32, true) => decode(data, |b| f64::from(f32::from_be_bytes(b))),
-        (ElementType::F64, false) => decode(data, f64::from_le_bytes),
-        (ElementType::F64, true) => decode(data, f64::from_be_bytes),
-        (other, _) => {
-            return Err(format!(
-                "pixels must be float32 or float64, found {other:?}"
-            ))
+    match (x.dtype.element, x.dtype.big_endian) {
+        (ElementType::F32, false) => {
+            decode(data, shape, fortran, |b| f64::from(f32::from_le_bytes(b)))
         }
-    };
-    if !decoded.finite {
-        let bad = decoded.values.iter().position(|v| !v.is_finite());
-        return Err(format!(
-            "pixel {} is not a finite number",
-            bad.unwrap_or_default()
-        ));
+        (ElementType::F32, true) => {
+            decode(data, shape, fortran, |b| f64::from(f32::from_be_bytes(b)))
+        }
+        (ElementType::F64, false) => decode(data, shape, fortran, f64::from_le_bytes),
+        (ElementType::F64, true) => decode(data, shape, fortran, f64::from_be_bytes),
+        (other, _) => Err(format!(
+            "pixels must be float32 or float64, found {other:?}"
+        )),
     }
-    let shape = || ndarray::ShapeBuilder::set_f((n, cols), x.fortran_order);
-    let values = Array2::from_shape_vec(shape(), decoded.values).map_err(|e| e.to_string())?;
-    let bytes = match decoded.exact {
-        true => Some(Array2::from_shape_vec(shape(), decoded.bytes).map_err(|e| e.to_string())?),
-        false => None,
-    };
-    Ok(Pixels { values, bytes })
 }
 
-/// What [`decode`] finds in a pixel buffer.
-struct Decoded {
-    values: Vec<f64>,
-    /// Each value × 256 as a byte (saturating), meaningful when `exact`.
-    bytes: Vec<u8>,
-    /// Every value is k/256 for a whole k in 0..=255.
-    exact: bool,
-    /// Every value is a finite number.
-    finite: bool,
+/// Every `N`-byte element of `data` (of `shape`, in Fortran order if `fortran`), decoded by
+/// `f`: as the bytes k = 256·value in one pass when they are all whole 256ths, else, in a
+/// second pass, as values in `F` — each the `f64` value rounded to `F`, as an `f64` load cast
+/// to `F` has it — refusing any that is not a finite number. Rows are made contiguous.
+fn decode<const N: usize, F: Real>(
+    data: &[u8],
+    shape: (usize, usize),
+    fortran: bool,
+    f: impl Fn([u8; N]) -> f64,
+) -> Result<Pixels<F>, String> {
+    let elements = || {
+        data.chunks_exact(N).map(|c| {
+            let mut b = [0u8; N];
+            b.copy_from_slice(c);
+            f(b)
+        })
+    };
+    let shape = ndarray::ShapeBuilder::set_f(shape, fortran);
+    let mut bytes = Vec::with_capacity(data.len() / N);
+    let mut exact = true;
+    for v in elements() {
+        let (b, is) = as_byte(v);
+        if !is {
+            exact = false;
+            break;
+        }
+        bytes.push(b);
+    }
+    if exact {
+        let bytes = Array2::from_shape_vec(shape, bytes).map_err(|e| e.to_string())?;
+        return Ok(Pixels::Bytes(standard_layout(bytes)));
+    }
+    drop(bytes);
+    let mut values = Vec::with_capacity(data.len() / N);
+    for (i, v) in elements().enumerate() {
+        if !v.is_finite() {
+            return Err(format!("pixel {i} is not a finite number"));
+        }
+        values.push(F::of(v));
+    }
+    let values = Array2::from_shape_vec(shape, values).map_err(|e| e.to_string())?;
+    Ok(Pixels::Values(standard_layout(values)))
 }
 
-/// Every `N`-byte element of `data`, decoded by `f`, with its byte k = 256·value.
-fn decode<const N: usize>(data: &[u8], f: impl Fn([u8; N]) -> f64) -> Decoded {
-    let len = data.len() / N;
-    let mut out = Decoded {
-        values: Vec::with_capacity(len),
-        bytes: Vec::with_capacity(len),
-        exact: true,
-        finite: true,
-    };
-    for c in data.chunks_exact(N) {
-        let mut b = [0u8; N];
-        b.copy_from_slice(c);
-        let v = f(b);
-        let (byte, exact) = as_byte(v);
-        out.exact &= exact;
-        out.finite &= v.is_finite();
-        out.values.push(v);
-        out.bytes.push(byte);
+/// `a` with its rows contiguous (a copy only for an array in Fortran order).
+fn standard_layout<T: Clone>(a: Array2<T>) -> Array2<T> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
     }
-    out
 }
 
 /// Converts the label buffer to digits, rejecting anything outside 0–9.

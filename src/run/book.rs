@@ -487,19 +487,10 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
         crate::backend::describe(),
         precision.name()
     ));
-    let start = Instant::now();
-    let mnist = load_data(data, None)?;
-    say(&format!(
-        "Loaded {} in {:.2} seconds ({} training, {} validation, {} test images)",
-        data.display(),
-        start.elapsed().as_secs_f64(),
-        mnist.training.len(),
-        mnist.validation.len(),
-        mnist.test.len()
-    ));
     let outcome = in_precision(
         precision,
-        mnist,
+        data,
+        None,
         Job {
             row,
             config: &config,
@@ -508,7 +499,7 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
             tensorboard_root: request.tensorboard.as_deref(),
             stop,
         },
-    )?;
+    )??;
     let verdict = if outcome.interrupted {
         "interrupted: no verdict".to_string()
     } else if epochs < row.epochs {

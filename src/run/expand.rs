@@ -18,7 +18,7 @@ use crate::data::pickle_writer::{pickled_len, write_mnist, PickleWriteError};
 use crate::data::Mnist;
 use crate::report::console::say;
 
-use super::{check_output, load_data, RunError};
+use super::{check_output, load_data_as, RunError};
 
 /// Where `nndl expand` writes unless told otherwise (`--output`): beside the default input, as
 /// the book's script writes `../data/mnist_expanded.pkl.gz`.
@@ -77,7 +77,7 @@ pub fn expand(request: &ExpandRequest) -> Result<Expanded, RunError> {
         training,
         validation,
         test,
-    } = load_data(&request.data, request.validation_size)?;
+    } = load_data_as::<f32>(&request.data, request.validation_size)?;
     say(&format!(
         "Loaded {} in {:.2} seconds ({} training, {} validation, {} test images)",
         request.data.display(),
@@ -98,14 +98,13 @@ pub fn expand(request: &ExpandRequest) -> Result<Expanded, RunError> {
     }
 
     let start = Instant::now();
-    // In f32, as the file stores it (MNIST's pixels, whole 256ths, are exact): half the memory
-    // of the one expanded copy.
-    let originals = training.cast::<f32>();
-    drop(training);
+    // Loaded in f32, as the file stores it (MNIST's pixels, whole 256ths, are exact): half
+    // the memory of the one expanded copy.
+    let originals = training;
     let expanded = Mnist {
         training: expand_set(&originals, request.shuffle)?,
-        validation: validation.cast(),
-        test: test.cast(),
+        validation,
+        test,
     };
     say(&format!(
         "Expanded {} training images to {} in {:.2} seconds",

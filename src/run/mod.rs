@@ -30,7 +30,7 @@ use crate::data::dataset::check_validation_size;
 use crate::data::expand::ExpandError;
 use crate::data::image::ImageError;
 use crate::data::pickle_writer::PickleWriteError;
-use crate::data::{idx, load_mnist, mnist, DataError, Dataset, Mnist, CLASSES, IMAGE_SHAPE};
+use crate::data::{idx, mnist, DataError, Dataset, Mnist, CLASSES, IMAGE_SHAPE};
 use crate::model::file::{ModelError, SaveModel, SavedModel};
 use crate::model::layers::LayerNetwork;
 use crate::model::network::Network;
@@ -228,15 +228,23 @@ impl EvalSet {
 /// that many from their end, so the split is the same from either; without it the validation
 /// set is the pickle's, or the last 10,000 IDX training images (the same images).
 pub fn load_data(path: &Path, validation_size: Option<usize>) -> Result<Mnist, RunError> {
+    load_data_as(path, validation_size)
+}
+
+/// [`load_data`] in precision `F`: the sets are made in `F` straight from the file's bytes.
+pub fn load_data_as<F: Real>(
+    path: &Path,
+    validation_size: Option<usize>,
+) -> Result<Mnist<F>, RunError> {
     if path.is_dir() {
         let validation = validation_size.unwrap_or(idx::DEFAULT_VALIDATION);
         let files = idx::IdxFiles::in_dir(path).map_err(RunError::Data)?;
         // A size the training images cannot give is the argument's fault, not the files'.
         let count = idx::image_count(&files.train_images).map_err(RunError::Data)?;
         check_validation_size(validation, count).map_err(ConfigError::from)?;
-        return idx::load_idx_files(&files, validation).map_err(RunError::Data);
+        return idx::load_idx_files_as(&files, validation).map_err(RunError::Data);
     }
-    let mnist = load_mnist(path).map_err(RunError::Data)?;
+    let mnist = mnist::load_mnist_as(path).map_err(RunError::Data)?;
     Ok(match validation_size {
         Some(n) => mnist.with_validation_size(n).map_err(ConfigError::from)?,
         None => mnist,
@@ -323,13 +331,7 @@ pub fn check_output_dir(dir: &Path) -> Result<(), RunError> {
     check_output(&dir.join("events.out.tfevents"))
 }
 
-/// The machine's physical memory in bytes (`MemTotal` of `/proc/meminfo`), where known.
-pub fn memory_total() -> Option<u128> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
+pub use crate::data::memory_total;
 
 /// What the commands need of a network of either kind: to train it ([`Model`]), to save it
 /// as a model file ([`SaveModel`]) and to checkpoint it (serde).
@@ -397,17 +399,42 @@ pub fn saved_architecture(saved: &SavedModel, run: &Architecture) -> Architectur
 pub trait InPrecision {
     type Output;
     fn run<F: Real>(self, mnist: Mnist<F>) -> Self::Output;
+
+    /// Called with the data once it is loaded (from `path`, in `seconds`), before
+    /// [`InPrecision::run`]: says what was loaded. A task that refuses some data does so here.
+    fn loaded<F: Real>(&self, path: &Path, seconds: f64, mnist: &Mnist<F>) -> Result<(), RunError> {
+        crate::report::console::say(&format!(
+            "Loaded {} in {seconds:.2} seconds ({} training, {} validation, {} test images)",
+            path.display(),
+            mnist.training.len(),
+            mnist.validation.len(),
+            mnist.test.len()
+        ));
+        Ok(())
+    }
 }
 
-/// Runs `task` on `mnist` in `precision` (converting the images for `f32`).
-pub fn in_precision<T: InPrecision>(precision: Precision, mnist: Mnist, task: T) -> T::Output {
+/// Loads the data at `path` ([`load_data`], with `validation_size`) in `precision` — each
+/// pixel made straight in `f32` or `f64`, with no copy in the other — and runs `task` on it.
+pub fn in_precision<T: InPrecision>(
+    precision: Precision,
+    path: &Path,
+    validation_size: Option<usize>,
+    task: T,
+) -> Result<T::Output, RunError> {
+    fn load_and_run<F: Real, T: InPrecision>(
+        path: &Path,
+        validation_size: Option<usize>,
+        task: T,
+    ) -> Result<T::Output, RunError> {
+        let start = std::time::Instant::now();
+        let mnist = load_data_as::<F>(path, validation_size)?;
+        task.loaded(path, start.elapsed().as_secs_f64(), &mnist)?;
+        Ok(task.run(mnist))
+    }
     match precision {
-        Precision::F64 => task.run(mnist),
-        Precision::F32 => {
-            let mnist32 = mnist.cast::<f32>();
-            drop(mnist);
-            task.run(mnist32)
-        }
+        Precision::F64 => load_and_run::<f64, T>(path, validation_size, task),
+        Precision::F32 => load_and_run::<f32, T>(path, validation_size, task),
     }
 }
 

@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::config::{
     check_init, check_sizes_against, check_threads, check_train_size, Architecture, CheckedConfig,
@@ -27,8 +26,8 @@ use crate::rng::SeededRng;
 use crate::train::{sgd, Both, History, Stop};
 
 use super::{
-    check_output, check_output_dir, in_precision, load_data, memory_total, saved_architecture,
-    training_count, with_model, EvalSet, InPrecision, RunError, RunModel, WithModel,
+    check_output, check_output_dir, in_precision, memory_total, saved_architecture, training_count,
+    with_model, EvalSet, InPrecision, RunError, RunModel, WithModel,
 };
 
 /// Files a run writes, each only if asked for.
@@ -205,17 +204,12 @@ pub fn train(run: &CheckedTrain, stop: Option<Arc<AtomicBool>>) -> Result<Histor
     crate::backend::start_threads(request.threads)?;
     say(&format!("Backend: {}", crate::backend::describe()));
 
-    let start = Instant::now();
-    let mnist = load_data(&request.data, request.validation_size)?;
-    say(&format!(
-        "Loaded {} in {:.2} seconds ({} training, {} validation, {} test images)",
-        request.data.display(),
-        start.elapsed().as_secs_f64(),
-        mnist.training.len(),
-        mnist.validation.len(),
-        mnist.test.len()
-    ));
-    in_precision(config.network.precision, mnist, Job { run, stop })
+    in_precision(
+        config.network.precision,
+        &request.data,
+        request.validation_size,
+        Job { run, stop },
+    )?
 }
 
 /// The settings line(s) the run starts with.

@@ -46,8 +46,7 @@ use crate::tune::study::{StudySpec, Trial, TrialState};
 use crate::tune::TuneError;
 
 use super::{
-    in_precision, load_data, memory_total, with_model, EvalSet, InPrecision, RunError, RunModel,
-    WithModel,
+    in_precision, memory_total, with_model, EvalSet, InPrecision, RunError, RunModel, WithModel,
 };
 
 /// How often a worker with nothing to start looks again for a trial to take over or for the
@@ -293,26 +292,12 @@ pub fn tune(run: &CheckedTune, stop: Arc<AtomicBool>) -> Result<Option<StudyResu
             count(cores as u64, "core"),
         ));
     }
-    let start = Instant::now();
-    let mnist = load_data(&request.data, request.validation_size)?;
-    // Trials are scored on the validation set, the best of them on the test set.
-    for (set, images) in [
-        (EvalSet::Validation, mnist.validation.len()),
-        (EvalSet::Test, mnist.test.len()),
-    ] {
-        if images == 0 {
-            return Err(RunError::EmptySet { set: set.name() });
-        }
-    }
-    say(&format!(
-        "Loaded {} in {:.2} seconds; trials train on {} images and are scored on the {} \
-         validation images",
-        request.data.display(),
-        start.elapsed().as_secs_f64(),
-        request.train_size.unwrap_or(mnist.training.len()),
-        mnist.validation.len()
-    ));
-    in_precision(request.base.network.precision, mnist, Study { run, stop })
+    in_precision(
+        request.base.network.precision,
+        &request.data,
+        request.validation_size,
+        Study { run, stop },
+    )?
 }
 
 /// The study in one precision.
@@ -323,6 +308,31 @@ struct Study<'a> {
 
 impl InPrecision for Study<'_> {
     type Output = Result<Option<StudyResult>, RunError>;
+
+    fn loaded<F: Real>(
+        &self,
+        path: &std::path::Path,
+        seconds: f64,
+        mnist: &Mnist<F>,
+    ) -> Result<(), RunError> {
+        // Trials are scored on the validation set, the best of them on the test set.
+        for (set, images) in [
+            (EvalSet::Validation, mnist.validation.len()),
+            (EvalSet::Test, mnist.test.len()),
+        ] {
+            if images == 0 {
+                return Err(RunError::EmptySet { set: set.name() });
+            }
+        }
+        say(&format!(
+            "Loaded {} in {seconds:.2} seconds; trials train on {} images and are scored on the \
+             {} validation images",
+            path.display(),
+            self.run.request.train_size.unwrap_or(mnist.training.len()),
+            mnist.validation.len()
+        ));
+        Ok(())
+    }
 
     fn run<F: Real>(self, mnist: Mnist<F>) -> Self::Output {
         let request = &self.run.request;

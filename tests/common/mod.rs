@@ -191,6 +191,14 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().expect("in-memory gzip")
 }
 
+/// `bytes` gzipped as two gzip members one after the other (the first `at` bytes, then the
+/// rest), as `cat a.gz b.gz` makes: one file to `gzip -d`.
+pub fn gzip_two_members(bytes: &[u8], at: usize) -> Vec<u8> {
+    let mut out = gzip(&bytes[..at]);
+    out.extend(gzip(&bytes[at..]));
+    out
+}
+
 /// A fresh directory under the target dir for one test's files.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
