@@ -215,11 +215,35 @@ pub struct PredictArgs {
 #[derive(Args, Debug)]
 pub struct BookArgs {
     /// The row to run, e.g. ch1, ch3-cross-entropy, ch6-relu.
-    #[arg(required_unless_present = "list")]
+    #[arg(
+        required_unless_present_any = ["list", "rows", "all", "table"],
+        conflicts_with_all = ["rows", "all"]
+    )]
     pub row: Option<String>,
     /// List the rows with the book's figures.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["rows", "all", "table", "record"])]
     pub list: bool,
+    /// Run these rows one after another (e.g. --rows ch1,ch3-cross-entropy), recording each
+    /// as it finishes in --record; rows already recorded with the same seed, precision and
+    /// epochs are skipped, so a stopped run goes on where it stopped.
+    #[arg(
+        long,
+        value_name = "ROW,ROW…",
+        value_delimiter = ',',
+        conflicts_with = "all"
+    )]
+    pub rows: Vec<String>,
+    /// Run every row of the book's table, as --rows does.
+    #[arg(long)]
+    pub all: bool,
+    /// The record of finished rows (JSON) [default with --rows, --all or --table alone:
+    /// book/results.json]; with a single ROW, the row is recorded only if this is given.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Write the recorded rows as a markdown table to FILE (after every row run); without a
+    /// row to run, writes it from the record alone, training nothing.
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
     /// Train for fewer epochs than the book, for a quick look (the verdict says so).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -241,7 +265,7 @@ pub struct BookArgs {
     /// Write the network of the epoch the row's figure comes from (network2.py's JSON, or the
     /// layer list's); a vote row writes one file per network, numbered before the extension
     /// (FILE-1.json, FILE-2.json, …), for `nndl vote`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rows", "all"])]
     pub save: Option<PathBuf>,
     /// Write a TensorBoard event file as the run goes, into DIR/ROW (a vote row's networks
     /// into DIR/ROW/network-1, network-2, …).
@@ -250,9 +274,21 @@ pub struct BookArgs {
 }
 
 impl BookArgs {
-    pub fn request(&self) -> Option<BookRequest> {
-        Some(BookRequest {
-            row: self.row.clone()?,
+    /// What to run.
+    pub fn request(&self) -> BookRequest {
+        let rows: Vec<String> = match (&self.row, self.all) {
+            (Some(row), _) => vec![row.clone()],
+            (None, true) => nndl::run::book::ROWS
+                .iter()
+                .map(|r| r.id.to_string())
+                .collect(),
+            (None, false) => self.rows.clone(),
+        };
+        let several = self.row.is_none();
+        BookRequest {
+            record: nndl::run::book_record::record_path(self.record.as_deref(), several),
+            table: self.table.clone(),
+            rows,
             epochs: self.epochs,
             data: self.data.clone(),
             expanded: self.expanded.clone(),
@@ -261,7 +297,7 @@ impl BookArgs {
             seed: self.seed,
             save: self.save.clone(),
             tensorboard: self.tensorboard.clone(),
-        })
+        }
     }
 }
 

@@ -9,8 +9,9 @@
 //! What it leaves out: the book's figures come from single runs of unrecorded seeds, so a
 //! verdict compares one seed's run with one of the book's.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,6 +27,7 @@ use crate::report::console::{say, Console};
 use crate::rng::SeededRng;
 use crate::train::{Both, Stop, Training};
 
+use super::book_record::{Entry, Record, Settings, Verdict, DEFAULT_RECORD};
 use super::eval::majority;
 use super::{in_precision, load_data, with_model, InPrecision, RunError, RunModel, WithModel};
 
@@ -104,6 +106,9 @@ const fn scaled(sizes: &'static [usize]) -> Net {
     }
 }
 
+/// η of chapter 6's sigmoid networks (`network3.py`'s runs in the book, mini-batch 10).
+pub const CH6_SIGMOID_ETA: f64 = 0.1;
+
 /// The rows, in the book's order.
 pub const ROWS: [Row; 19] = {
     let base = Row {
@@ -137,7 +142,7 @@ pub const ROWS: [Row; 19] = {
     let ch6 = Row {
         chapter: 6,
         protocol: Protocol::TestAtBestValidation,
-        eta: 0.1,
+        eta: CH6_SIGMOID_ETA,
         epochs: 60,
         ..base
     };
@@ -327,12 +332,28 @@ pub enum BookError {
     NoExpandedData { row: &'static str, path: PathBuf },
     #[error("{0} trains no network: there is nothing for --save to write")]
     NothingToSave(&'static str),
+    /// A record file that is not one `nndl book` wrote, or is damaged.
+    #[error("{}: not a record of `nndl book`'s rows: {reason}", path.display())]
+    Record { path: PathBuf, reason: String },
+    /// `--table` without rows to run, and no row recorded.
+    #[error(
+        "{} records no row: run some first (nndl book --rows ROW,ROW… or --all)",
+        .0.display()
+    )]
+    NothingRecorded(PathBuf),
 }
 
-/// `nndl book ROW`: what to run, checked.
+/// `nndl book ROW`, `--rows ROW,ROW…` or `--all`: what to run, checked.
 #[derive(Clone, Debug)]
 pub struct BookRequest {
-    pub row: String,
+    /// The rows to run, one after another, by id; none with `table` alone writes the table
+    /// from the record without training.
+    pub rows: Vec<String>,
+    /// The record of finished rows ([`super::book_record`]): rows already in it with the
+    /// same settings are skipped, and each row that finishes is added at once.
+    pub record: Option<PathBuf>,
+    /// Where to write the record's rows as a markdown table (after every row run).
+    pub table: Option<PathBuf>,
     /// Fewer epochs than the book's, for a quick look (the verdict then says so).
     pub epochs: Option<usize>,
     pub data: PathBuf,
@@ -437,42 +458,195 @@ pub fn list() {
     }
 }
 
-/// `nndl book ROW`: runs the row's network(s) and prints the book's figure, the run's and the
-/// verdict.
+/// `nndl book ROW`, `--rows` or `--all`: runs the rows one after another, each printed with the
+/// book's figure, the run's and the verdict. With a record, a row already in it under the
+/// same settings is skipped, and each row that finishes is written to it at once (and to the
+/// table, if asked), so that a stopped or killed run loses only the row it was in. Without
+/// rows, writes the table from the record alone.
 pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), RunError> {
-    let row = row(&request.row).ok_or_else(|| BookError::UnknownRow(request.row.clone()))?;
-    if matches!(row.net, Net::AverageDarkness) {
-        return average_darkness(row, request);
+    let mut rows: Vec<&'static Row> = Vec::new();
+    for id in &request.rows {
+        let r = row(id).ok_or_else(|| BookError::UnknownRow(id.clone()))?;
+        if !rows.iter().any(|seen| seen.id == r.id) {
+            rows.push(r);
+        }
     }
-    let epochs = request.epochs.unwrap_or(row.epochs);
-    let precision = request.precision.unwrap_or(row.precision());
-    let config = row.config(epochs, precision, request.seed)?.check()?;
     crate::config::check_threads(request.threads)?;
-    let save = match &request.save {
-        Some(path) => row.save_paths(path),
-        None => Vec::new(),
+    let mut record = match &request.record {
+        Some(path) => Some((path, Record::read(path)?)),
+        None => None,
     };
-    for path in &save {
+    if let (Some((path, _)), false) = (&record, rows.is_empty()) {
+        super::book_record::make_default_dir(path)?;
         super::check_output(path)?;
     }
-    let tensorboard = match &request.tensorboard {
-        Some(dir) => row.tensorboard_dirs(dir),
-        None => Vec::new(),
-    };
-    for dir in &tensorboard {
-        super::check_output_dir(dir)?;
+    if let Some(path) = &request.table {
+        super::check_output(path)?;
     }
-    let data = if row.expanded {
-        if !request.expanded.exists() {
+    if rows.is_empty() {
+        let (path, record) = record
+            .as_ref()
+            .ok_or_else(|| BookError::NothingRecorded(PathBuf::from(DEFAULT_RECORD)))?;
+        if record.is_empty() {
+            return Err(BookError::NothingRecorded(path.to_path_buf()).into());
+        }
+        if let Some(table) = &request.table {
+            write_table(record, table)?;
+        }
+        return Ok(());
+    }
+    // Everything a row needs is checked before the first one trains.
+    let mut plan = Vec::with_capacity(rows.len());
+    for &r in &rows {
+        let settings = Settings::of(r, request);
+        let recorded = record.as_ref().and_then(|(_, rec)| rec.entry(r.id));
+        match recorded {
+            Some(entry) if entry.settings == settings => {
+                plan.push((r, settings, false));
+                continue;
+            }
+            _ => plan.push((r, settings, true)),
+        }
+        r.check(request)?;
+    }
+    for (r, settings, run) in plan {
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            break;
+        }
+        if let Some((path, rec)) = &record {
+            match rec.entry(r.id) {
+                Some(entry) if !run => {
+                    say(&format!(
+                        "{}: skipped, recorded in {} on {}: nndl {:.2}% — {}",
+                        r.id,
+                        path.display(),
+                        entry.date,
+                        entry.nndl,
+                        entry.verdict.text(entry.nndl - entry.book)
+                    ));
+                    continue;
+                }
+                Some(entry) => say(&format!(
+                    "{}: recorded in {} with {}, not {}: not reused, running it again",
+                    r.id,
+                    path.display(),
+                    entry.settings,
+                    settings
+                )),
+                None => {}
+            }
+        }
+        let Some(finished) = run_row(r, request, stop.clone())? else {
+            break;
+        };
+        if let Some((path, rec)) = &mut record {
+            rec.put(Entry::new(r, settings, &finished, request.threads));
+            rec.write(path)?;
+            if let Some(table) = &request.table {
+                write_table(rec, table)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `record` as a markdown table to `path` and says so.
+fn write_table(record: &Record, path: &Path) -> Result<(), RunError> {
+    let text = record.table();
+    crate::output::write_atomically(path, |out| out.write_all(text.as_bytes())).map_err(
+        |source| RunError::Write {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
+    say(&format!("Wrote {}", path.display()));
+    Ok(())
+}
+
+/// What a finished row measured.
+pub struct Finished {
+    /// The row's figure, in %.
+    pub accuracy: f64,
+    pub seconds: f64,
+}
+
+impl Row {
+    /// Refuses, before anything is trained, a run of this row that cannot be done.
+    fn check(&self, request: &BookRequest) -> Result<(), RunError> {
+        if matches!(self.net, Net::AverageDarkness) {
+            return match request.save {
+                Some(_) => Err(BookError::NothingToSave(self.id).into()),
+                None => Ok(()),
+            };
+        }
+        let epochs = request.epochs.unwrap_or(self.epochs);
+        let precision = request.precision.unwrap_or(self.precision());
+        self.config(epochs, precision, request.seed)?.check()?;
+        if let Some(path) = &request.save {
+            for path in self.save_paths(path) {
+                super::check_output(&path)?;
+            }
+        }
+        if let Some(dir) = &request.tensorboard {
+            for dir in self.tensorboard_dirs(dir) {
+                super::check_output_dir(&dir)?;
+            }
+        }
+        if self.expanded && !request.expanded.exists() {
             return Err(BookError::NoExpandedData {
-                row: row.id,
+                row: self.id,
                 path: request.expanded.clone(),
             }
             .into());
         }
-        &request.expanded
-    } else {
-        &request.data
+        Ok(())
+    }
+
+    /// How the row's figure is scored, as the table says it.
+    pub fn scored(&self) -> String {
+        match (self.net, self.protocol, self.ensemble) {
+            (Net::AverageDarkness, _, _) => "test accuracy of the average-darkness guess".into(),
+            (_, _, n) if n > 1 => format!("majority vote of {n} networks on the test set"),
+            (_, Protocol::BestTest, _) => "best test epoch".into(),
+            (_, Protocol::BestValidation, _) => "best validation epoch".into(),
+            (_, Protocol::TestAtBestValidation, _) => "test at best validation epoch".into(),
+        }
+    }
+
+    /// The set each epoch's line scores.
+    fn epoch_set(&self) -> &'static str {
+        match self.protocol {
+            Protocol::BestTest => "test",
+            _ => "validation",
+        }
+    }
+}
+
+/// Runs one row and prints its line with the verdict; `None` if Ctrl-C ended it (it then
+/// has no figure to record).
+fn run_row(
+    row: &'static Row,
+    request: &BookRequest,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<Option<Finished>, RunError> {
+    row.check(request)?;
+    if matches!(row.net, Net::AverageDarkness) {
+        return average_darkness(row, request).map(Some);
+    }
+    let epochs = request.epochs.unwrap_or(row.epochs);
+    let precision = request.precision.unwrap_or(row.precision());
+    let config = row.config(epochs, precision, request.seed)?.check()?;
+    let save = match &request.save {
+        Some(path) => row.save_paths(path),
+        None => Vec::new(),
+    };
+    let tensorboard = match &request.tensorboard {
+        Some(dir) => row.tensorboard_dirs(dir),
+        None => Vec::new(),
+    };
+    let data = match row.expanded {
+        true => &request.expanded,
+        false => &request.data,
     };
     crate::backend::set_threads(request.threads);
     say(&format!(
@@ -532,24 +706,20 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
         "{}: book {:.2}%, nndl {:.2}% ({protocol}, {epochs}, {:.0} s) — {verdict}",
         row.id, row.book, outcome.accuracy, outcome.seconds
     ));
-    Ok(())
+    Ok((!outcome.interrupted).then_some(Finished {
+        accuracy: outcome.accuracy,
+        seconds: outcome.seconds,
+    }))
 }
 
 /// The verdict on a full run's `accuracy`.
 fn graded(row: &Row, accuracy: f64) -> String {
-    if accuracy >= row.book - 0.3 {
-        "reproduced (within 0.3 points of the book, or better)".to_string()
-    } else {
-        format!("not reproduced ({:+.2} points)", accuracy - row.book)
-    }
+    Verdict::of(row, accuracy, row.epochs).text(accuracy - row.book)
 }
 
 /// `nndl book ch1-darkness`: `mnist_average_darkness.py`, fitted on the training images and
 /// scored on the test images.
-fn average_darkness(row: &'static Row, request: &BookRequest) -> Result<(), RunError> {
-    if request.save.is_some() {
-        return Err(BookError::NothingToSave(row.id).into());
-    }
+fn average_darkness(row: &'static Row, request: &BookRequest) -> Result<Finished, RunError> {
     say(&format!(
         "{} (chapter {}): {}",
         row.id, row.chapter, row.what
@@ -564,14 +734,14 @@ fn average_darkness(row: &'static Row, request: &BookRequest) -> Result<(), RunE
         correct,
         mnist.test.len()
     ));
+    let seconds = start.elapsed().as_secs_f64();
     say(&format!(
-        "{}: book {:.2}%, nndl {accuracy:.2}% (test accuracy, {:.0} s) — {}",
+        "{}: book {:.2}%, nndl {accuracy:.2}% (test accuracy, {seconds:.0} s) — {}",
         row.id,
         row.book,
-        start.elapsed().as_secs_f64(),
         graded(row, accuracy)
     ));
-    Ok(())
+    Ok(Finished { accuracy, seconds })
 }
 
 /// What a row's run measured.
@@ -684,16 +854,13 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
             _ => validation,
         };
         config.check_data(net.shape(), training.inputs(), CLASSES, training.len())?;
-        let mut console = Console::new(false, None, false);
+        let mut console = Console::new(false, None, false).scoring(job.row.epoch_set());
         if let Some(flag) = &job.stop {
             console = console.stop_on(Arc::clone(flag));
         }
         let mut run = Training::new(net, config, training.len(), rng);
         run.keep_best();
-        let set = match protocol {
-            Protocol::BestTest => "test",
-            _ => "validation",
-        };
+        let set = job.row.epoch_set();
         let mut events = match tensorboard {
             Some(dir) => Some(super::train::open_tensorboard(
                 dir,

@@ -11,6 +11,7 @@
 
 pub mod bench;
 pub mod book;
+pub mod book_record;
 pub mod eval;
 pub mod expand;
 pub mod export;
