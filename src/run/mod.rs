@@ -419,6 +419,7 @@ pub fn plot(runs: &[PathBuf], title: Option<&str>, output: &Path) -> Result<(), 
         drawn.push(plot::Run {
             label,
             rows: plot::read_metrics(path)?,
+            scored: plot::UNNAMED_SET,
         });
     }
     let title = title.map(str::to_string).unwrap_or_else(|| {

@@ -406,6 +406,7 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
                     None => "layers".to_string(),
                 },
                 rows: history.epochs.iter().map(metrics::Row::from).collect(),
+                scored: request.eval_on.name(),
             };
             match plot::plot(&[run], &title, path) {
                 Ok(()) => written.push(path),
