@@ -261,13 +261,19 @@ fn rows_are_recorded_skipped_when_done_and_tabled() {
         lines[3].starts_with("| ch3-overfitting | 82.27% | "),
         "{table}"
     );
-    assert!(lines[3].contains("| 1 of 400 | f64 |"), "{table}");
+    assert!(
+        lines[3].contains("| best test epoch | 1 of 400 | "),
+        "{table}"
+    );
     assert!(lines[3].ends_with("| shortened: no verdict |"), "{table}");
     assert!(
         table.contains("2 of the book's 19 rows recorded"),
         "{table}"
     );
-    assert!(table.contains("Seed 0."), "{table}");
+    assert!(
+        table.contains("Seed 0. Precision: f64 for chapters 1, 3."),
+        "{table}"
+    );
     // The table again from the record alone, training nothing.
     std::fs::remove_file(dir.join("table.md")).unwrap();
     let again = nndl(&[
@@ -454,4 +460,45 @@ fn conflicting_options_are_refused() {
     assert!(!std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("book")
         .exists());
+}
+
+/// Ctrl-C ends the row under way unrecorded and runs no further row; the rows before it stay
+/// recorded, and the exit code says it was interrupted.
+#[test]
+fn ctrl_c_stops_after_the_row_under_way_unrecorded() {
+    use std::process::{Command, Stdio};
+    let dir = temp_dir("book-rows-ctrl-c");
+    let record = dir.join("record.json");
+    let data = mnist_path();
+    let child = Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args([
+            "book",
+            "--rows",
+            "ch1-darkness,ch3-overfitting,ch1",
+            "--data",
+            data.to_str().unwrap(),
+            "--record",
+            record.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !record.exists() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "no record");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // Safety: sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(130), "{out}{}", stderr(&o));
+    assert!(out.contains("ch3-overfitting: book 82.27%"), "{out}");
+    assert!(out.contains("interrupted: no verdict"), "{out}");
+    assert!(!out.contains("ch1 (chapter 1)"), "{out}");
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.contains("ch1-darkness") && !text.contains("ch3-overfitting"), "{text}");
 }

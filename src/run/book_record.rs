@@ -285,8 +285,8 @@ impl Record {
             .filter_map(|r| self.entry(r.id).map(|e| (r, e)))
             .collect();
         let mut out = String::from(
-            "| row | book | nndl | protocol | epochs | precision | time | verdict |\n\
-             |---|---|---|---|---|---|---|---|\n",
+            "| row | book | nndl | protocol | epochs | time | verdict |\n\
+             |---|---|---|---|---|---|---|\n",
         );
         for (r, e) in &entries {
             let epochs = match (e.settings.epochs, r.ensemble) {
@@ -297,12 +297,11 @@ impl Record {
                 (n, _) => format!("{n} of {}, each", r.epochs),
             };
             out.push_str(&format!(
-                "| {} | {:.2}% | {:.2}% | {} | {epochs} | {} | {:.0} s | {} |\n",
+                "| {} | {:.2}% | {:.2}% | {} | {epochs} | {:.0} s | {} |\n",
                 r.id,
                 e.book,
                 e.nndl,
                 r.scored(),
-                e.settings.precision.name(),
                 e.seconds,
                 e.verdict.cell(e.nndl - e.book)
             ));
@@ -331,19 +330,50 @@ impl Record {
             .count();
         out.push_str(&format!(
             "\n{} of the book's {} rows recorded, {reproduced} reproduced. Total time {}. \
-             Seed {}. Machine: {}. Backend: {} (--threads {}). Run {dates} by \
+             Seed {}. Precision: {}. Machine: {}. Backend: {} (--threads {}). Run {dates} by \
              `nndl book --rows`/`--all`; `nndl book --table FILE` writes this table from the \
              record.\n",
             entries.len(),
             ROWS.len(),
             hours(total),
             distinct(&|e| e.settings.seed.to_string()),
+            precisions(&entries),
             distinct(&|e| e.machine.clone()),
             distinct(&|e| e.backend.clone()),
             distinct(&|e| e.threads.to_string()),
         ));
         out
     }
+}
+
+/// Each precision with the chapters of the rows run in it: `f64 for chapters 1, 3, 5; f32 for
+/// chapter 6`.
+fn precisions(entries: &[(&Row, &Entry)]) -> String {
+    let mut by: Vec<(Precision, Vec<u8>)> = Vec::new();
+    for (r, e) in entries {
+        let at = match by.iter().position(|(p, _)| *p == e.settings.precision) {
+            Some(at) => at,
+            None => {
+                by.push((e.settings.precision, Vec::new()));
+                by.len() - 1
+            }
+        };
+        if !by[at].1.contains(&r.chapter) {
+            by[at].1.push(r.chapter);
+        }
+    }
+    let parts: Vec<String> = by
+        .iter()
+        .map(|(p, chapters)| {
+            let list: Vec<String> = chapters.iter().map(u8::to_string).collect();
+            let noun = match chapters.len() {
+                1 => "chapter",
+                _ => "chapters",
+            };
+            format!("{} for {noun} {}", p.name(), list.join(", "))
+        })
+        .collect();
+    parts.join("; ")
 }
 
 /// `2 h 05 min`, `7 min 12 s` or `41 s`.
