@@ -300,25 +300,16 @@ fn rows_are_recorded_skipped_when_done_and_tabled() {
     assert!(table.contains("| 2 of 400 |"), "{table}");
 }
 
-/// A record killed mid-row keeps every row finished before: the rerun skips them.
-#[test]
-fn a_killed_run_keeps_the_rows_it_finished() {
+/// `nndl book --rows ROWS --record RECORD` started, returned once the first row is recorded.
+fn recording(rows: &str, record: &std::path::Path) -> std::process::Child {
     use std::process::{Command, Stdio};
-    let dir = temp_dir("book-rows-killed");
-    let record = dir.join("record.json");
     let data = mnist_path();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nndl"))
-        .args([
-            "book",
-            "--rows",
-            "ch1-darkness,ch3-overfitting",
-            "--data",
-            data.to_str().unwrap(),
-            "--record",
-            record.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(["book", "--rows", rows, "--data", data.to_str().unwrap()])
+        .arg("--record")
+        .arg(record)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
@@ -329,6 +320,15 @@ fn a_killed_run_keeps_the_rows_it_finished() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    child
+}
+
+/// A record killed mid-row keeps every row finished before: the rerun skips them.
+#[test]
+fn a_killed_run_keeps_the_rows_it_finished() {
+    let dir = temp_dir("book-rows-killed");
+    let record = dir.join("record.json");
+    let mut child = recording("ch1-darkness,ch3-overfitting", &record);
     // ch3-overfitting's 400 epochs are under way: kill -9.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -337,6 +337,7 @@ fn a_killed_run_keeps_the_rows_it_finished() {
         text.contains("ch1-darkness") && !text.contains("ch3-overfitting"),
         "{text}"
     );
+    let data = mnist_path();
     let o = nndl(&[
         "book",
         "--rows",
@@ -466,29 +467,9 @@ fn conflicting_options_are_refused() {
 /// recorded, and the exit code says it was interrupted.
 #[test]
 fn ctrl_c_stops_after_the_row_under_way_unrecorded() {
-    use std::process::{Command, Stdio};
     let dir = temp_dir("book-rows-ctrl-c");
     let record = dir.join("record.json");
-    let data = mnist_path();
-    let child = Command::new(env!("CARGO_BIN_EXE_nndl"))
-        .args([
-            "book",
-            "--rows",
-            "ch1-darkness,ch3-overfitting,ch1",
-            "--data",
-            data.to_str().unwrap(),
-            "--record",
-            record.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while !record.exists() {
-        assert!(start.elapsed() < std::time::Duration::from_secs(60), "no record");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = recording("ch1-darkness,ch3-overfitting,ch1", &record);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // Safety: sends a signal to our own child process.
@@ -500,5 +481,8 @@ fn ctrl_c_stops_after_the_row_under_way_unrecorded() {
     assert!(out.contains("interrupted: no verdict"), "{out}");
     assert!(!out.contains("ch1 (chapter 1)"), "{out}");
     let text = std::fs::read_to_string(&record).unwrap();
-    assert!(text.contains("ch1-darkness") && !text.contains("ch3-overfitting"), "{text}");
+    assert!(
+        text.contains("ch1-darkness") && !text.contains("ch3-overfitting"),
+        "{text}"
+    );
 }
