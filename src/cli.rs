@@ -236,8 +236,8 @@ pub struct BookArgs {
     /// Run every row of the book's table, as --rows does.
     #[arg(long)]
     pub all: bool,
-    /// The record of finished rows (JSON) [default with --rows, --all or --table alone:
-    /// book/results.json]; with a single ROW, the row is recorded only if this is given.
+    /// The record of finished rows (JSON) [default with --rows, --all or --table:
+    /// book/results.json]; a single ROW without --table is recorded only if this is given.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// Write the recorded rows as a markdown table to FILE (after every row run); without a
@@ -284,7 +284,8 @@ impl BookArgs {
                 .collect(),
             (None, false) => self.rows.clone(),
         };
-        let several = self.row.is_none();
+        // A table comes from a record: with one ROW, the default one unless --record names one.
+        let several = self.row.is_none() || self.table.is_some();
         BookRequest {
             record: nndl::run::book_record::record_path(self.record.as_deref(), several),
             table: self.table.clone(),

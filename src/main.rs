@@ -135,7 +135,7 @@ fn book(args: &cli::BookArgs) -> Result<ExitCode, RunError> {
     let request = args.request();
     let stop = Arc::new(AtomicBool::new(false));
     let handled = on_ctrl_c(&stop);
-    run::book::book(&request, handled.then_some(Arc::clone(&stop)))?;
+    run::book_record::book(&request, handled.then_some(Arc::clone(&stop)))?;
     Ok(match stop.load(Ordering::SeqCst) {
         true => ExitCode::from(INTERRUPTED),
         false => ExitCode::SUCCESS,

@@ -453,6 +453,9 @@ fn conflicting_options_are_refused() {
         &["book", "--list", "--table", "t.md"],
         &["book", "--rows", "ch1,ch9"],
         &["book", "--rows", ""],
+        &[
+            "book", "--rows", "ch1", "--record", "r.json", "--table", "r.json",
+        ],
     ] {
         let o = nndl(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));

@@ -6,14 +6,18 @@
 //! `network3.py` reports the test accuracy of the epoch with the best validation accuracy
 //! (chapter 6). A figure within 0.3 points of the book's, or better, counts as reproduced.
 //!
+//! Several rows one after another, recorded and resumable, and the table of them:
+//! [`super::book_record`].
+//!
 //! What it leaves out: the book's figures come from single runs of unrecorded seeds, so a
 //! verdict compares one seed's run with one of the book's.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Architecture, CheckedConfig, ConfigError, Precision, TrainConfig, Variant};
 use crate::data::{Dataset, Mnist, CLASSES};
@@ -27,7 +31,6 @@ use crate::report::console::{say, Console};
 use crate::rng::SeededRng;
 use crate::train::{Both, Stop, Training};
 
-use super::book_record::{Entry, Record, Settings, Verdict, DEFAULT_RECORD};
 use super::eval::majority;
 use super::{in_precision, load_data, with_model, InPrecision, RunError, RunModel, WithModel};
 
@@ -106,9 +109,6 @@ const fn scaled(sizes: &'static [usize]) -> Net {
     }
 }
 
-/// η of chapter 6's sigmoid networks (`network3.py`'s runs in the book, mini-batch 10).
-pub const CH6_SIGMOID_ETA: f64 = 0.1;
-
 /// The rows, in the book's order.
 pub const ROWS: [Row; 19] = {
     let base = Row {
@@ -142,7 +142,7 @@ pub const ROWS: [Row; 19] = {
     let ch6 = Row {
         chapter: 6,
         protocol: Protocol::TestAtBestValidation,
-        eta: CH6_SIGMOID_ETA,
+        eta: crate::config::CH6_SIGMOID_ETA,
         epochs: 60,
         ..base
     };
@@ -341,6 +341,9 @@ pub enum BookError {
         .0.display()
     )]
     NothingRecorded(PathBuf),
+    /// `--table` naming the record itself.
+    #[error("--table {} is the record: give the table another name", .0.display())]
+    TableIsRecord(PathBuf),
 }
 
 /// `nndl book ROW`, `--rows ROW,ROW…` or `--all`: what to run, checked.
@@ -458,109 +461,56 @@ pub fn list() {
     }
 }
 
-/// `nndl book ROW`, `--rows` or `--all`: runs the rows one after another, each printed with the
-/// book's figure, the run's and the verdict. With a record, a row already in it under the
-/// same settings is skipped, and each row that finishes is written to it at once (and to the
-/// table, if asked), so that a stopped or killed run loses only the row it was in. Without
-/// rows, writes the table from the record alone.
-pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), RunError> {
-    let mut rows: Vec<&'static Row> = Vec::new();
-    for id in &request.rows {
-        let r = row(id).ok_or_else(|| BookError::UnknownRow(id.clone()))?;
-        if !rows.iter().any(|seen| seen.id == r.id) {
-            rows.push(r);
-        }
-    }
-    crate::config::check_threads(request.threads)?;
-    let mut record = match &request.record {
-        Some(path) => Some((path, Record::read(path)?)),
-        None => None,
-    };
-    if let (Some((path, _)), false) = (&record, rows.is_empty()) {
-        super::book_record::make_default_dir(path)?;
-        super::check_output(path)?;
-    }
-    if let Some(path) = &request.table {
-        super::check_output(path)?;
-    }
-    if rows.is_empty() {
-        let (path, record) = record
-            .as_ref()
-            .ok_or_else(|| BookError::NothingRecorded(PathBuf::from(DEFAULT_RECORD)))?;
-        if record.is_empty() {
-            return Err(BookError::NothingRecorded(path.to_path_buf()).into());
-        }
-        if let Some(table) = &request.table {
-            write_table(record, table)?;
-        }
-        return Ok(());
-    }
-    // Everything a row needs is checked before the first one trains.
-    let mut plan = Vec::with_capacity(rows.len());
-    for &r in &rows {
-        let settings = Settings::of(r, request);
-        let recorded = record.as_ref().and_then(|(_, rec)| rec.entry(r.id));
-        match recorded {
-            Some(entry) if entry.settings == settings => {
-                plan.push((r, settings, false));
-                continue;
-            }
-            _ => plan.push((r, settings, true)),
-        }
-        r.check(request)?;
-    }
-    for (r, settings, run) in plan {
-        if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
-            break;
-        }
-        if let Some((path, rec)) = &record {
-            match rec.entry(r.id) {
-                Some(entry) if !run => {
-                    say(&format!(
-                        "{}: skipped, recorded in {} on {}: nndl {:.2}% — {}",
-                        r.id,
-                        path.display(),
-                        entry.date,
-                        entry.nndl,
-                        entry.verdict.text(entry.nndl - entry.book)
-                    ));
-                    continue;
-                }
-                Some(entry) => say(&format!(
-                    "{}: recorded in {} with {}, not {}: not reused, running it again",
-                    r.id,
-                    path.display(),
-                    entry.settings,
-                    settings
-                )),
-                None => {}
-            }
-        }
-        let Some(finished) = run_row(r, request, stop.clone())? else {
-            break;
-        };
-        if let Some((path, rec)) = &mut record {
-            rec.put(Entry::new(r, settings, &finished, request.threads));
-            rec.write(path)?;
-            if let Some(table) = &request.table {
-                write_table(rec, table)?;
-            }
-        }
-    }
-    Ok(())
+/// How nndl's figure compares with the book's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Within 0.3 points of the book's figure, or better.
+    Reproduced,
+    NotReproduced,
+    /// Trained for fewer epochs than the book: no verdict.
+    Shortened,
 }
 
-/// Writes `record` as a markdown table to `path` and says so.
-fn write_table(record: &Record, path: &Path) -> Result<(), RunError> {
-    let text = record.table();
-    crate::output::write_atomically(path, |out| out.write_all(text.as_bytes())).map_err(
-        |source| RunError::Write {
-            path: path.to_path_buf(),
-            source,
-        },
-    )?;
-    say(&format!("Wrote {}", path.display()));
-    Ok(())
+/// How far below the book's figure a run may be and still count as reproducing it, in points.
+pub const TOLERANCE: f64 = 0.3;
+
+impl Verdict {
+    /// The verdict on `accuracy` after `epochs` of `row`.
+    pub fn of(row: &Row, accuracy: f64, epochs: usize) -> Verdict {
+        if epochs < row.epochs {
+            Verdict::Shortened
+        } else if accuracy >= row.book - TOLERANCE {
+            Verdict::Reproduced
+        } else {
+            Verdict::NotReproduced
+        }
+    }
+
+    /// The verdict in words, `difference` being nndl's figure less the book's.
+    pub fn text(self, difference: f64) -> String {
+        match self {
+            Verdict::Reproduced => {
+                format!("reproduced (within {TOLERANCE} points of the book, or better)")
+            }
+            Verdict::NotReproduced => format!("not reproduced ({difference:+.2} points)"),
+            Verdict::Shortened => "shortened: no verdict".to_string(),
+        }
+    }
+
+    /// The verdict as the table's column gives it.
+    pub fn cell(self, difference: f64) -> String {
+        match self {
+            Verdict::Reproduced => "reproduced".to_string(),
+            Verdict::NotReproduced => format!("not reproduced ({})", signed(difference)),
+            Verdict::Shortened => "shortened: no verdict".to_string(),
+        }
+    }
+}
+
+/// `+0.12` or `−0.37` (with a minus sign, as the README writes it).
+fn signed(x: f64) -> String {
+    format!("{x:+.2}").replace('-', "−")
 }
 
 /// What a finished row measured.
@@ -572,7 +522,7 @@ pub struct Finished {
 
 impl Row {
     /// Refuses, before anything is trained, a run of this row that cannot be done.
-    fn check(&self, request: &BookRequest) -> Result<(), RunError> {
+    pub fn check(&self, request: &BookRequest) -> Result<(), RunError> {
         if matches!(self.net, Net::AverageDarkness) {
             return match request.save {
                 Some(_) => Err(BookError::NothingToSave(self.id).into()),
@@ -624,7 +574,7 @@ impl Row {
 
 /// Runs one row and prints its line with the verdict; `None` if Ctrl-C ended it (it then
 /// has no figure to record).
-fn run_row(
+pub fn run_row(
     row: &'static Row,
     request: &BookRequest,
     stop: Option<Arc<AtomicBool>>,

@@ -1,4 +1,5 @@
-//! The record of `nndl book --rows`/`--all`: one entry per finished row of the book's table
+//! `nndl book --rows`/`--all` and its record: the rows run one after another ([`book`]), one
+//! entry per finished row of the book's table
 //! ([`super::book::ROWS`]) — nndl's figure, the verdict, the wall time and the settings and
 //! machine it was measured with — kept in a JSON file that is rewritten (atomically) after
 //! every row, so that a run stopped by Ctrl-C or killed loses only the row it was in and a rerun
@@ -15,13 +16,17 @@
 //! ```
 
 use std::fmt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Precision;
+use crate::report::console::say;
 
-use super::book::{row, BookError, BookRequest, Finished, Net, Row, ROWS};
+use super::book::{row, run_row, BookError, BookRequest, Finished, Net, Row, Verdict, ROWS};
 use super::RunError;
 
 /// Where `--rows` and `--all` record the rows unless `--record` says otherwise.
@@ -70,58 +75,6 @@ impl fmt::Display for Settings {
             self.epochs
         )
     }
-}
-
-/// How nndl's figure compares with the book's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Within 0.3 points of the book's figure, or better.
-    Reproduced,
-    NotReproduced,
-    /// Trained for fewer epochs than the book: no verdict.
-    Shortened,
-}
-
-/// How far below the book's figure a run may be and still count as reproducing it, in points.
-pub const TOLERANCE: f64 = 0.3;
-
-impl Verdict {
-    /// The verdict on `accuracy` after `epochs` of `row`.
-    pub fn of(row: &Row, accuracy: f64, epochs: usize) -> Verdict {
-        if epochs < row.epochs {
-            Verdict::Shortened
-        } else if accuracy >= row.book - TOLERANCE {
-            Verdict::Reproduced
-        } else {
-            Verdict::NotReproduced
-        }
-    }
-
-    /// The verdict in words, `difference` being nndl's figure less the book's.
-    pub fn text(self, difference: f64) -> String {
-        match self {
-            Verdict::Reproduced => {
-                format!("reproduced (within {TOLERANCE} points of the book, or better)")
-            }
-            Verdict::NotReproduced => format!("not reproduced ({difference:+.2} points)"),
-            Verdict::Shortened => "shortened: no verdict".to_string(),
-        }
-    }
-
-    /// The verdict as the table's column gives it.
-    fn cell(self, difference: f64) -> String {
-        match self {
-            Verdict::Reproduced => "reproduced".to_string(),
-            Verdict::NotReproduced => format!("not reproduced ({})", signed(difference)),
-            Verdict::Shortened => "shortened: no verdict".to_string(),
-        }
-    }
-}
-
-/// `+0.12` or `−0.37` (with a minus sign, as the README writes it).
-fn signed(x: f64) -> String {
-    format!("{x:+.2}").replace('-', "−")
 }
 
 /// One finished row.
@@ -467,6 +420,125 @@ pub fn make_default_dir(path: &Path) -> Result<(), RunError> {
         }
         _ => Ok(()),
     }
+}
+
+/// `nndl book ROW`, `--rows` or `--all`: runs the rows one after another, each printed with the
+/// book's figure, the run's and the verdict. With a record, a row already in it under the
+/// same settings is skipped, and each row that finishes is written to it at once (and to the
+/// table, if asked), so that a stopped or killed run loses only the row it was in. Without
+/// rows, writes the table from the record alone.
+pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), RunError> {
+    let mut rows: Vec<&'static Row> = Vec::new();
+    for id in &request.rows {
+        let r = row(id).ok_or_else(|| BookError::UnknownRow(id.clone()))?;
+        if !rows.iter().any(|seen| seen.id == r.id) {
+            rows.push(r);
+        }
+    }
+    crate::config::check_threads(request.threads)?;
+    if let (Some(record), Some(table)) = (&request.record, &request.table) {
+        if same_file(record, table) {
+            return Err(BookError::TableIsRecord(table.clone()).into());
+        }
+    }
+    let mut record = match &request.record {
+        Some(path) => Some((path, Record::read(path)?)),
+        None => None,
+    };
+    if let (Some((path, _)), false) = (&record, rows.is_empty()) {
+        make_default_dir(path)?;
+        super::check_output(path)?;
+    }
+    if let Some(path) = &request.table {
+        super::check_output(path)?;
+    }
+    if rows.is_empty() {
+        let (path, record) = record
+            .as_ref()
+            .ok_or_else(|| BookError::NothingRecorded(PathBuf::from(DEFAULT_RECORD)))?;
+        if record.is_empty() {
+            return Err(BookError::NothingRecorded(path.to_path_buf()).into());
+        }
+        if let Some(table) = &request.table {
+            write_table(record, table)?;
+        }
+        return Ok(());
+    }
+    // Everything a row needs is checked before the first one trains.
+    let mut plan = Vec::with_capacity(rows.len());
+    for &r in &rows {
+        let settings = Settings::of(r, request);
+        let recorded = record.as_ref().and_then(|(_, rec)| rec.entry(r.id));
+        match recorded {
+            Some(entry) if entry.settings == settings => {
+                plan.push((r, settings, false));
+                continue;
+            }
+            _ => plan.push((r, settings, true)),
+        }
+        r.check(request)?;
+    }
+    for (r, settings, run) in plan {
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            break;
+        }
+        if let Some((path, rec)) = &record {
+            match rec.entry(r.id) {
+                Some(entry) if !run => {
+                    say(&format!(
+                        "{}: skipped, recorded in {} on {}: nndl {:.2}% — {}",
+                        r.id,
+                        path.display(),
+                        entry.date,
+                        entry.nndl,
+                        entry.verdict.text(entry.nndl - entry.book)
+                    ));
+                    continue;
+                }
+                Some(entry) => say(&format!(
+                    "{}: recorded in {} with {}, not {}: not reused, running it again",
+                    r.id,
+                    path.display(),
+                    entry.settings,
+                    settings
+                )),
+                None => {}
+            }
+        }
+        let Some(finished) = run_row(r, request, stop.clone())? else {
+            break;
+        };
+        if let Some((path, rec)) = &mut record {
+            rec.put(Entry::new(r, settings, &finished, request.threads));
+            rec.write(path)?;
+            if let Some(table) = &request.table {
+                write_table(rec, table)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` name one file (the same path, or the same existing file).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
+/// Writes `record` as a markdown table to `path` and says so.
+fn write_table(record: &Record, path: &Path) -> Result<(), RunError> {
+    let text = record.table();
+    crate::output::write_atomically(path, |out| out.write_all(text.as_bytes())).map_err(
+        |source| RunError::Write {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
+    say(&format!("Wrote {}", path.display()));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -503,7 +503,7 @@ fn print_summary(request: &TrainRequest, config: &TrainConfig, history: &History
 /// `seen` images in all (epochs × training images).
 ///
 /// - A layer list with a sigmoid convolutional layer, at η no larger than the book's for
-///   chapter 6's sigmoid networks ([`super::book::CH6_SIGMOID_ETA`]), that has seen fewer than
+///   chapter 6's sigmoid networks ([`crate::config::CH6_SIGMOID_ETA`]), that has seen fewer than
 ///   [`SLOW_START_IMAGES`]: such networks sit at chance for their first thousands of images
 ///   before they learn, so it is told to train longer — not to lower η, which only makes the
 ///   start slower.
@@ -521,14 +521,14 @@ fn not_learned(config: &TrainConfig, accuracy: f64, seen: usize) -> String {
         "The network has not learned: its best accuracy, {accuracy:.2}%, is what naming one \
          digit for every image gets."
     );
-    if sigmoid_conv && eta <= super::book::CH6_SIGMOID_ETA && seen < SLOW_START_IMAGES {
+    if sigmoid_conv && eta <= crate::config::CH6_SIGMOID_ETA && seen < SLOW_START_IMAGES {
         format!(
             "{start} Sigmoid convolutional layers at eta {eta} learn slowly at first: the \
              book's (chapter 6, eta {}) stay at chance for thousands of images before they \
              learn, and this run trained on {seen} in all. Train longer (more --epochs, or \
              a larger --train-size), not with a smaller eta, which only makes the start \
              slower",
-            super::book::CH6_SIGMOID_ETA
+            crate::config::CH6_SIGMOID_ETA
         )
     } else {
         format!(
