@@ -62,7 +62,8 @@ pub enum Command {
     /// Read handwritten digits from PNG images with a saved network.
     Predict(PredictArgs),
     /// Run one of the book's networks as the book did and compare the result with the book's
-    /// figure (`nndl book --list` lists them).
+    /// figure (`nndl book --list` lists them); several, or the whole table, with --rows or
+    /// --all, recorded and resumable, and the table written with --table.
     Book(BookArgs),
     /// Score saved networks and their majority vote (chapter 6's ensemble) on the test or
     /// validation images.
