@@ -62,7 +62,8 @@ pub enum Command {
     /// Read handwritten digits from PNG images with a saved network.
     Predict(PredictArgs),
     /// Run one of the book's networks as the book did and compare the result with the book's
-    /// figure (`nndl book --list` lists them).
+    /// figure (`nndl book --list` lists them); several, or the whole table, with --rows or
+    /// --all, recorded and resumable, and the table written with --table.
     Book(BookArgs),
     /// Score saved networks and their majority vote (chapter 6's ensemble) on the test or
     /// validation images.
@@ -215,11 +216,35 @@ pub struct PredictArgs {
 #[derive(Args, Debug)]
 pub struct BookArgs {
     /// The row to run, e.g. ch1, ch3-cross-entropy, ch6-relu.
-    #[arg(required_unless_present = "list")]
+    #[arg(
+        required_unless_present_any = ["list", "rows", "all", "table"],
+        conflicts_with_all = ["rows", "all"]
+    )]
     pub row: Option<String>,
     /// List the rows with the book's figures.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["rows", "all", "table", "record"])]
     pub list: bool,
+    /// Run these rows one after another (e.g. --rows ch1,ch3-cross-entropy), recording each
+    /// as it finishes in --record; rows already recorded with the same seed, precision and
+    /// epochs are skipped, so a stopped run goes on where it stopped.
+    #[arg(
+        long,
+        value_name = "ROW,ROW…",
+        value_delimiter = ',',
+        conflicts_with = "all"
+    )]
+    pub rows: Vec<String>,
+    /// Run every row of the book's table, as --rows does.
+    #[arg(long)]
+    pub all: bool,
+    /// The record of finished rows (JSON) [default with --rows, --all or --table:
+    /// book/results.json]; a single ROW without --table is recorded only if this is given.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Write the recorded rows as a markdown table to FILE (after every row run); without a
+    /// row to run, writes it from the record alone, training nothing.
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
     /// Train for fewer epochs than the book, for a quick look (the verdict says so).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -242,7 +267,7 @@ pub struct BookArgs {
     /// Write the network of the epoch the row's figure comes from (network2.py's JSON, or the
     /// layer list's); a vote row writes one file per network, numbered before the extension
     /// (FILE-1.json, FILE-2.json, …), for `nndl vote`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rows", "all"])]
     pub save: Option<PathBuf>,
     /// Write a TensorBoard event file as the run goes, into DIR/ROW (a vote row's networks
     /// into DIR/ROW/network-1, network-2, …).
@@ -251,9 +276,22 @@ pub struct BookArgs {
 }
 
 impl BookArgs {
-    pub fn request(&self) -> Option<BookRequest> {
-        Some(BookRequest {
-            row: self.row.clone()?,
+    /// What to run.
+    pub fn request(&self) -> BookRequest {
+        let rows: Vec<String> = match (&self.row, self.all) {
+            (Some(row), _) => vec![row.clone()],
+            (None, true) => nndl::run::book::ROWS
+                .iter()
+                .map(|r| r.id.to_string())
+                .collect(),
+            (None, false) => self.rows.clone(),
+        };
+        // A table comes from a record: with one ROW, the default one unless --record names one.
+        let several = self.row.is_none() || self.table.is_some();
+        BookRequest {
+            record: nndl::run::book_record::record_path(self.record.as_deref(), several),
+            table: self.table.clone(),
+            rows,
             epochs: self.epochs,
             data: self.data.clone(),
             expanded: self.expanded.clone(),
@@ -262,7 +300,7 @@ impl BookArgs {
             seed: self.seed,
             save: self.save.clone(),
             tensorboard: self.tensorboard.clone(),
-        })
+        }
     }
 }
 

@@ -76,6 +76,9 @@ impl Variant {
     }
 }
 
+/// η of chapter 6's sigmoid networks: `network3.py`'s runs in the book, mini-batch 10.
+pub const CH6_SIGMOID_ETA: f64 = 0.1;
+
 /// How a mini-batch's gradient is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -125,23 +125,21 @@ fn tune(args: &TuneArgs) -> Result<ExitCode, RunError> {
     })
 }
 
-/// `nndl book`: lists the rows, or runs one; Ctrl-C ends it as `train`.
+/// `nndl book`: lists the rows, runs one or several, or writes the table of those recorded;
+/// Ctrl-C ends it as `train`.
 fn book(args: &cli::BookArgs) -> Result<ExitCode, RunError> {
-    match args.request() {
-        Some(request) if !args.list => {
-            let stop = Arc::new(AtomicBool::new(false));
-            let handled = on_ctrl_c(&stop);
-            run::book::book(&request, handled.then_some(Arc::clone(&stop)))?;
-            Ok(match stop.load(Ordering::SeqCst) {
-                true => ExitCode::from(INTERRUPTED),
-                false => ExitCode::SUCCESS,
-            })
-        }
-        _ => {
-            run::book::list();
-            Ok(ExitCode::SUCCESS)
-        }
+    if args.list {
+        run::book::list();
+        return Ok(ExitCode::SUCCESS);
     }
+    let request = args.request();
+    let stop = Arc::new(AtomicBool::new(false));
+    let handled = on_ctrl_c(&stop);
+    run::book_record::book(&request, handled.then_some(Arc::clone(&stop)))?;
+    Ok(match stop.load(Ordering::SeqCst) {
+        true => ExitCode::from(INTERRUPTED),
+        false => ExitCode::SUCCESS,
+    })
 }
 
 /// `nndl train`. The first Ctrl-C ends training after the current mini-batch and still writes

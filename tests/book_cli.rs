@@ -42,6 +42,8 @@ fn a_shortened_row_runs_and_withholds_its_verdict() {
         data.to_str().unwrap(),
     ]);
     let out = succeeded(&o);
+    // network3.py's protocol: each epoch scores the validation set, and its line says so.
+    assert!(out.contains("\nEpoch 0: validation accuracy "), "{out}");
     let last = out.lines().last().unwrap_or_default();
     assert!(last.starts_with("ch6-fc: book 97.80%, nndl "), "{out}");
     assert!(
@@ -212,4 +214,278 @@ fn figure(out: &str) -> String {
         .and_then(|s| s.split(' ').next())
         .unwrap_or_else(|| panic!("{out}"))
         .to_string()
+}
+
+/// `nndl book --rows … --record R --table T` with the rest of `args`, in `dir`.
+fn rows(dir: &std::path::Path, rows: &str, args: &[&str]) -> std::process::Output {
+    let data = mnist_path();
+    let mut all = vec![
+        "book",
+        "--rows",
+        rows,
+        "--data",
+        data.to_str().unwrap(),
+        "--record",
+        dir.join("record.json").to_str().unwrap().to_owned().leak(),
+        "--table",
+        dir.join("table.md").to_str().unwrap().to_owned().leak(),
+    ];
+    all.extend_from_slice(args);
+    nndl(&all)
+}
+
+/// Runs two rows in two sittings, as after a stop: the second skips the row the first
+/// recorded, and the table holds both, in the book's order, with the totals under it.
+#[test]
+fn rows_are_recorded_skipped_when_done_and_tabled() {
+    let dir = temp_dir("book-rows");
+    let first = succeeded(&rows(&dir, "ch3-overfitting", &["--epochs", "1"]));
+    assert!(!first.contains("skipped"), "{first}");
+    // The epoch lines name the set they score: this row's figure is a test accuracy.
+    assert!(first.contains("Epoch 0: test accuracy "), "{first}");
+    let record = std::fs::read_to_string(dir.join("record.json")).unwrap();
+    assert!(record.contains("\"row\": \"ch3-overfitting\""), "{record}");
+    let second = succeeded(&rows(&dir, "ch3-overfitting,ch1", &["--epochs", "1"]));
+    let skipped = second.lines().next().unwrap_or_default();
+    assert!(
+        skipped.starts_with("ch3-overfitting: skipped, recorded in "),
+        "{second}"
+    );
+    assert_eq!(second.matches("(chapter ").count(), 1, "{second}");
+    assert!(second.contains("ch1: book 95.42%"), "{second}");
+    let table = std::fs::read_to_string(dir.join("table.md")).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("| row | book | nndl |"), "{table}");
+    assert!(lines[2].starts_with("| ch1 | 95.42% | "), "{table}");
+    assert!(
+        lines[3].starts_with("| ch3-overfitting | 82.27% | "),
+        "{table}"
+    );
+    assert!(
+        lines[3].contains("| best test epoch | 1 of 400 | "),
+        "{table}"
+    );
+    assert!(lines[3].ends_with("| shortened: no verdict |"), "{table}");
+    assert!(
+        table.contains("2 of the book's 19 rows recorded"),
+        "{table}"
+    );
+    assert!(
+        table.contains("Seed 0. Precision: f64 for chapters 1, 3."),
+        "{table}"
+    );
+    // The table again from the record alone, training nothing.
+    std::fs::remove_file(dir.join("table.md")).unwrap();
+    let again = nndl(&[
+        "book",
+        "--record",
+        dir.join("record.json").to_str().unwrap(),
+        "--table",
+        dir.join("table.md").to_str().unwrap(),
+    ]);
+    let out = succeeded(&again);
+    assert!(!out.contains("Epoch"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("table.md")).unwrap(),
+        table
+    );
+    // Other settings: the recorded row is not reused, and the message says why.
+    let third = succeeded(&rows(&dir, "ch3-overfitting", &["--epochs", "2"]));
+    assert!(
+        third.contains("ch3-overfitting: recorded in ".to_owned().as_str())
+            && third.contains("with seed 0, f64, 1 epochs, not seed 0, f64, 2 epochs: not reused"),
+        "{third}"
+    );
+    let table = std::fs::read_to_string(dir.join("table.md")).unwrap();
+    assert!(table.contains("| 2 of 400 |"), "{table}");
+}
+
+/// `nndl book --rows ROWS --record RECORD` started, returned once the first row is recorded.
+fn recording(rows: &str, record: &std::path::Path) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    let data = mnist_path();
+    let child = Command::new(env!("CARGO_BIN_EXE_nndl"))
+        .args(["book", "--rows", rows, "--data", data.to_str().unwrap()])
+        .arg("--record")
+        .arg(record)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !record.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "no record"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+/// A record killed mid-row keeps every row finished before: the rerun skips them.
+#[test]
+fn a_killed_run_keeps_the_rows_it_finished() {
+    let dir = temp_dir("book-rows-killed");
+    let record = dir.join("record.json");
+    let mut child = recording("ch1-darkness,ch3-overfitting", &record);
+    // ch3-overfitting's 400 epochs are under way: kill -9.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        text.contains("ch1-darkness") && !text.contains("ch3-overfitting"),
+        "{text}"
+    );
+    let data = mnist_path();
+    let o = nndl(&[
+        "book",
+        "--rows",
+        "ch1-darkness",
+        "--data",
+        data.to_str().unwrap(),
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    let out = succeeded(&o);
+    assert!(
+        out.starts_with("ch1-darkness: skipped, recorded in "),
+        "{out}"
+    );
+    assert!(out.contains("nndl 22.25% — reproduced"), "{out}");
+}
+
+#[test]
+fn a_record_that_is_not_one_is_refused() {
+    let dir = temp_dir("book-record-refused");
+    let table = dir.join("table.md");
+    let entry = r#"{"row": "ch1", "settings": {"seed": 0, "precision": "f64", "epochs": 30},
+        "book": 95.42, "nndl": NNDL, "verdict": "VERDICT", "seconds": 11.0, "threads": 1,
+        "backend": "b", "machine": "m", "date": "2026-12-06"}"#;
+    let record =
+        |rows: &str| format!(r#"{{"format": "nndl book record", "version": 1, "rows": [{rows}]}}"#);
+    let good = entry
+        .replace("NNDL", "95.05")
+        .replace("VERDICT", "not-reproduced");
+    for (name, text, want) in [
+        ("truncated", record(&good)[..60].to_string(), "not JSON"),
+        (
+            "model",
+            r#"{"sizes": [784, 30, 10], "weights": []}"#.to_string(),
+            "no \"format\"",
+        ),
+        (
+            "version",
+            record(&good).replace("\"version\": 1", "\"version\": 7"),
+            "version is 7",
+        ),
+        (
+            "row",
+            record(&good.replace("\"ch1\"", "\"ch9\"")),
+            "unknown row \"ch9\"",
+        ),
+        (
+            "twice",
+            record(&format!("{good}, {good}")),
+            "ch1 is recorded twice",
+        ),
+        (
+            "accuracy",
+            record(
+                &entry
+                    .replace("NNDL", "1e9")
+                    .replace("VERDICT", "reproduced"),
+            ),
+            "accuracy",
+        ),
+        (
+            "verdict",
+            record(&entry.replace("NNDL", "90").replace("VERDICT", "reproduced")),
+            "does not follow",
+        ),
+        (
+            "field",
+            record(&good.replace("\"date\"", "\"when\"")),
+            "unknown field",
+        ),
+    ] {
+        let path = write_file(&dir, &format!("{name}.json"), text.as_bytes());
+        for args in [
+            vec!["book", "--table", table.to_str().unwrap()],
+            vec!["book", "--rows", "ch1", "--epochs", "1"],
+        ] {
+            let mut args = args.clone();
+            args.extend(["--record", path.to_str().unwrap()]);
+            let o = nndl(&args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+            assert!(
+                err.contains("not a record of `nndl book`'s rows"),
+                "{name}: {err}"
+            );
+            assert!(err.contains(want), "{name}: {err}");
+            assert!(!err.contains("panicked"), "{name}: {err}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{name}");
+        }
+    }
+    assert!(!table.exists());
+    // A record with nothing in it has no table to give.
+    let o = nndl(&[
+        "book",
+        "--record",
+        dir.join("none.json").to_str().unwrap(),
+        "--table",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("records no row"), "{}", stderr(&o));
+}
+
+#[test]
+fn conflicting_options_are_refused() {
+    for args in [
+        &["book", "ch1", "--rows", "ch1"][..],
+        &["book", "ch1", "--all"],
+        &["book", "--rows", "ch1", "--all"],
+        &["book", "--rows", "ch1", "--save", "x.json"],
+        &["book", "--all", "--save", "x.json"],
+        &["book", "--list", "--rows", "ch1"],
+        &["book", "--list", "--table", "t.md"],
+        &["book", "--rows", "ch1,ch9"],
+        &["book", "--rows", ""],
+        &[
+            "book", "--rows", "ch1", "--record", "r.json", "--table", "r.json",
+        ],
+    ] {
+        let o = nndl(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+    assert!(!std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("book")
+        .exists());
+}
+
+/// Ctrl-C ends the row under way unrecorded and runs no further row; the rows before it stay
+/// recorded, and the exit code says it was interrupted.
+#[test]
+fn ctrl_c_stops_after_the_row_under_way_unrecorded() {
+    let dir = temp_dir("book-rows-ctrl-c");
+    let record = dir.join("record.json");
+    let child = recording("ch1-darkness,ch3-overfitting,ch1", &record);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // Safety: sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(130), "{out}{}", stderr(&o));
+    assert!(out.contains("ch3-overfitting: book 82.27%"), "{out}");
+    assert!(out.contains("interrupted: no verdict"), "{out}");
+    assert!(!out.contains("ch1 (chapter 1)"), "{out}");
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        text.contains("ch1-darkness") && !text.contains("ch3-overfitting"),
+        "{text}"
+    );
 }

@@ -295,3 +295,62 @@ fn a_run_that_saturates_says_so() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("has not learned"), "{text}");
 }
+
+/// A sigmoid conv net at the book's η = 0.1 stays at chance for its first thousands of
+/// images: it is told to train longer, not to lower η (which would only slow it further).
+/// Above the book's η, or after a whole book epoch's worth of images, saturation is the
+/// likelier cause and a smaller η the advice.
+#[test]
+fn a_sigmoid_conv_net_that_has_not_learned_yet_is_told_to_train_longer() {
+    let conv = "conv:20:5,pool:2,conv:40:5,pool:2,fc:100,softmax";
+    for (eta, train_size, want, not) in [
+        ("0.1", "1000", "Train longer", "smaller eta (this"),
+        ("0.05", "1000", "Train longer", "smaller eta (this"),
+        (
+            "5",
+            "1000",
+            "try a smaller eta (this run's is 5)",
+            "Train longer",
+        ),
+    ] {
+        let out = nndl(&[
+            "train",
+            "--layers",
+            conv,
+            "--eta",
+            eta,
+            "--train-size",
+            train_size,
+            "--epochs",
+            "1",
+            "--precision",
+            "f32",
+            "--quiet",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("The network has not learned"),
+            "{eta}: {text}"
+        );
+        assert!(text.contains(want), "{eta}: {text}");
+        assert!(!text.contains(not), "{eta}: {text}");
+    }
+    // A fully-connected sigmoid network is not a conv net: saturation, as before.
+    let out = nndl(&[
+        "train",
+        "--layers",
+        "fc:100,softmax",
+        "--eta",
+        "100",
+        "--train-size",
+        "1000",
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("has not learned") {
+        assert!(text.contains("try a smaller eta"), "{text}");
+    }
+}

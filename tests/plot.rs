@@ -35,10 +35,12 @@ fn png_and_svg_figures_are_drawn() {
         Run {
             label: "plain".into(),
             rows: rows(40, true),
+            scored: "validation",
         },
         Run {
             label: "regularised".into(),
             rows: rows(30, false),
+            scored: "test",
         },
     ];
     let png = dir.join("fig.png");
@@ -58,12 +60,14 @@ fn png_and_svg_figures_are_drawn() {
         "Cost",
         "epoch",
         "accuracy (%)",
-        "plain evaluation",
+        "plain validation",
         "plain training",
-        "regularised evaluation",
+        "regularised test",
     ] {
         assert!(text.contains(want), "{want} missing from the SVG");
     }
+    // Each curve is named by the set it scores, not "evaluation".
+    assert!(!text.contains("evaluation"));
     // The unmonitored run has no training curve.
     assert!(!text.contains("regularised training"));
 }
@@ -85,6 +89,7 @@ fn epochs_are_ticked_whole_and_the_legend_is_under_the_axes() {
         [Run {
             label: "a".into(),
             rows: rows(n, false),
+            scored: "validation",
         }]
     };
     plot(&run(3), "t", &svg).unwrap();
@@ -96,7 +101,7 @@ fn epochs_are_ticked_whole_and_the_legend_is_under_the_axes() {
         .filter(|t| t.text == "epoch" || t.text.parse::<f64>().is_ok())
         .map(|t| t.y)
         .fold(f64::NEG_INFINITY, f64::max);
-    let legend = texts.iter().find(|t| t.text == "evaluation").unwrap();
+    let legend = texts.iter().find(|t| t.text == "validation").unwrap();
     assert!(legend.y > lowest, "legend at y {} above {lowest}", legend.y);
 
     // Longer runs: fewer ticks, still whole epochs.
@@ -142,6 +147,7 @@ fn bad_figures_are_refused() {
     let run = [Run {
         label: "a".into(),
         rows: rows(3, false),
+        scored: "test",
     }];
     assert!(matches!(
         plot(&run, "t", &dir.join("fig.jpg")),
@@ -150,6 +156,7 @@ fn bad_figures_are_refused() {
     let empty = [Run {
         label: "a".into(),
         rows: vec![],
+        scored: "test",
     }];
     assert!(matches!(
         plot(&empty, "t", &dir.join("fig.png")),
@@ -197,4 +204,38 @@ fn train_and_plot_commands_write_figures() {
     let text = std::fs::read_to_string(svg).unwrap();
     assert!(text.contains("\nrun\n"), "the title is the file's name");
     assert_eq!(nndl(&["plot", csv, "-o", "fig.gif"]).status.code(), Some(2));
+}
+
+/// `train --plot`'s legend names the set its title says was scored.
+#[test]
+fn the_legend_names_the_set_the_run_scored() {
+    let small = fixture("py3_p2.pkl.gz");
+    let dir = temp_dir("plot-scored");
+    for set in ["validation", "test"] {
+        let svg = dir.join(format!("{set}.svg"));
+        let o = nndl(&[
+            "--data",
+            small.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--mini-batch",
+            "2",
+            "--quiet",
+            "--monitor",
+            "train-acc,eval-cost",
+            "--eval-on",
+            set,
+            "--plot",
+            svg.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let texts = svg_texts(&std::fs::read_to_string(&svg).unwrap());
+        let title = &texts[0].text;
+        assert!(title.ends_with(&format!("evaluated on {set}")), "{title}");
+        let named: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+        // Its accuracy and its cost curve.
+        assert_eq!(named.iter().filter(|&&t| t == set).count(), 2, "{named:?}");
+        assert!(named.contains(&"training"), "{named:?}");
+        assert!(!named.contains(&"evaluation"), "{named:?}");
+    }
 }

@@ -3,7 +3,9 @@
 //! - a grid shared by two workers runs every point exactly once (SQLite here; PostgreSQL when
 //!   `NNDL_TEST_POSTGRES` names a server, as in CI);
 //! - a worker killed with SIGKILL mid-trial and started again finishes that trial with the
-//!   weights of an uninterrupted run, bit for bit;
+//!   weights of an uninterrupted run, bit for bit; a worker started while another runs the
+//!   trial says what it waits for, and takes the trial over at once when that worker is killed
+//!   on this host (SQLite, and PostgreSQL when `NNDL_TEST_POSTGRES` is set);
 //! - a diverging trial fails and the study goes on; the best trial is scored on the test set at
 //!   its best validation epoch's weights;
 //! - a trial that panics (on purpose, or resuming a checkpoint whose weights do not fit its
@@ -761,4 +763,134 @@ fn a_trial_with_a_transposed_checkpoint_fails_and_the_study_goes_on() {
         "the values before the failure are kept"
     );
     assert!(out.contains("Best trial 0: "), "{out}");
+}
+
+/// A worker killed (SIGKILL) on this host leaves its trial running with a fresh heartbeat.
+/// Another worker started meanwhile says what it waits for — which trial, whose worker, its
+/// process, until when — and, once the process is gone, takes the trial over at once, not
+/// after `--stale-after` (ten minutes here) of silence.
+fn a_dead_workers_trial_is_taken_over_at_once(storage: &str, study: &str) {
+    let mut args = tune_args(
+        storage,
+        &[
+            "--study",
+            study,
+            "--sampler",
+            "grid",
+            "--trials",
+            "1",
+            "--epochs",
+            "200",
+            "--param",
+            "eta=choice:0.5",
+        ],
+    );
+    let stale = args.iter().position(|a| a == "--stale-after").unwrap();
+    args[stale + 1] = "600".into();
+    let spawn = |stdout: Stdio| {
+        Command::new(env!("CARGO_BIN_EXE_nndl"))
+            .args(&args)
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn(Stdio::null());
+    let start = Instant::now();
+    let epochs = || {
+        store::open(storage)
+            .ok()
+            .and_then(|mut s| {
+                let id = s
+                    .studies()
+                    .ok()?
+                    .into_iter()
+                    .find(|s| s.spec.name == study)?
+                    .id;
+                Some(s.trials(id).ok()?.first()?.values.len())
+            })
+            .unwrap_or(0)
+    };
+    while epochs() < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no epoch reported"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut second = spawn(Stdio::piped());
+    let (lines, printed) = mpsc::channel();
+    let stdout = second.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    let waiting = loop {
+        let line = printed
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the second worker said nothing of what it waits for");
+        if line.starts_with("Waiting for ") {
+            break line;
+        }
+    };
+    let pid = first.id();
+    for want in [
+        "Waiting for trial 0 of worker ".to_string(),
+        format!("(process {pid} on this host, still running)"),
+        "taken over at ".to_string(),
+        " UTC (in ".to_string(),
+        "(--stale-after 600 s)".to_string(),
+    ] {
+        assert!(waiting.contains(&want), "{want:?} not in {waiting:?}");
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let killed = Instant::now();
+    // The rest of the trial takes seconds; waiting out --stale-after would take ten minutes.
+    let mut rest = Vec::new();
+    while let Ok(line) = printed.recv_timeout(Duration::from_secs(120)) {
+        rest.push(line);
+    }
+    let status = second.wait().unwrap();
+    assert!(status.success(), "{rest:?}");
+    assert!(killed.elapsed() < Duration::from_secs(120), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.starts_with("Best trial 0: ")),
+        "{rest:?}"
+    );
+    let mut s = store::open(storage).unwrap();
+    let id = s
+        .studies()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.spec.name == study)
+        .unwrap()
+        .id;
+    let trials = s.trials(id).unwrap();
+    assert_eq!(trials[0].state, TrialState::Complete);
+    assert_eq!(trials[0].values.len(), 200);
+}
+
+#[test]
+fn a_dead_workers_trial_on_this_host_is_taken_over_at_once() {
+    a_dead_workers_trial_is_taken_over_at_once(&sqlite("tune-dead-worker"), "one");
+}
+
+#[test]
+fn a_dead_workers_trial_on_this_host_is_taken_over_at_once_on_postgres() {
+    let Ok(url) = std::env::var("NNDL_TEST_POSTGRES") else {
+        eprintln!("skipped: set NNDL_TEST_POSTGRES=postgres://… to run it on PostgreSQL");
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let study = format!("dead-worker-{}-{nanos}", std::process::id());
+    a_dead_workers_trial_is_taken_over_at_once(&url, &study);
 }

@@ -597,6 +597,120 @@ fn a_study_is_deleted_with_its_trials(url: &str) {
     assert!(s.trials(again).unwrap().is_empty());
 }
 
+/// A running trial whose worker's process on this host has exited is taken over at once,
+/// whatever its heartbeat; one whose process lives, or that runs on another host, is not.
+/// [`Store::running`] says who runs each and how long it has been silent.
+fn a_dead_process_on_this_host_is_taken_over_at_once(url: &str) {
+    use nndl::tune::store::process;
+    let mut a = open(url);
+    let study = a.open_study(&spec("dead-process")).unwrap();
+    let hour = Duration::from_secs(3600);
+    let mut exited = Command::new("true").spawn().unwrap();
+    let dead = exited.id();
+    exited.wait().unwrap();
+    let mut live = Command::new("sleep").arg("60").spawn().unwrap();
+    let host = process::this_host();
+    let trial = a
+        .start_trial(study, "a", 10, &mut next_point)
+        .unwrap()
+        .unwrap();
+    let running = a.running(study).unwrap();
+    assert_eq!(running.len(), 1);
+    let r = &running[0];
+    assert_eq!(
+        (r.number, r.worker.as_deref(), r.host.as_deref(), r.pid),
+        (
+            trial.number,
+            Some("a"),
+            Some(host.as_str()),
+            Some(process::this_pid())
+        )
+    );
+    assert!(r.is_ours());
+    assert!(r.silent.is_some_and(|s| (-5.0..60.0).contains(&s)), "{r:?}");
+    let id = format!(
+        "(SELECT trial_id FROM trials WHERE study_id = {study} AND number = {})",
+        trial.number
+    );
+    let set = |host: &str, pid: u32| {
+        run_sql(
+            url,
+            &format!(
+                "UPDATE nndl_trial_workers SET host = '{host}', pid = {pid} WHERE trial_id = {id}"
+            ),
+        )
+    };
+    // This process, a live one of this host, a dead one of another host: all waited for.
+    assert!(a.claim_stale(study, "b", hour).unwrap().is_none());
+    set(&host, live.id());
+    assert!(a.claim_stale(study, "b", hour).unwrap().is_none());
+    set("elsewhere pid:[1]", dead);
+    assert!(a.claim_stale(study, "b", hour).unwrap().is_none());
+    // A dead one of this host: taken over at once, its new worker recorded with its process.
+    set(&host, dead);
+    assert!(!a.running(study).unwrap()[0].is_ours());
+    let taken = a
+        .claim_stale(study, "b", hour)
+        .unwrap()
+        .expect("taken over");
+    assert_eq!(
+        (taken.number, taken.worker.as_deref()),
+        (trial.number, Some("b"))
+    );
+    assert!(a.running(study).unwrap()[0].is_ours());
+    live.kill().unwrap();
+    live.wait().unwrap();
+}
+
+/// A store made before nndl recorded its workers' processes gains the columns when a worker
+/// opens it, and Optuna's tables are left as they were.
+#[test]
+fn a_store_without_the_worker_process_columns_gains_them() {
+    let url = sqlite_url("worker-process-columns");
+    let path = url.strip_prefix("sqlite:").unwrap();
+    let study = {
+        let mut s = open(&url);
+        s.open_study(&spec("columns")).unwrap()
+    };
+    run_sql(
+        &url,
+        "ALTER TABLE nndl_trial_workers DROP COLUMN host;
+         ALTER TABLE nndl_trial_workers DROP COLUMN pid;",
+    );
+    let columns = || -> Vec<String> {
+        let c = rusqlite::Connection::open(path).unwrap();
+        let mut q = c
+            .prepare("SELECT name FROM pragma_table_info('nndl_trial_workers')")
+            .unwrap();
+        q.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(columns(), ["trial_id", "worker", "seconds"]);
+    let optuna = || -> String {
+        let c = rusqlite::Connection::open(path).unwrap();
+        let mut q = c
+            .prepare("SELECT sql FROM sqlite_master WHERE name NOT LIKE 'nndl%' ORDER BY name")
+            .unwrap();
+        let rows: Vec<Option<String>> = q
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        format!("{rows:?}")
+    };
+    let before = optuna();
+    let mut s = open(&url);
+    assert_eq!(columns(), ["trial_id", "worker", "seconds", "host", "pid"]);
+    assert_eq!(optuna(), before);
+    let trial = s
+        .start_trial(study, "a", 10, &mut next_point)
+        .unwrap()
+        .unwrap();
+    assert!(s.running(study).unwrap()[0].is_ours(), "{trial:?}");
+}
+
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite_store {
@@ -631,6 +745,7 @@ on_both_stores!(
     a_failed_trial_keeps_its_message,
     a_missing_or_garbage_heartbeat_is_stale,
     a_study_is_deleted_with_its_trials,
+    a_dead_process_on_this_host_is_taken_over_at_once,
 );
 
 /// Reading commands open a store read-only: a file that is not a study store (empty, or

@@ -46,6 +46,8 @@ pub struct Console {
     orders: Option<Vec<Vec<usize>>>,
     /// Set (by a Ctrl-C handler) to end the run after the current mini-batch.
     stop: Option<Arc<AtomicBool>>,
+    /// The set each epoch scores, named on its line if given (`validation`, `test`).
+    scored: Option<&'static str>,
     /// Chapter 5's speed of learning, measured over this many training images, if asked.
     speed_images: Option<usize>,
     /// The speeds of learning before training and after the current epoch, until its row
@@ -75,6 +77,7 @@ impl Console {
             metrics_error: None,
             orders: keep_orders.then(Vec::new),
             stop: None,
+            scored: None,
             speed_images: None,
             speeds: (None, None),
         }
@@ -83,6 +86,13 @@ impl Console {
     /// Ends the run after the current mini-batch once `flag` is set.
     pub fn stop_on(mut self, flag: Arc<AtomicBool>) -> Self {
         self.stop = Some(flag);
+        self
+    }
+
+    /// Names the set each epoch scores on its line: `Epoch 3: validation accuracy 9630 /
+    /// 10000 (96.30%)`.
+    pub fn scoring(mut self, set: &'static str) -> Self {
+        self.scored = Some(set);
         self
     }
 
@@ -111,13 +121,7 @@ impl Observer for Console {
     fn epoch(&mut self, e: &EpochRecord, order: &[usize]) -> ControlFlow<()> {
         let print = || {
             if !self.quiet {
-                say(&format!(
-                    "Epoch {}: {} / {} ({:.2}%)",
-                    e.epoch,
-                    e.correct,
-                    e.total,
-                    e.accuracy()
-                ));
+                say(&epoch_line(e, self.scored));
                 if let Some(line) = monitors(e) {
                     say(&line);
                 }
@@ -174,6 +178,18 @@ impl Observer for Console {
             _ => ControlFlow::Continue(()),
         }
     }
+}
+
+/// The book's `Epoch k: c / n (p%)`, with the set scored if `scored` names it.
+fn epoch_line(e: &EpochRecord, scored: Option<&str>) -> String {
+    let set = scored.map_or(String::new(), |set| format!("{set} accuracy "));
+    format!(
+        "Epoch {}: {set}{} / {} ({:.2}%)",
+        e.epoch,
+        e.correct,
+        e.total,
+        e.accuracy()
+    )
 }
 
 /// The monitored quantities of an epoch, as one indented line, if any were monitored.

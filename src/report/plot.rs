@@ -1,5 +1,5 @@
 //! Chapter 3's figures: accuracy and cost against epoch, on the training and the evaluation
-//! data, for one run or several side by side — drawn from metrics rows
+//! data (each curve named by the set it scores), for one run or several side by side — drawn from metrics rows
 //! ([`crate::report::metrics::Row`], as a run's metrics file holds them) to PNG or SVG.
 //!
 //! The figure has two panels, accuracy (%) on the left and cost on the right; each run
@@ -61,7 +61,14 @@ pub enum PlotError {
 pub struct Run {
     pub label: String,
     pub rows: Vec<Row>,
+    /// The set its evaluation rows score, as the legend names their curves: `validation`,
+    /// `test` or `training` — or [`UNNAMED_SET`] where the rows do not say (a metrics file
+    /// read back by `nndl plot`).
+    pub scored: &'static str,
 }
+
+/// The legend's name for evaluation curves of a set nobody named.
+pub const UNNAMED_SET: &str = "evaluation";
 
 /// A label for each of `paths`, for a legend: the file's stem (`run` for `out/run.csv`), or,
 /// where two stems are the same, the file's name, or failing that the whole path.
@@ -367,12 +374,12 @@ fn draw<DB: DrawingBackend>(
         let curves = [
             (
                 false,
-                "evaluation",
+                run.scored,
                 dark,
                 points(&|r| Some(r.evaluation_accuracy)),
             ),
             (false, "training", light, points(&|r| r.training_accuracy)),
-            (true, "evaluation", dark, points(&|r| r.evaluation_cost)),
+            (true, run.scored, dark, points(&|r| r.evaluation_cost)),
             (true, "training", light, points(&|r| r.training_cost)),
         ];
         for (is_cost, set, colour, pts) in curves {

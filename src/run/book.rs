@@ -6,6 +6,9 @@
 //! `network3.py` reports the test accuracy of the epoch with the best validation accuracy
 //! (chapter 6). A figure within 0.3 points of the book's, or better, counts as reproduced.
 //!
+//! Several rows one after another, recorded and resumable, and the table of them:
+//! [`super::book_record`].
+//!
 //! What it leaves out: the book's figures come from single runs of unrecorded seeds, so a
 //! verdict compares one seed's run with one of the book's.
 
@@ -13,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Architecture, CheckedConfig, ConfigError, Precision, TrainConfig, Variant};
 use crate::data::{Dataset, Mnist, CLASSES};
@@ -137,7 +142,7 @@ pub const ROWS: [Row; 19] = {
     let ch6 = Row {
         chapter: 6,
         protocol: Protocol::TestAtBestValidation,
-        eta: 0.1,
+        eta: crate::config::CH6_SIGMOID_ETA,
         epochs: 60,
         ..base
     };
@@ -327,12 +332,31 @@ pub enum BookError {
     NoExpandedData { row: &'static str, path: PathBuf },
     #[error("{0} trains no network: there is nothing for --save to write")]
     NothingToSave(&'static str),
+    /// A record file that is not one `nndl book` wrote, or is damaged.
+    #[error("{}: not a record of `nndl book`'s rows: {reason}", path.display())]
+    Record { path: PathBuf, reason: String },
+    /// `--table` without rows to run, and no row recorded.
+    #[error(
+        "{} records no row: run some first (nndl book --rows ROW,ROW… or --all)",
+        .0.display()
+    )]
+    NothingRecorded(PathBuf),
+    /// `--table` naming the record itself.
+    #[error("--table {} is the record: give the table another name", .0.display())]
+    TableIsRecord(PathBuf),
 }
 
-/// `nndl book ROW`: what to run, checked.
+/// `nndl book ROW`, `--rows ROW,ROW…` or `--all`: what to run, checked.
 #[derive(Clone, Debug)]
 pub struct BookRequest {
-    pub row: String,
+    /// The rows to run, one after another, by id; none with `table` alone writes the table
+    /// from the record without training.
+    pub rows: Vec<String>,
+    /// The record of finished rows ([`super::book_record`]): rows already in it with the
+    /// same settings are skipped, and each row that finishes is added at once.
+    pub record: Option<PathBuf>,
+    /// Where to write the record's rows as a markdown table (after every row run).
+    pub table: Option<PathBuf>,
     /// Fewer epochs than the book's, for a quick look (the verdict then says so).
     pub epochs: Option<usize>,
     pub data: PathBuf,
@@ -437,16 +461,130 @@ pub fn list() {
     }
 }
 
-/// `nndl book ROW`: runs the row's network(s) and prints the book's figure, the run's and the
-/// verdict.
-pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), RunError> {
-    let row = row(&request.row).ok_or_else(|| BookError::UnknownRow(request.row.clone()))?;
+/// How nndl's figure compares with the book's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Within 0.3 points of the book's figure, or better.
+    Reproduced,
+    NotReproduced,
+    /// Trained for fewer epochs than the book: no verdict.
+    Shortened,
+}
+
+/// How far below the book's figure a run may be and still count as reproducing it, in points.
+pub const TOLERANCE: f64 = 0.3;
+
+impl Verdict {
+    /// The verdict on `accuracy` after `epochs` of `row`.
+    pub fn of(row: &Row, accuracy: f64, epochs: usize) -> Verdict {
+        if epochs < row.epochs {
+            Verdict::Shortened
+        } else if accuracy >= row.book - TOLERANCE {
+            Verdict::Reproduced
+        } else {
+            Verdict::NotReproduced
+        }
+    }
+
+    /// The verdict in words, `difference` being nndl's figure less the book's.
+    pub fn text(self, difference: f64) -> String {
+        match self {
+            Verdict::Reproduced => {
+                format!("reproduced (within {TOLERANCE} points of the book, or better)")
+            }
+            Verdict::NotReproduced => format!("not reproduced ({difference:+.2} points)"),
+            Verdict::Shortened => "shortened: no verdict".to_string(),
+        }
+    }
+
+    /// The verdict as the table's column gives it.
+    pub fn cell(self, difference: f64) -> String {
+        match self {
+            Verdict::Reproduced => "reproduced".to_string(),
+            Verdict::NotReproduced => format!("not reproduced ({})", signed(difference)),
+            Verdict::Shortened => "shortened: no verdict".to_string(),
+        }
+    }
+}
+
+/// `+0.12` or `−0.37` (with a minus sign, as the README writes it).
+fn signed(x: f64) -> String {
+    format!("{x:+.2}").replace('-', "−")
+}
+
+/// What a finished row measured.
+pub struct Finished {
+    /// The row's figure, in %.
+    pub accuracy: f64,
+    pub seconds: f64,
+}
+
+impl Row {
+    /// Refuses, before anything is trained, a run of this row that cannot be done.
+    pub fn check(&self, request: &BookRequest) -> Result<(), RunError> {
+        if matches!(self.net, Net::AverageDarkness) {
+            return match request.save {
+                Some(_) => Err(BookError::NothingToSave(self.id).into()),
+                None => Ok(()),
+            };
+        }
+        let epochs = request.epochs.unwrap_or(self.epochs);
+        let precision = request.precision.unwrap_or(self.precision());
+        self.config(epochs, precision, request.seed)?.check()?;
+        if let Some(path) = &request.save {
+            for path in self.save_paths(path) {
+                super::check_output(&path)?;
+            }
+        }
+        if let Some(dir) = &request.tensorboard {
+            for dir in self.tensorboard_dirs(dir) {
+                super::check_output_dir(&dir)?;
+            }
+        }
+        if self.expanded && !request.expanded.exists() {
+            return Err(BookError::NoExpandedData {
+                row: self.id,
+                path: request.expanded.clone(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// How the row's figure is scored, as the table says it.
+    pub fn scored(&self) -> String {
+        match (self.net, self.protocol, self.ensemble) {
+            (Net::AverageDarkness, _, _) => "test accuracy of the average-darkness guess".into(),
+            (_, _, n) if n > 1 => format!("majority vote of {n} networks on the test set"),
+            (_, Protocol::BestTest, _) => "best test epoch".into(),
+            (_, Protocol::BestValidation, _) => "best validation epoch".into(),
+            (_, Protocol::TestAtBestValidation, _) => "test at best validation epoch".into(),
+        }
+    }
+
+    /// The set each epoch's line scores.
+    fn epoch_set(&self) -> &'static str {
+        match self.protocol {
+            Protocol::BestTest => "test",
+            _ => "validation",
+        }
+    }
+}
+
+/// Runs one row and prints its line with the verdict; `None` if Ctrl-C ended it (it then
+/// has no figure to record).
+pub fn run_row(
+    row: &'static Row,
+    request: &BookRequest,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<Option<Finished>, RunError> {
+    row.check(request)?;
     if matches!(row.net, Net::AverageDarkness) {
-        return average_darkness(row, request);
+        return average_darkness(row, request).map(Some);
     }
     let epochs = request.epochs.unwrap_or(row.epochs);
     let precision = request.precision.unwrap_or(row.precision());
-    crate::config::check_threads(request.threads)?;
     let config = row
         .config(epochs, precision, request.seed)?
         .check()?
@@ -455,27 +593,13 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
         Some(path) => row.save_paths(path),
         None => Vec::new(),
     };
-    for path in &save {
-        super::check_output(path)?;
-    }
     let tensorboard = match &request.tensorboard {
         Some(dir) => row.tensorboard_dirs(dir),
         None => Vec::new(),
     };
-    for dir in &tensorboard {
-        super::check_output_dir(dir)?;
-    }
-    let data = if row.expanded {
-        if !request.expanded.exists() {
-            return Err(BookError::NoExpandedData {
-                row: row.id,
-                path: request.expanded.clone(),
-            }
-            .into());
-        }
-        &request.expanded
-    } else {
-        &request.data
+    let data = match row.expanded {
+        true => &request.expanded,
+        false => &request.data,
     };
     crate::backend::start_threads(request.threads)?;
     say(&format!(
@@ -526,24 +650,20 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
         "{}: book {:.2}%, nndl {:.2}% ({protocol}, {epochs}, {:.0} s) — {verdict}",
         row.id, row.book, outcome.accuracy, outcome.seconds
     ));
-    Ok(())
+    Ok((!outcome.interrupted).then_some(Finished {
+        accuracy: outcome.accuracy,
+        seconds: outcome.seconds,
+    }))
 }
 
 /// The verdict on a full run's `accuracy`.
 fn graded(row: &Row, accuracy: f64) -> String {
-    if accuracy >= row.book - 0.3 {
-        "reproduced (within 0.3 points of the book, or better)".to_string()
-    } else {
-        format!("not reproduced ({:+.2} points)", accuracy - row.book)
-    }
+    Verdict::of(row, accuracy, row.epochs).text(accuracy - row.book)
 }
 
 /// `nndl book ch1-darkness`: `mnist_average_darkness.py`, fitted on the training images and
 /// scored on the test images.
-fn average_darkness(row: &'static Row, request: &BookRequest) -> Result<(), RunError> {
-    if request.save.is_some() {
-        return Err(BookError::NothingToSave(row.id).into());
-    }
+fn average_darkness(row: &'static Row, request: &BookRequest) -> Result<Finished, RunError> {
     say(&format!(
         "{} (chapter {}): {}",
         row.id, row.chapter, row.what
@@ -558,14 +678,14 @@ fn average_darkness(row: &'static Row, request: &BookRequest) -> Result<(), RunE
         correct,
         mnist.test.len()
     ));
+    let seconds = start.elapsed().as_secs_f64();
     say(&format!(
-        "{}: book {:.2}%, nndl {accuracy:.2}% (test accuracy, {:.0} s) — {}",
+        "{}: book {:.2}%, nndl {accuracy:.2}% (test accuracy, {seconds:.0} s) — {}",
         row.id,
         row.book,
-        start.elapsed().as_secs_f64(),
         graded(row, accuracy)
     ));
-    Ok(())
+    Ok(Finished { accuracy, seconds })
 }
 
 /// What a row's run measured.
@@ -678,16 +798,13 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
             _ => validation,
         };
         config.check_data(net.shape(), training.inputs(), CLASSES, training.len())?;
-        let mut console = Console::new(false, None, false);
+        let mut console = Console::new(false, None, false).scoring(job.row.epoch_set());
         if let Some(flag) = &job.stop {
             console = console.stop_on(Arc::clone(flag));
         }
         let mut run = Training::new(net, config, training.len(), rng);
         run.keep_best();
-        let set = match protocol {
-            Protocol::BestTest => "test",
-            _ => "validation",
-        };
+        let set = job.row.epoch_set();
         let mut events = match tensorboard {
             Some(dir) => Some(super::train::open_tensorboard(
                 dir,

@@ -230,11 +230,12 @@ fn fit(
     Ok((net, result?))
 }
 
-/// A metrics file written by [`fit`], as a run for the plots.
-fn read_run(csv: &Path, label: &str) -> Result<Run, RunError> {
+/// A metrics file written by [`fit`] scoring the set `scored`, as a run for the plots.
+fn read_run(csv: &Path, label: &str, scored: &'static str) -> Result<Run, RunError> {
     Ok(Run {
         label: label.to_string(),
         rows: plot::read_metrics(csv)?,
+        scored,
     })
 }
 
@@ -282,7 +283,7 @@ fn overfitting(make: &Make) -> Result<(), RunError> {
     let (_, history) = fit(&config, &make.training(Some(1000)), &test, Some(&csv), None)?;
     let png = make.path("overfitting.png");
     plot::plot(
-        &[read_run(&csv, "λ = 0")?],
+        &[read_run(&csv, "λ = 0", "test")?],
         "Overfitting: [784, 30, 10], 1,000 training images, η = 0.5, λ = 0 (test data)",
         &png,
     )?;
@@ -328,7 +329,7 @@ fn weight_initialization(make: &Make) -> Result<(), RunError> {
         say(&format!(
             "  {label}: {first:.2}% after the first epoch, {last:.2}% after the last"
         ));
-        runs.push(read_run(&csv, label)?);
+        runs.push(read_run(&csv, label, "validation")?);
         csvs.push(csv);
     }
     say(
@@ -380,7 +381,7 @@ fn multiple_eta(make: &Make) -> Result<(), RunError> {
             "  η = {eta}: training cost by epoch {}",
             costs.join(" ")
         ));
-        runs.push(read_run(&csv, &format!("η = {eta}"))?);
+        runs.push(read_run(&csv, &format!("η = {eta}"), "validation")?);
         paths.push(csv);
     }
     say(
@@ -527,7 +528,7 @@ fn generate_gradient(make: &Make) -> Result<(), RunError> {
             Some(&csv),
             Some(images),
         )?;
-        let run = read_run(&csv, &format!("{hidden} hidden layers"))?;
+        let run = read_run(&csv, &format!("{hidden} hidden layers"), "training")?;
         let series = plot::speed_series(&run, false);
         let start: Vec<String> = series
             .iter()

@@ -11,6 +11,7 @@
 
 pub mod bench;
 pub mod book;
+pub mod book_record;
 pub mod eval;
 pub mod expand;
 pub mod export;
@@ -447,6 +448,7 @@ pub fn plot(runs: &[PathBuf], title: Option<&str>, output: &Path) -> Result<(), 
         drawn.push(plot::Run {
             label,
             rows: plot::read_metrics(path)?,
+            scored: plot::UNNAMED_SET,
         });
     }
     let title = title.map(str::to_string).unwrap_or_else(|| {

@@ -17,6 +17,7 @@ use crate::config::{
 use crate::data::{Dataset, Mnist, CLASSES, IMAGE_PIXELS};
 use crate::model::activation::Activation;
 use crate::model::file::{self, SavedModel};
+use crate::model::layers::LayerSpec;
 use crate::real::Real;
 use crate::report::console::{count, say, Console};
 use crate::report::metrics::{self, MetricsWriter};
@@ -400,13 +401,14 @@ impl<F: Real> WithModel<F> for Fit<'_, F> {
                     None => "layers".to_string(),
                 },
                 rows: history.epochs.iter().map(metrics::Row::from).collect(),
+                scored: request.eval_on.name(),
             };
             match plot::plot(&[run], &title, path) {
                 Ok(()) => written.push(path),
                 Err(e) => failures.push(e.into()),
             }
         }
-        print_summary(request, config, &history);
+        print_summary(request, config, &history, training.len());
         for path in written {
             say(&format!("Wrote {}", path.display()));
         }
@@ -454,7 +456,7 @@ fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(
 }
 
 /// How the run ended, and its best epoch.
-fn print_summary(request: &TrainRequest, config: &TrainConfig, history: &History) {
+fn print_summary(request: &TrainRequest, config: &TrainConfig, history: &History, images: usize) {
     let eval = request.eval_on.name();
     match history.stop {
         Stop::Completed => {}
@@ -485,19 +487,91 @@ fn print_summary(request: &TrainRequest, config: &TrainConfig, history: &History
             best.epoch,
             best.accuracy()
         ));
-        // Sigmoid neurons driven far into saturation stop learning without any NaN: the
-        // network then names one digit for every image, about one in ten right.
         if best.total >= 100 && best.accuracy() < SATURATED_BELOW {
-            say(&format!(
-                "The network has not learned: its best accuracy, {:.2}%, is what naming one \
-                 digit for every image gets. Its neurons have probably saturated; try a \
-                 smaller eta (this run's is {})",
-                best.accuracy(),
-                config.sgd.eta
-            ));
+            let seen = images.saturating_mul(history.epochs.len());
+            say(&not_learned(config, best.accuracy(), seen));
         }
     }
 }
 
+/// What a run whose best accuracy is below [`SATURATED_BELOW`] is told, after training on
+/// `seen` images in all (epochs × training images).
+///
+/// - A layer list with a sigmoid convolutional layer, at η no larger than the book's for
+///   chapter 6's sigmoid networks ([`crate::config::CH6_SIGMOID_ETA`]), that has seen fewer than
+///   [`SLOW_START_IMAGES`]: such networks sit at chance for their first thousands of images
+///   before they learn, so it is told to train longer — not to lower η, which only makes the
+///   start slower.
+/// - Otherwise: sigmoid neurons driven far into saturation stop learning without any NaN (the
+///   network then names one digit for every image, about one in ten right); it is told to try
+///   a smaller η.
+fn not_learned(config: &TrainConfig, accuracy: f64, seen: usize) -> String {
+    let eta = config.sgd.eta;
+    let sigmoid_conv = config.network.layers().is_some_and(|layers| {
+        layers
+            .iter()
+            .any(|l| matches!(l, LayerSpec::ConvPool(c) if c.activation == Activation::Sigmoid))
+    });
+    let start = format!(
+        "The network has not learned: its best accuracy, {accuracy:.2}%, is what naming one \
+         digit for every image gets."
+    );
+    if sigmoid_conv && eta <= crate::config::CH6_SIGMOID_ETA && seen < SLOW_START_IMAGES {
+        format!(
+            "{start} Sigmoid convolutional layers at eta {eta} learn slowly at first: the \
+             book's (chapter 6, eta {}) stay at chance for thousands of images before they \
+             learn, and this run trained on {seen} in all. Train longer (more --epochs, or \
+             a larger --train-size), not with a smaller eta, which only makes the start \
+             slower",
+            crate::config::CH6_SIGMOID_ETA
+        )
+    } else {
+        format!(
+            "{start} Its neurons have probably saturated; try a smaller eta (this run's is \
+             {eta})"
+        )
+    }
+}
+
+/// Training images (epochs × images per epoch) that the book's sigmoid convolutional networks
+/// need before they leave chance at η = 0.1: measured with the two conv-pool layers of
+/// `ch6-two-conv`, which were still at chance after one epoch of 16,000 images and at 65%
+/// after one of 30,000 — one epoch of the book's 50,000 training images is past it.
+pub const SLOW_START_IMAGES: usize = 50_000;
+
 /// Accuracy (%) below which a run has learned nothing: a little above one in ten classes.
 const SATURATED_BELOW: f64 = 15.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which advice follows which condition: a sigmoid conv layer, η at most the book's, and
+    /// fewer images seen than [`SLOW_START_IMAGES`] — all three — get "train longer".
+    #[test]
+    fn a_slow_start_is_told_apart_from_saturation() {
+        let config = |layers: &str, activation, eta| {
+            let mut c = TrainConfig::book_run(crate::config::Variant::Network3);
+            c.network.architecture = crate::config::Architecture::Layers(
+                crate::model::layers::spec::parse(layers, activation, 0.0).unwrap(),
+            );
+            c.sgd.eta = eta;
+            c
+        };
+        let conv = "conv:20:5,pool:2,fc:100,softmax";
+        let slow = |c: &TrainConfig, seen| not_learned(c, 10.0, seen).contains("Train longer");
+        let sigmoid = config(conv, Activation::Sigmoid, 0.1);
+        assert!(slow(&sigmoid, 1000));
+        assert!(slow(&sigmoid, SLOW_START_IMAGES - 1));
+        assert!(!slow(&sigmoid, SLOW_START_IMAGES));
+        assert!(slow(&config(conv, Activation::Sigmoid, 0.01), 1000));
+        assert!(!slow(&config(conv, Activation::Sigmoid, 0.11), 1000));
+        assert!(!slow(&config(conv, Activation::Relu, 0.03), 1000));
+        assert!(!slow(
+            &config("fc:100,softmax", Activation::Sigmoid, 0.1),
+            1000
+        ));
+        let saturated = not_learned(&config(conv, Activation::Sigmoid, 0.5), 10.0, 1000);
+        assert!(saturated.ends_with("try a smaller eta (this run's is 0.5)"));
+    }
+}

@@ -18,13 +18,14 @@
 //!
 //! `--jobs J` runs J workers in this process; the same command on other machines against one
 //! PostgreSQL database adds more. Re-running the command resumes the study: `--trials N`
-//! means N in all, and a trial a killed worker left behind is taken over once its heartbeat
-//! is older than `--stale-after`.
+//! means N in all, and a trial a killed worker left behind is taken over at once if that
+//! worker's process was on this host and is gone ([`store::process`]), else once its heartbeat
+//! is older than `--stale-after`; a worker that waits says for which trial and until when.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -389,13 +390,47 @@ struct Data<F: Real> {
 
 /// `HOST-PID`: unique to this process, so no two live workers share a name.
 fn default_worker_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{host}-{}", std::process::id())
+    format!("{}-{}", store::process::host_name(), std::process::id())
+}
+
+/// What a worker with nothing to start says of a running trial `t` of another process: whose
+/// worker runs it, where, and when it is taken over if its heartbeat stays silent.
+fn waiting_for(t: &store::RunningTrial, stale_after: Duration) -> String {
+    let worker = t.worker.as_deref().unwrap_or("an unnamed worker");
+    let this_host = store::process::this_host();
+    let place = match (&t.host, t.pid) {
+        (Some(host), Some(pid)) if *host == this_host => {
+            format!("process {pid} on this host, still running")
+        }
+        (Some(host), Some(pid)) => format!("process {pid} on {host}"),
+        _ => "a process nndl did not record".to_string(),
+    };
+    let when = match t.silent {
+        Some(silent) => {
+            let left = (stale_after.as_secs_f64() - silent).max(0.0);
+            let at = SystemTime::now() + Duration::from_secs_f64(left);
+            format!(
+                "its last heartbeat was {silent:.0} s ago; taken over at {} UTC (in {left:.0} \
+                 s) if it stays silent",
+                clock(at)
+            )
+        }
+        None => "it has no heartbeat; taken over at the next look".to_string(),
+    };
+    format!(
+        "Waiting for trial {} of worker {worker} ({place}) to finish: {when} \
+         (--stale-after {:.0} s)",
+        t.number,
+        stale_after.as_secs_f64()
+    )
+}
+
+/// `HH:MM:SS` of `at` in UTC.
+fn clock(at: SystemTime) -> String {
+    let s = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{:02}:{:02}:{:02}", s / 3600 % 24, s / 60 % 60, s % 60)
 }
 
 /// One worker of this process.
@@ -470,7 +505,7 @@ impl<F: Real> Worker<'_, F> {
         current: &Mutex<Option<u32>>,
     ) -> Result<(), RunError> {
         let request = &self.run.request;
-        let mut waited = false;
+        let mut waited = Vec::new();
         while !self.stop.load(Ordering::SeqCst) {
             let claimed = store.claim_stale(study, &self.name, request.stale_after)?;
             let trial = match claimed {
@@ -490,28 +525,22 @@ impl<F: Real> Worker<'_, F> {
                 if all >= self.run.trials && trials.iter().all(|t| t.state.is_finished()) {
                     return Ok(());
                 }
-                // Say once what the worker waits for, rather than sitting silent.
-                let others: Vec<String> = trials
-                    .iter()
-                    .filter(|t| t.state == TrialState::Running)
-                    // Not this process's own workers (`NAME-JOB`): they are not silent.
-                    .filter(|t| {
-                        let process = self.name.rsplit_once('-').map_or("", |(p, _)| p);
-                        t.worker
-                            .as_deref()
-                            .and_then(|w| w.rsplit_once('-'))
-                            .is_none_or(|(p, _)| p != process)
-                    })
-                    .map(|t| format!("{} ({})", t.number, t.worker.as_deref().unwrap_or("?")))
+                // Say what the worker waits for, rather than sitting silent: once, and again
+                // when that changes.
+                let others: Vec<store::RunningTrial> = store
+                    .running(study)?
+                    .into_iter()
+                    .filter(|t| !t.is_ours())
                     .collect();
-                if !others.is_empty() && !waited {
-                    self.say(&format!(
-                        "Waiting for running trials {} to finish, or to be taken over once \
-                         silent for {:.0} s (--stale-after)",
-                        others.join(", "),
-                        request.stale_after.as_secs_f64()
-                    ));
-                    waited = true;
+                let what: Vec<(u32, Option<String>)> = others
+                    .iter()
+                    .map(|t| (t.number, t.worker.clone()))
+                    .collect();
+                if !others.is_empty() && waited != what {
+                    for t in &others {
+                        self.say(&waiting_for(t, request.stale_after));
+                    }
+                    waited = what;
                 }
                 std::thread::sleep(request.heartbeat.min(WAIT));
                 continue;

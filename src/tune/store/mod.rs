@@ -10,7 +10,8 @@
 //!
 //! It mirrors Optuna's RDB storage: a study is rows in a database; a worker claims a trial
 //! inside a transaction, sends heartbeats while it trains, and a trial whose worker has been
-//! silent for too long is taken over by another ("stale-trial retry"). Where nndl does better:
+//! silent for too long is taken over by another ("stale-trial retry"); one whose worker's
+//! process on the same host is gone, at once ([`process`]). Where nndl does better:
 //! - a trial taken over *resumes*: the store keeps, for every running trial, the checkpoint
 //!   written after its last finished epoch (weights, RNG state, schedule — opaque bytes here)
 //!   and its per-epoch values, and hands both to the worker that takes it over (Optuna's
@@ -45,6 +46,7 @@ pub mod migrate;
 pub mod optuna;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod process;
 pub mod sql;
 pub mod sqlite;
 
@@ -127,7 +129,9 @@ pub trait Store: Send {
     ) -> Result<Option<u32>, StoreError>;
 
     /// Takes over, for `worker`, one trial nobody is training: a waiting one (lowest number
-    /// first), else a running one whose heartbeat is older than `stale_after`. Its per-epoch
+    /// first), else a running one whose worker's process on this host is gone
+    /// ([`process::is_gone`]), else a running one whose heartbeat is older than `stale_after`.
+    /// The trial's worker is then recorded with this process's host and id. Its per-epoch
     /// values and checkpoint are kept; resume it from [`Store::checkpoint`]. Two workers never
     /// take the same trial.
     fn claim_stale(
@@ -200,6 +204,10 @@ pub trait Store: Send {
         self.end(study, number, worker, TrialState::Failed, Some(message))
     }
 
+    /// The study's running trials, with their workers' processes and how long each has been
+    /// silent: what a worker with nothing to start waits for.
+    fn running(&mut self, study: StudyId) -> Result<Vec<RunningTrial>, StoreError>;
+
     /// Deletes the study with all its trials, their values and checkpoints; how many trials it
     /// had. A worker still running one of them finds it gone at its next report and stops.
     fn delete_study(&mut self, study: StudyId) -> Result<u32, StoreError>;
@@ -209,6 +217,25 @@ pub trait Store: Send {
 
     /// The study's final result, once recorded.
     fn study_result(&mut self, study: StudyId) -> Result<Option<StudyResult>, StoreError>;
+}
+
+/// A running trial and the worker that runs it ([`Store::running`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningTrial {
+    pub number: u32,
+    pub worker: Option<String>,
+    /// The worker's host and process id ([`process`]), where recorded.
+    pub host: Option<String>,
+    pub pid: Option<i64>,
+    /// Seconds since its last heartbeat, by the database's clock; `None` without one.
+    pub silent: Option<f64>,
+}
+
+impl RunningTrial {
+    /// Whether this process runs it.
+    pub fn is_ours(&self) -> bool {
+        self.host.as_deref() == Some(&process::this_host()) && self.pid == Some(process::this_pid())
+    }
 }
 
 /// Why the store could not do what was asked.

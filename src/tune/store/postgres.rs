@@ -212,6 +212,16 @@ impl sql::Connection for PostgresConnection {
         self.client.execute(sql, &params(args)).map_err(self.err())
     }
 
+    fn has_column(&mut self, table: &str, column: &str) -> Result<bool, StoreError> {
+        let rows = self.query(
+            "SELECT 1 FROM information_schema.columns
+             WHERE table_schema = current_schema() AND CAST(table_name AS TEXT) = $1
+                   AND CAST(column_name AS TEXT) = $2",
+            &[Arg::Text(table), Arg::Text(column)],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
     fn has_table(&mut self, name: &str) -> Result<bool, StoreError> {
         let rows = self.query("SELECT to_regclass($1) IS NOT NULL", &[Arg::Text(name)])?;
         Ok(rows.first().and_then(|r| r.first()) == Some(&Cell::Int(1)))

@@ -23,7 +23,9 @@
 //! `tell` does), a `trial_heartbeats` row while it runs, and its failure message as the
 //! `fail_reason` system attribute, where Optuna keeps its own. What Optuna has no place for
 //! is in two tables of nndl's own, which Optuna never reads:
-//! - `nndl_trial_workers(trial_id, worker, seconds)`: who runs the trial and the training time spent;
+//! - `nndl_trial_workers(trial_id, worker, seconds, host, pid)`: who runs the trial, the
+//!   training time spent, and the host and process id of the worker
+//!   ([`super::process`]; columns added to stores made before they existed);
 //! - `nndl_trial_checkpoints(trial_id, epoch, data)`: the checkpoint after the trial's last epoch.
 //!
 //! They have no foreign keys, so `optuna.delete_study` still works on PostgreSQL (it leaves
@@ -33,7 +35,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::optuna;
-use super::{best_complete, to_json, StoreError, StudyId, StudyInfo, StudyResult};
+use super::process;
+use super::{best_complete, to_json, RunningTrial, StoreError, StudyId, StudyInfo, StudyResult};
 use crate::tune::space::Params;
 use crate::tune::study::{StudySpec, Trial, TrialState};
 
@@ -104,7 +107,8 @@ pub struct Dialect {
     pub ago: fn(&str) -> String,
     /// Column `$0` of nndl's old layout (a time) as Optuna's datetime columns hold it.
     pub old_time: fn(&str) -> String,
-    /// Column `$0` of nndl's old layout (a time) in seconds since 1970.
+    /// Time `$0` (a column of nndl's old layout, one of Optuna's datetimes, or `now`) in
+    /// seconds since 1970.
     pub old_epoch: fn(&str) -> String,
     /// The clause that locks the rows of table alias `t` a query selects until the end of the
     /// transaction, skipping rows another transaction has locked if asked.
@@ -127,6 +131,8 @@ pub trait Connection: Send {
     fn execute(&mut self, sql: &str, args: &[Arg]) -> Result<u64, StoreError>;
     /// True if the database has a table called `name` (where unqualified names find it).
     fn has_table(&mut self, name: &str) -> Result<bool, StoreError>;
+    /// Whether table `table` has a column `column`.
+    fn has_column(&mut self, table: &str, column: &str) -> Result<bool, StoreError>;
     /// Makes workers creating the tables at once wait for each other, until the end of the
     /// transaction.
     fn lock_schema(&mut self) -> Result<(), StoreError>;
@@ -253,7 +259,9 @@ pub(super) const NNDL_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS nndl_trial_workers (
     trial_id INTEGER NOT NULL PRIMARY KEY,
     worker TEXT,
-    seconds FLOAT NOT NULL DEFAULT 0
+    seconds FLOAT NOT NULL DEFAULT 0,
+    host TEXT,
+    pid BIGINT
 );
 CREATE TABLE IF NOT EXISTS nndl_trial_checkpoints (
     trial_id INTEGER NOT NULL PRIMARY KEY,
@@ -298,7 +306,15 @@ impl SqlStore {
             check_layout(c, create)?;
             if create {
                 let nndl = ddl(NNDL_TABLES, c.dialect());
-                c.batch(&nndl)
+                c.batch(&nndl)?;
+                // Stores made before nndl recorded its workers' processes.
+                if !c.has_column("nndl_trial_workers", "host")? {
+                    c.batch(
+                        "ALTER TABLE nndl_trial_workers ADD COLUMN host TEXT;
+                         ALTER TABLE nndl_trial_workers ADD COLUMN pid BIGINT;",
+                    )?;
+                }
+                Ok(())
             } else if c.has_table("nndl_trial_workers")? {
                 Ok(())
             } else {
@@ -523,9 +539,15 @@ pub(super) fn insert_trial(
             ],
         )?;
     }
+    let host = process::this_host();
+    let (host, pid) = match worker {
+        Some(_) => (Arg::Text(&host), Arg::Int(process::this_pid())),
+        None => (Arg::Null, Arg::Null),
+    };
     c.execute(
-        "INSERT INTO nndl_trial_workers (trial_id, worker, seconds) VALUES ($1, $2, 0)",
-        &[Arg::Int(id), worker.map_or(Arg::Null, Arg::Text)],
+        "INSERT INTO nndl_trial_workers (trial_id, worker, seconds, host, pid)
+         VALUES ($1, $2, 0, $3, $4)",
+        &[Arg::Int(id), worker.map_or(Arg::Null, Arg::Text), host, pid],
     )?;
     if worker.is_some() {
         beat(c, id)?;
@@ -827,7 +849,7 @@ impl super::Store for SqlStore {
             // A heartbeat that is missing or later than now (unreadable, or written by a
             // clock that was wrong) is as good as stale: waiting for it would never end.
             let sql = format!(
-                "SELECT t.trial_id, t.number FROM trials t
+                "SELECT t.trial_id, t.number, t.state FROM trials t
                  LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id
                  WHERE t.study_id = $1 AND (t.state = 'WAITING' OR (t.state = 'RUNNING'
                        AND (h.heartbeat IS NULL OR h.heartbeat < {ago} OR h.heartbeat > {now})))
@@ -841,8 +863,38 @@ impl super::Store for SqlStore {
                 &sql,
                 &[Arg::Int(study), Arg::Float(stale_after.as_secs_f64())],
             )?;
-            let Some((id, number)) = rows.first().and_then(|r| Some((r[0].int()?, r[1].int()?)))
-            else {
+            let first = rows
+                .first()
+                .and_then(|r| Some((r[0].int()?, r[1].int()?, r[2].text() == Some("WAITING"))));
+            // A running trial whose worker's process on this host is gone is taken over at
+            // once, after any waiting trial.
+            let dead = match first {
+                Some((_, _, true)) => None,
+                _ => {
+                    let sql = format!(
+                        "SELECT t.trial_id, t.number, n.pid FROM trials t
+                         JOIN nndl_trial_workers n ON n.trial_id = t.trial_id
+                         WHERE t.study_id = $1 AND t.state = 'RUNNING' AND n.host = $2
+                               AND n.pid IS NOT NULL AND n.pid <> $3
+                         ORDER BY t.number {lock}",
+                        lock = (d.lock)("t", true),
+                    );
+                    let host = process::this_host();
+                    let candidates = c.query(
+                        &sql,
+                        &[
+                            Arg::Int(study),
+                            Arg::Text(&host),
+                            Arg::Int(process::this_pid()),
+                        ],
+                    )?;
+                    candidates.iter().find_map(|r| {
+                        let (id, number, pid) = (r[0].int()?, r[1].int()?, r[2].int()?);
+                        process::is_gone(&host, pid).then_some((id, number))
+                    })
+                }
+            };
+            let Some((id, number)) = dead.or(first.map(|(id, number, _)| (id, number))) else {
                 return Ok(None);
             };
             let number =
@@ -856,13 +908,51 @@ impl super::Store for SqlStore {
                 ),
                 &[Arg::Int(id)],
             )?;
+            let host = process::this_host();
             c.execute(
-                "INSERT INTO nndl_trial_workers (trial_id, worker, seconds) VALUES ($1, $2, 0)
-                 ON CONFLICT (trial_id) DO UPDATE SET worker = excluded.worker",
-                &[Arg::Int(id), Arg::Text(worker)],
+                "INSERT INTO nndl_trial_workers (trial_id, worker, seconds, host, pid)
+                 VALUES ($1, $2, 0, $3, $4)
+                 ON CONFLICT (trial_id) DO UPDATE
+                 SET worker = excluded.worker, host = excluded.host, pid = excluded.pid",
+                &[
+                    Arg::Int(id),
+                    Arg::Text(worker),
+                    Arg::Text(&host),
+                    Arg::Int(process::this_pid()),
+                ],
             )?;
             beat(c, id)?;
             Ok(read_trials(c, study, Some(number))?.pop())
+        })
+    }
+
+    fn running(&mut self, study: StudyId) -> Result<Vec<RunningTrial>, StoreError> {
+        self.transaction(false, |c| {
+            let d = c.dialect();
+            let sql = format!(
+                "SELECT t.number, n.worker, n.host, n.pid, {now} - {beat} FROM trials t
+                 LEFT JOIN nndl_trial_workers n ON n.trial_id = t.trial_id
+                 LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id
+                 WHERE t.study_id = $1 AND t.state = 'RUNNING' ORDER BY t.number",
+                now = (d.old_epoch)(d.now),
+                beat = (d.old_epoch)("h.heartbeat"),
+            );
+            let rows = c.query(&sql, &[Arg::Int(study)])?;
+            rows.into_iter()
+                .map(|r| {
+                    let number = r[0]
+                        .int()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| corrupt(c, format!("trial number {:?}", r[0])))?;
+                    Ok(RunningTrial {
+                        number,
+                        worker: r[1].text().map(str::to_string),
+                        host: r[2].text().map(str::to_string),
+                        pid: r[3].int(),
+                        silent: r[4].float(),
+                    })
+                })
+                .collect()
         })
     }
 

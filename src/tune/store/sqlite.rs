@@ -195,6 +195,14 @@ impl sql::Connection for SqliteConnection {
         Ok(changed as u64)
     }
 
+    fn has_column(&mut self, table: &str, column: &str) -> Result<bool, StoreError> {
+        let rows = self.query(
+            "SELECT 1 FROM pragma_table_info($1) WHERE name = $2",
+            &[Arg::Text(table), Arg::Text(column)],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
     fn has_table(&mut self, name: &str) -> Result<bool, StoreError> {
         let rows = self.query(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",

@@ -1,0 +1,568 @@
+//! `nndl book --rows`/`--all` and its record: the rows run one after another ([`book`]), one
+//! entry per finished row of the book's table
+//! ([`super::book::ROWS`]) — nndl's figure, the verdict, the wall time and the settings and
+//! machine it was measured with — kept in a JSON file that is rewritten (atomically) after
+//! every row, so that a run stopped by Ctrl-C or killed loses only the row it was in and a rerun
+//! goes on from there. [`Record::table`] writes it as the markdown table of the README.
+//!
+//! The file, `book/results.json` by default:
+//!
+//! ```json
+//! {"format": "nndl book record", "version": 1, "rows": [
+//!   {"row": "ch1", "settings": {"seed": 0, "precision": "f64", "epochs": 30},
+//!    "book": 95.42, "nndl": 95.05, "verdict": "not-reproduced", "seconds": 11.2,
+//!    "threads": 1, "backend": "pure Rust (matrixmultiply), 1 thread",
+//!    "machine": "AMD EPYC 7B13, 2 CPUs", "date": "2026-12-06"}]}
+//! ```
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Precision;
+use crate::report::console::say;
+
+use super::book::{row, run_row, BookError, BookRequest, Finished, Net, Row, Verdict, ROWS};
+use super::RunError;
+
+/// Where `--rows` and `--all` record the rows unless `--record` says otherwise.
+pub const DEFAULT_RECORD: &str = "book/results.json";
+
+/// The `format` field that marks a record.
+const FORMAT: &str = "nndl book record";
+/// The layout of the entries.
+const VERSION: u32 = 1;
+/// The largest record read: a row's entry takes under 400 bytes.
+const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// What a row's figure depends on besides the row: a row recorded with other settings is run
+/// again, not reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub seed: u64,
+    pub precision: Precision,
+    /// Epochs each network trained: the book's, or fewer under `--epochs` (0 for a row that
+    /// trains no network).
+    pub epochs: usize,
+}
+
+impl Settings {
+    /// The settings `request` runs `row` with.
+    pub fn of(row: &Row, request: &BookRequest) -> Settings {
+        Settings {
+            seed: request.seed,
+            precision: request.precision.unwrap_or(row.precision()),
+            epochs: match row.net {
+                Net::AverageDarkness => 0,
+                _ => request.epochs.unwrap_or(row.epochs),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seed {}, {}, {} epochs",
+            self.seed,
+            self.precision.name(),
+            self.epochs
+        )
+    }
+}
+
+/// One finished row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub row: String,
+    pub settings: Settings,
+    /// The book's figure and nndl's, in %.
+    pub book: f64,
+    pub nndl: f64,
+    pub verdict: Verdict,
+    /// The row's wall time, loading the data included.
+    pub seconds: f64,
+    pub threads: usize,
+    pub backend: String,
+    /// The CPU's name and how many CPUs the process could use.
+    pub machine: String,
+    /// The day the row finished, `YYYY-MM-DD` (UTC).
+    pub date: String,
+}
+
+impl Entry {
+    /// The entry of `row` finished now on this machine.
+    pub fn new(row: &Row, settings: Settings, finished: &Finished, threads: usize) -> Entry {
+        Entry {
+            row: row.id.to_string(),
+            settings,
+            book: row.book,
+            nndl: finished.accuracy,
+            verdict: Verdict::of(row, finished.accuracy, settings.epochs),
+            seconds: finished.seconds,
+            threads,
+            backend: crate::backend::describe(),
+            machine: machine(),
+            date: today(),
+        }
+    }
+
+    /// What is wrong with an entry read from a file, if anything.
+    fn problem(&self) -> Option<String> {
+        let Some(row) = row(&self.row) else {
+            return Some(format!("unknown row {:?}", cut(&self.row)));
+        };
+        let percent = |x: f64| x.is_finite() && (0.0..=100.0).contains(&x);
+        if !percent(self.nndl) || !percent(self.book) {
+            return Some(format!("{}: an accuracy outside 0–100%", row.id));
+        }
+        if !self.seconds.is_finite() || self.seconds < 0.0 {
+            return Some(format!(
+                "{}: a time that is not a number of seconds",
+                row.id
+            ));
+        }
+        if self.verdict != Verdict::of(row, self.nndl, self.settings.epochs) {
+            return Some(format!(
+                "{}: the verdict {:?} does not follow from {:.2}% after {} epochs",
+                row.id, self.verdict, self.nndl, self.settings.epochs
+            ));
+        }
+        None
+    }
+}
+
+/// The rows recorded so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    format: String,
+    version: u32,
+    rows: Vec<Entry>,
+}
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Record {
+        Record {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Reads the record at `path`: empty if there is no file, refused if the file is not a
+    /// record (another JSON file, a damaged one, an entry that does not add up).
+    pub fn read(path: &Path) -> Result<Record, RunError> {
+        let refuse = |reason: String| {
+            RunError::from(BookError::Record {
+                path: path.to_path_buf(),
+                reason,
+            })
+        };
+        if !path.exists() && std::fs::symlink_metadata(path).is_err() {
+            return Ok(Record::new());
+        }
+        let text = crate::data::file::read_text(path, MAX_RECORD_BYTES)
+            .map_err(|e| refuse(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| refuse(format!("not JSON: {e}")))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(refuse(format!(
+                "it has no \"format\": \"{FORMAT}\" (move it away, or give another --record)"
+            )));
+        }
+        if value.get("version").and_then(|v| v.as_u64()) != Some(VERSION.into()) {
+            return Err(refuse(format!(
+                "its version is {}, this nndl reads version {VERSION}",
+                cut(&value
+                    .get("version")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default())
+            )));
+        }
+        let record: Record =
+            serde_json::from_value(value).map_err(|e| refuse(cut(&e.to_string())))?;
+        for (k, entry) in record.rows.iter().enumerate() {
+            if let Some(problem) = entry.problem() {
+                return Err(refuse(problem));
+            }
+            if record.rows[..k].iter().any(|e| e.row == entry.row) {
+                return Err(refuse(format!("{} is recorded twice", entry.row)));
+            }
+        }
+        Ok(record)
+    }
+
+    /// Writes the record to `path`, atomically: a run killed while writing leaves the
+    /// previous record whole.
+    pub fn write(&self, path: &Path) -> Result<(), RunError> {
+        crate::output::write_atomically(path, |out| {
+            serde_json::to_writer_pretty(&mut *out, self)?;
+            std::io::Write::write_all(out, b"\n")
+        })
+        .map_err(|source| RunError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The entry of row `id`, if recorded.
+    pub fn entry(&self, id: &str) -> Option<&Entry> {
+        self.rows.iter().find(|e| e.row == id)
+    }
+
+    /// Records `entry`, replacing the row's earlier entry.
+    pub fn put(&mut self, entry: Entry) {
+        self.rows.retain(|e| e.row != entry.row);
+        self.rows.push(entry);
+    }
+
+    /// The recorded rows as the README's markdown table, in the book's order: per row the
+    /// book's figure, nndl's, how it is scored, the epochs, the wall time and the verdict; under
+    /// it the total time, the seeds, precisions, machines, backends and dates.
+    pub fn table(&self) -> String {
+        let entries: Vec<(&Row, &Entry)> = ROWS
+            .iter()
+            .filter_map(|r| self.entry(r.id).map(|e| (r, e)))
+            .collect();
+        let mut out = String::from(
+            "| row | book | nndl | protocol | epochs | time | verdict |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for (r, e) in &entries {
+            let epochs = match (e.settings.epochs, r.ensemble) {
+                (0, _) => "—".to_string(),
+                (n, 1) if n == r.epochs => n.to_string(),
+                (n, 1) => format!("{n} of {}", r.epochs),
+                (n, _) if n == r.epochs => format!("{n}, each"),
+                (n, _) => format!("{n} of {}, each", r.epochs),
+            };
+            out.push_str(&format!(
+                "| {} | {:.2}% | {:.2}% | {} | {epochs} | {:.0} s | {} |\n",
+                r.id,
+                e.book,
+                e.nndl,
+                r.scored(),
+                e.seconds,
+                e.verdict.cell(e.nndl - e.book)
+            ));
+        }
+        let total: f64 = entries.iter().map(|(_, e)| e.seconds).sum();
+        let distinct = |f: &dyn Fn(&Entry) -> String| {
+            let mut seen: Vec<String> = Vec::new();
+            for (_, e) in &entries {
+                let v = f(e);
+                if !seen.contains(&v) {
+                    seen.push(v);
+                }
+            }
+            seen.join("; ")
+        };
+        let mut dates: Vec<&str> = entries.iter().map(|(_, e)| e.date.as_str()).collect();
+        dates.sort_unstable();
+        let dates = match (dates.first(), dates.last()) {
+            (Some(a), Some(b)) if a != b => format!("{a} to {b}"),
+            (Some(a), _) => a.to_string(),
+            _ => "—".to_string(),
+        };
+        let reproduced = entries
+            .iter()
+            .filter(|(_, e)| e.verdict == Verdict::Reproduced)
+            .count();
+        out.push_str(&format!(
+            "\n{} of the book's {} rows recorded, {reproduced} reproduced. Total time {}. \
+             Seed {}. Precision: {}. Machine: {}. Backend: {} (--threads {}). Run {dates} by \
+             `nndl book --rows`/`--all`; `nndl book --table FILE` writes this table from the \
+             record.\n",
+            entries.len(),
+            ROWS.len(),
+            hours(total),
+            distinct(&|e| e.settings.seed.to_string()),
+            precisions(&entries),
+            distinct(&|e| e.machine.clone()),
+            distinct(&|e| e.backend.clone()),
+            distinct(&|e| e.threads.to_string()),
+        ));
+        out
+    }
+}
+
+/// Each precision with the chapters of the rows run in it: `f64 for chapters 1, 3, 5; f32 for
+/// chapter 6`.
+fn precisions(entries: &[(&Row, &Entry)]) -> String {
+    let mut by: Vec<(Precision, Vec<u8>)> = Vec::new();
+    for (r, e) in entries {
+        let at = match by.iter().position(|(p, _)| *p == e.settings.precision) {
+            Some(at) => at,
+            None => {
+                by.push((e.settings.precision, Vec::new()));
+                by.len() - 1
+            }
+        };
+        if !by[at].1.contains(&r.chapter) {
+            by[at].1.push(r.chapter);
+        }
+    }
+    let parts: Vec<String> = by
+        .iter()
+        .map(|(p, chapters)| {
+            let list: Vec<String> = chapters.iter().map(u8::to_string).collect();
+            let noun = match chapters.len() {
+                1 => "chapter",
+                _ => "chapters",
+            };
+            format!("{} for {noun} {}", p.name(), list.join(", "))
+        })
+        .collect();
+    parts.join("; ")
+}
+
+/// `2 h 05 min`, `7 min 12 s` or `41 s`.
+fn hours(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s ({s} s)", s / 60, s % 60),
+        _ => format!("{} h {:02} min ({s} s)", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// Text from a file cut to a length fit for a message, control characters escaped.
+fn cut(text: &str) -> String {
+    const MAX: usize = 80;
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    out
+}
+
+/// The CPU's name (`model name` of `/proc/cpuinfo`, where there is one) and the CPUs this
+/// process may use: `AMD EPYC 7B13, 2 CPUs`.
+pub fn machine() -> String {
+    let name = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    format!(
+        "{name}, {}",
+        crate::report::console::count(cpus as u64, "CPU")
+    )
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`. Written out (the civil-from-days conversion of the
+/// proleptic Gregorian calendar) rather than taken from a date crate: it is all nndl needs of
+/// one.
+pub fn today() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil(seconds / 86_400);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The (year, month, day) of day `days` since 1970-01-01.
+fn civil(days: u64) -> (u64, u64, u64) {
+    // Eras of 400 years (146,097 days) from 0000-03-01, so that leap days fall at the end.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The record `nndl book` uses: `--record`, or for `--rows`/`--all` and `--table` alone
+/// (`several`) the default.
+pub fn record_path(given: Option<&Path>, several: bool) -> Option<PathBuf> {
+    match given {
+        Some(path) => Some(path.to_path_buf()),
+        None => several.then(|| PathBuf::from(DEFAULT_RECORD)),
+    }
+}
+
+/// Makes the default record's directory if it is missing (a record named by `--record` must
+/// be in a directory that exists).
+pub fn make_default_dir(path: &Path) -> Result<(), RunError> {
+    match path.parent() {
+        Some(dir) if path == Path::new(DEFAULT_RECORD) => {
+            std::fs::create_dir_all(dir).map_err(|source| RunError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `nndl book ROW`, `--rows` or `--all`: runs the rows one after another, each printed with the
+/// book's figure, the run's and the verdict. With a record, a row already in it under the
+/// same settings is skipped, and each row that finishes is written to it at once (and to the
+/// table, if asked), so that a stopped or killed run loses only the row it was in. Without
+/// rows, writes the table from the record alone.
+pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), RunError> {
+    let mut rows: Vec<&'static Row> = Vec::new();
+    for id in &request.rows {
+        let r = row(id).ok_or_else(|| BookError::UnknownRow(id.clone()))?;
+        if !rows.iter().any(|seen| seen.id == r.id) {
+            rows.push(r);
+        }
+    }
+    crate::config::check_threads(request.threads)?;
+    if let (Some(record), Some(table)) = (&request.record, &request.table) {
+        if same_file(record, table) {
+            return Err(BookError::TableIsRecord(table.clone()).into());
+        }
+    }
+    let mut record = match &request.record {
+        Some(path) => Some((path, Record::read(path)?)),
+        None => None,
+    };
+    if let (Some((path, _)), false) = (&record, rows.is_empty()) {
+        make_default_dir(path)?;
+        super::check_output(path)?;
+    }
+    if let Some(path) = &request.table {
+        super::check_output(path)?;
+    }
+    if rows.is_empty() {
+        let (path, record) = record
+            .as_ref()
+            .ok_or_else(|| BookError::NothingRecorded(PathBuf::from(DEFAULT_RECORD)))?;
+        if record.is_empty() {
+            return Err(BookError::NothingRecorded(path.to_path_buf()).into());
+        }
+        if let Some(table) = &request.table {
+            write_table(record, table)?;
+        }
+        return Ok(());
+    }
+    // Everything a row needs is checked before the first one trains.
+    let mut plan = Vec::with_capacity(rows.len());
+    for &r in &rows {
+        let settings = Settings::of(r, request);
+        let recorded = record.as_ref().and_then(|(_, rec)| rec.entry(r.id));
+        match recorded {
+            Some(entry) if entry.settings == settings => {
+                plan.push((r, settings, false));
+                continue;
+            }
+            _ => plan.push((r, settings, true)),
+        }
+        r.check(request)?;
+    }
+    for (r, settings, run) in plan {
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            break;
+        }
+        if let Some((path, rec)) = &record {
+            match rec.entry(r.id) {
+                Some(entry) if !run => {
+                    say(&format!(
+                        "{}: skipped, recorded in {} on {}: nndl {:.2}% — {}",
+                        r.id,
+                        path.display(),
+                        entry.date,
+                        entry.nndl,
+                        entry.verdict.text(entry.nndl - entry.book)
+                    ));
+                    continue;
+                }
+                Some(entry) => say(&format!(
+                    "{}: recorded in {} with {}, not {}: not reused, running it again",
+                    r.id,
+                    path.display(),
+                    entry.settings,
+                    settings
+                )),
+                None => {}
+            }
+        }
+        let Some(finished) = run_row(r, request, stop.clone())? else {
+            break;
+        };
+        if let Some((path, rec)) = &mut record {
+            rec.put(Entry::new(r, settings, &finished, request.threads));
+            rec.write(path)?;
+            if let Some(table) = &request.table {
+                write_table(rec, table)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` name one file (the same path, or the same existing file).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
+/// Writes `record` as a markdown table to `path` and says so.
+fn write_table(record: &Record, path: &Path) -> Result<(), RunError> {
+    let text = record.table();
+    crate::output::write_atomically(path, |out| out.write_all(text.as_bytes())).map_err(
+        |source| RunError::Write {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
+    say(&format!("Wrote {}", path.display()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_dated_as_the_calendar_does() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(59), (1970, 3, 1));
+        assert_eq!(civil(11_016), (2000, 2, 29));
+        assert_eq!(civil(11_017), (2000, 3, 1));
+        assert_eq!(civil(20_793), (2026, 12, 6));
+    }
+
+    #[test]
+    fn verdicts_follow_the_books_figure_and_epochs() {
+        let ch1 = row("ch1").unwrap();
+        assert_eq!(Verdict::of(ch1, 95.12, 30), Verdict::Reproduced);
+        assert_eq!(Verdict::of(ch1, 95.11, 30), Verdict::NotReproduced);
+        assert_eq!(Verdict::of(ch1, 99.0, 29), Verdict::Shortened);
+        assert_eq!(
+            Verdict::NotReproduced.cell(-0.374),
+            "not reproduced (−0.37)"
+        );
+    }
+}
