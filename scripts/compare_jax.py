@@ -340,8 +340,11 @@ def main():
 
     peak_text = (f"{peak['f64']:.1f} (f64) / {peak['f32']:.1f} (f32) GFLOP/s, from {peak['source']}"
                  if peak else "unknown")
-    print(f"{cpu_name()}, one core; one epoch of {n} training images in mini-batches of {m}; "
-          f"JAX {jax.__version__} on one XLA thread; peak {peak_text}"
+    where = ("one core; " if len(cores) == 1 else
+             f"{len(cores)} cores (XLA_FLAGS={os.environ['XLA_FLAGS']!r}, nndl --threads {len(cores)}); ")
+    xla = "on one XLA thread" if "intra_op_parallelism_threads=1" in os.environ["XLA_FLAGS"] else "with XLA's threads"
+    print(f"{cpu_name()}, {where}one epoch of {n} training images in mini-batches of {m}; "
+          f"JAX {jax.__version__} {xla}; peak {peak_text}"
           + (f"; median of {args.repeat} epochs" if args.repeat > 1 else "") + "\n")
     print("| network | activation | precision | nndl s/epoch | JAX s/epoch | JAX ÷ nndl | nndl GFLOP/s | "
           "JAX GFLOP/s | nndl % of peak | JAX % of peak | JAX compile (s) | accuracy nndl / JAX (%) |")

@@ -2,14 +2,17 @@
 //!
 //! nndl shares work between cores itself (`--threads`): chapter 6's networks split each
 //! mini-batch's examples between threads ([`crate::model::layers::shards`]), and every network
-//! is scored chunk by chunk on all of them. The threads are one persistent pool
-//! ([`start_threads`], rayon's), made once per process: nothing is spawned per mini-batch.
+//! is scored chunk by chunk on all of them. Each thread that shares work has a persistent
+//! team of workers ([`team`]), made once: nothing is spawned per mini-batch.
 //! The BLAS itself runs on one thread: at the book's mini-batch of 10 its products are too
 //! small to share between cores (a second thread costs more in hand-over than it saves), and
 //! nndl's own threads would otherwise compete with the BLAS's. The pure-Rust backend
 //! (`matrixmultiply`, without its `threading` feature) is always single-threaded. With
 //! OpenBLAS, the description names the kernel family (`corename`) it chose for this CPU, e.g.
 //! `SkylakeX` (AVX-512) or `Haswell` (AVX2).
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The backend's name, as chosen by Cargo features.
 pub const NAME: &str = env!("NNDL_BACKEND");
@@ -73,48 +76,119 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Why the pool of threads could not be made.
+mod team;
+
+/// Why a thread could not be started.
 #[derive(Debug, thiserror::Error)]
 #[error("could not start {threads} threads: {source}")]
 pub struct ThreadsError {
     threads: usize,
-    source: rayon::ThreadPoolBuildError,
+    source: std::io::Error,
 }
 
-/// Makes the process's pool of `threads` workers, which every parallel part of nndl runs on,
-/// and keeps the BLAS on one thread. Once per process: a second call with the same count
-/// does nothing, and with another count is an error (the pool cannot be resized).
+/// The threads each caller of [`fork_join`] shares its work between, itself included
+/// ([`start_threads`]).
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's team, made on its first fork.
+    static TEAM: RefCell<Option<team::Team>> = const { RefCell::new(None) };
+    /// Set while this thread runs a part of a fork: a fork within it runs its parts in turn.
+    static IN_PART: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets how many threads each caller of [`fork_join`] shares its work between — itself and
+/// `threads − 1` workers of its own ([`team`]) — starts the calling thread's, and keeps the
+/// BLAS on one thread. Other threads that fork (`nndl tune`'s workers) get their teams of the
+/// same size on their first fork.
 pub fn start_threads(threads: usize) -> Result<(), ThreadsError> {
     set_blas_threads(1);
-    match rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("nndl-{i}"))
-        .build_global()
-    {
-        Ok(()) => Ok(()),
-        Err(_) if rayon::current_num_threads() == threads => Ok(()),
-        Err(source) => Err(ThreadsError { threads, source }),
+    THREADS.store(threads.max(1), Ordering::Relaxed);
+    TEAM.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut team) => {
+            if team.as_ref().map(team::Team::threads) != Some(threads.max(1)) {
+                *team = None;
+                *team = Some(
+                    team::Team::try_new(threads.max(1))
+                        .map_err(|source| ThreadsError { threads, source })?,
+                );
+            }
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    })
+}
+
+/// The threads a caller shares its work between, itself included: as [`start_threads`] set
+/// them, or else the cores available.
+pub fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => cores(),
+        n => n,
     }
 }
 
-/// The threads of the pool (all the cores, if [`start_threads`] was never called).
-pub fn threads() -> usize {
-    rayon::current_num_threads()
+/// Runs `work(items, range)` for [`threads`] consecutive ranges of `0..len` at once, one on
+/// the calling thread, and returns each part's result in order: a loop over `len` items
+/// shared between the threads, whose ranges do not depend on how many there are when `work`
+/// goes item by item.
+pub fn map_ranges<R: Send>(
+    len: usize,
+    work: impl Fn(std::ops::Range<usize>) -> R + Sync,
+) -> Vec<R> {
+    let parts = threads().clamp(1, len.max(1));
+    let per = len.div_ceil(parts);
+    let mut results: Vec<(std::ops::Range<usize>, Option<R>)> = (0..parts)
+        .map(|k| ((k * per).min(len)..((k + 1) * per).min(len), None))
+        .collect();
+    fork_join(&mut results, |(range, result)| {
+        *result = Some(work(range.clone()));
+    });
+    results
+        .into_iter()
+        .map(|(_, r)| r.expect("every part ran"))
+        .collect()
 }
 
-/// Runs `work` on every item at once on the pool and returns when all are done: the first
-/// item on the calling thread, the others on the pool's workers. The fork and join of one
-/// parallel step (a mini-batch's shares, its update).
+/// Runs `work` on every item at once, the first on the calling thread, the others on its
+/// team's workers, and returns when all are done: the fork and join of one parallel step (a
+/// mini-batch's shares, its update). With more items than threads, each thread takes every
+/// [`threads`]-th. Within a part of another fork, the items are worked through in turn.
 pub fn fork_join<T: Send>(items: &mut [T], work: impl Fn(&mut T) + Sync) {
-    let work = &work;
-    rayon::in_place_scope(|scope| {
-        let Some((first, rest)) = items.split_first_mut() else {
-            return;
-        };
-        for item in rest {
-            scope.spawn(move |_| work(item));
+    /// The items' address, shared with the parts: each part takes its own item.
+    struct Items<T>(*mut T);
+    // Safety: a part dereferences only its own index (below), so no item is reached from two
+    // threads, and T: Send lets an item be used on another thread.
+    unsafe impl<T: Send> Sync for Items<T> {}
+    let nested = IN_PART.with(Cell::get);
+    if nested || items.len() <= 1 || threads() == 1 {
+        items.iter_mut().for_each(work);
+        return;
+    }
+    let (len, base) = (items.len(), &Items(items.as_mut_ptr()));
+    /// Marks the thread as in a part for as long as it lives.
+    struct InPart;
+    impl Drop for InPart {
+        fn drop(&mut self) {
+            IN_PART.with(|p| p.set(false));
         }
-        work(first);
+    }
+    let part = |k: usize| {
+        assert!(k < len);
+        IN_PART.with(|p| p.set(true));
+        let _in_part = InPart;
+        // Safety: the team runs each index below `len` exactly once, while `items` is
+        // borrowed for this call.
+        let item = unsafe { &mut *base.0.add(k) };
+        work(item);
+    };
+    TEAM.with(|cell| {
+        let mut team = cell.borrow_mut();
+        if team.as_ref().map(team::Team::threads) != Some(threads()) {
+            *team = None;
+            *team = Some(team::Team::new(threads()));
+        }
+        team.as_ref().expect("made above").run(len, &part);
     });
 }
 

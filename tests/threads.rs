@@ -134,15 +134,6 @@ fn a_shared_mini_batch_repeats_to_the_last_bit() {
     }
 }
 
-/// `f` run on a pool of `threads` threads.
-fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
-
 #[test]
 fn scores_are_the_same_on_any_number_of_threads() {
     let mut r = rng(23);
@@ -155,16 +146,16 @@ fn scores_are_the_same_on_any_number_of_threads() {
     let labels = (0..2_345).map(|_| r.random_range(0..10u8)).collect();
     let large = Dataset::new(images, labels);
     let scores = |threads| {
-        on_threads(threads, || {
-            (
-                layered.evaluate(&small),
-                layered.predictions(&small),
-                layered.total_cost(&small, 2.0, 10).to_bits(),
-                fully.evaluate(&large),
-                fully.predictions(&large),
-                fully.total_cost(&large, 2.0).to_bits(),
-            )
-        })
+        nndl::backend::start_threads(threads).unwrap();
+        assert_eq!(nndl::backend::threads(), threads);
+        (
+            layered.evaluate(&small),
+            layered.predictions(&small),
+            layered.total_cost(&small, 2.0, 10).to_bits(),
+            fully.evaluate(&large),
+            fully.predictions(&large),
+            fully.total_cost(&large, 2.0).to_bits(),
+        )
     };
     let one = scores(1);
     assert_eq!(one.1.len(), 133);

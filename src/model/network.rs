@@ -14,7 +14,6 @@
 
 use crate::rng::SeededRng;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
-use rayon::prelude::{IndexedParallelIterator, ParallelIterator, ParallelSlice};
 
 use crate::data::Dataset;
 use crate::model::activation::{Activation, Output};
@@ -316,25 +315,26 @@ impl<F: Real> Network<F> {
 
     /// `f(outputs, labels)` for every chunk of `data`, in order: `outputs` `(n_out, m)`, one
     /// example per column, with the chunk's labels. [`EVAL_CHUNK`] (1,000) examples a chunk,
-    /// one matrix product per layer and chunk; the chunks are shared between the pool's
-    /// threads ([`crate::backend`]). The chunks are the same on any number of threads, and so
+    /// one matrix product per layer and chunk; consecutive chunks are shared between the
+    /// threads ([`crate::backend::map_ranges`]). The chunks are the same on any number of threads, and so
     /// is every output.
     pub fn map_outputs<'d, R: Send>(
         &self,
         data: &'d Dataset<F>,
         f: impl Fn(ArrayView2<F>, &'d [u8]) -> R + Sync,
     ) -> Vec<R> {
-        data.labels()
-            .par_chunks(EVAL_CHUNK)
-            .enumerate()
-            .map(|(k, labels)| {
-                let start = k * EVAL_CHUNK;
-                let x = data
-                    .images()
-                    .slice_move(s![start..start + labels.len(), ..]);
-                f(self.feedforward_batch(x.t()).view(), labels)
-            })
-            .collect()
+        let chunks = data.len().div_ceil(EVAL_CHUNK);
+        let parts = crate::backend::map_ranges(chunks, |range| {
+            let mut results = Vec::with_capacity(range.len());
+            for k in range {
+                let (start, end) = (k * EVAL_CHUNK, ((k + 1) * EVAL_CHUNK).min(data.len()));
+                let x = data.images().slice_move(s![start..end, ..]);
+                let out = self.feedforward_batch(x.t());
+                results.push(f(out.view(), &data.labels()[start..end]));
+            }
+            results
+        });
+        parts.into_iter().flatten().collect()
     }
 
     /// The outputs for every example of `data`, chunk by chunk in order: `visit` gets each

@@ -269,7 +269,7 @@ impl TuneRequest {
 pub fn tune(run: &CheckedTune, stop: Arc<AtomicBool>) -> Result<Option<StudyResult>, RunError> {
     let request = &run.request;
     let threads = request.jobs.saturating_mul(request.threads);
-    crate::backend::start_threads(threads.min(crate::config::MAX_THREADS))?;
+    crate::backend::start_threads(request.threads)?;
     say(&format!(
         "Study {:?} in {}: {}, {} sampler, {}, {} here",
         request.study,

@@ -30,7 +30,6 @@
 use std::time::Instant;
 
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD};
-use rayon::prelude::{ParallelIterator, ParallelSlice};
 
 use crate::data::Dataset;
 use crate::model::dropout;
@@ -411,8 +410,8 @@ pub const EVAL_CHUNK: usize = 50;
 impl<F: Real> LayerNetwork<F> {
     /// `f(output, labels)` for consecutive chunks of `data`, in order, each output `(classes,
     /// chunk)` computed as at evaluation (no dropout), with the chunk's labels. The chunks
-    /// ([`EVAL_CHUNK`] examples) are shared between the pool's threads ([`crate::backend`]),
-    /// each with a pass of its own; they are the same on any number of threads, and so is
+    /// ([`EVAL_CHUNK`] examples) are shared between the threads, consecutive chunks to each,
+    /// with a pass of its own ([`crate::backend::map_ranges`]); they are the same on any number of threads, and so is
     /// every output.
     pub fn map_outputs<'d, R: Send>(
         &self,
@@ -421,18 +420,19 @@ impl<F: Real> LayerNetwork<F> {
     ) -> Vec<R> {
         let m = EVAL_CHUNK.min(data.len()).max(1);
         let indices: Vec<usize> = (0..data.len()).collect();
-        indices
-            .par_chunks(EVAL_CHUNK)
-            .map_init(
-                || Pass::new(self, m, false),
-                |pass, chunk| {
-                    pass.gather(data, chunk);
-                    pass.forward(self);
-                    let start = chunk.first().copied().unwrap_or(0);
-                    f(pass.output(), &data.labels()[start..start + chunk.len()])
-                },
-            )
-            .collect()
+        let chunks: Vec<&[usize]> = indices.chunks(EVAL_CHUNK).collect();
+        let parts = crate::backend::map_ranges(chunks.len(), |range| {
+            let mut pass = Pass::new(self, m, false);
+            let mut results = Vec::with_capacity(range.len());
+            for chunk in &chunks[range] {
+                pass.gather(data, chunk);
+                pass.forward(self);
+                let start = chunk.first().copied().unwrap_or(0);
+                results.push(f(pass.output(), &data.labels()[start..start + chunk.len()]));
+            }
+            results
+        });
+        parts.into_iter().flatten().collect()
     }
 
     /// Calls `visit(output, labels)` for consecutive chunks of `data`, in order
