@@ -11,6 +11,7 @@ use nndl::data::Dataset;
 use nndl::model::activation::Activation;
 use nndl::model::cost::Cost;
 use nndl::model::init::Init;
+use nndl::model::layers::shards::{self, Shards};
 use nndl::model::layers::{spec, LayerNetwork};
 use nndl::model::network::Network;
 use nndl::model::Step;
@@ -68,20 +69,38 @@ fn values(net: &LayerNetwork) -> Vec<f64> {
 fn train(net: &LayerNetwork, data: &Dataset, threads: usize, seed: u64) -> (LayerNetwork, u64) {
     let mini_batch = 7;
     let mut net = net.clone();
-    let mut step = net.step(&sgd(mini_batch), threads);
     let mut draws = rng(seed);
-    let step_size = Step {
-        eta: 0.5,
-        lambda: 3.0,
-        n: data.len(),
-        dropout: 0.0,
-    };
-    for batch in [
+    let batches = [
         vec![3, 9, 0, 4, 12, 1, 7],
         vec![5, 2, 8, 11, 6, 10, 13],
         vec![14, 15],
-    ] {
-        step.update_mini_batch(&mut net, data, &batch, &step_size, &mut draws);
+    ];
+    if threads == 1 {
+        let mut step = net.step(&sgd(mini_batch), 1);
+        let step_size = Step {
+            eta: 0.5,
+            lambda: 3.0,
+            n: data.len(),
+            dropout: 0.0,
+        };
+        for batch in &batches {
+            step.update_mini_batch(&mut net, data, batch, &step_size, &mut draws);
+        }
+    } else {
+        // The shared step itself, whether or not the training loop would share this
+        // network's mini-batches (`shards::pays`).
+        let mut shards = Shards::new(&net, mini_batch, threads);
+        let in_training_set = data.len() / mini_batch;
+        for batch in &batches {
+            shards.step(
+                &mut net,
+                data,
+                batch,
+                (0.5, 3.0),
+                in_training_set,
+                &mut draws,
+            );
+        }
     }
     (net, draws.random::<u64>())
 }
@@ -171,7 +190,7 @@ fn train_cli(threads: &str, path: &std::path::Path) -> Vec<String> {
     let out = nndl(&[
         "train",
         "--layers",
-        "conv:6:5,pool:2,fc:30:dropout=0.25,softmax",
+        "conv:6:5,pool:2,fc:20:dropout=0.25,softmax",
         "--activation",
         "relu",
         "--eta",
@@ -267,4 +286,28 @@ fn bench_names_its_threads_and_their_peak() {
         "{stdout}"
     );
     assert!(stdout.contains("| network2 | f32 |"), "{stdout}");
+}
+
+#[test]
+fn mini_batches_are_shared_where_the_convolutions_hold_most_of_the_work() {
+    let mut r = rng(24);
+    let mut net = |list: &str| {
+        let specs = spec::parse(list, Activation::Relu, 0.0).unwrap();
+        LayerNetwork::<f32>::new(&specs, [1, 28, 28], 10, &mut r).unwrap()
+    };
+    // The book's chapter-6 networks: two convolutions and a small dense layer share; one
+    // convolution before fc:100, the two fc:1000 of the dropout network, or only dense
+    // layers train on one thread.
+    let two_conv = "conv:20:5,pool:2,conv:40:5,pool:2,fc:100,softmax";
+    assert!(shards::pays(&net(two_conv)));
+    assert!(shards::pays(&net(
+        "conv:6:5,pool:2,fc:20:dropout=0.25,softmax"
+    )));
+    for list in [
+        "conv:20:5,pool:2,fc:100,softmax",
+        "conv:20:5,pool:2,conv:40:5,pool:2,fc:1000,fc:1000,softmax",
+        "fc:100,softmax",
+    ] {
+        assert!(!shards::pays(&net(list)), "{list}");
+    }
 }

@@ -10,7 +10,7 @@
 //! another count's. The dropout masks are drawn on the calling thread, example by example in
 //! the mini-batch's order, from the run's one generator: the same masks as on one thread.
 //!
-//! One step is two forks and joins on the process's pool ([`crate::backend::fork_join`]):
+//! One step is two forks and joins with the calling thread's team ([`crate::backend::fork_join`]):
 //! the shares' passes, then the update, each thread taking its part of every layer: of each
 //! dense layer, consecutive rows of W, updated from δ and the input of the whole mini-batch
 //! put together share after share (W ← decay·W − scale·δ·input: no share computes a ∇W as
@@ -31,6 +31,31 @@ use super::LayerNetwork;
 /// Values added per block of the update: short enough to stay in registers and L1, long
 /// enough to vectorise.
 const BLOCK: usize = 64;
+
+/// Whether sharing a mini-batch of `net` between threads pays: when its dense layers hold
+/// less than [`DENSE_SHARE`] of its multiply-adds per example. Each share reads all of a
+/// dense layer's W for its forward pass and its input error, and the update writes W's rows
+/// from every thread, so W goes back and forth between the cores' caches every mini-batch:
+/// measured on 2 cores of an AMD EPYC (`nndl bench --threads 1|2 --train-size 10000`,
+/// 2026-12-06), `ch6-relu` (dense layers 4% of the work) trained 1.5–1.7× faster on two
+/// threads, and `ch6-conv` (50%), `ch6-dropout` (51%) and `ch6-fc` (100%) 1.1–2.6× slower.
+/// Those train on one thread (and score on all). A rule on the network's shape, not a timing,
+/// so that a run repeats on any machine for a given `--threads`.
+pub fn pays(net: &LayerNetwork<impl Real>) -> bool {
+    let classes = net.classes();
+    let (mut dense, mut all) = (0.0, 0.0);
+    for layer in &net.layers {
+        let work = layer.spec().multiply_adds(layer.input(), classes);
+        all += work;
+        if layer.updates_from_shares() {
+            dense += work;
+        }
+    }
+    dense < DENSE_SHARE * all
+}
+
+/// See [`pays`].
+pub const DENSE_SHARE: f64 = 0.25;
 
 /// The passes of a data-parallel training step, one per thread.
 #[derive(Clone, Debug)]
