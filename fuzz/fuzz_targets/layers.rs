@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.as_deref(), Ok(&layers[..]), "{text:?} does not read back");
     if spec::check(&layers, IMAGE_SHAPE, CLASSES).is_ok() {
         for precision in [Precision::F32, Precision::F64] {
-            let _ = layers_memory_needed(&layers, 10, precision);
+            let _ = layers_memory_needed(&layers, 10, 2, precision);
         }
     }
 });
