@@ -25,7 +25,8 @@ def main():
     p.add_argument("--repeat", type=int, default=3, help="runs of each program (the median is reported)")
     p.add_argument("--variants", default="network1,network2,network3")
     p.add_argument("--backends", help="comma-separated; default: every one available here")
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads, the same for both sides")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads of each side: NumPy's BLAS threads, nndl's --threads (its scoring; it trains these networks on one)")
     p.add_argument("--precisions", default="f64,f32", help="nndl precisions to run (NumPy is always f64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="2 epochs, 1 run each (a smoke test)")
@@ -64,7 +65,7 @@ def main():
         json.dump({"cpu": cpu_name(), "args": vars(args), "runs": runs}, f, indent=1)
 
     print(f"{cpu_name()}, {os.cpu_count()} logical CPUs; {args.epochs} epochs, seed {args.seed}, "
-          f"{args.repeat} run(s) each, {args.threads} BLAS thread(s)\n")
+          f"{args.repeat} run(s) each, {args.threads} thread(s) each\n")
     print("| variant | implementation | precision | backend | threads | median train time (s) | s/epoch | "
           "final acc. (%) | best acc. (%) | median load (s) | speedup vs NumPy |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
