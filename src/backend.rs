@@ -150,6 +150,18 @@ pub fn map_ranges<R: Send>(
         .collect()
 }
 
+/// `0..len` in `parts` consecutive ranges whose lengths differ by at most one, the longer
+/// first: how a shared mini-batch's examples are split between threads.
+pub fn even_ranges(len: usize, parts: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let parts = parts.max(1);
+    let (base, extra) = (len / parts, len % parts);
+    (0..parts).scan(0, move |start, k| {
+        let range = *start..*start + base + usize::from(k < extra);
+        *start = range.end;
+        Some(range)
+    })
+}
+
 /// Runs `work` on every item at once, the first on the calling thread, the others on its
 /// team's workers, and returns when all are done: the fork and join of one parallel step (a
 /// mini-batch's shares, its update). With more items than threads, each thread takes every

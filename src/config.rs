@@ -679,9 +679,8 @@ pub fn memory_needed(sizes: &[usize], mini_batch: usize, precision: Precision) -
 
 /// The least memory, in bytes, that training chapter 6's `layers` on MNIST images with
 /// mini-batches of `mini_batch` shared by `threads` threads in `precision` takes: their
-/// parameters, and for each thread the buffers (gradients among them) of its share of a
-/// training pass or of an evaluation pass, whichever is larger
-/// ([`crate::model::layers::pass`], [`crate::model::layers::shards`]). `None` for a list that
+/// parameters, the buffers (gradients among them) of the training passes, and an evaluation
+/// pass per thread ([`crate::model::layers::spec::bytes_needed`]). `None` for a list that
 /// cannot be built or a count past 128 bits.
 pub fn layers_memory_needed(
     layers: &[LayerSpec],
@@ -689,11 +688,7 @@ pub fn layers_memory_needed(
     threads: usize,
     precision: Precision,
 ) -> Option<u128> {
-    let threads = threads.max(1);
-    let m = mini_batch
-        .div_ceil(threads)
-        .max(crate::model::layers::pass::EVAL_CHUNK);
-    let shapes = spec::check(layers, IMAGE_SHAPE, CLASSES).ok()?;
+    let (m, shapes) = (mini_batch, spec::check(layers, IMAGE_SHAPE, CLASSES).ok()?);
     match precision {
         Precision::F32 => spec::bytes_needed::<f32>(layers, &shapes, CLASSES, m, threads),
         Precision::F64 => spec::bytes_needed::<f64>(layers, &shapes, CLASSES, m, threads),

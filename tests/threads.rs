@@ -11,7 +11,8 @@ use nndl::data::Dataset;
 use nndl::model::activation::Activation;
 use nndl::model::cost::Cost;
 use nndl::model::init::Init;
-use nndl::model::layers::shards::{self, Shards};
+use nndl::model::layers::dense;
+use nndl::model::layers::shards::Shards;
 use nndl::model::layers::{spec, LayerNetwork};
 use nndl::model::network::Network;
 use nndl::model::Step;
@@ -21,11 +22,15 @@ use nndl::train::Model;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
-/// Lists with every kind of layer, with and without dropout, on 12×12 images.
-const LISTS: [&str; 3] = [
+/// Lists with every kind of layer, with and without dropout, on 12×12 images — among them
+/// dense layers large enough to split their neurons between threads (`dense::split`): the
+/// first layer (updated by a general product), and layers after a convolution and after
+/// another dense layer (by the small-batch kernels).
+const LISTS: [&str; 4] = [
     "conv:3:5,pool:2,fc:12,softmax",
     "conv:2:3,pool:2,conv:3:3,pool:1,fc:10:dropout=0.5,softmax:dropout=0.25",
-    "fc:20:dropout=0.5,fc:15,softmax",
+    "fc:700:dropout=0.5,fc:100,softmax",
+    "conv:4:3,pool:2,fc:700:dropout=0.25,softmax",
 ];
 
 /// A network of `list` on 12×12 images with every parameter drawn N(0, 0.5²), so that every
@@ -87,8 +92,6 @@ fn train(net: &LayerNetwork, data: &Dataset, threads: usize, seed: u64) -> (Laye
             step.update_mini_batch(&mut net, data, batch, &step_size, &mut draws);
         }
     } else {
-        // The shared step itself, whether or not the training loop would share this
-        // network's mini-batches (`shards::pays`).
         let mut shards = Shards::new(&net, mini_batch, threads);
         let in_training_set = data.len() / mini_batch;
         for batch in &batches {
@@ -289,25 +292,33 @@ fn bench_names_its_threads_and_their_peak() {
 }
 
 #[test]
-fn mini_batches_are_shared_where_the_convolutions_hold_most_of_the_work() {
-    let mut r = rng(24);
-    let mut net = |list: &str| {
+fn convolutions_share_the_examples_and_dense_layers_their_neurons() {
+    let heads = |list: &str| {
         let specs = spec::parse(list, Activation::Relu, 0.0).unwrap();
-        LayerNetwork::<f32>::new(&specs, [1, 28, 28], 10, &mut r).unwrap()
+        spec::shared_head(&specs)
     };
-    // The book's chapter-6 networks: two convolutions and a small dense layer share; one
-    // convolution before fc:100, the two fc:1000 of the dropout network, or only dense
-    // layers train on one thread.
-    let two_conv = "conv:20:5,pool:2,conv:40:5,pool:2,fc:100,softmax";
-    assert!(shards::pays(&net(two_conv)));
-    assert!(shards::pays(&net(
-        "conv:6:5,pool:2,fc:20:dropout=0.25,softmax"
-    )));
-    for list in [
-        "conv:20:5,pool:2,fc:100,softmax",
-        "conv:20:5,pool:2,conv:40:5,pool:2,fc:1000,fc:1000,softmax",
-        "fc:100,softmax",
+    // The book's chapter-6 networks: the convolutions run on shares of the examples, the
+    // dense layers on the whole mini-batch.
+    assert_eq!(heads("conv:20:5,pool:2,fc:100,softmax"), 1);
+    assert_eq!(
+        heads("conv:20:5,pool:2,conv:40:5,pool:2,fc:1000,fc:1000,softmax"),
+        2
+    );
+    assert_eq!(heads("fc:100,softmax"), 0);
+    // Their dense layers on 2 and 8 threads: the large ones split, the softmax layers and
+    // small layers not; no thread with fewer than `SPLIT_WEIGHTS` weights.
+    for ((n_out, n_in), on_2, on_8) in [
+        ((100, 2880), 2, 8),
+        ((100, 784), 2, 2),
+        ((1000, 640), 2, 8),
+        ((10, 100), 1, 1),
+        ((10, 1000), 1, 1),
+        ((20, 864), 1, 1),
     ] {
-        assert!(!shards::pays(&net(list)), "{list}");
+        assert_eq!(dense::split(n_out, n_in, 2), on_2, "{n_out}×{n_in}");
+        assert_eq!(dense::split(n_out, n_in, 8), on_8, "{n_out}×{n_in}");
+        assert!(n_out * n_in / on_8 >= dense::SPLIT_WEIGHTS || on_8 == 1);
     }
+    // Never more parts than neurons.
+    assert_eq!(dense::split(3, 1_000_000, 8), 3);
 }

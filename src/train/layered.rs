@@ -1,14 +1,14 @@
 //! The training step of chapter 6's networks: `network3.py`'s `train_mb` — the whole
 //! mini-batch forward, backward and updated at once ([`crate::model::layers::pass`]), with
 //! dropout masks drawn afresh for every mini-batch from the run's generator. On several
-//! threads, each takes a share of the mini-batch's examples
-//! ([`crate::model::layers::shards`]) where that pays ([`shards::pays`]).
+//! threads, the convolutions split the mini-batch's examples between them and the dense
+//! layers their neurons ([`crate::model::layers::shards`]).
 
 use crate::config::SgdConfig;
 use crate::data::Dataset;
 use crate::model::layers::pass::Pass;
 use crate::model::layers::phase::Phase;
-use crate::model::layers::shards::{self, Shards};
+use crate::model::layers::shards::Shards;
 use crate::model::layers::LayerNetwork;
 use crate::model::Step;
 use crate::real::Real;
@@ -80,7 +80,7 @@ impl<F: Real> Model<F> for LayerNetwork<F> {
     fn step(&self, sgd: &SgdConfig, threads: usize) -> LayerStep<F> {
         let m = sgd.mini_batch_size;
         let passes = match threads.min(m) {
-            n if n > 1 && shards::pays(self) => Passes::Shared(Shards::new(self, m, n)),
+            n if n > 1 => Passes::Shared(Shards::new(self, m, n)),
             _ => Passes::One(Pass::new(self, m, true)),
         };
         LayerStep {

@@ -19,20 +19,17 @@
 //! the product — an activation or the softmax — and in δ; what they share is here: [`Dense`]'s
 //! product, backprop from δ (BP2–BP4) and update, their buffers and their model-file weights.
 
-use std::sync::Arc;
-
 use ndarray::linalg::general_mat_mul;
 use ndarray::{
     s, Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Axis,
 };
 
+use crate::backend::{even_ranges, fork_join};
 use crate::model::export::layer::{Exported, Function, Product};
 use crate::real::Real;
 
 use super::item::Shape;
-use super::kind::{
-    self, apply_update, Backward, Buffer, Element, Forward, Parameter, Rate, Role, Work,
-};
+use super::kind::{self, apply_update, Backward, Buffer, Element, Forward, Parameter, Rate, Role};
 use super::phase::Phase;
 use super::reference::Trace;
 use super::small_batch;
@@ -105,6 +102,59 @@ pub fn scatter<F: Real>(d_input: ArrayView2<F>, hw: usize, m: usize, mut d_prev:
     }
 }
 
+/// Weights a dense layer must have for its products to be split between threads: with
+/// fewer, a thread's share of a mini-batch of 10 is a few microseconds of work, and handing it
+/// over costs about one. `ch6-conv`'s `fc:100` (288,000 weights), `ch6-fc`'s (78,400) and
+/// `ch6-dropout`'s `fc:1000`s are split; the book's softmax layers (1,000 and 10,000) are not.
+pub const SPLIT_WEIGHTS: usize = 32 * 1024;
+
+/// Threads a dense layer of `n_out` neurons and `n_in` inputs splits its products between,
+/// when `threads` are asked for: each takes consecutive neurons (rows of W), at least
+/// [`SPLIT_WEIGHTS`] weights' worth.
+pub fn split(n_out: usize, n_in: usize, threads: usize) -> usize {
+    let weights = n_out.saturating_mul(n_in);
+    threads.min(weights / SPLIT_WEIGHTS).clamp(1, n_out.max(1))
+}
+
+/// The end of a split [`Dense::backward_update`], the examples shared between the threads as
+/// a mini-batch's shares are ([`even_ranges`]): for each example, the threads' parts of its
+/// input error added up in order, d_x[e] += Σ_k part_k[e] (`others` holding the parts after
+/// the first, each `(m_max, n_in)`), zeroed where an input was dropped, and [`scatter`]ed to
+/// the previous layer — so that the examples of a share whose thread goes on with them (a
+/// convolution's, [`super::shards`]) are written on that thread.
+fn send_split_input_error<F: Real>(
+    d_x: ArrayViewMut2<F>,
+    others: &[F],
+    mask: Option<ArrayView2<F>>,
+    hw: usize,
+    d_prev: ArrayViewMut2<F>,
+    parts: usize,
+) {
+    let (m, n_in) = d_x.dim();
+    let part_len = others.len() / (parts - 1).max(1);
+    let (mut d_x, mut d_prev) = (d_x, d_prev);
+    let mut work = Vec::with_capacity(parts);
+    for range in even_ranges(m, parts) {
+        let (rows, rest) = d_x.split_at(Axis(0), range.len());
+        let (cols, after) = d_prev.split_at(Axis(1), range.len() * hw);
+        work.push((range, rows, cols));
+        (d_x, d_prev) = (rest, after);
+    }
+    fork_join(&mut work, |(range, d_x, d_prev)| {
+        let flat = d_x.as_slice_mut().expect("rows of inputs are contiguous");
+        for part in others.chunks(part_len).take(parts - 1) {
+            let part = &part[range.start * n_in..range.end * n_in];
+            for (d, &p) in flat.iter_mut().zip(part) {
+                *d += p;
+            }
+        }
+        if let Some(mask) = mask {
+            *d_x *= &mask.slice(s![range.clone(), ..]);
+        }
+        scatter(d_x.view(), hw, range.len(), d_prev.view_mut());
+    });
+}
+
 /// A dense layer's buffers in a pass.
 #[derive(Clone, Debug)]
 pub struct DenseBuffers<F: Real> {
@@ -112,8 +162,17 @@ pub struct DenseBuffers<F: Real> {
     input: Array2<F>,
     /// After another layer, in training: `(m_max, n_in)`, ∂C/∂input.
     d_input: Array2<F>,
-    /// Scratch space of [`small_batch`]'s kernels.
-    packed: Vec<F>,
+    /// Split between threads, after another layer, in training: `((parts − 1)·m_max, n_in)`,
+    /// the input errors of the neurons of threads 2, 3, …, each `(m_max, n_in)`.
+    d_input_parts: Array2<F>,
+    /// Scratch space of [`small_batch`]'s kernels: the (masked) inputs, packed — one for
+    /// each thread the layer is split between, after another layer in training (each packs
+    /// its own), else one.
+    packed: Vec<Vec<F>>,
+    /// The examples whose inputs the last forward pass left packed, for the backward pass to
+    /// use them again (0 for none), and whether in every thread's `packed` or in the first.
+    packed_m: usize,
+    packed_each: bool,
     /// `(n_out, n_in)`.
     nabla_w: Array2<F>,
     /// `(n_out,)`.
@@ -160,7 +219,10 @@ impl<F: Real> Dense<F> {
         DenseBuffers {
             input: kind::zeros(buffers, "input"),
             d_input: kind::zeros(buffers, "d_input"),
-            packed: kind::reserve(buffers, "packed"),
+            d_input_parts: kind::zeros(buffers, "d_input_parts"),
+            packed: kind::reserve_rows(buffers, "packed"),
+            packed_m: 0,
+            packed_each: false,
             nabla_w: kind::zeros(buffers, "nabla_w"),
             nabla_b: kind::zeros_1d(buffers, "nabla_b"),
         }
@@ -190,30 +252,65 @@ impl<F: Real> Dense<F> {
 
     /// The weighted input without its bias, W·x — times 1 − p outside training — into the
     /// first m columns of `pass.out` `(n_out, m_max)`, after [`gather`]ing the (masked) input.
+    /// Split between threads by neurons ([`split`]): each computes its rows of z, the values
+    /// one thread computes — after another layer in training, from inputs it packs itself
+    /// ([`small_batch::pack_maps`]), so that no thread waits for another's packing and each
+    /// reads the examples from where the previous layer computed them.
     pub fn product(&self, buffers: &mut DenseBuffers<F>, pass: &mut Forward<'_, F>) {
         let m = pass.m;
         let [_, h, w] = self.input;
-        gather(pass.input, h * w, m, pass.mask, buffers.input.view_mut());
         let scale = if pass.training {
             F::one()
         } else {
             F::of(1.0 - self.dropout)
         };
+        let (n_out, n_in) = self.weights.dim();
+        let rows = n_out.div_ceil(split(n_out, n_in, pass.parts));
+        let (m_max, hw) = (pass.out.ncols(), h * w);
+        let out = pass.out.as_slice_mut();
+        buffers.packed_m = 0;
+        let each = buffers.packed.len() > 1;
+        if let (Some(w), Some(out), true, true) = (self.weights.as_slice(), out, pass.small, each) {
+            // Each thread packs the whole mini-batch's inputs itself, from the previous
+            // layer's output, and computes its neurons' weighted inputs.
+            let (prev, mask) = (pass.input, pass.mask);
+            let mut work: Vec<_> = w
+                .chunks(rows * n_in)
+                .zip(out.chunks_mut(rows * m_max))
+                .zip(buffers.packed.iter_mut())
+                .collect();
+            fork_join(&mut work, |((w, z), packed)| {
+                let packed = small_batch::pack_maps(prev, hw, m, mask, packed);
+                small_batch::forward_packed(scale, w, n_in, packed, m, z, m_max);
+            });
+            (buffers.packed_m, buffers.packed_each) = (m, true);
+            return;
+        }
+        gather(pass.input, hw, m, pass.mask, buffers.input.view_mut());
         let input = buffers.input.slice(s![..m, ..]);
         match (self.weights.as_slice(), input.to_slice()) {
             (Some(w), Some(x)) if pass.small => {
-                let n_in = self.weights.ncols();
-                let m_max = pass.out.ncols();
                 let out = pass.out.as_slice_mut().expect("outputs are contiguous");
-                small_batch::forward(scale, w, n_in, x, m, out, m_max, &mut buffers.packed);
+                let packed = small_batch::pack(x, n_in, m, &mut buffers.packed[0]);
+                (buffers.packed_m, buffers.packed_each) = (m, false);
+                let mut parts: Vec<_> = w
+                    .chunks(rows * n_in)
+                    .zip(out.chunks_mut(rows * m_max))
+                    .collect();
+                fork_join(&mut parts, |(w, z)| {
+                    small_batch::forward_packed(scale, w, n_in, packed, m, z, m_max);
+                });
             }
-            _ => general_mat_mul(
-                scale,
-                &self.weights,
-                &input.t(),
-                F::zero(),
-                &mut pass.out.slice_mut(s![.., ..m]),
-            ),
+            _ => {
+                let weights = self.weights.axis_chunks_iter(Axis(0), rows);
+                let mut out = pass.out.slice_mut(s![.., ..m]);
+                let mut parts: Vec<_> = weights
+                    .zip(out.axis_chunks_iter_mut(Axis(0), rows))
+                    .collect();
+                fork_join(&mut parts, |(w, z)| {
+                    general_mat_mul(scale, w, &input.t(), F::zero(), z);
+                });
+            }
         }
     }
 
@@ -235,9 +332,14 @@ impl<F: Real> Dense<F> {
 
     /// The training step's [`Dense::backward`]: the input error (from the weights before the
     /// update), then the update from δ and the input without storing ∇W — one pass of
-    /// [`small_batch::backward_update`] over W when the kernels take the mini-batch and there
-    /// is an input error to compute, else one product for each (W ← decay·W − scale·δ·input,
-    /// as `network2.py`'s step does).
+    /// [`small_batch::backward_update_packed`] over W when the kernels take the mini-batch and
+    /// there is an input error to compute, else one product for each (W ← decay·W −
+    /// scale·δ·input, as `network2.py`'s step does).
+    ///
+    /// Split between threads by neurons ([`split`]), as [`Dense::product`] is: each updates its
+    /// rows of W, as one thread does, and computes their part of the input error — the first
+    /// thread's into `d_input`, the others' beside it — and the parts are then added, in the
+    /// threads' order, example by example.
     pub fn backward_update(
         &mut self,
         buffers: &mut DenseBuffers<F>,
@@ -246,8 +348,10 @@ impl<F: Real> Dense<F> {
     ) {
         let m = pass.m;
         let has_prev = pass.d_input.is_some();
-        let n_in = self.weights.ncols();
+        let (n_out, n_in) = self.weights.dim();
         let m_max = pass.d_out.ncols();
+        let parts = split(n_out, n_in, pass.parts);
+        let rows = n_out.div_ceil(parts);
         let input = buffers.input.slice(s![..m, ..]);
         let w = self.weights.as_slice_mut();
         if let (true, true, Some(x), Some(w)) = (pass.small, has_prev, input.to_slice(), w) {
@@ -256,92 +360,69 @@ impl<F: Real> Dense<F> {
                 .as_slice_mut()
                 .expect("a 1-d array is contiguous");
             let delta = pass.d_out.as_slice().expect("layer buffers are contiguous");
+            small_batch::update_biases(b, delta, m_max, m, scale);
+            // The inputs as the forward pass packed them: in each thread's buffer, or in the
+            // first, for all.
+            let each = buffers.packed_each && buffers.packed_m == m;
+            let packed = &mut buffers.packed;
+            if buffers.packed_m != m {
+                small_batch::pack(x, n_in, m, &mut packed[0]);
+            }
+            let packed: Vec<&[F]> = packed
+                .iter()
+                .map(|p| small_batch::packed(p, n_in, m))
+                .take(if each { parts } else { 1 })
+                .collect();
             let d_x = buffers
                 .d_input
                 .as_slice_mut()
                 .expect("layer buffers are contiguous");
-            let (step, packed) = ((decay, scale), &mut buffers.packed);
-            small_batch::backward_update(w, b, n_in, delta, m_max, x, d_x, m, step, packed);
+            let others = buffers
+                .d_input_parts
+                .as_slice_mut()
+                .expect("layer buffers are contiguous");
+            // Each part's input error: the first into d_x, the others after one another.
+            let errors = std::iter::once(&mut *d_x).chain(others.chunks_mut(m_max * n_in));
+            let mut work: Vec<_> = w
+                .chunks_mut(rows * n_in)
+                .zip(delta.chunks(rows * m_max))
+                .zip(errors)
+                .enumerate()
+                .collect();
+            fork_join(&mut work, |(k, ((w, delta), d_x))| {
+                let (step, x) = ((decay, scale), packed[(*k).min(packed.len() - 1)]);
+                small_batch::backward_update_packed(w, n_in, delta, m_max, x, d_x, m, step);
+            });
+            if parts > 1 {
+                let [_, h, w] = self.input;
+                let d_x = buffers.d_input.slice_mut(s![..m, ..]);
+                let d_prev = pass.d_input.as_mut().expect("an input error to send");
+                let d_prev = d_prev.slice_mut(s![.., ..m * h * w]);
+                let others = buffers.d_input_parts.as_slice().expect("contiguous");
+                send_split_input_error(d_x, others, pass.mask, h * w, d_prev, parts);
+                pass.timer.mark(Phase::DenseBackward);
+                return;
+            }
         } else {
             let delta = pass.d_out.slice(s![.., ..m]);
             if has_prev {
                 input_error(delta, &self.weights, &mut buffers.d_input);
             }
             // W ← decay·W − scale·δ·input, one product; b ← b − scale·Σδ.
-            general_mat_mul(-scale, &delta, &input, decay, &mut self.weights);
-            for (b, row) in self.biases.iter_mut().zip(delta.rows()) {
-                *b -= scale * row.sum();
-            }
+            let mut work: Vec<_> = self
+                .weights
+                .axis_chunks_iter_mut(Axis(0), rows)
+                .zip(self.biases.axis_chunks_iter_mut(Axis(0), rows))
+                .zip(delta.axis_chunks_iter(Axis(0), rows))
+                .collect();
+            fork_join(&mut work, |((w, b), delta)| {
+                general_mat_mul(-scale, delta, &input, decay, w);
+                for (b, row) in b.iter_mut().zip(delta.rows()) {
+                    *b -= scale * row.sum();
+                }
+            });
         }
         self.send_input_error(buffers, pass);
-    }
-
-    /// A share's backprop in a mini-batch shared between threads ([`super::shards`]): only
-    /// ∂C/∂input = δᵀ·W (BP2), from the weights before the update; ∇W and ∇b are left to
-    /// [`Dense::update_from_shares`].
-    /// Through [`small_batch::input_error`] when the kernels take the mini-batch.
-    pub fn backward_share(&self, buffers: &mut DenseBuffers<F>, pass: &mut Backward<'_, F>) {
-        if pass.d_input.is_some() {
-            let (m, n_in, m_max) = (pass.m, self.weights.ncols(), pass.d_out.ncols());
-            let w = self.weights.as_slice();
-            let delta = pass.d_out.as_slice();
-            match (pass.small, w, delta, buffers.d_input.as_slice_mut()) {
-                (true, Some(w), Some(delta), Some(d_x)) => {
-                    small_batch::input_error(w, n_in, delta, m_max, d_x, m);
-                }
-                _ => {
-                    let delta = pass.d_out.slice(s![.., ..m]);
-                    input_error(delta, &self.weights, &mut buffers.d_input);
-                }
-            }
-        }
-        self.send_input_error(buffers, pass);
-    }
-
-    /// `network3.py`'s update from the shares of a mini-batch, in order (each share's buffers
-    /// after [`Dense::backward_share`] and its δ): δ `(n_out, m)` and the input `(m, n_in)` of
-    /// the whole mini-batch are put together share after share, then W ← decay·W −
-    /// scale·δ·input (BP4 and the update in one product) and b ← b − scale·Σδ (BP3), as at
-    /// most `parts` pieces of work on consecutive rows of W. Each row is computed alike
-    /// however the rows are split.
-    pub fn update_from_shares<'a>(
-        &'a mut self,
-        shares: &[(&DenseBuffers<F>, ArrayView2<'_, F>)],
-        (decay, scale): Rate<F>,
-        parts: usize,
-    ) -> Vec<Work<'a>> {
-        let m: usize = shares.iter().map(|(_, delta)| delta.ncols()).sum();
-        let (n_out, n_in) = self.weights.dim();
-        let mut delta = Array2::<F>::zeros((n_out, m)); // (n_out, m)
-        let mut input = Array2::<F>::zeros((m, n_in)); // (m, n_in)
-        let mut at = 0;
-        for (buffers, share) in shares {
-            let k = share.ncols();
-            delta.slice_mut(s![.., at..at + k]).assign(share);
-            input
-                .slice_mut(s![at..at + k, ..])
-                .assign(&buffers.input.slice(s![..k, ..]));
-            at += k;
-        }
-        let joined = Arc::new((delta, input));
-        let rows = n_out.div_ceil(parts.max(1)).max(1);
-        let weights = self.weights.axis_chunks_iter_mut(Axis(0), rows);
-        let biases = self.biases.axis_chunks_iter_mut(Axis(0), rows);
-        weights
-            .zip(biases)
-            .enumerate()
-            .map(|(k, (mut w, mut b))| {
-                let joined = Arc::clone(&joined);
-                Box::new(move || {
-                    let (delta, input) = &*joined;
-                    let delta = delta.slice(s![k * rows..k * rows + w.nrows(), ..]);
-                    general_mat_mul(-scale, &delta, input, decay, &mut w);
-                    for (b, row) in b.iter_mut().zip(delta.rows()) {
-                        *b -= scale * row.sum();
-                    }
-                }) as Work<'a>
-            })
-            .collect()
     }
 
     /// Zeroes ∂C/∂input where an input was dropped and [`scatter`]s it to the previous layer.
@@ -468,7 +549,9 @@ impl<F: Real> Dense<F> {
     }
 }
 
-/// `(m, n_in)` `input` and, in training, `d_input` after another layer, `nabla_w`
+/// `(m, n_in)` `input` and, in training, `d_input` after another layer (and the input errors
+/// of the neurons of all but the first of the threads it is [`split`] between, and packed
+/// inputs for each), `nabla_w`
 /// `(n_out, n_in)`, `nabla_b` `(n_out,)`; the small-batch kernels' scratch space where a
 /// mini-batch of `m` takes them.
 pub fn buffers<F: Real>(input: Shape, n_out: usize, m: usize, role: Role) -> Option<Vec<Buffer>> {
@@ -476,10 +559,20 @@ pub fn buffers<F: Real>(input: Shape, n_out: usize, m: usize, role: Role) -> Opt
     let mut buffers = vec![Buffer::real("input", &[m], &[n_in])?];
     if role.training && !role.first {
         buffers.push(Buffer::real("d_input", &[m], &[n_in])?);
+        let parts = split(n_out, n_in, role.parts);
+        if parts > 1 {
+            buffers.push(Buffer::real("d_input_parts", &[parts - 1, m], &[n_in])?);
+        }
     }
     if small_batch::available() && (1..=small_batch::MAX_EXAMPLES).contains(&m) {
         let len = small_batch::packed_len::<F>(n_in, m);
-        buffers.push(Buffer::flat("packed", Element::Real, &[len])?);
+        let split = split(n_out, n_in, role.parts);
+        let threads = if role.training && !role.first {
+            split
+        } else {
+            1
+        };
+        buffers.push(Buffer::real("packed", &[threads], &[len])?);
     }
     if role.training {
         buffers.push(Buffer::real("nabla_w", &[n_out], &[n_in])?);
@@ -539,19 +632,6 @@ macro_rules! forward_to_dense {
 
         fn gradients<'a>(&self, buffers: &'a DenseBuffers<F>) -> Vec<ndarray::ArrayViewD<'a, F>> {
             self.dense.gradients(buffers)
-        }
-
-        fn updates_from_shares(&self) -> bool {
-            true
-        }
-
-        fn update_from_shares<'a>(
-            &'a mut self,
-            shares: &[(&DenseBuffers<F>, ndarray::ArrayView2<'_, F>)],
-            rate: $crate::model::layers::kind::Rate<F>,
-            parts: usize,
-        ) -> Vec<$crate::model::layers::kind::Work<'a>> {
-            self.dense.update_from_shares(shares, rate, parts)
         }
     };
 }

@@ -182,11 +182,6 @@ impl<F: Real> Kind<F> for FullyConnected<F> {
         self.dense.backward_update(buffers, pass, rate);
     }
 
-    fn backward_share(&self, buffers: &mut DenseBuffers<F>, pass: &mut Backward<'_, F>) {
-        self.delta(pass);
-        self.dense.backward_share(buffers, pass);
-    }
-
     fn reference_forward(&self, trace: &mut Trace<F>, training: bool, mask: Option<&[F]>) {
         let z = self.dense.reference_product(trace, training, mask);
         trace.out = z.iter().map(|&z| self.activation.apply(z)).collect();

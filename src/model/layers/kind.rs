@@ -112,6 +112,15 @@ pub fn indices(buffers: &[Buffer], name: &str) -> Vec<u32> {
         .map_or_else(Vec::new, |b| vec![0; b.rows * b.cols])
 }
 
+/// [`reserve`] for each of the `rows` of the declared buffer `name` (one, empty, when it is
+/// not declared).
+pub fn reserve_rows<T>(buffers: &[Buffer], name: &str) -> Vec<Vec<T>> {
+    buffers.iter().find(|b| b.name == name).map_or_else(
+        || vec![Vec::new()],
+        |b| (0..b.rows).map(|_| Vec::with_capacity(b.cols)).collect(),
+    )
+}
+
 /// Empty space for the declared buffer `name` of `buffers`, to be filled by a kernel.
 pub fn reserve<T>(buffers: &[Buffer], name: &str) -> Vec<T> {
     buffers
@@ -127,6 +136,8 @@ pub struct Role {
     pub training: bool,
     /// The first layer, whose input is the images: it computes no input error.
     pub first: bool,
+    /// The threads a layer may split its work between in this pass (1 for one).
+    pub parts: usize,
 }
 
 /// Where an item stands in the list, for [`KindSpec::check`].
@@ -282,6 +293,8 @@ pub struct Forward<'a, F: Real> {
     pub training: bool,
     /// Whether the small-batch kernels take this mini-batch.
     pub small: bool,
+    /// The threads the layer may split its work between (see [`Role::parts`]).
+    pub parts: usize,
     /// `(C, m_max·H·W)`: the previous layer's output, or the images.
     pub input: ArrayView2<'a, F>,
     /// `(m_max, n_in)`: the dropout masks of the layer's inputs, when drawn.
@@ -295,6 +308,7 @@ pub struct Forward<'a, F: Real> {
 pub struct Backward<'a, F: Real> {
     pub m: usize,
     pub small: bool,
+    pub parts: usize,
     /// `(C, m_max·H·W)`: the layer's input, as in the forward pass.
     pub input: ArrayView2<'a, F>,
     /// The dropout masks applied in the forward pass.
@@ -311,9 +325,6 @@ pub struct Backward<'a, F: Real> {
 
 /// `(decay, scale)` of `network3.py`'s update: W ← decay·W − scale·∇W, b ← b − scale·∇b.
 pub type Rate<F> = (F, F);
-
-/// A piece of a shared step's work, to run on one of the threads.
-pub type Work<'a> = Box<dyn FnOnce() + Send + 'a>;
 
 /// A built layer of one kind.
 pub trait Kind<F: Real>: Sized {
@@ -372,34 +383,6 @@ pub trait Kind<F: Real>: Sized {
 
     /// `network3.py`'s update from the gradients of the last [`Kind::backward`].
     fn update(&mut self, buffers: &Self::Buffers, rate: Rate<F>);
-
-    /// In a mini-batch shared between threads ([`super::shards`]): whether the layer is
-    /// updated from its shares' errors and inputs ([`Kind::update_from_shares`], after
-    /// [`Kind::backward_share`]) rather than from the sum of their gradients. A dense layer
-    /// is: its ∇W, as large as W, would be written by every share and read back to be
-    /// added up, where δ and the input of the whole mini-batch are a few columns.
-    fn updates_from_shares(&self) -> bool {
-        false
-    }
-
-    /// A share's `backprop` in a shared mini-batch: ∂C/∂input, and what the layer's update
-    /// needs — by default [`Kind::backward`], every gradient.
-    fn backward_share(&self, buffers: &mut Self::Buffers, pass: &mut Backward<'_, F>) {
-        self.backward(buffers, pass);
-    }
-
-    /// `network3.py`'s update from every share of the mini-batch, in order: each share's
-    /// buffers after [`Kind::backward_share`] and its δ `(n_out, m_share)`, as at most
-    /// `parts` pieces of work on disjoint parts of the layer, run at once on the threads.
-    /// Called only where [`Kind::updates_from_shares`].
-    fn update_from_shares<'a>(
-        &'a mut self,
-        _shares: &[(&Self::Buffers, ArrayView2<'_, F>)],
-        _rate: Rate<F>,
-        _parts: usize,
-    ) -> Vec<Work<'a>> {
-        unreachable!("a layer updated from the sum of its shares' gradients")
-    }
 
     /// The gradients of the last [`Kind::backward`], in the order of [`Kind::parameters`].
     fn gradients<'a>(&self, buffers: &'a Self::Buffers) -> Vec<ArrayViewD<'a, F>>;

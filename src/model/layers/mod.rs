@@ -48,7 +48,7 @@ pub mod small_batch;
 pub mod softmax;
 pub mod spec;
 
-use ndarray::{ArrayView2, ArrayViewD, ArrayViewMutD};
+use ndarray::{ArrayViewD, ArrayViewMutD};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
@@ -289,38 +289,6 @@ macro_rules! registry {
                 }
             }
 
-            /// See [`Kind::updates_from_shares`].
-            pub fn updates_from_shares(&self) -> bool {
-                match self { $(Layer::$name(l) => l.updates_from_shares(),)* }
-            }
-
-            fn backward_share(&self, buffers: &mut LayerBuffers<F>, pass: &mut Backward<'_, F>) {
-                match (self, buffers) {
-                    $((Layer::$name(l), LayerBuffers::$name(b)) => l.backward_share(b, pass),)*
-                    _ => unreachable!("buffers made for another layer"),
-                }
-            }
-
-            fn update_from_shares<'a>(
-                &'a mut self,
-                shares: &[(&LayerBuffers<F>, ArrayView2<'_, F>)],
-                rate: Rate<F>,
-                parts: usize,
-            ) -> Vec<kind::Work<'a>> {
-                match self {
-                    $(Layer::$name(l) => {
-                        let shares: Vec<_> = shares
-                            .iter()
-                            .map(|(buffers, delta)| match buffers {
-                                LayerBuffers::$name(b) => (b, delta.view()),
-                                #[allow(unreachable_patterns)]
-                                _ => unreachable!("buffers made for another layer"),
-                            })
-                            .collect();
-                        l.update_from_shares(&shares, rate, parts)
-                    })*
-                }
-            }
 
             fn gradients<'a>(&self, buffers: &'a LayerBuffers<F>) -> Vec<ArrayViewD<'a, F>> {
                 match (self, buffers) {

@@ -27,9 +27,10 @@
 //! ([`super::kind::KindSpec::buffers`]). [`Pass::new`] allocates exactly these, and the memory
 //! estimate ([`super::spec::bytes_needed`]) adds them up.
 
+use std::ops::Range;
 use std::time::Instant;
 
-use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD};
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2, Axis};
 
 use crate::data::Dataset;
 use crate::model::dropout;
@@ -59,15 +60,17 @@ struct Slot<F: Real> {
 }
 
 /// Every buffer of a pass of up to `m` examples through `layers` (`shapes` as
-/// [`super::spec::check`] returns them) with floats of type `F`: the pass's own, then each
-/// layer's — its output, in `training` its error and dropout masks, and its kind's. `None`
-/// past the address space.
+/// [`super::spec::check`] returns them, or their first `layers.len() + 1`) with floats of
+/// type `F`, its layers splitting their work between `parts` threads: the pass's own, then
+/// each layer's — its output, in `training` its error and dropout masks, and its kind's.
+/// `None` past the address space.
 #[allow(clippy::type_complexity)]
 pub fn buffers<F: Real>(
     layers: &[LayerSpec],
     shapes: &[Shape],
     m: usize,
     training: bool,
+    parts: usize,
 ) -> Option<(Vec<Buffer>, Vec<Vec<Buffer>>)> {
     let [c, h, w] = *shapes.first()?;
     let own = vec![
@@ -88,6 +91,7 @@ pub fn buffers<F: Real>(
         let role = Role {
             training,
             first: l == 0,
+            parts,
         };
         buffers.extend(layer.buffers::<F>(input, pair[1], m, role)?);
         per_layer.push(buffers);
@@ -114,6 +118,8 @@ pub struct Pass<F: Real> {
     /// Whether a dense layer's products go through [`small_batch`]'s kernels when the
     /// mini-batch is small enough (on CPUs with FMA).
     small_batch: bool,
+    /// The threads each layer may split its work between ([`Pass::split`]).
+    parts: usize,
     /// Per-phase times, when asked for.
     clock: Option<Clock>,
 }
@@ -122,12 +128,36 @@ impl<F: Real> Pass<F> {
     /// Buffers for `net` and up to `m_max` examples; `training` adds the backward pass's.
     /// Allocates what [`buffers`] declares, nothing else.
     pub fn new(net: &LayerNetwork<F>, m_max: usize, training: bool) -> Self {
+        Self::build(net, net.layers.len(), m_max, training, 1)
+    }
+
+    /// A training pass whose layers split their work between `parts` threads, the calling
+    /// thread's team: a dense layer its neurons ([`super::dense::split`]). The whole
+    /// mini-batch of a shared training step ([`super::shards`]).
+    pub fn split(net: &LayerNetwork<F>, m_max: usize, parts: usize) -> Self {
+        Self::build(net, net.layers.len(), m_max, true, parts)
+    }
+
+    /// A training pass through the first `layers` layers of `net` only: one thread's share
+    /// of the examples in a shared training step ([`super::shards`]).
+    pub fn head(net: &LayerNetwork<F>, layers: usize, m_max: usize) -> Self {
+        Self::build(net, layers, m_max, true, 1)
+    }
+
+    fn build(
+        net: &LayerNetwork<F>,
+        layers: usize,
+        m_max: usize,
+        training: bool,
+        parts: usize,
+    ) -> Self {
         let specs = net.specs();
         let shapes: Vec<Shape> = std::iter::once(net.input)
             .chain(net.layers.iter().map(|l| l.output()))
             .collect();
-        let (own, per_layer) = buffers::<F>(&specs, &shapes, m_max, training)
-            .expect("a built network's buffers fit in memory");
+        let (own, per_layer) =
+            buffers::<F>(&specs[..layers], &shapes[..=layers], m_max, training, parts)
+                .expect("a built network's buffers fit in memory");
         let layers = net
             .layers
             .iter()
@@ -150,6 +180,7 @@ impl<F: Real> Pass<F> {
             masked: false,
             layers,
             small_batch: small_batch::available(),
+            parts,
             clock: None,
         }
     }
@@ -187,15 +218,8 @@ impl<F: Real> Pass<F> {
 
     /// Copies the examples `batch` of `data` (at most `m_max`) into the input buffer.
     pub fn gather(&mut self, data: &Dataset<F>, batch: &[usize]) {
-        assert!(
-            batch.len() <= self.m_max,
-            "a mini-batch larger than its buffers"
-        );
-        restart(&mut self.clock);
+        self.gather_labels(data, batch);
         let hw = self.x.ncols() / self.m_max;
-        self.m = batch.len();
-        self.masked = false;
-        self.labels.clear();
         for (e, &k) in batch.iter().enumerate() {
             data.copy_row(k, self.row.view_mut());
             for (c, mut channel) in self.x.outer_iter_mut().enumerate() {
@@ -203,9 +227,22 @@ impl<F: Real> Pass<F> {
                     .slice_mut(s![e * hw..(e + 1) * hw])
                     .assign(&self.row.slice(s![c * hw..(c + 1) * hw]));
             }
-            self.labels.push(data.labels()[k]);
         }
         mark(&mut self.clock, 0, Phase::Gather);
+    }
+
+    /// [`Pass::gather`] without the images: the labels of `batch`, for a pass that starts
+    /// after the first layer ([`Pass::output_windows`]).
+    pub fn gather_labels(&mut self, data: &Dataset<F>, batch: &[usize]) {
+        assert!(
+            batch.len() <= self.m_max,
+            "a mini-batch larger than its buffers"
+        );
+        restart(&mut self.clock);
+        self.m = batch.len();
+        self.masked = false;
+        self.labels.clear();
+        self.labels.extend(batch.iter().map(|&k| data.labels()[k]));
     }
 
     /// Draws the dropout masks of the gathered mini-batch — example by example, within an
@@ -242,9 +279,15 @@ impl<F: Real> Pass<F> {
     /// The forward pass of the gathered examples. In training the drawn dropout masks apply;
     /// otherwise every input is used and a dense layer's weighted input is scaled by 1 − p.
     pub fn forward(&mut self, net: &LayerNetwork<F>) {
+        self.forward_layers(net, 0..net.layers.len());
+    }
+
+    /// [`Pass::forward`] through the layers `layers` only, the output of the one before them
+    /// already in place.
+    pub fn forward_layers(&mut self, net: &LayerNetwork<F>, layers: Range<usize>) {
         let small = self.small_batch_kernels(self.m);
         restart(&mut self.clock);
-        for (l, layer) in net.layers.iter().enumerate() {
+        for l in layers {
             let masked = self.mask(&self.layers[l]);
             let (before, rest) = self.layers.split_at_mut(l);
             let slot = &mut rest[0];
@@ -252,6 +295,7 @@ impl<F: Real> Pass<F> {
                 m: self.m,
                 training: self.training,
                 small,
+                parts: self.parts,
                 input: before.last().map_or(self.x.view(), |p| p.out.view()),
                 mask: masked.then(|| slot.mask.view()),
                 out: slot.out.view_mut(),
@@ -260,8 +304,52 @@ impl<F: Real> Pass<F> {
                     layer: l,
                 },
             };
-            layer.forward(&mut slot.kind, &mut pass);
+            net.layers[l].forward(&mut slot.kind, &mut pass);
         }
+    }
+
+    /// Layer `l`'s output `(C, m_max·H·W)` in windows of consecutive examples, `sizes`
+    /// examples each, in order: where the passes of a mini-batch's shares put theirs
+    /// ([`Pass::put_output`]) for this pass to go on from.
+    pub fn output_windows(&mut self, l: usize, sizes: &[usize]) -> Vec<ArrayViewMut2<'_, F>> {
+        let out = self.layers[l].out.view_mut();
+        let hw = out.ncols() / self.m_max;
+        let mut rest = out;
+        let mut windows = Vec::with_capacity(sizes.len());
+        for &n in sizes {
+            let (window, after) = rest.split_at(Axis(1), n * hw);
+            windows.push(window);
+            rest = after;
+        }
+        windows
+    }
+
+    /// Layer `l`'s output error in the windows of [`Pass::output_windows`], after a backward
+    /// pass through the layers after it: where the shares' passes take theirs from
+    /// ([`Pass::take_error`]).
+    pub fn error_windows(&self, l: usize, sizes: &[usize]) -> Vec<ArrayView2<'_, F>> {
+        let d_out = &self.layers[l].d_out;
+        let hw = d_out.ncols() / self.m_max;
+        let starts = sizes.iter().scan(0, |at, &n| {
+            *at += n * hw;
+            Some((*at - n * hw, n * hw))
+        });
+        starts
+            .map(|(at, len)| d_out.slice(s![.., at..at + len]))
+            .collect()
+    }
+
+    /// Copies layer `l`'s output of the gathered examples, `(C, m·H·W)`, into `to`.
+    pub fn put_output(&self, l: usize, to: &mut ArrayViewMut2<F>) {
+        let cols = to.ncols();
+        to.assign(&self.layers[l].out.slice(s![.., ..cols]));
+    }
+
+    /// Sets the error of layer `l`'s output of the gathered examples, `(C, m·H·W)`, from
+    /// `from`.
+    pub fn take_error(&mut self, l: usize, from: ArrayView2<F>) {
+        let cols = from.ncols();
+        self.layers[l].d_out.slice_mut(s![.., ..cols]).assign(&from);
     }
 
     /// The network's output for the gathered examples, `(classes, m)`.
@@ -279,25 +367,15 @@ impl<F: Real> Pass<F> {
     /// every layer, summed over the mini-batch, in the pass ([`Pass::gradients`]).
     pub fn backward(&mut self, net: &LayerNetwork<F>) {
         self.output_error();
-        for (l, layer) in net.layers.iter().enumerate().rev() {
-            self.backward_layer(l, |slot, pass| layer.backward(slot, pass));
-        }
+        self.backward_layers(net, 0..net.layers.len());
     }
 
-    /// A share's backward pass in a mini-batch shared between threads, after a training
-    /// [`Pass::forward`] ([`super::shards`]): every layer's error, and for each layer what its
-    /// update needs ([`super::kind::Kind::backward_share`]).
-    pub fn backward_share(&mut self, net: &LayerNetwork<F>) {
-        self.output_error();
-        for (l, layer) in net.layers.iter().enumerate().rev() {
-            self.backward_layer(l, |slot, pass| layer.backward_share(slot, pass));
+    /// [`Pass::backward`] through the layers `layers` only, the error of the last one's
+    /// output already in place (its `d_out`).
+    pub fn backward_layers(&mut self, net: &LayerNetwork<F>, layers: Range<usize>) {
+        for l in layers.rev() {
+            self.backward_layer(l, |slot, pass| net.layers[l].backward(slot, pass));
         }
-    }
-
-    /// Layer `l`'s buffers, and its δ `(n_out, m)` after a backward pass.
-    pub fn layer_share(&self, l: usize) -> (&LayerBuffers<F>, ArrayView2<'_, F>) {
-        let slot = &self.layers[l];
-        (&slot.kind, slot.d_out.slice(s![.., ..self.m]))
     }
 
     /// The training step's backward pass after a training [`Pass::forward`]: the same
@@ -311,8 +389,14 @@ impl<F: Real> Pass<F> {
         batches: usize,
     ) {
         let rate = self.rate(eta, lambda, batches);
+        self.backward_update_from(net, 0, rate);
+    }
+
+    /// [`Pass::backward_update`] of the layers from `first` on, with the update's `rate`:
+    /// the error of layer `first`'s input is left in the output error of the layer before.
+    pub fn backward_update_from(&mut self, net: &mut LayerNetwork<F>, first: usize, rate: Rate<F>) {
         self.output_error();
-        for (l, layer) in net.layers.iter_mut().enumerate().rev() {
+        for (l, layer) in net.layers.iter_mut().enumerate().skip(first).rev() {
             self.backward_layer(l, |slot, pass| layer.backward_update(slot, pass, rate));
         }
     }
@@ -359,6 +443,7 @@ impl<F: Real> Pass<F> {
         let mut pass = Backward {
             m: self.m,
             small,
+            parts: self.parts,
             input,
             mask: masked.then(|| slot.mask.view()),
             out: slot.out.view(),

@@ -22,8 +22,8 @@
 //!   for (prefetched) a strip ahead, since a walk down the rows is one the hardware does not
 //!   foresee. (A first layer, with no input error to send back, is updated by a general
 //!   product instead: this kernel's update alone measured slower than `matrixmultiply`'s.)
-//! - [`input_error`]: BP2 alone, the same walk leaving W as it is, for a share of a
-//!   mini-batch shared between threads ([`super::shards`]).
+//! - [`forward_packed`], [`backward_update_packed`]: the same on some of the rows of W, from
+//!   inputs packed once, for threads that share a layer's neurons (see [`super::dense`]).
 //!
 //! Shapes: `w` `(n_out, n_in)`; `x` `(m, n_in)`, one example per row (the dense layer's
 //! input buffer); `z` and `delta` `(n_out, ≥ m)`, one example per column; `d_x` like `x`. The
@@ -41,6 +41,7 @@
 //! since without it `mul_add` is a library call.
 
 use multiversion::multiversion;
+use ndarray::ArrayView2;
 
 use crate::real::{prefetch, Real};
 
@@ -97,6 +98,22 @@ pub fn forward<F: Real>(
 ) {
     check(w.len(), n_in, x.len(), m, z.len(), z_stride);
     let packed = pack(x, n_in, m, packed);
+    forward_packed(alpha, w, n_in, packed, m, z, z_stride);
+}
+
+/// [`forward`] from inputs already [`pack`]ed — for any whole number of rows of W and the
+/// same rows of z, so that threads can each take some of a layer's neurons and share one
+/// packing. Each row's sums are the same however the rows are split.
+pub fn forward_packed<F: Real>(
+    alpha: F,
+    w: &[F],
+    n_in: usize,
+    packed: &[F],
+    m: usize,
+    z: &mut [F],
+    z_stride: usize,
+) {
+    check(w.len(), n_in, packed.len(), m, z.len(), z_stride);
     with_examples!(m, E => forward_kernel::<F, L, E>(alpha, w, n_in, packed, z, z_stride))
 }
 
@@ -121,39 +138,41 @@ pub fn backward_update<F: Real>(
     (decay, scale): (F, F),
     packed: &mut Vec<F>,
 ) {
-    let n_out = b.len();
+    assert_eq!(w.len(), b.len() * n_in, "w is (n_out, n_in)");
     check(w.len(), n_in, x.len(), m, delta.len(), delta_stride);
-    assert_eq!(w.len(), n_out * n_in, "w is (n_out, n_in)");
-    assert!(d_x.len() >= m * n_in, "d_x is (m, n_in)");
-    for (j, b) in b.iter_mut().enumerate() {
-        let sum = delta[j * delta_stride..j * delta_stride + m]
-            .iter()
-            .fold(F::zero(), |s, &d| s + d);
-        *b -= scale * sum;
-    }
+    update_biases(b, delta, delta_stride, m, scale);
     let packed = pack(x, n_in, m, packed);
-    let step = (decay, scale);
-    with_examples!(m, E => backward_kernel::<F, L, E>(
-        w, n_in, delta, delta_stride, packed, d_x, step
-    ))
+    backward_update_packed(w, n_in, delta, delta_stride, packed, d_x, m, (decay, scale));
 }
 
-/// d_x[e, k] = Σ_j w[j, k]·δ[j, e] for the first `m` examples (BP2), W left as it is: the
-/// input error [`backward_update`] computes, alone — a share's, in a mini-batch shared
-/// between threads ([`super::shards`]), whose update comes once every share's error is known.
-/// The same sums in the same order as [`backward_update`]'s, so the same values.
-///
-/// Panics unless 1 ≤ m ≤ [`MAX_EXAMPLES`] and the slices hold the shapes.
-pub fn input_error<F: Real>(
-    w: &[F],
+/// b[j] ← b[j] − scale·Σ_e δ[j, e] over the first `m` examples (BP3 and the update), `delta`
+/// `(b.len(), delta_stride)`.
+pub fn update_biases<F: Real>(b: &mut [F], delta: &[F], delta_stride: usize, m: usize, scale: F) {
+    for (b, row) in b.iter_mut().zip(delta.chunks(delta_stride)) {
+        *b -= scale * row[..m].iter().fold(F::zero(), |s, &d| s + d);
+    }
+}
+
+/// [`backward_update`]'s input error and update of W from inputs already [`pack`]ed, for any
+/// whole number of rows of W (and the same rows of δ): d_x then holds those rows' part of
+/// the input error, Σ over them of w[j, k]·δ[j, e], and the parts of all rows add up to
+/// BP2's. Each weight is updated the same however the rows are split.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_update_packed<F: Real>(
+    w: &mut [F],
     n_in: usize,
     delta: &[F],
     delta_stride: usize,
+    packed: &[F],
     d_x: &mut [F],
     m: usize,
+    step: (F, F),
 ) {
-    check(w.len(), n_in, d_x.len(), m, delta.len(), delta_stride);
-    with_examples!(m, E => input_error_kernel::<F, L, E>(w, n_in, delta, delta_stride, d_x))
+    check(w.len(), n_in, packed.len(), m, delta.len(), delta_stride);
+    assert!(d_x.len() >= m * n_in, "d_x is (m, n_in)");
+    with_examples!(m, E => backward_kernel::<F, L, E>(
+        w, n_in, delta, delta_stride, packed, d_x, step
+    ))
 }
 
 /// The shapes the kernels rely on: `w` a whole number of rows of n_in, `x` at least m rows,
@@ -172,22 +191,108 @@ fn check(w: usize, n_in: usize, x: usize, m: usize, out: usize, stride: usize) {
 /// values one after another — packed[(s·m + e)·L + l] = x[e, s·L + l], zeros past n_in — so
 /// that the kernels read every example's values for a strip at fixed offsets from one place.
 /// m·n_in copies, against m·n_in·n_out multiply-adds in the products.
-fn pack<'a, F: Real>(x: &[F], n_in: usize, m: usize, packed: &'a mut Vec<F>) -> &'a [F] {
+pub fn pack<'a, F: Real>(x: &[F], n_in: usize, m: usize, packed: &'a mut Vec<F>) -> &'a [F] {
+    // Grown (and zeroed) only when the shape changes: every value read is written below.
+    if packed.len() != packed_len::<F>(n_in, m) {
+        packed.clear();
+        packed.resize(packed_len::<F>(n_in, m), F::zero());
+    }
+    let range = packed_range::<F>(packed, n_in, m);
+    let packed = &mut packed[range];
+    for (e, row) in x.chunks_exact(n_in).take(m).enumerate() {
+        // Whole strips as arrays of L: one vector copy each, where slices of L values were
+        // each a call to copy (the packing took half as long as the forward product of
+        // `ch6-conv`'s `fc:100` on two threads).
+        let (strips, tail) = row.as_chunks::<L>();
+        for (s, strip) in strips.iter().enumerate() {
+            let at = (s * m + e) * L;
+            let to: &mut [F; L] = (&mut packed[at..at + L]).try_into().expect("L values");
+            *to = *strip;
+        }
+        if !tail.is_empty() {
+            let at = (strips.len() * m + e) * L;
+            let to = &mut packed[at..at + L];
+            to[..tail.len()].copy_from_slice(tail);
+            to[tail.len()..].fill(F::zero());
+        }
+    }
+    packed
+}
+
+/// [`pack`] of the inputs a dense layer gathers from the previous layer's output `prev`
+/// `(C, m_max·HW)` — x[e, c·HW + p] = prev[c, e·HW + p] times `mask[e, c·HW + p]` if given
+/// (`(m_max, C·HW)`), [`super::dense::gather`]'s — straight into `packed`, without the
+/// gathered copy: a thread that takes some of a layer's neurons packs its own, reading each
+/// example's values where they were computed. Whole strips of L are copied as one when a
+/// channel's HW values fill whole strips (chapter 6's 12×12 and 4×4 maps); otherwise value by
+/// value.
+pub fn pack_maps<'a, F: Real>(
+    prev: ArrayView2<F>,
+    hw: usize,
+    m: usize,
+    mask: Option<ArrayView2<F>>,
+    packed: &'a mut Vec<F>,
+) -> &'a [F] {
+    let n_in = prev.nrows() * hw;
+    if packed.len() != packed_len::<F>(n_in, m) {
+        packed.clear();
+        packed.resize(packed_len::<F>(n_in, m), F::zero());
+    }
+    let range = packed_range::<F>(packed, n_in, m);
+    let packed = &mut packed[range];
+    let keep = |e: usize, k: usize| mask.map_or(F::one(), |mask| mask[[e, k]]);
+    if hw.is_multiple_of(L) {
+        let strips_per_channel = hw / L;
+        for (c, row) in prev.outer_iter().enumerate() {
+            let row = row.as_slice().expect("rows of activations are contiguous");
+            for e in 0..m {
+                let (strips, _) = row[e * hw..(e + 1) * hw].as_chunks::<L>();
+                for (j, strip) in strips.iter().enumerate() {
+                    let s = c * strips_per_channel + j;
+                    let at = (s * m + e) * L;
+                    let to: &mut [F; L] = (&mut packed[at..at + L]).try_into().expect("L values");
+                    *to = match mask {
+                        None => *strip,
+                        Some(_) => std::array::from_fn(|l| strip[l] * keep(e, s * L + l)),
+                    };
+                }
+            }
+        }
+    } else {
+        for e in 0..m {
+            for k in 0..n_in.div_ceil(L) * L {
+                let value = if k < n_in {
+                    prev[[k / hw, e * hw + k % hw]] * keep(e, k)
+                } else {
+                    F::zero()
+                };
+                packed[((k / L) * m + e) * L + k % L] = value;
+            }
+        }
+    }
+    packed
+}
+
+/// Where in `packed` (grown by [`pack`] for m examples of n_in inputs) the packed inputs
+/// lie: from its first cache line on.
+fn packed_range<F: Real>(packed: &[F], n_in: usize, m: usize) -> std::ops::Range<usize> {
     let len = n_in.div_ceil(L) * m * L;
-    packed.clear();
-    packed.resize(packed_len::<F>(n_in, m), F::zero());
     let start = packed
         .as_ptr()
         .align_offset(CACHE_LINE)
         .min(packed.len() - len);
-    let packed = &mut packed[start..start + len];
-    for (e, row) in x.chunks_exact(n_in).take(m).enumerate() {
-        for (s, values) in row.chunks(L).enumerate() {
-            let at = (s * m + e) * L;
-            packed[at..at + values.len()].copy_from_slice(values);
-        }
-    }
-    packed
+    start..start + len
+}
+
+/// The inputs the last [`pack`] of m examples of n_in inputs left in `packed`, to use them
+/// again (a training step's backward pass, after its forward pass packed the same inputs).
+pub fn packed<F: Real>(packed: &[F], n_in: usize, m: usize) -> &[F] {
+    assert_eq!(
+        packed.len(),
+        packed_len::<F>(n_in, m),
+        "packed for this shape"
+    );
+    &packed[packed_range::<F>(packed, n_in, m)]
 }
 
 /// The scratch space the kernels use for m examples of n_in inputs: the packed inputs, with
@@ -320,38 +425,6 @@ fn backward_kernel<F: Real, const L: usize, const E: usize>(
         }
         for (e, d) in d.iter().enumerate() {
             d_x[e * n_in + k..e * n_in + k + width].copy_from_slice(&d[..width]);
-        }
-    }
-}
-
-#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn input_error_kernel<F: Real, const L: usize, const E: usize>(
-    w: &[F],
-    n_in: usize,
-    delta: &[F],
-    delta_stride: usize,
-    d_x: &mut [F],
-) {
-    // [`backward_kernel`]'s walk: strips of L columns of W down all n_out rows, the strip's
-    // input errors in registers; the last n_in mod L columns padded with zeros.
-    let (full, width) = (n_in / L, n_in % L);
-    for s in 0..full + usize::from(width > 0) {
-        let (k, len) = (s * L, if s < full { L } else { width });
-        let mut d = [[F::zero(); L]; E];
-        for (row, delta) in w.chunks_exact(n_in).zip(delta.chunks(delta_stride)) {
-            let delta: &[F; E] = delta[..E].try_into().expect("E values");
-            // The line after this strip's in this row, as in `backward_kernel`.
-            prefetch(row.as_ptr().wrapping_add(k).wrapping_byte_add(CACHE_LINE));
-            let mut wk = [F::zero(); L];
-            wk[..len].copy_from_slice(&row[k..k + len]);
-            for e in 0..E {
-                for l in 0..L {
-                    d[e][l] = wk[l].mul_add(delta[e], d[e][l]);
-                }
-            }
-        }
-        for (e, d) in d.iter().enumerate() {
-            d_x[e * n_in + k..e * n_in + k + len].copy_from_slice(&d[..len]);
         }
     }
 }
@@ -490,12 +563,72 @@ mod tests {
                 close(&fast_w, &w2, tol, &format!("w {what}"));
                 close(&fast_b, &b2, tol, &format!("b {what}"));
 
-                // The input error alone, from the weights as they were: the same values,
-                // and rows past m (a buffer for a longer mini-batch) left alone.
-                let mut alone = vec![F::of(7.0); (m + 1) * n_in];
-                input_error(&of(&w), n_in, &delta_wide, stride, &mut alone, m);
-                assert_eq!(alone[..m * n_in], fast_dx[..], "input error alone, {what}");
-                assert!(alone[m * n_in..].iter().all(|&v| v == F::of(7.0)), "{what}");
+                // The rows shared between parts, from one packing: z and W to the bit, and
+                // the parts' input errors adding up to the whole one.
+                for parts in [2, 3] {
+                    let rows = n_out.div_ceil(parts);
+                    let packed = pack(&of(&x), n_in, m, &mut packed).to_vec();
+                    let mut split_z = vec![F::zero(); n_out * stride];
+                    let w0 = of(&w);
+                    for (w, z) in w0
+                        .chunks(rows * n_in)
+                        .zip(split_z.chunks_mut(rows * stride))
+                    {
+                        forward_packed(F::of(0.5), w, n_in, &packed, m, z, stride);
+                    }
+                    let whole: Vec<F> = split_z
+                        .chunks(stride)
+                        .flat_map(|row| row[..m].to_vec())
+                        .collect();
+                    assert_eq!(whole, fast_z, "z in {parts} parts, {what}");
+                    let mut split_w = of(&w);
+                    let mut sum = vec![F::zero(); m * n_in];
+                    let blocks = split_w
+                        .chunks_mut(rows * n_in)
+                        .zip(delta_wide.chunks(rows * stride));
+                    for (w, delta) in blocks {
+                        // Rows past m left alone.
+                        let mut part = vec![F::of(7.0); (m + 1) * n_in];
+                        let step = (F::of(step.0), F::of(step.1));
+                        backward_update_packed(w, n_in, delta, stride, &packed, &mut part, m, step);
+                        assert!(part[m * n_in..].iter().all(|&v| v == F::of(7.0)), "{what}");
+                        for (s, &p) in sum.iter_mut().zip(&part) {
+                            *s += p;
+                        }
+                    }
+                    assert_eq!(split_w, fast_w, "w in {parts} parts, {what}");
+                    close(&sum, &d_x, tol, &format!("d_x in {parts} parts, {what}"));
+                }
+            }
+        }
+    }
+
+    /// Packing straight from a convolution's or a dense layer's output, with and without a
+    /// mask, packs what gathering and then packing does, to the bit.
+    #[test]
+    fn packing_from_maps_is_gathering_then_packing() {
+        use ndarray::Array2;
+        let mut rng = seeded(4);
+        // HW a multiple of the lanes (whole strips), not one (value by value), and 1 (after a
+        // dense layer); a short mini-batch in longer buffers.
+        for (c, hw) in [(3, 16), (2, 9), (13, 1), (20, 144)] {
+            for m in [1, 4, MAX_EXAMPLES] {
+                let m_max = MAX_EXAMPLES;
+                let n_in = c * hw;
+                let prev = Array2::from_shape_simple_fn((c, m_max * hw), || rng.random::<f32>());
+                let mask = Array2::from_shape_simple_fn((m_max, n_in), || {
+                    f32::from(u8::from(rng.random::<bool>()))
+                });
+                for mask in [None, Some(mask.view())] {
+                    let mut input = Array2::zeros((m_max, n_in));
+                    super::super::dense::gather(prev.view(), hw, m, mask, input.view_mut());
+                    let x = input.as_slice().unwrap();
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    let gathered = pack(x, n_in, m, &mut a);
+                    let direct = pack_maps(prev.view(), hw, m, mask, &mut b);
+                    let what = format!("C = {c}, HW = {hw}, m = {m}, mask {}", mask.is_some());
+                    assert_eq!(gathered, direct, "{what}");
+                }
             }
         }
     }

@@ -151,10 +151,6 @@ impl<F: Real> Kind<F> for Softmax<F> {
         self.dense.backward_update(buffers, pass, rate);
     }
 
-    fn backward_share(&self, buffers: &mut DenseBuffers<F>, pass: &mut Backward<'_, F>) {
-        self.dense.backward_share(buffers, pass);
-    }
-
     fn reference_forward(&self, trace: &mut Trace<F>, training: bool, mask: Option<&[F]>) {
         let mut z = self.dense.reference_product(trace, training, mask);
         Output::Softmax.apply(ArrayViewMut1::from(&mut z[..]));

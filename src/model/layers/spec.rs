@@ -120,28 +120,51 @@ pub fn parameters(layer: &LayerSpec, input: Shape, classes: usize) -> Option<u12
     layer.parameters(input, classes)
 }
 
-/// Bytes that training `layers` with `passes` passes of up to `m` examples each (one per
-/// thread) holds, with floats of type `F`: the network's parameters, and every buffer of each
-/// training pass — exactly what [`pass::Pass::new`] allocates, from the same declaration
-/// ([`pass::buffers`]). `shapes` as [`check`] returns them. `None` past 128 bits.
+/// Layers a shared training step ([`super::shards`]) runs on each thread's share of the
+/// examples: the leading ones that keep feature maps (the convolutions), as long as they drop
+/// nothing. The rest — the dense layers — run once on the whole mini-batch, each splitting its
+/// neurons between the threads ([`super::dense::split`]).
+pub fn shared_head(layers: &[LayerSpec]) -> usize {
+    layers
+        .iter()
+        .position(|l| !l.keeps_maps() || l.dropout() > 0.0)
+        .unwrap_or(layers.len())
+}
+
+/// Bytes that training `layers` on mini-batches of `m` examples on `threads` threads holds,
+/// with floats of type `F`: the network's parameters and every buffer of its training passes
+/// — exactly what [`pass::Pass::new`] (one thread) or [`super::shards::Shards::new`] allocate,
+/// from the same declarations ([`pass::buffers`]) — and of one evaluation pass of
+/// [`pass::EVAL_CHUNK`] examples per thread. `shapes` as [`check`] returns them. `None` past
+/// 128 bits.
 pub fn bytes_needed<F: Real>(
     layers: &[LayerSpec],
     shapes: &[Shape],
     classes: usize,
     m: usize,
-    passes: usize,
+    threads: usize,
 ) -> Option<u128> {
     let mut total: u128 = 0;
     for (layer, &input) in layers.iter().zip(shapes) {
         let values = parameters(layer, input, classes)?;
         total = total.checked_add(values.checked_mul(std::mem::size_of::<F>() as u128)?)?;
     }
-    let (own, per_layer) = pass::buffers::<F>(layers, shapes, m, true)?;
-    let one_pass = own
-        .iter()
-        .chain(per_layer.iter().flatten())
-        .try_fold(0u128, |sum, b| sum.checked_add(b.bytes::<F>()?))?;
-    total.checked_add(one_pass.checked_mul(passes as u128)?)
+    let pass = |n: usize, m: usize, training: bool, parts: usize| -> Option<u128> {
+        let (own, per_layer) = pass::buffers::<F>(&layers[..n], &shapes[..=n], m, training, parts)?;
+        own.iter()
+            .chain(per_layer.iter().flatten())
+            .try_fold(0u128, |sum, b| sum.checked_add(b.bytes::<F>()?))
+    };
+    let threads = threads.max(1);
+    let parts = threads.min(m.max(1));
+    total = total.checked_add(pass(layers.len(), m, true, parts)?)?;
+    let head = shared_head(layers);
+    if parts > 1 && head > 0 {
+        let share = pass(head, m.div_ceil(parts), true, 1)?;
+        total = total.checked_add(share.checked_mul(parts as u128)?)?;
+    }
+    let evaluation = pass(layers.len(), pass::EVAL_CHUNK, false, 1)?;
+    total.checked_add(evaluation.checked_mul(threads as u128)?)
 }
 
 #[cfg(test)]
