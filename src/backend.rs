@@ -206,7 +206,8 @@ pub fn fork_join<T: Send>(items: &mut [T], work: impl Fn(&mut T) + Sync) {
 
 /// Seconds one [`fork_join`] of `parts` empty parts takes on the pool, the median of
 /// `rounds` rounds of 1,000: what sharing a mini-batch costs besides the work itself (a
-/// shared training step forks and joins twice).
+/// shared training step forks and joins three times for its convolutions and up to three
+/// times for each dense layer).
 pub fn fork_join_seconds(parts: usize, rounds: usize) -> f64 {
     let mut items = vec![0u64; parts];
     let mut times: Vec<f64> = (0..rounds.max(1))

@@ -229,7 +229,8 @@ pub fn bench(request: &BenchRequest) -> Result<(), RunError> {
             ));
             say(&format!(
                 "Hand-over between the {n} threads: {:.1} µs per fork and join (a shared \
-                 mini-batch takes two)",
+                 mini-batch of ch6-conv takes six: three for its convolution, three for \
+                 its fc:100)",
                 1e6 * crate::backend::fork_join_seconds(n, 9)
             ));
             peaks
