@@ -1,6 +1,7 @@
 //! The forward and backward passes of a whole mini-batch through a [`LayerNetwork`], with
 //! every buffer they need allocated once ([`Pass::new`]) and reused: after the first
-//! mini-batch a training step allocates nothing. A smaller last mini-batch uses the first
+//! mini-batch a training step allocates no buffer, only the short lists that hand each
+//! thread its part of a layer (one part on one thread). A smaller last mini-batch uses the first
 //! columns of each buffer (the first rows of a dense layer's `input`, `mask` and `d_input`).
 //!
 //! The pass knows layers only through [`super::kind::Kind`]: it gathers the mini-batch, draws
