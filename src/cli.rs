@@ -226,7 +226,8 @@ pub struct BookArgs {
     pub list: bool,
     /// Run these rows one after another (e.g. --rows ch1,ch3-cross-entropy), recording each
     /// as it finishes in --record; rows already recorded with the same seed, precision and
-    /// epochs are skipped, so a stopped run goes on where it stopped.
+    /// epochs are skipped, so a stopped run goes on where it stopped (a vote from the next of
+    /// its networks).
     #[arg(
         long,
         value_name = "ROW,ROW…",

@@ -367,6 +367,15 @@ fn a_record_that_is_not_one_is_refused() {
     let good = entry
         .replace("NNDL", "95.05")
         .replace("VERDICT", "not-reproduced");
+    // A network of an unfinished vote, kept.
+    let network = r#"{"row": "ch6-vote", "settings": {"seed": 0, "precision": "f32", "epochs": 40},
+        "network": 2, "nndl": 99.5, "seconds": 2000.0, "threads": 2, "machine": "m",
+        "date": "2026-12-06", "predictions": "7210414959"}"#;
+    let kept = |networks: &str| {
+        format!(
+            r#"{{"format": "nndl book record", "version": 1, "rows": [{good}], "networks": [{networks}]}}"#
+        )
+    };
     for (name, text, want) in [
         ("truncated", record(&good)[..60].to_string(), "not JSON"),
         (
@@ -408,6 +417,26 @@ fn a_record_that_is_not_one_is_refused() {
             record(&good.replace("\"date\"", "\"when\"")),
             "unknown field",
         ),
+        (
+            "not-a-vote",
+            kept(&network.replace("ch6-vote", "ch1")),
+            "ch1 is not a vote",
+        ),
+        (
+            "network-number",
+            kept(&network.replace("\"network\": 2", "\"network\": 6")),
+            "ch6-vote has 5 networks, not a network 6",
+        ),
+        (
+            "predictions",
+            kept(&network.replace("72104", "721x4")),
+            "network 2's predictions are not a string of digits",
+        ),
+        (
+            "network-twice",
+            kept(&format!("{network}, {network}")),
+            "ch6-vote's network 2 is recorded twice",
+        ),
     ] {
         let path = write_file(&dir, &format!("{name}.json"), text.as_bytes());
         for args in [
@@ -443,6 +472,7 @@ fn a_record_that_is_not_one_is_refused() {
 
 #[test]
 fn conflicting_options_are_refused() {
+    let before = book_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
     for args in [
         &["book", "ch1", "--rows", "ch1"][..],
         &["book", "ch1", "--all"],
@@ -461,9 +491,130 @@ fn conflicting_options_are_refused() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
     }
-    assert!(!std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("book")
-        .exists());
+    // Nothing was written: not the files named, and not the default record (which the
+    // repository keeps, so it is compared, not looked for).
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["x.json", "t.md", "r.json"] {
+        assert!(!crate_dir.join(name).exists(), "{name} was written");
+    }
+    assert_eq!(book_dir(crate_dir), before, "the book directory changed");
+}
+
+/// The names and contents of the files in the crate's `book/` directory (empty if it is not
+/// there).
+fn book_dir(crate_dir: &std::path::Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let Ok(entries) = std::fs::read_dir(crate_dir.join("book")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name(), std::fs::read(e.path()).unwrap_or_default())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A vote killed after some of its networks keeps them in the record, and the rerun trains
+/// only the rest: its figure is the uninterrupted vote's, and the row's entry replaces the
+/// networks kept.
+#[test]
+fn a_killed_vote_goes_on_from_its_next_network() {
+    use std::process::{Command, Stdio};
+    let dir = temp_dir("book-vote-killed");
+    // MNIST's first images, few enough for a vote of seconds, and enough that its networks
+    // disagree on some test images.
+    let mnist = nndl::data::load_mnist(mnist_path()).unwrap();
+    let sets = [
+        first(&mnist.training, 1000),
+        first(&mnist.validation, 100),
+        first(&mnist.test, 500),
+    ];
+    let data = write_file(&dir, "small.pkl.gz", &gzip(&py2_mnist(&sets)));
+    let vote = |record: &std::path::Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nndl"));
+        c.args([
+            "book",
+            "--rows",
+            "ch6-vote",
+            "--epochs",
+            "2",
+            "--threads",
+            "1",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--expanded")
+        .arg(&data)
+        .arg("--record")
+        .arg(record)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        c
+    };
+    let whole = succeeded(&vote(&dir.join("whole.json")).output().unwrap());
+    assert_eq!(whole.matches("Epoch 1:").count(), 5, "{whole}");
+
+    let record = dir.join("record.json");
+    let mut child = vote(&record).spawn().unwrap();
+    let start = std::time::Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&record).unwrap_or_default();
+        if text.contains("\"networks\"") {
+            break text;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "no network kept"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&record).unwrap_or(text);
+    assert!(
+        !text.contains("\"rows\": [\n    {"),
+        "the vote finished: {text}"
+    );
+    let kept = text.matches("\"network\": ").count();
+    assert!((1..5).contains(&kept), "{text}");
+
+    let rerun = succeeded(&vote(&record).output().unwrap());
+    // Each network's own test figure, as the uninterrupted vote printed them.
+    let figures: Vec<&str> = whole
+        .lines()
+        .filter_map(|l| l.split("test accuracy there ").nth(1))
+        .collect();
+    assert_eq!(figures.len(), 5, "{whole}");
+    for k in 1..=kept {
+        let line = format!(
+            "Network {k} of 5 (seed {}): recorded, {} in ",
+            k - 1,
+            figures[k - 1]
+        );
+        assert!(rerun.contains(&line), "{line}\n{rerun}");
+    }
+    assert_eq!(rerun.matches("Epoch 1:").count(), 5 - kept, "{rerun}");
+    assert_eq!(figure(&rerun), figure(&whole), "{whole}\n{rerun}");
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.contains("\"row\": \"ch6-vote\""), "{text}");
+    assert!(!text.contains("\"networks\""), "{text}");
+}
+
+/// The first `n` images of `set`, as a test's pickle holds them.
+fn first(set: &nndl::data::Dataset, n: usize) -> RawSet {
+    RawSet {
+        pixels: set
+            .images()
+            .rows()
+            .into_iter()
+            .take(n)
+            .flatten()
+            .map(|&p| p as f32)
+            .collect(),
+        labels: set.labels()[..n].iter().map(|&l| i64::from(l)).collect(),
+    }
 }
 
 /// Ctrl-C ends the row under way unrecorded and runs no further row; the rows before it stay

@@ -513,6 +513,27 @@ fn signed(x: f64) -> String {
     format!("{x:+.2}").replace('-', "−")
 }
 
+/// A network of a vote that finished: what the row keeps of it to vote with, so that a
+/// vote stopped after some of its networks goes on from the next one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    /// Which of the row's networks, from 1 (it trained with the row's seed + `network` − 1).
+    pub network: usize,
+    /// Its own figure, in %.
+    pub accuracy: f64,
+    /// Its training time.
+    pub seconds: f64,
+    /// The digit it gives each test image.
+    pub predictions: Vec<usize>,
+}
+
+/// The networks of a vote: those finished before (in order, from the first), and where each
+/// network that finishes now is handed to be kept.
+pub struct Members<'a> {
+    pub done: Vec<Member>,
+    pub keep: &'a mut dyn FnMut(&Member) -> Result<(), RunError>,
+}
+
 /// What a finished row measured.
 pub struct Finished {
     /// The row's figure, in %.
@@ -573,11 +594,13 @@ impl Row {
 }
 
 /// Runs one row and prints its line with the verdict; `None` if Ctrl-C ended it (it then
-/// has no figure to record).
+/// has no figure to record). A vote goes on from the networks in `members.done` and hands
+/// each network that finishes to `members.keep`.
 pub fn run_row(
     row: &'static Row,
     request: &BookRequest,
     stop: Option<Arc<AtomicBool>>,
+    members: Members<'_>,
 ) -> Result<Option<Finished>, RunError> {
     row.check(request)?;
     if matches!(row.net, Net::AverageDarkness) {
@@ -617,6 +640,7 @@ pub fn run_row(
         None,
         Job {
             row,
+            members,
             config: &config,
             save: &save,
             tensorboard: &tensorboard,
@@ -696,8 +720,9 @@ struct Outcome {
     seconds: f64,
 }
 
-struct Job<'a> {
+struct Job<'a, 'm> {
     row: &'static Row,
+    members: Members<'m>,
     config: &'a CheckedConfig,
     /// One file per network, or none.
     save: &'a [PathBuf],
@@ -708,10 +733,10 @@ struct Job<'a> {
     stop: Option<Arc<AtomicBool>>,
 }
 
-impl InPrecision for Job<'_> {
+impl InPrecision for Job<'_, '_> {
     type Output = Result<Outcome, RunError>;
 
-    fn run<F: Real>(self, mnist: Mnist<F>) -> Result<Outcome, RunError> {
+    fn run<F: Real>(mut self, mnist: Mnist<F>) -> Result<Outcome, RunError> {
         let Mnist {
             training,
             validation,
@@ -725,7 +750,25 @@ impl InPrecision for Job<'_> {
         let mut votes = Vec::new();
         let mut accuracy = 0.0;
         let mut interrupted = false;
-        for k in 0..self.row.ensemble {
+        // The networks a stopped vote finished, on these very test images.
+        let mut earlier = 0.0;
+        let done = std::mem::take(&mut self.members.done);
+        for member in done {
+            if member.network != votes.len() + 1 || member.predictions.len() != test.len() {
+                break;
+            }
+            say(&format!(
+                "Network {} of {} (seed {}): recorded, {:.2}% in {:.0} s",
+                member.network,
+                self.row.ensemble,
+                self.config.seed + votes.len() as u64,
+                member.accuracy,
+                member.seconds
+            ));
+            earlier += member.seconds;
+            votes.push(member.predictions);
+        }
+        for k in votes.len()..self.row.ensemble {
             let mut config = (*self.config).clone().into_inner();
             config.seed += k as u64;
             let config = config.check()?.with_threads(self.config.threads());
@@ -737,6 +780,7 @@ impl InPrecision for Job<'_> {
                     config.seed
                 ));
             }
+            let fit_start = Instant::now();
             let fit = Fit {
                 job: &self,
                 config: &config,
@@ -748,10 +792,19 @@ impl InPrecision for Job<'_> {
             };
             let (figure, predictions, stopped) = with_model(&config, None, fit)?;
             accuracy = figure;
-            votes.push(predictions);
             if stopped {
                 interrupted = true;
                 break;
+            }
+            if self.row.ensemble > 1 {
+                let member = Member {
+                    network: k + 1,
+                    accuracy: figure,
+                    seconds: fit_start.elapsed().as_secs_f64(),
+                    predictions,
+                };
+                (self.members.keep)(&member)?;
+                votes.push(member.predictions);
             }
         }
         if self.row.ensemble > 1 && !interrupted {
@@ -761,14 +814,14 @@ impl InPrecision for Job<'_> {
         Ok(Outcome {
             accuracy,
             interrupted,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: earlier + start.elapsed().as_secs_f64(),
         })
     }
 }
 
 /// One network of a row, trained under the row's protocol.
-struct Fit<'a, F: Real> {
-    job: &'a Job<'a>,
+struct Fit<'a, 'm, F: Real> {
+    job: &'a Job<'a, 'm>,
     config: &'a CheckedConfig,
     save: Option<&'a Path>,
     tensorboard: Option<&'a Path>,
@@ -777,7 +830,7 @@ struct Fit<'a, F: Real> {
     test: &'a Dataset<F>,
 }
 
-impl<F: Real> WithModel<F> for Fit<'_, F> {
+impl<F: Real> WithModel<F> for Fit<'_, '_, F> {
     /// The figure the book quotes, the chosen network's test-set predictions (for a vote),
     /// and whether Ctrl-C ended the run.
     type Value = (f64, Vec<usize>, bool);

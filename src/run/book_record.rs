@@ -3,7 +3,9 @@
 //! ([`super::book::ROWS`]) — nndl's figure, the verdict, the wall time and the settings and
 //! machine it was measured with — kept in a JSON file that is rewritten (atomically) after
 //! every row, so that a run stopped by Ctrl-C or killed loses only the row it was in and a rerun
-//! goes on from there. [`Record::table`] writes it as the markdown table of the README.
+//! goes on from there. A vote, five networks of half an hour or more each, also keeps each of
+//! its networks as it finishes (its test-set predictions, to vote with), so a stopped vote loses
+//! only the network it was in. [`Record::table`] writes it as the markdown table of the README.
 //!
 //! The file, `book/results.json` by default:
 //!
@@ -12,8 +14,15 @@
 //!   {"row": "ch1", "settings": {"seed": 0, "precision": "f64", "epochs": 30},
 //!    "book": 95.42, "nndl": 95.05, "verdict": "not-reproduced", "seconds": 11.2,
 //!    "threads": 1, "backend": "pure Rust (matrixmultiply), 1 thread",
-//!    "machine": "AMD EPYC 7B13, 2 CPUs", "date": "2026-12-06"}]}
+//!    "machine": "AMD EPYC 7B13, 2 CPUs", "date": "2026-12-06"}],
+//!  "networks": [
+//!   {"row": "ch6-vote", "settings": {"seed": 0, "precision": "f32", "epochs": 40},
+//!    "network": 1, "nndl": 99.58, "seconds": 2068.2, "threads": 2,
+//!    "machine": "AMD EPYC 7B13, 2 CPUs", "date": "2026-12-06",
+//!    "predictions": "7210414959…"}]}
 //! ```
+//!
+//! `networks` is there only while a vote is unfinished: the vote's entry replaces them.
 
 use std::fmt;
 use std::io::Write;
@@ -26,7 +35,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::Precision;
 use crate::report::console::say;
 
-use super::book::{row, run_row, BookError, BookRequest, Finished, Net, Row, Verdict, ROWS};
+use super::book::{
+    row, run_row, BookError, BookRequest, Finished, Member, Members, Net, Row, Verdict, ROWS,
+};
 use super::RunError;
 
 /// Where `--rows` and `--all` record the rows unless `--record` says otherwise.
@@ -36,7 +47,8 @@ pub const DEFAULT_RECORD: &str = "book/results.json";
 const FORMAT: &str = "nndl book record";
 /// The layout of the entries.
 const VERSION: u32 = 1;
-/// The largest record read: a row's entry takes under 400 bytes.
+/// The largest record read: a row's entry takes under 400 bytes, a vote's network kept with
+/// its predictions on the 10,000 test images about 10 kB.
 const MAX_RECORD_BYTES: u64 = 1 << 20;
 
 /// What a row's figure depends on besides the row: a row recorded with other settings is run
@@ -139,13 +151,79 @@ impl Entry {
     }
 }
 
-/// The rows recorded so far.
+/// One finished network of a vote whose row has not finished.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkEntry {
+    pub row: String,
+    pub settings: Settings,
+    /// Which of the row's networks, from 1.
+    pub network: usize,
+    /// Its own figure, in %.
+    pub nndl: f64,
+    pub seconds: f64,
+    pub threads: usize,
+    pub machine: String,
+    pub date: String,
+    /// The digit it gives each test image, in order.
+    pub predictions: String,
+}
+
+impl NetworkEntry {
+    /// What is wrong with an entry read from a file, if anything.
+    fn problem(&self) -> Option<String> {
+        let Some(row) = row(&self.row) else {
+            return Some(format!("unknown row {:?}", cut(&self.row)));
+        };
+        let id = row.id;
+        if row.ensemble < 2 {
+            return Some(format!("{id} is not a vote, and has no networks to keep"));
+        }
+        if !(1..=row.ensemble).contains(&self.network) {
+            return Some(format!(
+                "{id} has {} networks, not a network {}",
+                row.ensemble, self.network
+            ));
+        }
+        if !(self.nndl.is_finite() && (0.0..=100.0).contains(&self.nndl)) {
+            return Some(format!("{id}: an accuracy outside 0–100%"));
+        }
+        if !self.seconds.is_finite() || self.seconds < 0.0 {
+            return Some(format!("{id}: a time that is not a number of seconds"));
+        }
+        if self.predictions.is_empty() || !self.predictions.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(format!(
+                "{id}: network {}'s predictions are not a string of digits",
+                self.network
+            ));
+        }
+        None
+    }
+
+    /// The network as the row takes it back.
+    fn member(&self) -> Member {
+        Member {
+            network: self.network,
+            accuracy: self.nndl,
+            seconds: self.seconds,
+            predictions: self
+                .predictions
+                .bytes()
+                .map(|b| usize::from(b - b'0'))
+                .collect(),
+        }
+    }
+}
+
+/// The rows recorded so far, and the networks of an unfinished vote.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     format: String,
     version: u32,
     rows: Vec<Entry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    networks: Vec<NetworkEntry>,
 }
 
 impl Record {
@@ -155,6 +233,7 @@ impl Record {
             format: FORMAT.to_string(),
             version: VERSION,
             rows: Vec::new(),
+            networks: Vec::new(),
         }
     }
 
@@ -198,6 +277,18 @@ impl Record {
                 return Err(refuse(format!("{} is recorded twice", entry.row)));
             }
         }
+        for (k, entry) in record.networks.iter().enumerate() {
+            if let Some(problem) = entry.problem() {
+                return Err(refuse(problem));
+            }
+            let twice = |e: &NetworkEntry| e.row == entry.row && e.network == entry.network;
+            if record.networks[..k].iter().any(twice) {
+                return Err(refuse(format!(
+                    "{}'s network {} is recorded twice",
+                    entry.row, entry.network
+                )));
+            }
+        }
         Ok(record)
     }
 
@@ -223,10 +314,55 @@ impl Record {
         self.rows.iter().find(|e| e.row == id)
     }
 
-    /// Records `entry`, replacing the row's earlier entry.
+    /// Records `entry`, replacing the row's earlier entry and the networks kept of it.
     pub fn put(&mut self, entry: Entry) {
         self.rows.retain(|e| e.row != entry.row);
+        self.networks.retain(|e| e.row != entry.row);
         self.rows.push(entry);
+    }
+
+    /// The networks of `row` kept under `settings` on this machine with `threads` threads, in
+    /// order from the first and without a gap: those a rerun of the vote need not train again.
+    /// (Networks timed elsewhere would make a row's time that of no one machine.)
+    pub fn networks(&self, row: &Row, settings: Settings, threads: usize) -> Vec<Member> {
+        let machine = machine();
+        let mut kept = Vec::new();
+        for network in 1..=row.ensemble {
+            let found = self.networks.iter().find(|e| {
+                e.row == row.id
+                    && e.network == network
+                    && e.settings == settings
+                    && e.threads == threads
+                    && e.machine == machine
+            });
+            match found {
+                Some(entry) => kept.push(entry.member()),
+                None => break,
+            }
+        }
+        kept
+    }
+
+    /// Keeps `member`, a network of `row` finished under `settings` with `threads` threads,
+    /// replacing what was kept of that network before.
+    pub fn keep(&mut self, row: &Row, settings: Settings, threads: usize, member: &Member) {
+        self.networks
+            .retain(|e| !(e.row == row.id && e.network == member.network));
+        self.networks.push(NetworkEntry {
+            row: row.id.to_string(),
+            settings,
+            network: member.network,
+            nndl: member.accuracy,
+            seconds: member.seconds,
+            threads,
+            machine: machine(),
+            date: today(),
+            predictions: member
+                .predictions
+                .iter()
+                .map(|&d| char::from_digit(d as u32, 10).unwrap_or('?'))
+                .collect(),
+        });
     }
 
     /// The recorded rows as the README's markdown table, in the book's order: per row the
@@ -505,7 +641,35 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
                 None => {}
             }
         }
-        let Some(finished) = run_row(r, request, stop.clone())? else {
+        let done = match &record {
+            Some((_, rec)) => rec.networks(r, settings, request.threads),
+            None => Vec::new(),
+        };
+        let mut keep = |member: &Member| match &mut record {
+            Some((path, rec)) => {
+                rec.keep(r, settings, request.threads, member);
+                rec.write(path)
+            }
+            None => Ok(()),
+        };
+        let members = Members {
+            done,
+            keep: &mut keep,
+        };
+        let Some(finished) = run_row(r, request, stop.clone(), members)? else {
+            if let Some((path, rec)) = &record {
+                let kept = rec.networks(r, settings, request.threads).len();
+                if kept > 0 {
+                    say(&format!(
+                        "{}: {} of its {} networks kept in {}; a rerun goes on from network {}",
+                        r.id,
+                        kept,
+                        r.ensemble,
+                        path.display(),
+                        kept + 1
+                    ));
+                }
+            }
             break;
         };
         if let Some((path, rec)) = &mut record {
