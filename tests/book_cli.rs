@@ -425,17 +425,25 @@ fn a_record_that_is_not_one_is_refused() {
         (
             "network-number",
             kept(&network.replace("\"network\": 2", "\"network\": 6")),
-            "ch6-vote has 5 networks, not a network 6",
+            "\"networks\", ch6-vote network 6: ch6-vote has 5 networks",
         ),
         (
             "predictions",
             kept(&network.replace("72104", "721x4")),
-            "network 2's predictions are not a string of digits",
+            "ch6-vote network 2: its predictions are not a string of digits",
+        ),
+        (
+            "from",
+            kept(&network.replace(
+                "\"network\": 2",
+                "\"network\": 2, \"from\": \"ch6-dropout\"",
+            )),
+            "ch6-vote network 2: it is not ch6-dropout's network",
         ),
         (
             "network-twice",
             kept(&format!("{network}, {network}")),
-            "ch6-vote's network 2 is recorded twice",
+            "ch6-vote's network 2 is recorded twice with the same settings",
         ),
     ] {
         let path = write_file(&dir, &format!("{name}.json"), text.as_bytes());
@@ -532,27 +540,20 @@ fn a_killed_vote_goes_on_from_its_next_network() {
         first(&mnist.test, 500),
     ];
     let data = write_file(&dir, "small.pkl.gz", &gzip(&py2_mnist(&sets)));
-    let vote = |record: &std::path::Path| {
+    let rows = |rows: &str, record: &std::path::Path| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_nndl"));
-        c.args([
-            "book",
-            "--rows",
-            "ch6-vote",
-            "--epochs",
-            "2",
-            "--threads",
-            "1",
-        ])
-        .arg("--data")
-        .arg(&data)
-        .arg("--expanded")
-        .arg(&data)
-        .arg("--record")
-        .arg(record)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        c.args(["book", "--rows", rows, "--epochs", "2", "--threads", "1"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--expanded")
+            .arg(&data)
+            .arg("--record")
+            .arg(record)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         c
     };
+    let vote = |record: &std::path::Path| rows("ch6-vote", record);
     let whole = succeeded(&vote(&dir.join("whole.json")).output().unwrap());
     assert_eq!(whole.matches("Epoch 1:").count(), 5, "{whole}");
 
@@ -579,8 +580,21 @@ fn a_killed_vote_goes_on_from_its_next_network() {
     );
     let kept = text.matches("\"network\": ").count();
     assert!((1..5).contains(&kept), "{text}");
+    let seconds = |text: &str, at: &str| -> f64 {
+        let record: serde_json::Value = serde_json::from_str(text).unwrap();
+        record[at]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seconds"].as_f64().unwrap())
+            .sum()
+    };
+    let kept_seconds = seconds(&text, "networks");
+    assert!(kept_seconds > 0.0, "{text}");
 
+    let rerun_start = std::time::Instant::now();
     let rerun = succeeded(&vote(&record).output().unwrap());
+    let rerun_seconds = rerun_start.elapsed().as_secs_f64();
     // Each network's own test figure, as the uninterrupted vote printed them.
     let figures: Vec<&str> = whole
         .lines()
@@ -600,6 +614,39 @@ fn a_killed_vote_goes_on_from_its_next_network() {
     let text = std::fs::read_to_string(&record).unwrap();
     assert!(text.contains("\"row\": \"ch6-vote\""), "{text}");
     assert!(!text.contains("\"networks\""), "{text}");
+    // The row's time counts the networks kept, trained before the kill: it is more than the
+    // rerun took.
+    let row_seconds = seconds(&text, "rows");
+    assert!(
+        row_seconds > rerun_seconds && row_seconds < rerun_seconds + kept_seconds,
+        "{row_seconds} s recorded; rerun {rerun_seconds} s, kept {kept_seconds} s"
+    );
+
+    // ch6-dropout's network is the vote's first: run before it, it is not trained again.
+    let both = dir.join("both.json");
+    let out = succeeded(&rows("ch6-dropout,ch6-vote", &both).output().unwrap());
+    assert_eq!(out.matches("Epoch 1:").count(), 5, "{out}");
+    let line = format!(
+        "Network 1 of 5 (seed 0): ch6-dropout's network, {}, trained in that row",
+        figures[0]
+    );
+    assert!(out.contains(&line), "{line}\n{out}");
+    assert_eq!(figure(&out), figure(&whole), "{whole}\n{out}");
+    let table = dir.join("table.md");
+    let o = nndl(&[
+        "book",
+        "--record",
+        both.to_str().unwrap(),
+        "--table",
+        table.to_str().unwrap(),
+    ]);
+    succeeded(&o);
+    let table = std::fs::read_to_string(&table).unwrap();
+    assert!(table.contains(" s + ch6-dropout's network |"), "{table}");
+    assert!(
+        table.contains("ch6-vote's first network is ch6-dropout's, trained once"),
+        "{table}"
+    );
 }
 
 /// The first `n` images of `set`, as a test's pickle holds them.

@@ -80,6 +80,9 @@ pub struct Row {
     pub expanded: bool,
     /// Networks voting (chapter 6's ensemble); 1 for a single network.
     pub ensemble: usize,
+    /// The row whose network is this vote's first, bit for bit (same network, data, seed and
+    /// settings): run in one record before the vote, it is trained once and kept for both.
+    pub first_network_of: Option<&'static str>,
 }
 
 const FC30: &[usize] = &[784, 30, 10];
@@ -128,6 +131,7 @@ pub const ROWS: [Row; 19] = {
         train_size: None,
         expanded: false,
         ensemble: 1,
+        first_network_of: None,
     };
     // Chapter 5, "The vanishing gradient problem": network2.SGD(training_data, 30, 10, 0.1,
     // lmbda=5.0, evaluation_data=validation_data, monitor_evaluation_accuracy=True).
@@ -304,6 +308,7 @@ pub const ROWS: [Row; 19] = {
             epochs: 40,
             lambda: 0.0,
             ensemble: 5,
+            first_network_of: Some("ch6-dropout"),
             ..relu
         },
     ]
@@ -521,10 +526,13 @@ pub struct Member {
     pub network: usize,
     /// Its own figure, in %.
     pub accuracy: f64,
-    /// Its training time.
+    /// Its training time in this row: 0 for a network of another row.
     pub seconds: f64,
     /// The digit it gives each test image.
     pub predictions: Vec<usize>,
+    /// The row that trained it (and counts its time), if not this one: see
+    /// [`Row::first_network_of`].
+    pub from: Option<&'static str>,
 }
 
 /// The networks of a vote: those finished before (in order, from the first), and where each
@@ -539,6 +547,11 @@ pub struct Finished {
     /// The row's figure, in %.
     pub accuracy: f64,
     pub seconds: f64,
+    /// A single network's digit for each test image (empty for a vote, and for a row that
+    /// trains no network).
+    pub predictions: Vec<usize>,
+    /// The row that trained one of this vote's networks (and counts its time).
+    pub shared: Option<&'static str>,
 }
 
 impl Row {
@@ -670,13 +683,20 @@ pub fn run_row(
         1 => "1 epoch".to_string(),
         n => format!("{n} epochs"),
     };
+    // An interrupted run has no figure of nndl's to give.
+    let figure = match outcome.interrupted {
+        true => "—".to_string(),
+        false => format!("{:.2}%", outcome.accuracy),
+    };
     say(&format!(
-        "{}: book {:.2}%, nndl {:.2}% ({protocol}, {epochs}, {:.0} s) — {verdict}",
-        row.id, row.book, outcome.accuracy, outcome.seconds
+        "{}: book {:.2}%, nndl {figure} ({protocol}, {epochs}, {:.0} s) — {verdict}",
+        row.id, row.book, outcome.seconds
     ));
     Ok((!outcome.interrupted).then_some(Finished {
         accuracy: outcome.accuracy,
         seconds: outcome.seconds,
+        predictions: outcome.predictions,
+        shared: outcome.shared,
     }))
 }
 
@@ -709,7 +729,12 @@ fn average_darkness(row: &'static Row, request: &BookRequest) -> Result<Finished
         row.book,
         graded(row, accuracy)
     ));
-    Ok(Finished { accuracy, seconds })
+    Ok(Finished {
+        accuracy,
+        seconds,
+        predictions: Vec::new(),
+        shared: None,
+    })
 }
 
 /// What a row's run measured.
@@ -718,6 +743,9 @@ struct Outcome {
     /// Ctrl-C ended a run before its last epoch.
     interrupted: bool,
     seconds: f64,
+    /// As in [`Finished`].
+    predictions: Vec<usize>,
+    shared: Option<&'static str>,
 }
 
 struct Job<'a, 'm> {
@@ -752,22 +780,38 @@ impl InPrecision for Job<'_, '_> {
         let mut interrupted = false;
         // The networks a stopped vote finished, on these very test images.
         let mut earlier = 0.0;
+        let mut shared = None;
         let done = std::mem::take(&mut self.members.done);
         for member in done {
-            if member.network != votes.len() + 1 || member.predictions.len() != test.len() {
+            if member.network != votes.len() + 1 {
                 break;
             }
-            say(&format!(
-                "Network {} of {} (seed {}): recorded, {:.2}% in {:.0} s",
-                member.network,
-                self.row.ensemble,
-                self.config.seed + votes.len() as u64,
-                member.accuracy,
-                member.seconds
-            ));
+            if member.predictions.len() != test.len() {
+                say(&format!(
+                    "Network {}: kept with predictions for {} test images, not {}: trained again",
+                    member.network,
+                    member.predictions.len(),
+                    test.len()
+                ));
+                break;
+            }
+            let seed = self.config.seed + votes.len() as u64;
+            let (k, n) = (member.network, self.row.ensemble);
+            say(&match member.from {
+                Some(other) => format!(
+                    "Network {k} of {n} (seed {seed}): {other}'s network, {:.2}%, trained in that row",
+                    member.accuracy
+                ),
+                None => format!(
+                    "Network {k} of {n} (seed {seed}): recorded, {:.2}% in {:.0} s",
+                    member.accuracy, member.seconds
+                ),
+            });
+            shared = shared.or(member.from);
             earlier += member.seconds;
             votes.push(member.predictions);
         }
+        let mut predictions = Vec::new();
         for k in votes.len()..self.row.ensemble {
             let mut config = (*self.config).clone().into_inner();
             config.seed += k as u64;
@@ -790,18 +834,21 @@ impl InPrecision for Job<'_, '_> {
                 validation: &validation,
                 test: &test,
             };
-            let (figure, predictions, stopped) = with_model(&config, None, fit)?;
+            let (figure, network_predictions, stopped) = with_model(&config, None, fit)?;
             accuracy = figure;
             if stopped {
                 interrupted = true;
                 break;
             }
-            if self.row.ensemble > 1 {
+            if self.row.ensemble == 1 {
+                predictions = network_predictions;
+            } else {
                 let member = Member {
                     network: k + 1,
                     accuracy: figure,
                     seconds: fit_start.elapsed().as_secs_f64(),
-                    predictions,
+                    predictions: network_predictions,
+                    from: None,
                 };
                 (self.members.keep)(&member)?;
                 votes.push(member.predictions);
@@ -815,6 +862,8 @@ impl InPrecision for Job<'_, '_> {
             accuracy,
             interrupted,
             seconds: earlier + start.elapsed().as_secs_f64(),
+            predictions,
+            shared,
         })
     }
 }
@@ -933,10 +982,15 @@ mod tests {
     }
 
     /// What the README promises: `ch6-vote`'s k-th network is `ch6-dropout` with seed k, so
-    /// the five can be trained one run at a time and voted with `nndl vote`.
+    /// the five can be trained one run at a time and voted with `nndl vote` — and the first
+    /// is the dropout row's own network, which `nndl book` trains once for both.
     #[test]
     fn the_votes_networks_are_the_dropout_row_with_the_next_seeds() {
         let (dropout, vote) = (row("ch6-dropout").unwrap(), row("ch6-vote").unwrap());
+        assert_eq!(vote.first_network_of, Some(dropout.id));
+        assert!(ROWS
+            .iter()
+            .all(|r| r.first_network_of.is_none() || r.ensemble > 1));
         assert_eq!(
             (dropout.expanded, dropout.train_size, dropout.protocol),
             (vote.expanded, vote.train_size, vote.protocol)

@@ -22,7 +22,10 @@
 //!    "predictions": "7210414959…"}]}
 //! ```
 //!
-//! `networks` is there only while a vote is unfinished: the vote's entry replaces them.
+//! `networks` holds the networks of votes not yet recorded. A rerun uses those kept with the
+//! same seed, precision, epochs, thread count and machine, so that a row's time is one
+//! machine's (it names the others, and leaves them); the vote's entry replaces them all. The
+//! field is new in version 1: an nndl from before it refuses a record that has it.
 
 use std::fmt;
 use std::io::Write;
@@ -107,6 +110,10 @@ pub struct Entry {
     pub machine: String,
     /// The day the row finished, `YYYY-MM-DD` (UTC).
     pub date: String,
+    /// For a vote whose first network another row trained ([`Row::first_network_of`]): that
+    /// row, whose time counts it (`seconds` does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_network_of: Option<String>,
 }
 
 impl Entry {
@@ -123,6 +130,7 @@ impl Entry {
             backend: crate::backend::describe(),
             machine: machine(),
             date: today(),
+            first_network_of: finished.shared.map(str::to_string),
         }
     }
 
@@ -140,6 +148,15 @@ impl Entry {
                 "{}: a time that is not a number of seconds",
                 row.id
             ));
+        }
+        if let Some(other) = &self.first_network_of {
+            if row.first_network_of != Some(other.as_str()) {
+                return Some(format!(
+                    "{}: its first network is not {}'s",
+                    row.id,
+                    cut(other)
+                ));
+            }
         }
         if self.verdict != Verdict::of(row, self.nndl, self.settings.epochs) {
             return Some(format!(
@@ -167,51 +184,75 @@ pub struct NetworkEntry {
     pub date: String,
     /// The digit it gives each test image, in order.
     pub predictions: String,
+    /// The row that trained it, when it is that row's network (its time is counted there, and
+    /// `seconds` is 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 impl NetworkEntry {
     /// What is wrong with an entry read from a file, if anything.
     fn problem(&self) -> Option<String> {
+        let problem = self.what_is_wrong()?;
+        Some(format!(
+            "\"networks\", {} network {}: {problem} (remove the entry to train that network \
+             again)",
+            cut(&self.row),
+            self.network
+        ))
+    }
+
+    fn what_is_wrong(&self) -> Option<String> {
         let Some(row) = row(&self.row) else {
-            return Some(format!("unknown row {:?}", cut(&self.row)));
+            return Some("an unknown row".to_string());
         };
         let id = row.id;
         if row.ensemble < 2 {
             return Some(format!("{id} is not a vote, and has no networks to keep"));
         }
         if !(1..=row.ensemble).contains(&self.network) {
-            return Some(format!(
-                "{id} has {} networks, not a network {}",
-                row.ensemble, self.network
-            ));
+            return Some(format!("{id} has {} networks", row.ensemble));
         }
         if !(self.nndl.is_finite() && (0.0..=100.0).contains(&self.nndl)) {
-            return Some(format!("{id}: an accuracy outside 0–100%"));
+            return Some("an accuracy outside 0–100%".to_string());
         }
         if !self.seconds.is_finite() || self.seconds < 0.0 {
-            return Some(format!("{id}: a time that is not a number of seconds"));
+            return Some("a time that is not a number of seconds".to_string());
         }
-        if self.predictions.is_empty() || !self.predictions.bytes().all(|b| b.is_ascii_digit()) {
-            return Some(format!(
-                "{id}: network {}'s predictions are not a string of digits",
-                self.network
-            ));
+        if let Some(from) = &self.from {
+            if row.first_network_of != Some(from.as_str()) || self.network != 1 {
+                return Some(format!("it is not {}'s network", cut(from)));
+            }
+        }
+        if self.member(row).is_none() {
+            return Some("its predictions are not a string of digits".to_string());
         }
         None
     }
 
-    /// The network as the row takes it back.
-    fn member(&self) -> Member {
-        Member {
+    /// The network as `row` takes it back; `None` if its predictions are not digits.
+    fn member(&self, row: &Row) -> Option<Member> {
+        let predictions: Option<Vec<usize>> = self
+            .predictions
+            .chars()
+            .map(|c| c.to_digit(10).map(|d| d as usize))
+            .collect();
+        Some(Member {
             network: self.network,
             accuracy: self.nndl,
             seconds: self.seconds,
-            predictions: self
-                .predictions
-                .bytes()
-                .map(|b| usize::from(b - b'0'))
-                .collect(),
-        }
+            predictions: predictions.filter(|p| !p.is_empty())?,
+            from: self.from.as_ref().and(row.first_network_of),
+        })
+    }
+
+    /// Whether this is `row`'s network kept under `settings` with `threads` threads on
+    /// `machine`.
+    fn is_of(&self, row: &Row, settings: Settings, threads: usize, machine: &str) -> bool {
+        self.row == row.id
+            && self.settings == settings
+            && self.threads == threads
+            && self.machine == machine
     }
 }
 
@@ -281,10 +322,19 @@ impl Record {
             if let Some(problem) = entry.problem() {
                 return Err(refuse(problem));
             }
-            let twice = |e: &NetworkEntry| e.row == entry.row && e.network == entry.network;
+            let twice = |e: &NetworkEntry| {
+                (&e.row, e.network, e.settings, e.threads, &e.machine)
+                    == (
+                        &entry.row,
+                        entry.network,
+                        entry.settings,
+                        entry.threads,
+                        &entry.machine,
+                    )
+            };
             if record.networks[..k].iter().any(twice) {
                 return Err(refuse(format!(
-                    "{}'s network {} is recorded twice",
+                    "\"networks\": {}'s network {} is recorded twice with the same settings",
                     entry.row, entry.network
                 )));
             }
@@ -328,26 +378,54 @@ impl Record {
         let machine = machine();
         let mut kept = Vec::new();
         for network in 1..=row.ensemble {
-            let found = self.networks.iter().find(|e| {
-                e.row == row.id
-                    && e.network == network
-                    && e.settings == settings
-                    && e.threads == threads
-                    && e.machine == machine
-            });
+            let found = self
+                .networks
+                .iter()
+                .filter(|e| e.network == network && e.is_of(row, settings, threads, &machine))
+                .find_map(|e| e.member(row));
             match found {
-                Some(entry) => kept.push(entry.member()),
+                Some(member) => kept.push(member),
                 None => break,
             }
         }
         kept
     }
 
-    /// Keeps `member`, a network of `row` finished under `settings` with `threads` threads,
-    /// replacing what was kept of that network before.
-    pub fn keep(&mut self, row: &Row, settings: Settings, threads: usize, member: &Member) {
+    /// The networks of `row` kept under other settings, another thread count or on another
+    /// machine, which a run under `settings` with `threads` threads does not use (and does not
+    /// remove): `(network, what differs)`.
+    pub fn other_networks(
+        &self,
+        row: &Row,
+        settings: Settings,
+        threads: usize,
+    ) -> Vec<(usize, String)> {
+        let machine = machine();
         self.networks
-            .retain(|e| !(e.row == row.id && e.network == member.network));
+            .iter()
+            .filter(|e| e.row == row.id && !e.is_of(row, settings, threads, &machine))
+            .map(|e| {
+                let differs = if e.settings != settings {
+                    format!("{}, not {settings}", e.settings)
+                } else if e.threads != threads {
+                    let threads_ = |n: usize| crate::report::console::count(n as u64, "thread");
+                    format!("{}, not {}", threads_(e.threads), threads_(threads))
+                } else {
+                    format!("on {}, not {machine}", e.machine)
+                };
+                (e.network, differs)
+            })
+            .collect()
+    }
+
+    /// Keeps `member`, a network of `row` finished under `settings` with `threads` threads on
+    /// this machine, replacing what was kept of that network under them before (and leaving
+    /// what was kept under others).
+    pub fn keep(&mut self, row: &Row, settings: Settings, threads: usize, member: &Member) {
+        let machine = machine();
+        self.networks.retain(|e| {
+            !(e.network == member.network && e.is_of(row, settings, threads, &machine))
+        });
         self.networks.push(NetworkEntry {
             row: row.id.to_string(),
             settings,
@@ -355,14 +433,39 @@ impl Record {
             nndl: member.accuracy,
             seconds: member.seconds,
             threads,
-            machine: machine(),
+            machine,
             date: today(),
+            // Each is the most likely of the 10 digits, so always a digit; were one not, the
+            // record would refuse the entry when read, not misread it.
             predictions: member
                 .predictions
                 .iter()
                 .map(|&d| char::from_digit(d as u32, 10).unwrap_or('?'))
                 .collect(),
+            from: member.from.map(str::to_string),
         });
+    }
+
+    /// After single-network `row` finished under `settings`: keeps its network as the first
+    /// of every vote whose first network it is ([`Row::first_network_of`]), so that the vote
+    /// does not train it again.
+    fn share(&mut self, row: &Row, request: &BookRequest, settings: Settings, finished: &Finished) {
+        if finished.predictions.is_empty() {
+            return;
+        }
+        for vote in ROWS.iter().filter(|v| v.first_network_of == Some(row.id)) {
+            if Settings::of(vote, request) != settings {
+                continue;
+            }
+            let member = Member {
+                network: 1,
+                accuracy: finished.accuracy,
+                seconds: 0.0,
+                predictions: finished.predictions.clone(),
+                from: vote.first_network_of,
+            };
+            self.keep(vote, settings, request.threads, &member);
+        }
     }
 
     /// The recorded rows as the README's markdown table, in the book's order: per row the
@@ -385,13 +488,16 @@ impl Record {
                 (n, _) if n == r.epochs => format!("{n}, each"),
                 (n, _) => format!("{n} of {}, each", r.epochs),
             };
+            let time = match &e.first_network_of {
+                Some(other) => format!("{:.0} s + {other}'s network", e.seconds),
+                None => format!("{:.0} s", e.seconds),
+            };
             out.push_str(&format!(
-                "| {} | {:.2}% | {:.2}% | {} | {epochs} | {:.0} s | {} |\n",
+                "| {} | {:.2}% | {:.2}% | {} | {epochs} | {time} | {} |\n",
                 r.id,
                 e.book,
                 e.nndl,
                 r.scored(),
-                e.seconds,
                 e.verdict.cell(e.nndl - e.book)
             ));
         }
@@ -417,14 +523,25 @@ impl Record {
             .iter()
             .filter(|(_, e)| e.verdict == Verdict::Reproduced)
             .count();
+        let shared: Vec<String> = entries
+            .iter()
+            .filter_map(|(r, e)| {
+                let other = e.first_network_of.as_ref()?;
+                Some(format!(
+                    " {}'s first network is {other}'s, trained once, its time in {other}'s row.",
+                    r.id
+                ))
+            })
+            .collect();
         out.push_str(&format!(
-            "\n{} of the book's {} rows recorded, {reproduced} reproduced. Total time {}. \
+            "\n{} of the book's {} rows recorded, {reproduced} reproduced. Total time {}.{} \
              Seed {}. Precision: {}. Machine: {}. Backend: {} (--threads {}). Run {dates} by \
              `nndl book --rows`/`--all`; `nndl book --table FILE` writes this table from the \
              record.\n",
             entries.len(),
             ROWS.len(),
             hours(total),
+            shared.concat(),
             distinct(&|e| e.settings.seed.to_string()),
             precisions(&entries),
             distinct(&|e| e.machine.clone()),
@@ -642,9 +759,26 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
             }
         }
         let done = match &record {
-            Some((_, rec)) => rec.networks(r, settings, request.threads),
+            Some((path, rec)) => {
+                for (network, differs) in rec.other_networks(r, settings, request.threads) {
+                    say(&format!(
+                        "{}: network {network} kept in {} with {differs}: not reused",
+                        r.id,
+                        path.display()
+                    ));
+                }
+                rec.networks(r, settings, request.threads)
+            }
             None => Vec::new(),
         };
+        if let (Some(path), Some(last)) = (&request.save, done.last()) {
+            say(&format!(
+                "--save {}: networks 1 to {} were kept from an earlier run; their files are \
+                 those it wrote, if any, not this run's",
+                path.display(),
+                last.network
+            ));
+        }
         let mut keep = |member: &Member| match &mut record {
             Some((path, rec)) => {
                 rec.keep(r, settings, request.threads, member);
@@ -674,6 +808,7 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
         };
         if let Some((path, rec)) = &mut record {
             rec.put(Entry::new(r, settings, &finished, request.threads));
+            rec.share(r, request, settings, &finished);
             rec.write(path)?;
             if let Some(table) = &request.table {
                 write_table(rec, table)?;
@@ -716,6 +851,102 @@ mod tests {
         assert_eq!(civil(11_016), (2000, 2, 29));
         assert_eq!(civil(11_017), (2000, 3, 1));
         assert_eq!(civil(20_793), (2026, 12, 6));
+    }
+
+    /// A vote's networks come back from the file as they were kept, only under the settings,
+    /// thread count and machine they were kept with; keeping under others leaves them, and
+    /// the vote's entry removes them all.
+    #[test]
+    fn a_votes_networks_come_back_only_under_their_settings() {
+        let vote = row("ch6-vote").unwrap();
+        let settings = Settings {
+            seed: 3,
+            precision: Precision::F32,
+            epochs: 40,
+        };
+        let member = |network: usize, predictions: Vec<usize>| Member {
+            network,
+            accuracy: 99.5,
+            seconds: 2000.0 + network as f64,
+            predictions,
+            from: None,
+        };
+        let path = std::env::temp_dir().join(format!("nndl-record-{}.json", std::process::id()));
+        let mut record = Record::new();
+        record.keep(vote, settings, 2, &member(1, vec![7, 2, 1, 0]));
+        record.keep(vote, settings, 2, &member(2, vec![7, 2, 1, 9]));
+        // Network 3 with one thread: not one of the two-thread run's.
+        record.keep(vote, settings, 1, &member(3, vec![7, 2, 1, 1]));
+        record.write(&path).unwrap();
+        let read = Record::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read, record);
+        assert_eq!(
+            read.networks(vote, settings, 2),
+            [member(1, vec![7, 2, 1, 0]), member(2, vec![7, 2, 1, 9])]
+        );
+        assert!(read.networks(vote, settings, 1).is_empty(), "no network 1");
+        let other = Settings {
+            epochs: 39,
+            ..settings
+        };
+        assert!(read.networks(vote, other, 2).is_empty());
+        assert_eq!(
+            read.other_networks(vote, settings, 2),
+            [(3, "1 thread, not 2 threads".to_string())]
+        );
+        assert_eq!(read.other_networks(vote, other, 2).len(), 3);
+
+        // A network kept again under the same settings replaces the first; under others it
+        // does not.
+        let mut again = read.clone();
+        again.keep(vote, settings, 2, &member(2, vec![1, 1, 1, 1]));
+        again.keep(vote, other, 2, &member(1, vec![0, 0, 0, 0]));
+        assert_eq!(
+            again.networks(vote, settings, 2),
+            [member(1, vec![7, 2, 1, 0]), member(2, vec![1, 1, 1, 1])]
+        );
+        assert_eq!(again.networks(vote, other, 2), [member(1, vec![0; 4])]);
+
+        // The row's own network, shared: ch6-dropout's, kept as the vote's first.
+        let dropout = row("ch6-dropout").unwrap();
+        let request = BookRequest {
+            rows: vec![dropout.id.to_string()],
+            record: None,
+            table: None,
+            epochs: None,
+            data: PathBuf::new(),
+            expanded: PathBuf::new(),
+            precision: None,
+            threads: 2,
+            seed: 5,
+            save: None,
+            tensorboard: None,
+        };
+        let dropout_settings = Settings::of(dropout, &request);
+        let finished = Finished {
+            accuracy: 99.6,
+            seconds: 2068.0,
+            predictions: vec![3, 1, 4],
+            shared: None,
+        };
+        let mut shared = Record::new();
+        shared.share(dropout, &request, dropout_settings, &finished);
+        let kept = shared.networks(vote, dropout_settings, 2);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            (
+                kept[0].network,
+                kept[0].seconds,
+                &kept[0].predictions,
+                kept[0].from
+            ),
+            (1, 0.0, &vec![3, 1, 4], Some("ch6-dropout"))
+        );
+
+        // The vote recorded: nothing of it is kept any longer.
+        again.put(Entry::new(vote, settings, &finished, 2));
+        assert!(again.networks.is_empty());
     }
 
     #[test]
