@@ -377,6 +377,12 @@ pub struct BookRequest {
     pub tensorboard: Option<PathBuf>,
 }
 
+/// The seed of a row's network `k` (from 0): the row's seed + `k`, wrapping past `u64::MAX`
+/// so that every `--seed` names five networks.
+pub fn network_seed(seed: u64, k: usize) -> u64 {
+    seed.wrapping_add(k as u64)
+}
+
 impl Row {
     /// The training configuration of this row (with `epochs` in place of the book's).
     pub fn config(
@@ -522,7 +528,7 @@ fn signed(x: f64) -> String {
 /// vote stopped after some of its networks goes on from the next one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Member {
-    /// Which of the row's networks, from 1 (it trained with the row's seed + `network` − 1).
+    /// Which of the row's networks, from 1 (it trained with [`network_seed`]`(seed, network − 1)`).
     pub network: usize,
     /// Its own figure, in %.
     pub accuracy: f64,
@@ -795,7 +801,7 @@ impl InPrecision for Job<'_, '_> {
                 ));
                 break;
             }
-            let seed = self.config.seed + votes.len() as u64;
+            let seed = network_seed(self.config.seed, votes.len());
             let (k, n) = (member.network, self.row.ensemble);
             say(&match member.from {
                 Some(other) => format!(
@@ -814,7 +820,7 @@ impl InPrecision for Job<'_, '_> {
         let mut predictions = Vec::new();
         for k in votes.len()..self.row.ensemble {
             let mut config = (*self.config).clone().into_inner();
-            config.seed += k as u64;
+            config.seed = network_seed(config.seed, k);
             let config = config.check()?.with_threads(self.config.threads());
             if self.row.ensemble > 1 {
                 say(&format!(
@@ -995,11 +1001,25 @@ mod tests {
             (dropout.expanded, dropout.train_size, dropout.protocol),
             (vote.expanded, vote.train_size, vote.protocol)
         );
-        for k in 0..vote.ensemble as u64 {
+        for k in 0..vote.ensemble {
             let mut member = vote.config(vote.epochs, Precision::F32, 0).unwrap();
-            member.seed += k;
-            let alone = dropout.config(dropout.epochs, Precision::F32, k).unwrap();
+            member.seed = network_seed(member.seed, k);
+            let alone = dropout
+                .config(dropout.epochs, Precision::F32, k as u64)
+                .unwrap();
             assert_eq!(format!("{member:?}"), format!("{alone:?}"));
         }
+    }
+
+    /// Every `--seed` names a vote's networks, the largest too.
+    #[test]
+    fn the_networks_seeds_wrap_past_the_largest() {
+        assert_eq!(network_seed(7, 4), 11);
+        assert_eq!(
+            (0..3)
+                .map(|k| network_seed(u64::MAX - 1, k))
+                .collect::<Vec<_>>(),
+            [u64::MAX - 1, u64::MAX, 0]
+        );
     }
 }

@@ -18,12 +18,13 @@
 //!  "networks": [
 //!   {"row": "ch6-vote", "settings": {"seed": 0, "precision": "f32", "epochs": 40},
 //!    "network": 1, "nndl": 99.58, "seconds": 2068.2, "threads": 2,
-//!    "machine": "AMD EPYC 7B13, 2 CPUs", "date": "2026-12-06",
+//!    "backend": "pure Rust (matrixmultiply)", "machine": "AMD EPYC 7B13, 2 CPUs",
+//!    "date": "2026-12-06",
 //!    "predictions": "7210414959…"}]}
 //! ```
 //!
 //! `networks` holds the networks of votes not yet recorded. A rerun uses those kept with the
-//! same seed, precision, epochs, thread count and machine, so that a row's time is one
+//! same seed, precision, epochs, thread count, backend and machine, so that a row's time is one
 //! machine's (it names the others, and leaves them); the vote's entry replaces them all. The
 //! field is new in version 1: an nndl from before it refuses a record that has it.
 
@@ -102,7 +103,8 @@ pub struct Entry {
     pub book: f64,
     pub nndl: f64,
     pub verdict: Verdict,
-    /// The row's wall time, loading the data included.
+    /// The row's wall time: training and scoring (loading the data too for `ch1-darkness`,
+    /// which trains nothing; for a vote, its kept networks' times as well).
     pub seconds: f64,
     pub threads: usize,
     pub backend: String,
@@ -180,6 +182,8 @@ pub struct NetworkEntry {
     pub nndl: f64,
     pub seconds: f64,
     pub threads: usize,
+    /// The backend that trained it ([`crate::backend::NAME`]).
+    pub backend: String,
     pub machine: String,
     pub date: String,
     /// The digit it gives each test image, in order.
@@ -247,11 +251,12 @@ impl NetworkEntry {
     }
 
     /// Whether this is `row`'s network kept under `settings` with `threads` threads on
-    /// `machine`.
+    /// `machine`, by this build's backend.
     fn is_of(&self, row: &Row, settings: Settings, threads: usize, machine: &str) -> bool {
         self.row == row.id
             && self.settings == settings
             && self.threads == threads
+            && self.backend == crate::backend::NAME
             && self.machine == machine
     }
 }
@@ -371,8 +376,8 @@ impl Record {
         self.rows.push(entry);
     }
 
-    /// The networks of `row` kept under `settings` on this machine with `threads` threads, in
-    /// order from the first and without a gap: those a rerun of the vote need not train again.
+    /// The networks of `row` kept under `settings` on this machine with `threads` threads and
+    /// this build's backend, in order from the first and without a gap: those a rerun of the vote need not train again.
     /// (Networks timed elsewhere would make a row's time that of no one machine.)
     pub fn networks(&self, row: &Row, settings: Settings, threads: usize) -> Vec<Member> {
         let machine = machine();
@@ -391,8 +396,8 @@ impl Record {
         kept
     }
 
-    /// The networks of `row` kept under other settings, another thread count or on another
-    /// machine, which a run under `settings` with `threads` threads does not use (and does not
+    /// The networks of `row` kept under other settings, another thread count or backend, or on
+    /// another machine, which a run under `settings` with `threads` threads does not use (and does not
     /// remove): `(network, what differs)`.
     pub fn other_networks(
         &self,
@@ -410,6 +415,8 @@ impl Record {
                 } else if e.threads != threads {
                     let threads_ = |n: usize| crate::report::console::count(n as u64, "thread");
                     format!("{}, not {}", threads_(e.threads), threads_(threads))
+                } else if e.backend != crate::backend::NAME {
+                    format!("by {}, not {}", e.backend, crate::backend::NAME)
                 } else {
                     format!("on {}, not {machine}", e.machine)
                 };
@@ -433,6 +440,7 @@ impl Record {
             nndl: member.accuracy,
             seconds: member.seconds,
             threads,
+            backend: crate::backend::NAME.to_string(),
             machine,
             date: today(),
             // Each is the most likely of the 10 digits, so always a digit; were one not, the
@@ -854,7 +862,7 @@ mod tests {
     }
 
     /// A vote's networks come back from the file as they were kept, only under the settings,
-    /// thread count and machine they were kept with; keeping under others leaves them, and
+    /// thread count, backend and machine they were kept with; keeping under others leaves them, and
     /// the vote's entry removes them all.
     #[test]
     fn a_votes_networks_come_back_only_under_their_settings() {
@@ -896,6 +904,17 @@ mod tests {
             [(3, "1 thread, not 2 threads".to_string())]
         );
         assert_eq!(read.other_networks(vote, other, 2).len(), 3);
+        // A network the other backend trained is named, not reused.
+        let mut by_other_backend = read.clone();
+        by_other_backend.networks[0].backend = "another backend".to_string();
+        assert_eq!(by_other_backend.networks(vote, settings, 2), []);
+        assert_eq!(
+            by_other_backend.other_networks(vote, settings, 2)[0],
+            (
+                1,
+                format!("by another backend, not {}", crate::backend::NAME)
+            )
+        );
 
         // A network kept again under the same settings replaces the first; under others it
         // does not.
