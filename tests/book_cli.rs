@@ -627,6 +627,11 @@ fn a_killed_vote_goes_on_from_its_next_network() {
         .filter_map(|l| l.split("test accuracy there ").nth(1))
         .collect();
     assert_eq!(figures.len(), 5, "{whole}");
+    // Each network trained says its figure and time as it finishes.
+    for (k, figure) in figures.iter().enumerate() {
+        let line = format!("Network {} of 5 (seed {k}): {figure} in ", k + 1);
+        assert!(whole.contains(&line), "{line}\n{whole}");
+    }
     for k in 1..=kept {
         let line = format!(
             "Network {k} of 5 (seed {}): recorded, {} in ",

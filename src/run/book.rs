@@ -856,6 +856,10 @@ impl InPrecision for Job<'_, '_> {
                     predictions: network_predictions,
                     from: None,
                 };
+                say(&format!(
+                    "Network {} of {} (seed {}): {figure:.2}% in {:.0} s",
+                    member.network, self.row.ensemble, config.seed, member.seconds
+                ));
                 (self.members.keep)(&member)?;
                 votes.push(member.predictions);
             }
