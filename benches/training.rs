@@ -38,7 +38,7 @@ use std::hint::black_box;
 use nndl::config::{Precision, TrainConfig, Variant};
 use nndl::data::{Dataset, CLASSES, IMAGE_SHAPE};
 use nndl::model::layers::conv_pool::im2col;
-use nndl::model::layers::{direct_conv, small_batch, LayerNetwork};
+use nndl::model::layers::{direct_conv, row_dots, small_batch, LayerNetwork};
 use nndl::model::network::Network;
 use nndl::model::Step;
 use nndl::real::Real;
@@ -250,6 +250,13 @@ fn layers_gemm(c: &mut Criterion) {
     group.throughput(flops(40, 640, 500));
     group.bench_function("conv2 nabla_W delta·colsT (40x640)(640x500)", |b| {
         b.iter(|| general_mat_mul(1.0, black_box(&dz2), &cols2.t(), 0.0, &mut nabla_w2))
+    });
+    let mut scratch = Vec::new();
+    group.bench_function("conv2 nabla_W row_dots", |b| {
+        b.iter(|| {
+            let dz2 = black_box(&dz2).view();
+            row_dots::product(dz2, cols2.view(), 640, nabla_w2.view_mut(), &mut scratch)
+        })
     });
     group.throughput(flops(500, 40, 640));
     group.bench_function("conv2 d_cols WT·delta (500x40)(40x640)", |b| {

@@ -40,6 +40,7 @@ use super::kind::{
 };
 use super::phase::Phase;
 use super::reference::Trace;
+use super::row_dots;
 use super::{Layer, LayerSpec};
 
 /// The list item of a `ConvPoolLayer`: `filters` maps of a `filter`×`filter` convolution,
@@ -185,7 +186,8 @@ impl KindSpec for ConvPoolSpec {
 
     /// `cols` `(C·K·K, m·H′·W′)` (none where [`direct_conv`] needs neither patches nor
     /// ∂C/∂cols: a first layer, or any layer outside training), `z` `(F, m·H′·W′)`, `argmax`
-    /// one per output, and in training `nabla_w` `(F, C·K·K)`, `nabla_b` `(F,)`.
+    /// one per output, and in training `nabla_w` `(F, C·K·K)`, `nabla_b` `(F,)` and, where the
+    /// patches are unrolled, [`row_dots`]'s scratch space.
     fn buffers<F: Real>(
         &self,
         input: Shape,
@@ -211,6 +213,11 @@ impl KindSpec for ConvPoolSpec {
         if role.training {
             buffers.push(Buffer::real("nabla_w", &[f], &[c, k, k])?);
             buffers.push(Buffer::flat("nabla_b", Element::Real, &[f])?);
+            if !direct_conv::applies::<F>(input, k) && row_dots::available::<F>() {
+                let n = m.checked_mul(ho)?.checked_mul(wo)?;
+                let len = row_dots::scratch_len(f, n);
+                buffers.push(Buffer::flat("packed", Element::Real, &[len])?);
+            }
         }
         Some(buffers)
     }
@@ -533,6 +540,9 @@ pub struct ConvBuffers<F: Real> {
     nabla_w: Array2<F>,
     /// `(F,)`.
     nabla_b: Array1<F>,
+    /// Scratch space of [`row_dots::product`] (∇W), in training where the patches are
+    /// unrolled.
+    packed: Vec<F>,
 }
 
 impl<F: Real> Kind<F> for ConvPool<F> {
@@ -599,6 +609,7 @@ impl<F: Real> Kind<F> for ConvPool<F> {
             argmax: kind::indices(buffers, "argmax"),
             nabla_w: kind::zeros(buffers, "nabla_w"),
             nabla_b: kind::zeros_1d(buffers, "nabla_b"),
+            packed: kind::reserve(buffers, "packed"),
         }
     }
 
@@ -682,6 +693,14 @@ impl<F: Real> Kind<F> for ConvPool<F> {
                 self.filter,
                 m,
                 buffers.nabla_w.view_mut(),
+            );
+        } else if row_dots::available::<F>() {
+            row_dots::product(
+                buffers.z.view(),
+                buffers.cols.view(),
+                n,
+                buffers.nabla_w.view_mut(),
+                &mut buffers.packed,
             );
         } else {
             general_mat_mul(

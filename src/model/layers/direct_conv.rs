@@ -66,7 +66,7 @@ pub fn applies<F: Real>(input: Shape, k: usize) -> bool {
 
 /// The values of `a`, whose rows must be contiguous and evenly spaced, as one slice with the
 /// rows' stride.
-fn rows_of<'a, F: Real>(a: &'a ArrayView2<'a, F>, what: &str) -> (&'a [F], usize) {
+pub(super) fn rows_of<'a, F: Real>(a: &'a ArrayView2<'a, F>, what: &str) -> (&'a [F], usize) {
     let stride = a.strides()[0];
     assert!(
         a.strides()[1] == 1 && stride >= 0 && a.as_slice_memory_order().is_some(),

@@ -43,6 +43,7 @@ pub mod kind;
 pub mod pass;
 pub mod phase;
 pub mod reference;
+pub mod row_dots;
 pub mod shards;
 pub mod small_batch;
 pub mod softmax;
