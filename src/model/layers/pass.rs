@@ -33,6 +33,7 @@ use std::time::Instant;
 
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2, Axis};
 
+use crate::backend::{even_ranges, fork_join};
 use crate::data::Dataset;
 use crate::model::dropout;
 use crate::real::Real;
@@ -249,19 +250,52 @@ impl<F: Real> Pass<F> {
     /// Draws the dropout masks of the gathered mini-batch — example by example, within an
     /// example layer by layer, input by input — each input kept with probability 1 − p of
     /// its layer. The next [`Pass::forward`] in training applies them.
+    ///
+    /// Split between the pass's threads by examples: each thread draws the masks of
+    /// consecutive examples from a copy of the generator set to where those examples' draws
+    /// begin (every mask takes one `u64`, two of its 32-bit words), and `rng` is then moved
+    /// past them all — the masks, and the generator after them, of one thread drawing all.
     pub fn draw_masks(&mut self, rng: &mut SeededRng) {
         restart(&mut self.clock);
-        for e in 0..self.m {
-            for slot in self.layers.iter_mut().filter(|s| s.dropout > 0.0) {
-                dropout::keep(slot.dropout, rng, slot.mask.row_mut(e));
+        self.masked = true;
+        if self.layers.iter().all(|s| s.dropout == 0.0) {
+            return;
+        }
+        let ranges: Vec<Range<usize>> = even_ranges(self.m, self.parts).collect();
+        let mut work: Vec<_> = ranges.iter().map(|_| Vec::new()).collect();
+        let mut words_per_example = 0u128;
+        for slot in self.layers.iter_mut().filter(|s| s.dropout > 0.0) {
+            words_per_example += 2 * slot.mask.ncols() as u128;
+            let mut rest = slot.mask.view_mut();
+            for (rows, part) in ranges.iter().zip(&mut work) {
+                let (these, after) = rest.split_at(Axis(0), rows.len());
+                part.push((slot.dropout, these));
+                rest = after;
             }
         }
+        let start = rng.get_word_pos();
+        let mut work: Vec<_> = work
+            .into_iter()
+            .zip(&ranges)
+            .map(|(masks, rows)| {
+                let mut part_rng = crate::rng::restore(&crate::rng::save(rng));
+                part_rng.set_word_pos(start + rows.start as u128 * words_per_example);
+                (masks, rows.len(), part_rng)
+            })
+            .collect();
+        fork_join(&mut work, |(masks, examples, rng)| {
+            for e in 0..*examples {
+                for (p, mask) in masks.iter_mut() {
+                    dropout::keep(*p, rng, mask.row_mut(e));
+                }
+            }
+        });
+        rng.set_word_pos(start + self.m as u128 * words_per_example);
         // Drawn example by example across the layers, so timed as a whole, at the first
         // layer that drops inputs.
         if let Some(l) = self.layers.iter().position(|s| s.dropout > 0.0) {
             mark(&mut self.clock, l, Phase::Masks);
         }
-        self.masked = true;
     }
 
     /// The mask buffer of layer `l` (`(m_max, n_in)`, empty without dropout), to set masks by

@@ -14,8 +14,9 @@
 //! Between the two, each thread puts its share's output of the head into the whole
 //! mini-batch's pass, and takes the error of that output back from it, each share's examples
 //! staying on its thread where the dense layers split examples too (their input errors). The
-//! dropout masks (of the dense layers) are drawn on the calling thread, example by example in
-//! the mini-batch's order, from the run's one generator: the same masks as on one thread.
+//! dropout masks (of the dense layers) are drawn from the run's one generator, each thread
+//! drawing those of its share of the examples from where their draws begin in its stream
+//! ([`Pass::draw_masks`]): the same masks as on one thread.
 //!
 //! What the thread count changes, in the last bits: the sum of the m examples' gradients of a
 //! convolution (BP3, BP4 summed over the mini-batch) is added share by share, ∇₁ + ∇₂ + … in
@@ -27,9 +28,8 @@
 //!
 //! A step forks and joins with the calling thread's team ([`crate::backend::fork_join`]) for
 //! the head's forward pass, its backward pass and its update, and inside each dense layer's
-//! products; gathering the examples and drawing the masks stay on the calling thread. The
-//! gathering copies a few kilobytes; the masks are `ch6-dropout`'s 2,640 draws an example,
-//! 0.043 s per 5,000 examples (`nndl bench --phases`), about 5% of its two-thread step.
+//! products, and to draw the masks; gathering the examples stays on the calling thread (a
+//! few kilobytes).
 
 use crate::backend::{even_ranges, fork_join};
 use crate::data::Dataset;
