@@ -45,14 +45,15 @@ where
 /// How many draws [`draw`] takes from the generator at a time: 512 bytes on the stack.
 const DRAWS_AT_ONCE: usize = 64;
 
-/// Each mask `scale` if kept, 0 if not, kept with probability 1 − `p`: kept when the generator's next
-/// `u64`, as `rand` turns it into an `f64` in [0, 1), is at least `p` (the mask's one draw;
-/// the tests' `draw_one_by_one` is that, written out).
+/// Each mask `scale` if kept, 0 if not, kept with probability 1 − `p`: kept when the
+/// generator's next `u64`, as `rand` turns it into an `f64` in [0, 1), is at least `p` (the
+/// mask's one draw; the tests' `draw_one_by_one` is that, written out).
 ///
 /// The draws are taken [`DRAWS_AT_ONCE`] at a time as bytes, which the generator copies out
 /// of its block of results (little-endian, as `next_u64` puts two words together), and
-/// compared as integers: one `next_u64` call and one conversion to `f64` per mask cost four
-/// times as long, and chapter 6's dropout network draws 2,640 masks an example.
+/// compared as integers. Chapter 6's dropout network draws 2,640 masks an example; one
+/// `next_u64` call, one conversion to `f64` and a branch per mask took three times as long
+/// (0.134 s against 0.043 s for 5,000 examples, `nndl bench --nets ch6-dropout --phases`).
 #[inline]
 fn draw<'a, F: Real, M>(p: f64, scale: F, rng: &mut SeededRng, masks: M)
 where
