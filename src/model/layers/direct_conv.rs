@@ -326,8 +326,24 @@ fn gradient_kernel<F: Real, const L: usize, const FB: usize, const JB: usize>(
             }
         }
     }
-    let mut sums = [[F::zero(); GRADIENT_OFFSETS]; GRADIENT_FILTERS];
-    for (sums, acc) in sums.iter_mut().zip(&acc) {
+    lane_sums(&acc)
+}
+
+/// The sums of a tile of I × J accumulators of L lanes each, each one's lanes added in order,
+/// in the top-left corner of an IM × JM array (a tile's largest).
+#[inline(always)]
+pub(super) fn lane_sums<
+    F: Real,
+    const L: usize,
+    const I: usize,
+    const J: usize,
+    const JM: usize,
+    const IM: usize,
+>(
+    acc: &[[[F; L]; J]; I],
+) -> [[F; JM]; IM] {
+    let mut sums = [[F::zero(); JM]; IM];
+    for (sums, acc) in sums.iter_mut().zip(acc) {
         for (s, acc) in sums.iter_mut().zip(acc) {
             *s = acc.iter().fold(F::zero(), |s, &a| s + a);
         }
@@ -336,13 +352,18 @@ fn gradient_kernel<F: Real, const L: usize, const FB: usize, const JB: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use ndarray::Array2;
     use rand::RngExt;
     use rand::SeedableRng;
 
-    fn random<F: Real>(rows: usize, cols: usize, rng: &mut rand::rngs::StdRng) -> Array2<F> {
+    /// A `(rows, cols)` array of values drawn uniformly from [−1, 1).
+    pub(in crate::model::layers) fn random<F: Real>(
+        rows: usize,
+        cols: usize,
+        rng: &mut rand::rngs::StdRng,
+    ) -> Array2<F> {
         Array2::from_shape_fn((rows, cols), |_| F::of(rng.random_range(-1.0..1.0)))
     }
 

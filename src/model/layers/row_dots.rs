@@ -26,7 +26,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::real::Real;
 
-use super::direct_conv::rows_of;
+use super::direct_conv::{lane_sums, rows_of};
 use super::small_batch;
 
 /// Rows of `a` (filters) in a tile.
@@ -137,24 +137,15 @@ fn tile<F: Real, const L: usize, const PA: usize, const RB: usize>(
             }
         }
     }
-    let mut sums = [[F::zero(); TILE_ROWS_B]; TILE_ROWS_A];
-    for (sums, acc) in sums.iter_mut().zip(&acc) {
-        for (s, acc) in sums.iter_mut().zip(acc) {
-            *s = acc.iter().fold(F::zero(), |s, &v| s + v);
-        }
-    }
-    sums
+    lane_sums(&acc)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::direct_conv::tests::random;
     use super::*;
     use ndarray::{s, Array2};
-    use rand::{RngExt, SeedableRng};
-
-    fn random<F: Real>(rows: usize, cols: usize, rng: &mut rand::rngs::StdRng) -> Array2<F> {
-        Array2::from_shape_simple_fn((rows, cols), || F::of(rng.random::<f64>() - 0.5))
-    }
+    use rand::SeedableRng;
 
     /// out[i, j] = Σ_{k<n} a[i, k]·b[j, k], in f64, one product at a time.
     fn obvious<F: Real>(a: &Array2<F>, b: &Array2<F>, n: usize) -> Array2<f64> {
