@@ -114,8 +114,9 @@ mod tests {
     #[test]
     fn masks_drawn_at_once_are_the_masks_drawn_one_by_one() {
         // Every p whose threshold sits at an edge, lengths across the blocks of draws, and
-        // the generator started at every word of its block of 64 results (an odd word too, so
-        // a draw straddles two blocks): the same masks, and the generator left where it was.
+        // the generator started at either end, at odd words and past the end of its block of
+        // 64 results (at word 63 a draw straddles two blocks): the same masks, and the
+        // generator left where it was.
         let ps = [
             0.0,
             1e-300,
