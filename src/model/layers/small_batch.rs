@@ -13,7 +13,8 @@
 //!
 //! - [`forward`]: z = α·W·xᵀ — for each neuron, m dot products of its row of W with the m
 //!   examples' inputs, in m vector accumulators (in `f32` block by block of inputs that stay
-//!   in L1);
+//!   in L1, and two neurons at a time where AVX-512's 32 registers hold their 2·m
+//!   accumulators, so that each strip of inputs is loaded once for both);
 //! - [`backward_update`]: BP2 (the error of the layer's input, δᵀ·W, with the weights before
 //!   the update) and BP3/BP4 with `network3.py`'s update (W ← decay·W − scale·δ·x, b ← b −
 //!   scale·Σδ) in one pass over W: a strip of L columns of W is read once, feeds the m
@@ -67,6 +68,23 @@ pub fn available() -> bool {
     }
 }
 
+/// Whether [`forward_kernel`] takes two rows of W at a time: in `f32` where the CPU has 32
+/// vector registers (AVX-512), which hold the 2·m accumulators beside the operands. Each strip
+/// of inputs is then loaded once for two rows; with AVX2's 16 registers, or `f64`'s
+/// accumulators of two registers each, they would not fit.
+fn two_rows<F: Real>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::mem::size_of::<F>() == 4
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Calls `$body` with `$e` a constant equal to `$m` (1 ..= [`MAX_EXAMPLES`], as `check`
 /// has made sure), so that the kernels' per-example accumulators are arrays of a known length.
 macro_rules! with_examples {
@@ -114,7 +132,12 @@ pub fn forward_packed<F: Real>(
     z_stride: usize,
 ) {
     check(w.len(), n_in, packed.len(), m, z.len(), z_stride);
-    with_examples!(m, E => forward_kernel::<F, L, E>(alpha, w, n_in, packed, z, z_stride))
+    let (a, w, p) = (alpha, w, packed);
+    if two_rows::<F>() {
+        with_examples!(m, E => forward_kernel::<F, L, E, 2>(a, w, n_in, p, z, z_stride))
+    } else {
+        with_examples!(m, E => forward_kernel::<F, L, E, 1>(a, w, n_in, p, z, z_stride))
+    }
 }
 
 /// For the first `m` examples, with `delta` `(n_out, delta_stride)` the error δ of the
@@ -323,7 +346,7 @@ const CACHE_LINE: usize = 64;
 const FORWARD_BLOCK: usize = 28 * 1024;
 
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn forward_kernel<F: Real, const L: usize, const E: usize>(
+fn forward_kernel<F: Real, const L: usize, const E: usize, const R: usize>(
     alpha: F,
     w: &[F],
     n_in: usize,
@@ -349,19 +372,26 @@ fn forward_kernel<F: Real, const L: usize, const E: usize>(
     for (b, xb) in packed[..full * E * L].chunks(block * E * L).enumerate() {
         let k0 = b * block * L;
         let width = xb.len() / E;
-        for (row, z) in w.chunks_exact(n_in).zip(z.chunks_mut(z_stride)) {
-            // acc[e][l]: the partial sum of lanes l, l + L, l + 2L, … of example e's product.
-            let mut acc = [[F::zero(); L]; E];
-            let (wks, _) = row[k0..k0 + width].as_chunks::<L>();
-            let (xks, _) = xb.as_chunks::<L>();
-            for (wk, xk) in wks.iter().zip(xks.chunks_exact(E)) {
-                for e in 0..E {
-                    for l in 0..L {
-                        acc[e][l] = wk[l].mul_add(xk[e][l], acc[e][l]);
-                    }
+        let (xks, _) = xb.as_chunks::<L>();
+        // R rows at a time, then one at a time for the rows left.
+        let rows = w.chunks(R * n_in).zip(z.chunks_mut(R * z_stride));
+        for (w, z) in rows {
+            if w.len() == R * n_in {
+                let wks = std::array::from_fn(|r| {
+                    let k = r * n_in + k0;
+                    w[k..k + width].as_chunks::<L>().0
+                });
+                let acc = strip_dots::<F, L, E, R>(wks, xks);
+                for (acc, z) in acc.iter().zip(z.chunks_mut(z_stride)) {
+                    add_lanes(acc, &mut z[..E], b > 0);
+                }
+            } else {
+                for (row, z) in w.chunks_exact(n_in).zip(z.chunks_mut(z_stride)) {
+                    let wks = [row[k0..k0 + width].as_chunks::<L>().0];
+                    let [acc] = strip_dots::<F, L, E, 1>(wks, xks);
+                    add_lanes(&acc, &mut z[..E], b > 0);
                 }
             }
-            add_lanes(&acc, &mut z[..E], b > 0);
         }
     }
     // The last n_in mod L inputs, and α.
@@ -376,6 +406,32 @@ fn forward_kernel<F: Real, const L: usize, const E: usize>(
             *z = alpha * sum;
         }
     }
+}
+
+/// acc[r][e][l]: the partial sum of lanes l, l + L, l + 2L, … of the product of row r's strips
+/// `wks[r]` with example e's inputs — each strip of inputs loaded once for the R rows.
+#[inline(always)]
+fn strip_dots<F: Real, const L: usize, const E: usize, const R: usize>(
+    wks: [&[[F; L]]; R],
+    xks: &[[F; L]],
+) -> [[[F; L]; E]; R] {
+    let n = xks.len() / E;
+    assert!(
+        wks.iter().all(|wk| wk.len() == n),
+        "a strip of W for each strip of inputs"
+    );
+    let mut acc = [[[F::zero(); L]; E]; R];
+    for (s, xk) in xks.chunks_exact(E).enumerate() {
+        for r in 0..R {
+            let wk = &wks[r][s];
+            for e in 0..E {
+                for l in 0..L {
+                    acc[r][e][l] = wk[l].mul_add(xk[e][l], acc[r][e][l]);
+                }
+            }
+        }
+    }
+    acc
 }
 
 /// z[e] (+)= Σ_l acc[e][l]: adds up the lanes of [`forward_kernel`]'s accumulators, onto
@@ -642,6 +698,28 @@ mod tests {
                     assert_eq!(gathered, direct, "{what}");
                 }
             }
+        }
+    }
+
+    /// The forward product two rows of W at a time gives each row's sums as one row at a
+    /// time does, to the bit: with a row left over, inputs in several blocks and a tail.
+    #[test]
+    fn two_rows_at_a_time_are_one_row_at_a_time() {
+        fn both<const E: usize>(n_out: usize, n_in: usize, rng: &mut crate::rng::SeededRng) {
+            let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random()).collect() };
+            let (w, x) = (draw(n_out * n_in), draw(E * n_in));
+            let mut packed = Vec::new();
+            let packed = pack(&x, n_in, E, &mut packed);
+            let stride = E + 3;
+            let (mut one, mut two) = (vec![0.0; n_out * stride], vec![0.0; n_out * stride]);
+            forward_kernel::<f32, L, E, 1>(0.5, &w, n_in, packed, &mut one, stride);
+            forward_kernel::<f32, L, E, 2>(0.5, &w, n_in, packed, &mut two, stride);
+            assert_eq!(one, two, "({n_out}, {n_in}), m = {E}");
+        }
+        let mut rng = seeded(5);
+        for (n_out, n_in) in [(7, 16), (6, 19), (1, 40), (5, 2891), (4, 3)] {
+            both::<10>(n_out, n_in, &mut rng);
+            both::<3>(n_out, n_in, &mut rng);
         }
     }
 
