@@ -398,7 +398,8 @@ impl Record {
 
     /// The networks of `row` kept under other settings, another thread count or backend, or on
     /// another machine, which a run under `settings` with `threads` threads does not use (and does not
-    /// remove): `(network, what differs)`.
+    /// remove): `(network, what differs)`, the latter a phrase such as "with 1 thread, not 2
+    /// threads" or "on one machine, not another".
     pub fn other_networks(
         &self,
         row: &Row,
@@ -411,10 +412,10 @@ impl Record {
             .filter(|e| e.row == row.id && !e.is_of(row, settings, threads, &machine))
             .map(|e| {
                 let differs = if e.settings != settings {
-                    format!("{}, not {settings}", e.settings)
+                    format!("with {}, not {settings}", e.settings)
                 } else if e.threads != threads {
                     let threads_ = |n: usize| crate::report::console::count(n as u64, "thread");
-                    format!("{}, not {}", threads_(e.threads), threads_(threads))
+                    format!("with {}, not {}", threads_(e.threads), threads_(threads))
                 } else if e.backend != crate::backend::NAME {
                     format!("by {}, not {}", e.backend, crate::backend::NAME)
                 } else {
@@ -770,7 +771,7 @@ pub fn book(request: &BookRequest, stop: Option<Arc<AtomicBool>>) -> Result<(), 
             Some((path, rec)) => {
                 for (network, differs) in rec.other_networks(r, settings, request.threads) {
                     say(&format!(
-                        "{}: network {network} kept in {} with {differs}: not reused",
+                        "{}: network {network} kept in {} {differs}: not reused",
                         r.id,
                         path.display()
                     ));
@@ -901,7 +902,7 @@ mod tests {
         assert!(read.networks(vote, other, 2).is_empty());
         assert_eq!(
             read.other_networks(vote, settings, 2),
-            [(3, "1 thread, not 2 threads".to_string())]
+            [(3, "with 1 thread, not 2 threads".to_string())]
         );
         assert_eq!(read.other_networks(vote, other, 2).len(), 3);
         // A network the other backend trained is named, not reused.
