@@ -14,11 +14,11 @@
 //!   {"row": "ch1", "settings": {"seed": 0, "precision": "f64", "epochs": 30},
 //!    "book": 95.42, "nndl": 95.05, "verdict": "not-reproduced", "seconds": 11.2,
 //!    "threads": 1, "backend": "pure Rust (matrixmultiply), 1 thread",
-//!    "machine": "AMD EPYC 7B13, 2 CPUs", "date": "2026-12-06"}],
+//!    "machine": "AMD EPYC (family 25, model 1), 2 CPUs", "date": "2026-12-06"}],
 //!  "networks": [
 //!   {"row": "ch6-vote", "settings": {"seed": 0, "precision": "f32", "epochs": 40},
 //!    "network": 1, "nndl": 99.58, "seconds": 2068.2, "threads": 2,
-//!    "backend": "pure Rust (matrixmultiply)", "machine": "AMD EPYC 7B13, 2 CPUs",
+//!    "backend": "pure Rust (matrixmultiply)", "machine": "AMD EPYC (family 25, model 1), 2 CPUs",
 //!    "date": "2026-12-06",
 //!    "predictions": "7210414959…"}]}
 //! ```
@@ -377,7 +377,8 @@ impl Record {
     }
 
     /// The networks of `row` kept under `settings` on this machine with `threads` threads and
-    /// this build's backend, in order from the first and without a gap: those a rerun of the vote need not train again.
+    /// this build's backend, in order from the first and without a gap: those a rerun of the
+    /// vote need not train again.
     /// (Networks timed elsewhere would make a row's time that of no one machine.)
     pub fn networks(&self, row: &Row, settings: Settings, threads: usize) -> Vec<Member> {
         let machine = machine();
@@ -397,9 +398,9 @@ impl Record {
     }
 
     /// The networks of `row` kept under other settings, another thread count or backend, or on
-    /// another machine, which a run under `settings` with `threads` threads does not use (and does not
-    /// remove): `(network, what differs)`, the latter a phrase such as "with 1 thread, not 2
-    /// threads" or "on one machine, not another".
+    /// another machine, which a run under `settings` with `threads` threads does not use (and
+    /// does not remove): `(network, what differs)`, the latter a phrase such as "with 1 thread,
+    /// not 2 threads" or "on one machine, not another".
     pub fn other_networks(
         &self,
         row: &Row,
@@ -615,22 +616,36 @@ fn cut(text: &str) -> String {
     out
 }
 
-/// The CPU's name (`model name` of `/proc/cpuinfo`, where there is one) and the CPUs this
-/// process may use: `AMD EPYC 7B13, 2 CPUs`.
+/// The CPU's name (`model name` of `/proc/cpuinfo`, where there is one), its family and model
+/// numbers where `/proc/cpuinfo` gives them, and the CPUs this process may use: `AMD EPYC
+/// (family 25, model 1), 2 CPUs`. (Virtual machines often name the CPU no better than `AMD
+/// EPYC`, which covers processors whose cores run the same network at twice each other's speed;
+/// the numbers tell them apart.)
 pub fn machine() -> String {
-    let name = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, name)| name.trim().to_string())
-        })
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    machine_named(&info, cpus)
+}
+
+/// [`machine`] from the text of `/proc/cpuinfo` (empty where there is none) and the CPU count.
+fn machine_named(cpuinfo: &str, cpus: usize) -> String {
+    // The first CPU's field `key`, if it has a value.
+    let field = |key: &str| {
+        cpuinfo
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, value)| value.trim())
+            .filter(|value| !value.is_empty())
+    };
+    let name = field("model name").unwrap_or(std::env::consts::ARCH);
+    let numbers = match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!(" (family {family}, model {model})"),
+        _ => String::new(),
+    };
     format!(
-        "{name}, {}",
+        "{name}{numbers}, {}",
         crate::report::console::count(cpus as u64, "CPU")
     )
 }
@@ -860,6 +875,38 @@ mod tests {
         assert_eq!(civil(11_016), (2000, 2, 29));
         assert_eq!(civil(11_017), (2000, 3, 1));
         assert_eq!(civil(20_793), (2026, 12, 6));
+    }
+
+    /// A machine is named by its CPU's name and, where `/proc/cpuinfo` gives them, its family and
+    /// model numbers (two processors a virtual machine names alike are told apart by them), from
+    /// the first CPU's fields only.
+    #[test]
+    fn a_machine_is_named_with_its_family_and_model() {
+        let cpu = |model: &str| {
+            format!(
+                "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: \
+                 {model}\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2\n\n"
+            )
+        };
+        let zen3 = cpu("1");
+        assert_eq!(
+            machine_named(&zen3, 2),
+            "AMD EPYC (family 25, model 1), 2 CPUs"
+        );
+        assert_ne!(machine_named(&cpu("17"), 2), machine_named(&zen3, 2));
+        let two = format!(
+            "{zen3}{}",
+            cpu("17").replace("processor\t: 0", "processor\t: 1")
+        );
+        assert_eq!(
+            machine_named(&two, 1),
+            "AMD EPYC (family 25, model 1), 1 CPU"
+        );
+        // Without the numbers (AArch64's /proc/cpuinfo), or without the file at all.
+        let arm = "processor\t: 0\nBogoMIPS\t: 48.00\nCPU implementer\t: 0x41\n\n";
+        let arch = std::env::consts::ARCH;
+        assert_eq!(machine_named(arm, 8), format!("{arch}, 8 CPUs"));
+        assert_eq!(machine_named("", 1), format!("{arch}, 1 CPU"));
     }
 
     /// A vote's networks come back from the file as they were kept, only under the settings,
