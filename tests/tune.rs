@@ -787,15 +787,15 @@ fn a_dead_workers_trial_is_taken_over_at_once(storage: &str, study: &str) {
     );
     let stale = args.iter().position(|a| a == "--stale-after").unwrap();
     args[stale + 1] = "600".into();
-    let spawn = |stdout: Stdio| {
+    let spawn = |output: fn() -> Stdio| {
         Command::new(env!("CARGO_BIN_EXE_nndl"))
             .args(&args)
-            .stdout(stdout)
-            .stderr(Stdio::null())
+            .stdout(output())
+            .stderr(output())
             .spawn()
             .unwrap()
     };
-    let mut first = spawn(Stdio::null());
+    let mut first = spawn(Stdio::null);
     let start = Instant::now();
     let epochs = || {
         store::open(storage)
@@ -818,7 +818,7 @@ fn a_dead_workers_trial_is_taken_over_at_once(storage: &str, study: &str) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut second = spawn(Stdio::piped());
+    let mut second = spawn(Stdio::piped);
     let (lines, printed) = mpsc::channel();
     let stdout = second.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -830,12 +830,29 @@ fn a_dead_workers_trial_is_taken_over_at_once(storage: &str, study: &str) {
             let _ = lines.send(line);
         }
     });
+    // The second worker's errors, read as they come (a full pipe would stall it), to show
+    // why it stopped if it does.
+    let mut stderr = second.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let mut said = Vec::new();
     let waiting = loop {
-        let line = printed
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the second worker said nothing of what it waits for");
-        if line.starts_with("Waiting for ") {
-            break line;
+        match printed.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.starts_with("Waiting for ") => break line,
+            Ok(line) => said.push(line),
+            Err(e) => {
+                let _ = first.kill();
+                let _ = second.kill();
+                let status = second.wait().unwrap();
+                let errors = errors.join().unwrap();
+                panic!(
+                    "the second worker said nothing of what it waits for ({e:?}, {status}); \
+                     it said {said:?}, and on stderr:\n{errors}"
+                );
+            }
         }
     };
     let pid = first.id();
@@ -857,7 +874,8 @@ fn a_dead_workers_trial_is_taken_over_at_once(storage: &str, study: &str) {
         rest.push(line);
     }
     let status = second.wait().unwrap();
-    assert!(status.success(), "{rest:?}");
+    let errors = errors.join().unwrap();
+    assert!(status.success(), "{rest:?}\n{errors}");
     assert!(killed.elapsed() < Duration::from_secs(120), "{rest:?}");
     assert!(
         rest.iter().any(|l| l.starts_with("Best trial 0: ")),
