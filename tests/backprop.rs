@@ -424,3 +424,59 @@ fn fast_steps_match_the_books_update_mini_batch_over_an_epoch() {
         }
     }
 }
+
+/// In `f32`, network2's step through the small-batch kernels (forward products and the fused
+/// update, where the CPU has them) ends as the step through general products does: a full
+/// mini-batch of 10 and a short one, inputs that fill strips of the kernels' lanes and leave a
+/// tail, with and without dropout.
+#[test]
+fn the_f32_step_through_the_kernels_is_the_general_one() {
+    let sizes = [19, 13, 10];
+    for (activation, cost) in combinations() {
+        for dropout in [0.0, 0.5] {
+            let mut r = rng(21);
+            let net: Network<f32> = Network::new(&sizes, Init::StandardNormal, cost, &mut r)
+                .with_activation(activation);
+            let data = random_dataset(12, sizes[0], sizes[2] as u8, &mut r).cast::<f32>();
+            let step = Step {
+                eta: 0.5,
+                lambda: 5.0,
+                n: 1000,
+                dropout,
+            };
+            let batches: [&[usize]; 2] = [&[3, 0, 7, 11, 2, 9, 4, 1, 8, 10], &[5, 6]];
+            let trained = |general: bool| {
+                let mut net = net.clone();
+                let mut batched = Batched::new(&net.sizes, 10);
+                if general {
+                    batched.use_general_products();
+                }
+                let mut r = rng(2);
+                for batch in batches {
+                    batched.update_mini_batch(&mut net, &data, batch, &step, &mut r);
+                    // On the CPUs CI runs on, the kernels are what a mini-batch of up to 10
+                    // takes in f32.
+                    #[cfg(target_arch = "x86_64")]
+                    if std::arch::is_x86_feature_detected!("fma")
+                        && std::arch::is_x86_feature_detected!("avx2")
+                    {
+                        assert_eq!(batched.small_batch_kernels(&net), !general);
+                    }
+                }
+                net
+            };
+            let (kernels, general) = (trained(false), trained(true));
+            assert_ne!(general.weights, net.weights, "the step changed nothing");
+            let what = format!("{activation:?}/{cost:?}, dropout {dropout}");
+            let values = |n: &Network<f32>| -> Vec<f64> {
+                let w = n.weights.iter().flat_map(|w| w.iter());
+                w.chain(n.biases.iter().flat_map(|b| b.iter()))
+                    .map(|&v| f64::from(v))
+                    .collect()
+            };
+            for (x, y) in values(&kernels).into_iter().zip(values(&general)) {
+                assert_close(&what, x, y, 1e-4);
+            }
+        }
+    }
+}

@@ -11,11 +11,23 @@
 //!
 //! - `masks[l]`: `(sizes[l+1], m)` for each hidden layer, the dropout masks, one example per
 //!   column (drawn example by example, see [`crate::model::dropout`]).
+//! - `rows[l]`: `(m, sizes[l+1])` for each hidden layer, its activations one example per row,
+//!   as the small-batch kernels read the next layer's input.
 //!
 //! All buffers are allocated once for the largest mini-batch and reused; a smaller last
 //! mini-batch uses the first columns. The update is fused into the gradient product:
-//! W ← (1 − ηλ/n)·W − (η/m)·δ·Aᵀ is one `general_mat_mul` with α = −η/m and β = 1 − ηλ/n,
-//! so ∇w is never stored.
+//! W ← (1 − ηλ/n)·W − (η/m)·δ·Aᵀ in one pass over W, so ∇w is never stored.
+//!
+//! The products: in `f32`, with up to [`small_batch::MAX_EXAMPLES`] examples (the book's
+//! mini-batch of 10) on a CPU with FMA, the forward products and the updates are chapter 6's
+//! small-batch kernels ([`small_batch::forward`], [`small_batch::update_packed`], the update
+//! reading the inputs as the forward product packed them); BP2's small product stays a general
+//! one. Otherwise every product is one `general_mat_mul`, the update's with α = −η/m and
+//! β = 1 − ηλ/n. Not in `f64`: there the kernels' 10 accumulators of two registers each do not
+//! fit AVX2's 16, and how many spill to the stack depends on the crate the generic code is
+//! compiled in — `nndl bench` measured network3's `f64` epoch 1.1× faster with them, the
+//! criterion bench `step-f64/network3` up to 1.8× slower (AMD EPYC with AVX2; see
+//! `docs/performance.md`). In `f32`, network2/3's epoch measured 1.4× faster.
 
 use crate::rng::SeededRng;
 use ndarray::linalg::general_mat_mul;
@@ -23,6 +35,7 @@ use ndarray::{s, Array1, Array2, Zip};
 
 use crate::data::Dataset;
 use crate::model::dropout;
+use crate::model::layers::small_batch;
 use crate::model::network::{Gradient, Network};
 use crate::model::Step;
 use crate::real::Real;
@@ -45,6 +58,15 @@ pub struct Batched<F: Real = f64> {
     dropout: Option<f64>,
     /// Examples in the current mini-batch (≤ m_max).
     m: usize,
+    /// `rows[l]`: `(m_max, sizes[l+1])` for each hidden layer, its activations one example per
+    /// row: the next layer's input as the small-batch kernels read it.
+    rows: Vec<Array2<F>>,
+    /// `packed[l]`: layer l's inputs as the small-batch kernels' forward product packed them,
+    /// read again by its update.
+    packed: Vec<Vec<F>>,
+    /// Whether mini-batches of up to [`small_batch::MAX_EXAMPLES`] go through the
+    /// small-batch kernels (in `f32`, where the CPU has them) rather than `general_mat_mul`.
+    small_batch: bool,
 }
 
 impl<F: Real> Batched<F> {
@@ -62,7 +84,27 @@ impl<F: Real> Batched<F> {
                 .collect(),
             dropout: None,
             m: 0,
+            rows: sizes[1..sizes.len() - 1]
+                .iter()
+                .map(|&n| Array2::zeros((m_max, n)))
+                .collect(),
+            packed: vec![Vec::new(); sizes.len() - 1],
+            small_batch: small_batch::available() && std::mem::size_of::<F>() == 4,
         }
+    }
+
+    /// Sends every product through `general_mat_mul`, as for mini-batches larger than
+    /// [`small_batch::MAX_EXAMPLES`], to test the small-batch kernels against it.
+    pub fn use_general_products(&mut self) {
+        self.small_batch = false;
+    }
+
+    /// Whether the gathered mini-batch goes through [`small_batch`]'s kernels with `net`'s
+    /// weights (contiguous, as a network's always are; otherwise general products).
+    pub fn small_batch_kernels(&self, net: &Network<F>) -> bool {
+        self.small_batch
+            && (1..=small_batch::MAX_EXAMPLES).contains(&self.m)
+            && net.weights.iter().all(|w| w.is_standard_layout())
     }
 
     /// Copies the examples `batch` of `data` into `x` and their one-hot targets into `y`.
@@ -71,7 +113,9 @@ impl<F: Real> Batched<F> {
             let sizes: Vec<usize> = std::iter::once(self.x.ncols())
                 .chain(self.activations.iter().map(|a| a.nrows()))
                 .collect();
+            let small_batch = self.small_batch;
             *self = Batched::new(&sizes, batch.len());
+            self.small_batch = small_batch;
         }
         self.m = batch.len();
         self.dropout = None;
@@ -102,16 +146,37 @@ impl<F: Real> Batched<F> {
         let last = layers - 1;
         // Forward: Aˡ = f(Wˡ·Aˡ⁻¹ + bˡ), bias and f applied in one pass over each row, then
         // the dropout masks.
+        let small = self.small_batch_kernels(net);
         for l in 0..layers {
             let (below, rest) = self.activations.split_at_mut(l);
-            let mut a = rest[0].slice_mut(s![.., ..m]); // (n_out, m)
-            if l == 0 {
+            if small {
+                // z = W·xᵀ with x one example per row: the images as gathered, a hidden
+                // layer's activations turned into rows first.
+                let x = if l == 0 {
+                    self.x.view()
+                } else {
+                    let rows = &mut self.rows[l - 1];
+                    rows.slice_mut(s![..m, ..])
+                        .assign(&below[l - 1].slice(s![.., ..m]).t());
+                    rows.view()
+                };
+                let x = x.to_slice().expect("work buffers are contiguous");
+                let w = &net.weights[l];
+                let w_slice = w.as_slice().expect("weights are contiguous");
+                let z_stride = rest[0].ncols();
+                let z = rest[0].as_slice_mut().expect("work buffers are contiguous");
+                let packed = &mut self.packed[l];
+                small_batch::forward(F::one(), w_slice, w.ncols(), x, m, z, z_stride, packed);
+            } else if l == 0 {
+                let mut a = rest[0].slice_mut(s![.., ..m]); // (n_out, m)
                 let x = self.x.slice(s![..m, ..]); // (m, n_in)
                 general_mat_mul(F::one(), &net.weights[0], &x.t(), F::zero(), &mut a);
             } else {
+                let mut a = rest[0].slice_mut(s![.., ..m]); // (n_out, m)
                 let a_in = below[l - 1].slice(s![.., ..m]); // (n_in, m)
                 general_mat_mul(F::one(), &net.weights[l], &a_in, F::zero(), &mut a);
             }
+            let a = self.activations[l].slice_mut(s![.., ..m]);
             let mask = self.masks.get(l).filter(|_| self.dropout.is_some());
             net.activate_batch(l, a, mask.map(|mask| mask.slice(s![.., ..m])));
         }
@@ -173,14 +238,32 @@ impl<F: Real> Batched<F> {
         grad
     }
 
-    /// The gradient-descent step of eq. (93), fused: W ← (1 − ηλ/n)·W − (η/m)·δ·Aᵀ as one
-    /// GEMM per layer, and b ← b − (η/m)·Σ δ.
+    /// The gradient-descent step of eq. (93), fused: W ← (1 − ηλ/n)·W − (η/m)·δ·Aᵀ in one
+    /// pass over each W, and b ← b − (η/m)·Σ δ — by [`small_batch::update_packed`] from the
+    /// inputs the forward pass packed, or by one GEMM per layer.
     pub fn update(&self, net: &mut Network<F>, step: &Step) {
         let m = self.m;
         let k = F::of(step.eta / m as f64);
         let decay = F::of(step.decay());
+        let small = self.small_batch_kernels(net);
         for l in 0..net.weights.len() {
             let delta = self.deltas[l].slice(s![.., ..m]); // (n_out, m)
+            let b: &mut Array1<F> = &mut net.biases[l];
+            if small {
+                let n_in = net.weights[l].ncols();
+                let delta_stride = self.deltas[l].ncols();
+                let delta = self.deltas[l]
+                    .as_slice()
+                    .expect("work buffers are contiguous");
+                let b = b.as_slice_mut().expect("a 1-d array is contiguous");
+                small_batch::update_biases(b, delta, delta_stride, m, k);
+                let x = small_batch::packed(&self.packed[l], n_in, m);
+                let w = net.weights[l]
+                    .as_slice_mut()
+                    .expect("weights are contiguous");
+                small_batch::update_packed(w, n_in, delta, delta_stride, x, m, (decay, k));
+                continue;
+            }
             if l == 0 {
                 let x = self.x.slice(s![..m, ..]); // Aᵀ of the input layer: (m, n_in)
                 general_mat_mul(-k, &delta, &x, decay, &mut net.weights[0]);
@@ -188,7 +271,6 @@ impl<F: Real> Batched<F> {
                 let a_in = self.activations[l - 1].slice(s![.., ..m]); // (n_in, m)
                 general_mat_mul(-k, &delta, &a_in.t(), decay, &mut net.weights[l]);
             }
-            let b: &mut Array1<F> = &mut net.biases[l];
             for (b, row) in b.iter_mut().zip(delta.rows()) {
                 *b -= k * row.sum();
             }

@@ -23,6 +23,11 @@
 //!   for (prefetched) a strip ahead, since a walk down the rows is one the hardware does not
 //!   foresee. (A first layer, with no input error to send back, is updated by a general
 //!   product instead: this kernel's update alone measured slower than `matrixmultiply`'s.)
+//! - [`update_packed`]: the update alone, for network2's batched step, whose BP2 is a product
+//!   of its own: the same walk down strips of columns without the input error, each weight
+//!   updated as [`backward_update`] updates it. (On `ch6-fc`'s first layer, 100×784, it
+//!   measured no faster than the general product there, so chapter 6's dense layers keep
+//!   that: `nndl bench --nets ch6-fc`, eight runs alternated, AMD EPYC with AVX2.)
 //! - [`forward_packed`], [`backward_update_packed`]: the same on some of the rows of W, from
 //!   inputs packed once, for threads that share a layer's neurons (see [`super::dense`]).
 //!
@@ -166,6 +171,23 @@ pub fn backward_update<F: Real>(
     update_biases(b, delta, delta_stride, m, scale);
     let packed = pack(x, n_in, m, packed);
     backward_update_packed(w, n_in, delta, delta_stride, packed, d_x, m, (decay, scale));
+}
+
+/// The update of [`backward_update_packed`] alone, for a step that computes the input error
+/// apart: w[j, k] ← decay·w[j, k] − scale·Σ_e δ[j, e]·x[e, k] over the first
+/// `m` examples, `delta` `(w's rows, delta_stride)`, from inputs already [`pack`]ed. Each
+/// weight is updated as [`backward_update_packed`] updates it, to the bit.
+pub fn update_packed<F: Real>(
+    w: &mut [F],
+    n_in: usize,
+    delta: &[F],
+    delta_stride: usize,
+    packed: &[F],
+    m: usize,
+    step: (F, F),
+) {
+    check(w.len(), n_in, packed.len(), m, delta.len(), delta_stride);
+    with_examples!(m, E => update_kernel::<F, L, E>(w, n_in, delta, delta_stride, packed, step))
 }
 
 /// b[j] ← b[j] − scale·Σ_e δ[j, e] over the first `m` examples (BP3 and the update), `delta`
@@ -498,13 +520,30 @@ fn backward_kernel<F: Real, const L: usize, const E: usize>(
 }
 
 /// One row's strip of L weights: adds its part of each example's input error to `d`
-/// (w·δ[e], BP2), and returns it updated (decay·w − scale·Σ_e δ[e]·x[e], BP4).
+/// (w·δ[e], BP2), and returns it [`updated`].
 #[inline(always)]
 fn strip_row<F: Real, const L: usize, const E: usize>(
     wk: [F; L],
     delta: &[F; E],
     xk: &[F],
     d: &mut [[F; L]; E],
+    step: (F, F),
+) -> [F; L] {
+    for e in 0..E {
+        for l in 0..L {
+            d[e][l] = wk[l].mul_add(delta[e], d[e][l]);
+        }
+    }
+    updated(wk, delta, xk, step)
+}
+
+/// One row's strip of L weights updated: decay·w − scale·Σ_e δ[e]·x[e] (BP4 and the step),
+/// with `xk` the strip's packed inputs.
+#[inline(always)]
+fn updated<F: Real, const L: usize, const E: usize>(
+    wk: [F; L],
+    delta: &[F; E],
+    xk: &[F],
     (decay, scale): (F, F),
 ) -> [F; L] {
     // ∇W's strip, summed in two halves: one chain of E dependent multiply-adds per row would
@@ -512,11 +551,46 @@ fn strip_row<F: Real, const L: usize, const E: usize>(
     let mut grad = [[F::zero(); L]; 2];
     for e in 0..E {
         for l in 0..L {
-            d[e][l] = wk[l].mul_add(delta[e], d[e][l]);
             grad[e % 2][l] = delta[e].mul_add(xk[e * L + l], grad[e % 2][l]);
         }
     }
     std::array::from_fn(|l| decay.mul_add(wk[l], -scale * (grad[0][l] + grad[1][l])))
+}
+
+/// [`update_packed`]'s loops: as [`backward_kernel`]'s, a strip of L columns of W at a time
+/// down all its rows, the strip's packed inputs staying in L1 (in registers where they fit).
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn update_kernel<F: Real, const L: usize, const E: usize>(
+    w: &mut [F],
+    n_in: usize,
+    delta: &[F],
+    delta_stride: usize,
+    packed: &[F],
+    step: (F, F),
+) {
+    let full = n_in / L;
+    for (s, xk) in packed.chunks_exact(E * L).take(full).enumerate() {
+        let k = s * L;
+        for (row, delta) in w.chunks_exact_mut(n_in).zip(delta.chunks(delta_stride)) {
+            let delta: &[F; E] = delta[..E].try_into().expect("E values");
+            // The next strip's line of this row, as in `backward_kernel`.
+            prefetch(row.as_ptr().wrapping_add(k).wrapping_byte_add(CACHE_LINE));
+            let wk: &mut [F; L] = (&mut row[k..k + L]).try_into().expect("L values");
+            *wk = updated(*wk, delta, xk, step);
+        }
+    }
+    // The last n_in mod L columns, as a strip padded with zeros (as the packed inputs are).
+    let (k, width) = (full * L, n_in % L);
+    if width > 0 {
+        let xk = &packed[full * E * L..];
+        for (row, delta) in w.chunks_exact_mut(n_in).zip(delta.chunks(delta_stride)) {
+            let delta: &[F; E] = delta[..E].try_into().expect("E values");
+            let mut wk = [F::zero(); L];
+            wk[..width].copy_from_slice(&row[k..]);
+            let wk = updated(wk, delta, xk, step);
+            row[k..].copy_from_slice(&wk[..width]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -630,6 +704,13 @@ mod tests {
                 close(&fast_dx, &d_x, tol, &format!("d_x {what}"));
                 close(&fast_w, &w2, tol, &format!("w {what}"));
                 close(&fast_b, &b2, tol, &format!("b {what}"));
+
+                // The update alone, row by row: each weight as the fused pass leaves it.
+                let mut only_w = of(&w);
+                let packed_x = pack(&of(&x), n_in, m, &mut packed).to_vec();
+                let step_f = (F::of(step.0), F::of(step.1));
+                update_packed(&mut only_w, n_in, &delta_wide, stride, &packed_x, m, step_f);
+                assert_eq!(only_w, fast_w, "w updated alone, {what}");
 
                 // The rows shared between parts, from one packing: z and W to the bit, and
                 // the parts' input errors adding up to the whole one.
