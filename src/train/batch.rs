@@ -41,6 +41,13 @@ use crate::model::Step;
 use crate::real::Real;
 use crate::train::step::UpdateMiniBatch;
 
+/// Whether the step takes the small-batch kernels for mini-batches of up to
+/// [`small_batch::MAX_EXAMPLES`] in precision `F` on this CPU: in `f32`, where
+/// [`small_batch::available`] (see the module's notes for `f64`).
+pub fn takes_small_batch_kernels<F: Real>() -> bool {
+    std::mem::size_of::<F>() == 4 && small_batch::available()
+}
+
 /// Work buffers for matrix-based backprop of one network shape.
 #[derive(Clone, Debug)]
 pub struct Batched<F: Real = f64> {
@@ -89,7 +96,7 @@ impl<F: Real> Batched<F> {
                 .map(|&n| Array2::zeros((m_max, n)))
                 .collect(),
             packed: vec![Vec::new(); sizes.len() - 1],
-            small_batch: small_batch::available() && std::mem::size_of::<F>() == 4,
+            small_batch: takes_small_batch_kernels::<F>(),
         }
     }
 
