@@ -4,8 +4,8 @@
 //! A change that reorders a sum, draws one more random number or rounds differently fails
 //! here; a change that means to alter a run must say so by updating a digest.
 //!
-//! network1's step is nndl's own arithmetic, the same on every machine: its digest is checked
-//! everywhere. The other runs go through matrix products, whose bits are those of the kernels
+//! network1's step is nndl's own arithmetic, the same on every machine: its digests (the
+//! book's run, and one in `f32` with weight decay and dropout) are checked everywhere. The other runs go through matrix products, whose bits are those of the kernels
 //! that make them. In `f64` every product of network2's step is a general one (`ndarray`'s
 //! `general_mat_mul`, the backend's); in `f32` on a CPU with FMA the step takes nndl's
 //! small-batch kernels (`nndl::model::layers::small_batch`, whose sums are in an order of their
@@ -139,8 +139,23 @@ const KNOWN_KERNELS: &[Known] = &[
     },
 ];
 
-/// network1's digest, the same everywhere.
-const NETWORK1: u64 = 0xe60d_ed04_9e85_c5e0;
+/// network1's digests, the same everywhere, for [`network1_runs`].
+const NETWORK1: [u64; 2] = [0xe60d_ed04_9e85_c5e0, 0x6715_fc79_8f43_0269];
+
+/// network1's runs: the book's, and one in `f32` with weight decay and dropout (the first
+/// layer's step over touched and untouched columns, and the masks).
+fn network1_runs() -> [(&'static str, TrainConfig); 2] {
+    [
+        ("network1", run(Variant::Network1)),
+        ("network1, f32, lambda 5, dropout 0.2", {
+            let mut c = run(Variant::Network1);
+            c.network.precision = Precision::F32;
+            c.sgd.lambda = 5.0;
+            c.sgd.dropout = 0.2;
+            c
+        }),
+    ]
+}
 
 /// 64-bit FNV-1a over the little-endian bytes of values, each as an `f64`.
 struct Fnv(u64);
@@ -441,8 +456,10 @@ fn default_runs_train_the_same_weights_as_before() {
         training,
         test: mnist.test,
     };
-    let got = trained_digest(&run(Variant::Network1), &sets);
-    assert_eq!(got, NETWORK1, "network1: {got:#018x}");
+    let got = network1_runs().map(|(_, config)| trained_digest(&config, &sets));
+    for ((what, _), (got, want)) in network1_runs().iter().zip(got.iter().zip(NETWORK1)) {
+        assert_eq!(*got, want, "{what}: {got:#018x}");
+    }
 
     // Each run with the fingerprint that decides its bits: the general products', or, for
     // the `f32` run where its step takes the small-batch kernels, theirs.

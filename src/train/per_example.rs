@@ -11,12 +11,12 @@
 //!   For that the first weight matrix and its gradient are kept **column-major** (each input
 //!   pixel's 30 weights contiguous); the values are the same, only their order in memory
 //!   changes, and every other use of the network is layout-agnostic.
-//! - the first layer's column loops ([`add_columns`] for z, [`add_outer_columns`] for ∇w) keep
+//! - the first layer's column loops (`add_columns` for z, `add_outer_columns` for ∇w) keep
 //!   the 30 values they add to or from in registers, 32 rows at a time, instead of going to
-//!   memory for each of the ~150 non-zero pixels, and the gradient's columns are padded to 32
-//!   rows so that none ends in a part of a vector. Every sum is added up in the book's order,
-//!   so the weights trained are those of the plain loops, kept beside them and tested against
-//!   them to the bit.
+//!   memory for each of the ~150 non-zero pixels, and the gradient's columns are padded to a
+//!   multiple of 32 rows so that none ends in a part of a vector. Every sum is added up in the
+//!   order of the plain loops, which are kept beside them and tested against them to the bit,
+//!   so the weights trained are the same.
 //!
 //! Under dropout each example draws its masks as it is propagated (see [`crate::model::dropout`]).
 //!
@@ -36,9 +36,10 @@ use crate::train::step::UpdateMiniBatch;
 /// Buffers for per-example backprop of one network shape.
 #[derive(Clone, Debug)]
 pub struct PerExample<F: Real = f64> {
-    /// Gradient summed over the mini-batch; `nabla_w[0]` column-major like the weights, each
-    /// column padded to [`Self::stride`] rows with zeros, `(n_0, stride)`: whole chunks of
-    /// [`CHUNK`] rows, so that [`add_outer_columns`] never stops short within one.
+    /// Gradient summed over the mini-batch. `nabla_w[0]` is the first layer's transposed,
+    /// `(n_0, stride)`: row j holds column j of ∇w (each pixel's `sizes[1]` values
+    /// contiguous, as in the weights), then padding up to [`Self::stride`] that is never read,
+    /// so that [`add_outer_columns`] works on whole chunks of [`CHUNK`] rows.
     sum: Gradient<F>,
     /// The padded length of a column of `sum.nabla_w[0]`: `sizes[1]` rounded up to [`CHUNK`].
     stride: usize,
@@ -69,9 +70,9 @@ fn contiguous<F: Real>(v: &Array1<F>) -> &[F] {
 /// result) is the same on every path, only the vector width differs.
 ///
 /// z is taken [`CHUNK`] rows at a time and held in registers while every column adds to it:
-/// [`add_columns_slow`], which adds each column to z in memory, waits on every column for
+/// `add_columns_slow`, which adds each column to z in memory, waits on every column for
 /// its sums to be stored and loaded again. Each z\[i\] is added to in the same order, so both
-/// give the same bits (tested).
+/// give the same bits (tested against `add_columns_slow`).
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn add_columns<F: Real>(z: &mut [F], w: &[F], x: &[F], nonzero: &[usize]) {
     let n = z.len();
@@ -117,7 +118,7 @@ fn add_columns_slow<F: Real>(z: &mut [F], w: &[F], x: &[F], nonzero: &[usize]) {
 /// g[:, j] += x_j·δ for j in `nonzero`, with `g` column-major, each column padded to
 /// `stride` rows (a multiple of [`CHUNK`]): the outer product δ·xᵀ restricted to the non-zero
 /// inputs. δ is held in registers a chunk of rows at a time, and each column's chunk is
-/// read, added to and written back whole (the padding rows add x_j·0).
+/// read, added to and written back whole (the padding rows, never read, add x_j·0).
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn add_outer_columns<F: Real>(g: &mut [F], stride: usize, delta: &[F], x: &[F], nonzero: &[usize]) {
     assert!(
@@ -180,8 +181,8 @@ fn step_first_layer<F: Real>(
     }
 }
 
-/// Writes the indices of the non-zero values of `x` to the start of `nonzero` (as long as
-/// `x`), in order, and returns how many there are.
+/// Writes the indices of the non-zero values of `x` to the start of `nonzero` (at least as
+/// long as `x`), in order, and returns how many there are.
 ///
 /// Whether a pixel is 0 is unpredictable, so there is no branch per pixel: eight pixels at a
 /// time, the bits of the non-zero ones make a number that picks, from [`LEFT_PACK`], where
