@@ -38,11 +38,10 @@ use crate::train::step::UpdateMiniBatch;
 pub struct PerExample<F: Real = f64> {
     /// Gradient summed over the mini-batch. `nabla_w[0]` is the first layer's transposed,
     /// `(n_0, stride)`: row j holds column j of ∇w (each pixel's `sizes[1]` values
-    /// contiguous, as in the weights), then padding up to [`Self::stride`] that is never read,
-    /// so that [`add_outer_columns`] works on whole chunks of [`CHUNK`] rows.
+    /// contiguous, as in the weights), then padding up to `stride` — `sizes[1]` rounded up to
+    /// [`CHUNK`] — that is never read, so that [`add_outer_columns`] works on whole chunks of
+    /// [`CHUNK`] rows.
     sum: Gradient<F>,
-    /// The padded length of a column of `sum.nabla_w[0]`: `sizes[1]` rounded up to [`CHUNK`].
-    stride: usize,
     /// The current example, `(n_0,)`.
     x: Array1<F>,
     /// Indices of the example's non-zero inputs (the first `count` of them, see `backprop`).
@@ -246,12 +245,10 @@ fn column_major<F: Real>(w: &Array2<F>) -> Array2<F> {
 impl<F: Real> PerExample<F> {
     pub fn new(net: &Network<F>) -> Self {
         let mut sum = Gradient::zeros_like(net);
-        let stride = net.sizes[1].next_multiple_of(CHUNK);
-        sum.nabla_w[0] = Array2::zeros((net.sizes[0], stride));
+        sum.nabla_w[0] = Array2::zeros((net.sizes[0], net.sizes[1].next_multiple_of(CHUNK)));
         let layers = || net.sizes[1..].iter().map(|&n| Array1::zeros(n));
         PerExample {
             sum,
-            stride,
             x: Array1::zeros(net.sizes[0]),
             nonzero: vec![0; net.sizes[0]],
             touched: vec![false; net.sizes[0]],
@@ -390,10 +387,11 @@ impl<F: Real> PerExample<F> {
             .as_slice()
             .expect("a buffer made contiguous by new()");
         self.sum.nabla_b[0] += &self.deltas[0];
+        let stride = self.sum.nabla_w[0].ncols();
         let nabla = self.sum.nabla_w[0]
             .as_slice_mut()
             .expect("made contiguous by new()");
-        add_outer_columns(nabla, self.stride, delta, x, nonzero);
+        add_outer_columns(nabla, stride, delta, x, nonzero);
     }
 }
 
@@ -419,10 +417,10 @@ impl<F: Real> PerExample<F> {
         let w0 = net.weights[0]
             .as_slice_memory_order_mut()
             .expect("update_mini_batch makes the first weights contiguous and column-major");
+        let (n, stride) = (net.sizes[1], self.sum.nabla_w[0].ncols());
         let g0 = self.sum.nabla_w[0]
             .as_slice_mut()
             .expect("made contiguous by new()");
-        let (n, stride) = (net.sizes[1], self.stride);
         let list = &self.touched_list[..self.touched_count];
         step_first_layer(w0, n, g0, stride, &self.touched, list, decay, k);
         for &j in list {
