@@ -6,10 +6,10 @@
 //! n)`, n = m·H′·W′ (640 for the book's second layer and a mini-batch of 10), so each entry
 //! ∇W[f, r] is the dot product of row f of δ_Z with row r of cols. A general product reads
 //! colsᵀ down its columns into its packed layout. Here both are rearranged along their rows
-//! (vector copies) into strips of L columns, and a tile of [`TILE_ROWS_A`] rows of δ_Z ×
-//! [`TILE_ROWS_B`] rows of cols keeps its sums in registers ([`TILE_ROWS_A`] +
-//! [`TILE_ROWS_B`] loads per [`TILE_ROWS_A`]·[`TILE_ROWS_B`] multiply-adds); one tile's rows
-//! of cols stay in L1 while the rearranged δ_Z (100 kB) passes by from L2.
+//! (vector copies) into strips of L columns, and a tile of PA rows of δ_Z × RB rows of cols
+//! keeps its sums in registers (PA + RB loads per PA·RB multiply-adds; its shape is
+//! [`tile_rows`]'s); one tile's rows of cols stay in L1 while the rearranged δ_Z (100 kB) passes
+//! by from L2.
 //!
 //! Measured on one core of an AMD EPYC with AVX-512 (2026-12-06), in `f32`: 72 GFLOP/s against
 //! 58 for `matrixmultiply` at the book's shape (`cargo bench --bench training --
@@ -29,11 +29,26 @@ use crate::real::Real;
 use super::direct_conv::{lane_sums, rows_of};
 use super::small_batch;
 
-/// Rows of `a` (filters) in a tile.
-pub const TILE_ROWS_A: usize = 3;
-/// Rows of `b` (unrolled patch offsets) in a tile. With [`TILE_ROWS_A`], 12 sums of L lanes:
-/// with the operands, within AVX2's 16 vector registers in `f32`.
-pub const TILE_ROWS_B: usize = 4;
+/// The most rows of `a` (filters) in a tile, on any CPU.
+const MAX_ROWS_A: usize = 4;
+/// The most rows of `b` (unrolled patch offsets) in a tile, on any CPU.
+const MAX_ROWS_B: usize = 4;
+
+/// A tile's rows of `a` and of `b` on this CPU, (PA, RB). [`tile`]'s loop keeps the RB strips
+/// of b and one strip of a in registers beside the PA·RB sums, PA·RB + RB + 1 vector registers
+/// in `f32`: 3 × 4 (17) where AVX-512 gives 32, 4 × 3 (16) in AVX2's 16. With 3 × 4 on AVX2,
+/// two of the sums went to the stack and back in every step of the loop, and the book's
+/// second convolution's ∇W ran at 26–29% of the peak, against 39–41% with 4 × 3 (`nndl bench
+/// --nets ch6-dropout --phases`, one core of an AMD EPYC with AVX2). (AArch64's 32 registers
+/// hold 4 lanes each, so a sum of L = 8 takes two: 4 × 3 needs all 32 there, 3 × 4 34.) Every
+/// sum is added up in the same order with either shape, so ∇W is the same to the bit.
+pub fn tile_rows() -> (usize, usize) {
+    if small_batch::avx512() {
+        (3, 4)
+    } else {
+        (4, 3)
+    }
+}
 /// Lanes of each sum: one 256-bit register of `f32`, two of `f64`.
 const L: usize = 8;
 
@@ -56,8 +71,20 @@ pub fn product<F: Real>(
     a: ArrayView2<F>,
     b: ArrayView2<F>,
     n: usize,
+    out: ArrayViewMut2<F>,
+    scratch: &mut Vec<F>,
+) {
+    product_in_tiles(a, b, n, out, scratch, tile_rows());
+}
+
+/// [`product`] in tiles of `(rows_a, rows_b)` rows (each 1 ..= 4).
+fn product_in_tiles<F: Real>(
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    n: usize,
     mut out: ArrayViewMut2<F>,
     scratch: &mut Vec<F>,
+    (rows_a, rows_b): (usize, usize),
 ) {
     let (p, r) = (a.nrows(), b.nrows());
     assert!(a.ncols() >= n && b.ncols() >= n, "a and b are (·, ≥ n)");
@@ -71,20 +98,20 @@ pub fn product<F: Real>(
     // it is.
     scratch.resize(scratch_len(p, n), F::zero());
     let (a_packed, b_packed) = scratch.split_at_mut(p * strips * L);
-    for p0 in (0..p).step_by(TILE_ROWS_A) {
-        let pa = TILE_ROWS_A.min(p - p0);
+    for p0 in (0..p).step_by(rows_a) {
+        let pa = rows_a.min(p - p0);
         pack(&a[p0 * sa..], sa, pa, n, &mut a_packed[p0 * strips * L..]);
     }
-    for r0 in (0..r).step_by(TILE_ROWS_B) {
-        let rb = TILE_ROWS_B.min(r - r0);
+    for r0 in (0..r).step_by(rows_b) {
+        let rb = rows_b.min(r - r0);
         let b_tile = &mut b_packed[..rb * strips * L];
         pack(&b[r0 * sb..], sb, rb, n, b_tile);
-        for p0 in (0..p).step_by(TILE_ROWS_A) {
-            let pa = TILE_ROWS_A.min(p - p0);
+        for p0 in (0..p).step_by(rows_a) {
+            let pa = rows_a.min(p - p0);
             let a_tile = &a_packed[p0 * strips * L..(p0 + pa) * strips * L];
             let sums = with_const!(pa, PA => with_const!(rb, RB =>
                 tile::<F, L, PA, RB>(a_tile, b_tile);
-                1 2 3 4); 1 2 3);
+                1 2 3 4); 1 2 3 4);
             for (i, sums) in sums.iter().take(pa).enumerate() {
                 for (j, &s) in sums.iter().take(rb).enumerate() {
                     out[[p0 + i, r0 + j]] = s;
@@ -97,7 +124,7 @@ pub fn product<F: Real>(
 /// The scratch space [`product`] uses for P rows of `a` and n columns: all of a and one
 /// tile's rows of b, rearranged.
 pub fn scratch_len(p: usize, n: usize) -> usize {
-    (p + TILE_ROWS_B) * n.div_ceil(L) * L
+    (p + MAX_ROWS_B) * n.div_ceil(L) * L
 }
 
 /// Rearranges `rows` rows of `x` (stride `stride`), n values each, into strips of L:
@@ -124,7 +151,7 @@ fn pack<F: Real>(x: &[F], stride: usize, rows: usize, n: usize, packed: &mut [F]
 fn tile<F: Real, const L: usize, const PA: usize, const RB: usize>(
     a: &[F],
     b: &[F],
-) -> [[F; TILE_ROWS_B]; TILE_ROWS_A] {
+) -> [[F; MAX_ROWS_B]; MAX_ROWS_A] {
     let mut acc = [[[F::zero(); L]; RB]; PA];
     for (av, bv) in a.chunks_exact(PA * L).zip(b.chunks_exact(RB * L)) {
         let (av, _) = av.as_chunks::<L>();
@@ -212,6 +239,44 @@ mod tests {
     #[test]
     fn f64_tiles_agree_with_the_obvious_loops() {
         agrees_with_the_obvious_loops::<f64>(1e-13);
+    }
+
+    /// Every tile shape gives the same bits as tiles of one row each: a tile only changes which
+    /// sums are in flight together, never the order of any one's additions. (So each CPU's
+    /// [`tile_rows`] gives the same ∇W.)
+    fn every_tile_shape_gives_the_same_bits<F: Real>() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        for (p, r, n) in [(40, 500, 640), (7, 9, 21), (5, 6, 67), (4, 3, 8), (1, 2, 3)] {
+            let a = random::<F>(p, n, &mut rng);
+            let b = random::<F>(r, n, &mut rng);
+            let in_tiles = |shape| {
+                let mut out = Array2::from_elem((p, r), F::zero());
+                let mut scratch = Vec::new();
+                product_in_tiles(a.view(), b.view(), n, out.view_mut(), &mut scratch, shape);
+                out
+            };
+            let one = in_tiles((1, 1));
+            for rows_a in 1..=MAX_ROWS_A {
+                for rows_b in 1..=MAX_ROWS_B {
+                    let tiles = in_tiles((rows_a, rows_b));
+                    let same = tiles
+                        .iter()
+                        .zip(&one)
+                        .all(|(x, y)| x.as_f64().to_bits() == y.as_f64().to_bits());
+                    assert!(same, "({p}, {r}, n {n}) in tiles of {rows_a} × {rows_b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f32_tile_shapes_give_the_same_bits() {
+        every_tile_shape_gives_the_same_bits::<f32>();
+    }
+
+    #[test]
+    fn f64_tile_shapes_give_the_same_bits() {
+        every_tile_shape_gives_the_same_bits::<f64>();
     }
 
     #[test]
