@@ -446,7 +446,11 @@ fn forward_kernel<F: Real, const L: usize, const E: usize, const R: usize>(
 /// start each row over. Without it, the forward phase of `ch6-dropout`'s second `fc:1000`
 /// (1,000 inputs in two blocks) ran at 15–17% of the `f32` peak, with it at 32–35% (`nndl
 /// bench --phases`, one core of an AMD EPYC with AVX2); `ch6-fc`'s `fc:100`, whose W stays in
-/// L2, ran as fast as before. A prefetch reads nothing the sums see: the same bits.
+/// L2, ran as fast as before. A prefetch reads nothing the sums see: the same bits. Not in
+/// `f64`, which reads each row of W whole (one block) and whose loop is held by the
+/// accumulators that do not fit in registers (see [`forward_kernel`]): there the prefetches
+/// measured no faster (the first `fc:1000`'s forward phase 0.165–0.245 s with them, 0.197–0.364
+/// s without, five runs each alternated).
 #[inline(always)]
 fn strip_dots<F: Real, const L: usize, const E: usize, const R: usize>(
     wks: [&[[F; L]]; R],
@@ -460,8 +464,10 @@ fn strip_dots<F: Real, const L: usize, const E: usize, const R: usize>(
     );
     let mut acc = [[[F::zero(); L]; E]; R];
     for (s, xk) in xks.chunks_exact(E).enumerate() {
-        for wk in &wks {
-            prefetch(wk[s].as_ptr().wrapping_add(next));
+        if std::mem::size_of::<F>() == 4 {
+            for wk in &wks {
+                prefetch(wk[s].as_ptr().wrapping_add(next));
+            }
         }
         for r in 0..R {
             let wk = &wks[r][s];
