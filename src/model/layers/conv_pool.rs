@@ -346,6 +346,9 @@ fn copy_short<F: Real>(dst: &mut [F], src: &[F]) {
 }
 
 /// `dst += src` for the short rows of col2im, in the same fixed-size chunks as [`copy_short`].
+/// Each chunk is copied into a local array, added to and stored back: adding in place, the
+/// compiler added one value at a time (a scalar load, add and store per value, `perf
+/// annotate`), as if the two rows might overlap.
 #[inline]
 fn add_short<F: Real>(dst: &mut [F], src: &[F]) {
     let mut d = dst.chunks_exact_mut(LANES);
@@ -353,9 +356,11 @@ fn add_short<F: Real>(dst: &mut [F], src: &[F]) {
     for (d, s) in (&mut d).zip(&mut s) {
         let d: &mut [F; LANES] = d.try_into().expect("chunks of LANES");
         let s: &[F; LANES] = s.try_into().expect("chunks of LANES");
-        for (d, &s) in d.iter_mut().zip(s) {
-            *d += s;
+        let mut sum = *d;
+        for (sum, &s) in sum.iter_mut().zip(s) {
+            *sum += s;
         }
+        *d = sum;
     }
     for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
         *d += s;
