@@ -38,17 +38,19 @@ const MAX_ROWS_B: usize = 4;
 /// of b and one strip of a in registers beside the PA·RB sums, PA·RB + RB + 1 vector registers
 /// in `f32`: 3 × 4 (17) where AVX-512 gives 32, 4 × 3 (16) in AVX2's 16. With 3 × 4 on AVX2,
 /// two of the sums went to the stack and back in every step of the loop, and the book's
-/// second convolution's ∇W ran at 26–29% of the peak, against 39–41% with 4 × 3 (`nndl bench
-/// --nets ch6-dropout --phases`, one core of an AMD EPYC with AVX2). (AArch64's 32 registers
+/// second convolution's ∇W ran at 26–38% of the peak, against 39–45% with 4 × 3 (`nndl bench
+/// --nets ch6-dropout --phases`, five runs of each on one core of an AMD EPYC with AVX2;
+/// docs/performance.md has the runs). (AArch64's 32 registers
 /// hold 4 lanes each, so a sum of L = 8 takes two: 4 × 3 needs all 32 there, 3 × 4 34.) Every
 /// sum is added up in the same order with either shape, so ∇W is the same to the bit.
-pub fn tile_rows() -> (usize, usize) {
+fn tile_rows() -> (usize, usize) {
     if small_batch::avx512() {
         (3, 4)
     } else {
         (4, 3)
     }
 }
+
 /// Lanes of each sum: one 256-bit register of `f32`, two of `f64`.
 const L: usize = 8;
 
@@ -77,7 +79,8 @@ pub fn product<F: Real>(
     product_in_tiles(a, b, n, out, scratch, tile_rows());
 }
 
-/// [`product`] in tiles of `(rows_a, rows_b)` rows (each 1 ..= 4).
+/// [`product`] in tiles of `(rows_a, rows_b)` rows (1 ..= [`MAX_ROWS_A`], 1 ..=
+/// [`MAX_ROWS_B`]).
 fn product_in_tiles<F: Real>(
     a: ArrayView2<F>,
     b: ArrayView2<F>,
@@ -246,12 +249,21 @@ mod tests {
     /// [`tile_rows`] gives the same ∇W.)
     fn every_tile_shape_gives_the_same_bits<F: Real>() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(8);
-        for (p, r, n) in [(40, 500, 640), (7, 9, 21), (5, 6, 67), (4, 3, 8), (1, 2, 3)] {
-            let a = random::<F>(p, n, &mut rng);
-            let b = random::<F>(r, n, &mut rng);
-            let in_tiles = |shape| {
+        // The book's second layer; tiles left over for 3 and 4 rows, with n past a multiple of
+        // the lanes and below it, rows wider than n; one scratch buffer, reused dirty.
+        let shapes = [
+            (40, 500, 640, 640),
+            (7, 9, 21, 24),
+            (5, 6, 67, 67),
+            (4, 3, 8, 8),
+            (1, 2, 3, 5),
+        ];
+        let mut scratch = Vec::new();
+        for (p, r, n, width) in shapes {
+            let a = random::<F>(p, width, &mut rng);
+            let b = random::<F>(r, width, &mut rng);
+            let mut in_tiles = |shape| {
                 let mut out = Array2::from_elem((p, r), F::zero());
-                let mut scratch = Vec::new();
                 product_in_tiles(a.view(), b.view(), n, out.view_mut(), &mut scratch, shape);
                 out
             };

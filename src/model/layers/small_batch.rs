@@ -14,8 +14,8 @@
 //! - [`forward`]: z = α·W·xᵀ — for each neuron, m dot products of its row of W with the m
 //!   examples' inputs, in m vector accumulators (in `f32` block by block of inputs that stay
 //!   in L1, and two neurons at a time where AVX-512's 32 registers hold their 2·m
-//!   accumulators, so that each strip of inputs is loaded once for both), each strip of W
-//!   asked for (prefetched) while the neurons before it are computed;
+//!   accumulators, so that each strip of inputs is loaded once for both; and in `f32` each
+//!   strip of W asked for, prefetched, while the neurons before it are computed);
 //! - [`backward_update`]: BP2 (the error of the layer's input, δᵀ·W, with the weights before
 //!   the update) and BP3/BP4 with `network3.py`'s update (W ← decay·W − scale·δ·x, b ← b −
 //!   scale·Σδ) in one pass over W: a strip of L columns of W is read once, feeds the m
@@ -439,8 +439,8 @@ fn forward_kernel<F: Real, const L: usize, const E: usize, const R: usize>(
 /// acc[r][e][l]: the partial sum of lanes l, l + L, l + 2L, … of the product of row r's strips
 /// `wks[r]` with example e's inputs — each strip of inputs loaded once for the R rows.
 ///
-/// Each strip of W is asked for (prefetched) one pass ahead, in the rows `next` values further
-/// on, which the next call reads. Read a block at a time, each row's part of W is a short
+/// In `f32` each strip of W is asked for (prefetched) R rows ahead: the same strip in the rows
+/// `next` values further on, which the next call reads. Read a block at a time, each row's part of W is a short
 /// stream of its own, often on a page of its own, and a layer's W (4 MB for a `fc:1000` after
 /// another) is read from L3 or memory: the hardware prefetchers, which do not cross pages,
 /// start each row over. Without it, the forward phase of `ch6-dropout`'s second `fc:1000`
@@ -449,8 +449,8 @@ fn forward_kernel<F: Real, const L: usize, const E: usize, const R: usize>(
 /// L2, ran as fast as before. A prefetch reads nothing the sums see: the same bits. Not in
 /// `f64`, which reads each row of W whole (one block) and whose loop is held by the
 /// accumulators that do not fit in registers (see [`forward_kernel`]): there the prefetches
-/// measured no faster (the first `fc:1000`'s forward phase 0.165–0.245 s with them, 0.197–0.364
-/// s without, five runs each alternated).
+/// made no difference above this machine's noise (the first `fc:1000`'s forward phase took
+/// 0.165–0.245 s with them, 0.197–0.364 s without, five runs each alternated).
 #[inline(always)]
 fn strip_dots<F: Real, const L: usize, const E: usize, const R: usize>(
     wks: [&[[F; L]]; R],
